@@ -1,0 +1,1 @@
+"""ELF facts: what the loader emulation needs from each file, parsed once."""

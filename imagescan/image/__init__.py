@@ -1,0 +1,1 @@
+"""Image sources: engine, archives, OCI layouts, registries, directories."""

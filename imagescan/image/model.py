@@ -1,0 +1,143 @@
+"""What a source hands to the rest of the pipeline: the config and a way to stream layers."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+
+class SourceKind(enum.StrEnum):
+    """Reference prefixes, as syft spells them."""
+
+    DOCKER = "docker"
+    DOCKER_ARCHIVE = "docker-archive"
+    OCI_DIR = "oci-dir"
+    OCI_ARCHIVE = "oci-archive"
+    REGISTRY = "registry"
+    DIR = "dir"
+
+
+@dataclass(frozen=True)
+class Platform:
+    """An OCI platform: os/architecture[/variant]."""
+
+    os: str
+    architecture: str
+    variant: str | None = None
+
+    def __str__(self) -> str:
+        base = f"{self.os}/{self.architecture}"
+        return f"{base}/{self.variant}" if self.variant else base
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """The parts of the image config (OCI / docker) that the loader emulation needs."""
+
+    architecture: str = "amd64"
+    os: str = "linux"
+    variant: str | None = None
+    env: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    user: str | None = None
+    working_dir: str | None = None
+    diff_ids: tuple[str, ...] = ()
+
+    def env_value(self, name: str) -> str | None:
+        """The last `NAME=value` in Env, as the runtime would set it; None when absent."""
+        value: str | None = None
+        for item in self.env:
+            key, sep, val = item.partition("=")
+            if sep and key == name:
+                value = val
+        return value
+
+
+@dataclass(frozen=True)
+class LayerDescriptor:
+    """One layer as the manifest names it. `digest` is of the blob as stored (maybe compressed)."""
+
+    digest: str
+    diff_id: str | None = None
+    media_type: str = ""
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """Options every source may look at."""
+
+    platform: Platform | None = None
+    plain_http: bool = False
+    insecure_skip_tls_verify: bool = False
+    docker_config: str | None = None
+
+
+class LayerAccess(Protocol):
+    """How a source hands over its layer blobs.
+
+    `open_layer(i)` returns the stored blob stream of layer i (compressed or not; the reader
+    recognises the compression by magic bytes). Sources that know the digest verify it inside
+    the stream and raise ImageReadError at EOF on mismatch. `iter_layers()` yields
+    (index, stream) in the order the source has them: bottom first for random-access sources,
+    stream order for one-pass ones (the engine's export), where `random_access` is False.
+    """
+
+    random_access: bool
+
+    def open_layer(self, index: int) -> BinaryIO: ...
+
+    def iter_layers(self) -> Iterator[tuple[int, BinaryIO]]: ...
+
+    def close(self) -> None: ...
+
+
+class RandomAccessLayers:
+    """Base for sources that can open any layer by index."""
+
+    random_access = True
+
+    def open_layer(self, index: int) -> BinaryIO:
+        raise NotImplementedError
+
+    def iter_layers(self) -> Iterator[tuple[int, BinaryIO]]:
+        for index in range(self.layer_count()):
+            yield index, self.open_layer(index)
+
+    def layer_count(self) -> int:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        return None
+
+
+@dataclass
+class OpenedImage:
+    """An image ready to read. `layers` are bottom first, as the manifest lists them.
+
+    `rootfs_dir` is set instead of layers for `dir:` (an unpacked root filesystem).
+    `image_id` names the image for messages and reports (the reference as the user wrote it).
+    """
+
+    reference: str
+    kind: SourceKind
+    config: ImageConfig
+    layers: tuple[LayerDescriptor, ...]
+    access: LayerAccess | None = None
+    manifest_digest: str | None = None
+    rootfs_dir: str | None = None
+
+    def close(self) -> None:
+        if self.access is not None:
+            self.access.close()
+
+
+class Source(Protocol):
+    """One image source: parses its own reference form and opens the image."""
+
+    kind: SourceKind
+
+    def open(self, reference: str, options: SourceOptions) -> OpenedImage: ...
