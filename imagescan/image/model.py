@@ -83,6 +83,8 @@ class LayerAccess(Protocol):
     recognises the compression by magic bytes). Sources that know the digest verify it inside
     the stream and raise ImageReadError at EOF on mismatch. `iter_layers()` yields
     (index, stream) in the order the source has them: bottom first for random-access sources,
+    stream order for one-pass ones (the engine export), where `random_access` is False and the
+    index is None when only the diff_id (sha256 of the uncompressed tar) can place the layer;
     stream order for one-pass ones (the engine's export), where `random_access` is False.
     """
 
@@ -90,7 +92,7 @@ class LayerAccess(Protocol):
 
     def open_layer(self, index: int) -> BinaryIO: ...
 
-    def iter_layers(self) -> Iterator[tuple[int, BinaryIO]]: ...
+    def iter_layers(self) -> Iterator[tuple[int | None, BinaryIO]]: ...
 
     def close(self) -> None: ...
 
@@ -103,7 +105,7 @@ class RandomAccessLayers:
     def open_layer(self, index: int) -> BinaryIO:
         raise NotImplementedError
 
-    def iter_layers(self) -> Iterator[tuple[int, BinaryIO]]:
+    def iter_layers(self) -> Iterator[tuple[int | None, BinaryIO]]:
         for index in range(self.layer_count()):
             yield index, self.open_layer(index)
 
