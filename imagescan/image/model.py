@@ -85,7 +85,6 @@ class LayerAccess(Protocol):
     (index, stream) in the order the source has them: bottom first for random-access sources,
     stream order for one-pass ones (the engine export), where `random_access` is False and the
     index is None when only the diff_id (sha256 of the uncompressed tar) can place the layer;
-    stream order for one-pass ones (the engine's export), where `random_access` is False.
     """
 
     random_access: bool
