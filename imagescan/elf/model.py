@@ -119,6 +119,13 @@ class ElfFacts:
     abiversion: int
     e_type: int
     kind: FileKind
+    # open_verify (dl-load.c) problems that make this file a FATAL candidate, split at where
+    # glibc checks e_machine: `ident_problem` covers EI_VERSION, EI_OSABI, EI_ABIVERSION,
+    # e_ident padding and e_version (checked before the machine); `type_problem` covers
+    # e_type not DYN/EXEC and a wrong e_phentsize (checked after). None = fine. Class and
+    # byte order are compared by the loader with the process's own.
+    ident_problem: str | None = None
+    type_problem: str | None = None
     interpreter: str | None = None
     dynamic: bool = False
     needed: tuple[str, ...] = ()
