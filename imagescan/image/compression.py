@@ -1,0 +1,267 @@
+"""Layer blob streams: digest verification while reading, decompression recognised by magic.
+
+A blob's media type is advice; the bytes decide (gzip 1f 8b, zstd 28 b5 2f fd, else a plain
+tar), as containerd's `compression.DecompressStream` does. isal and zstandard stay inside this
+module; callers see `BinaryIO` and `ImageReadError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zlib
+from collections.abc import Callable
+from typing import BinaryIO, cast
+
+import zstandard
+
+from imagescan.errors import ImageReadError
+
+try:  # isal's inflater is several times faster than zlib's; same format and errors.
+    from isal import igzip as _gzip
+    from isal.igzip_lib import IsalError
+
+    # isal's stub declares IsalError as an instance; it is the exception class.
+    _ISAL_ERROR = cast(type[Exception], IsalError)
+    _GZIP_ERRORS: tuple[type[Exception], ...] = (OSError, EOFError, zlib.error, _ISAL_ERROR)
+except ImportError:  # pragma: no cover - isal is a declared dependency
+    import gzip as _gzip  # type: ignore[no-redef]
+
+    _GZIP_ERRORS = (OSError, EOFError, zlib.error)
+
+_DECODE_ERRORS: tuple[type[Exception], ...] = (*_GZIP_ERRORS, zstandard.ZstdError)
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+CHUNK = 1 << 20
+# zstd input fed per call: bounds what one call can inflate to (an RLE block of 4 bytes
+# expands to 128 KiB), so a hostile blob cannot make one read allocate gigabytes.
+ZSTD_INPUT_CHUNK = 4096
+_HASHES: dict[str, Callable[[], hashlib._Hash]] = {
+    "sha256": hashlib.sha256,
+    "sha512": hashlib.sha512,
+}
+_HEX_LENGTH = {"sha256": 64, "sha512": 128}
+
+
+def parse_digest(digest: str, what: str) -> tuple[str, str]:
+    """(algorithm, hex) of "sha256:<hex>"; ImageReadError for anything else (also path-safe)."""
+    algorithm, sep, hexdigest = digest.partition(":")
+    valid = (
+        sep == ":"
+        and algorithm in _HEX_LENGTH
+        and len(hexdigest) == _HEX_LENGTH[algorithm]
+        and all(c in "0123456789abcdef" for c in hexdigest)
+    )
+    if not valid:
+        raise ImageReadError(f"{what}: unsupported or malformed digest {digest[:150]!r}")
+    return algorithm, hexdigest
+
+
+class _HashingRaw(io.RawIOBase):
+    """Reads `stream`, hashing every byte; checks digest (and size) when `stream` ends."""
+
+    def __init__(self, stream: BinaryIO, digest: str, what: str, size: int | None) -> None:
+        super().__init__()
+        algorithm, self._expected = parse_digest(digest, what)
+        self._stream, self._digest, self._what, self._size = stream, digest, what, size
+        self._hash = _HASHES[algorithm]()
+        self._count = 0
+        self._checked = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        data = self._stream.read(len(buffer))
+        if not data and len(buffer):
+            self._check()
+            return 0
+        self._count += len(data)
+        if self._size is not None and self._count > self._size:
+            raise ImageReadError(f"{self._what}: longer than the {self._size} bytes declared")
+        self._hash.update(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _check(self) -> None:
+        # At EOF: the stored bytes must be exactly the ones the manifest names.
+        if self._checked:
+            return
+        self._checked = True
+        if self._size is not None and self._count != self._size:
+            raise ImageReadError(
+                f"{self._what}: {self._count} bytes stored, {self._size} declared (truncated?)"
+            )
+        if self._hash.hexdigest() != self._expected:
+            raise ImageReadError(
+                f"{self._what}: digest mismatch, content is "
+                f"{self._digest.partition(':')[0]}:{self._hash.hexdigest()}, "
+                f"expected {self._digest}"
+            )
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stream.close()
+        super().close()
+
+
+class DigestVerifyingReader(io.BufferedReader):
+    """A blob stream that raises ImageReadError at EOF when its bytes do not hash to `digest`.
+
+    `size`, when known (the descriptor's), is checked too, and reading past it fails at once.
+    Call `drain()` after consuming what you need so the check runs even if you stop early.
+    """
+
+    def __init__(self, stream: BinaryIO, digest: str, what: str, size: int | None = None) -> None:
+        super().__init__(_HashingRaw(stream, digest, what, size), buffer_size=CHUNK)
+
+    def drain(self) -> None:
+        """Reads to EOF, so that the digest is checked."""
+        while self.read(CHUNK):
+            pass
+
+
+class _PrefixedRaw(io.RawIOBase):
+    """`prefix` then the rest of `stream`: puts back the magic bytes that sniffing read."""
+
+    def __init__(self, prefix: bytes, stream: BinaryIO) -> None:
+        super().__init__()
+        self._prefix, self._stream = prefix, stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        if self._prefix:
+            n = min(len(buffer), len(self._prefix))
+            buffer[:n], self._prefix = self._prefix[:n], self._prefix[n:]
+            return n
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stream.close()
+        super().close()
+
+
+class _ZstdReader(io.RawIOBase):
+    """zstd frames (one or more, back to back) decoded; a truncated last frame is an error.
+
+    python-zstandard's stream_reader ends quietly on a truncated frame, so this drives
+    decompressobj itself and checks that the input ended on a frame boundary.
+    """
+
+    def __init__(self, source: BinaryIO) -> None:
+        super().__init__()
+        self._source = source
+        self._decoder = zstandard.ZstdDecompressor().decompressobj()
+        self._in_frame = False
+        self._pending = b""
+        self._offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        while self._offset >= len(self._pending) and self._feed():
+            pass
+        n = min(len(buffer), len(self._pending) - self._offset)
+        buffer[:n] = memoryview(self._pending)[self._offset : self._offset + n]
+        self._offset += n
+        return n
+
+    def _feed(self) -> bool:
+        """Decodes one more input chunk into _pending; False at a clean end of input."""
+        data = self._source.read(ZSTD_INPUT_CHUNK)
+        if not data:
+            if self._in_frame:
+                raise zstandard.ZstdError("input ends inside a frame (truncated)")
+            return False
+        self._pending, self._offset = b"", 0
+        while data:
+            self._in_frame = True
+            self._pending += self._decoder.decompress(data)
+            data = b""
+            if self._decoder.eof:  # frame complete: the rest starts the next frame
+                data = self._decoder.unused_data
+                self._decoder = zstandard.ZstdDecompressor().decompressobj()
+                self._in_frame = False
+        return True
+
+
+class _DecodingRaw(io.RawIOBase):
+    """Reads a decompressor, turning its errors into one ImageReadError naming the blob."""
+
+    def __init__(self, decoder: BinaryIO, source: BinaryIO, what: str, kind: str) -> None:
+        super().__init__()
+        self._decoder, self._source, self._what, self._kind = decoder, source, what, kind
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        try:
+            data = self._decoder.read(len(buffer))
+        except ImageReadError:
+            raise
+        except _DECODE_ERRORS as exc:
+            raise ImageReadError(f"{self._what}: corrupt {self._kind} data ({exc})") from exc
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._decoder.close()
+            self._source.close()
+        super().close()
+
+
+class DecompressedReader(io.BufferedReader):
+    """The uncompressed bytes of a layer blob; `compression` is "gzip", "zstd" or "none"."""
+
+    def __init__(self, raw: io.RawIOBase, source: BinaryIO, compression: str) -> None:
+        super().__init__(raw, buffer_size=CHUNK)
+        self._source = source
+        self.compression = compression
+
+    def drain(self) -> None:
+        """Reads to EOF (checking the gzip CRC or zstd frame), then drains the blob stream."""
+        while self.read(CHUNK):
+            pass
+        drain = getattr(self._source, "drain", None)
+        if callable(drain):
+            drain()
+
+
+def _sniff(stream: BinaryIO) -> tuple[bytes, BinaryIO]:
+    """The first bytes of `stream` and a stream that still starts with them."""
+    peek = getattr(stream, "peek", None)
+    if callable(peek):
+        head = bytes(peek(len(ZSTD_MAGIC)))[: len(ZSTD_MAGIC)]
+        if len(head) >= len(ZSTD_MAGIC):
+            return head, stream
+    head = stream.read(len(ZSTD_MAGIC))
+    return head, io.BufferedReader(_PrefixedRaw(head, stream), buffer_size=CHUNK)
+
+
+def compression_of(head: bytes) -> str:
+    """ "gzip", "zstd" or "none", from a blob's first bytes."""
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    return "zstd" if head.startswith(ZSTD_MAGIC) else "none"
+
+
+def open_decompressed(stream: BinaryIO, what: str = "layer") -> BinaryIO:
+    """The uncompressed stream of a layer blob, compression recognised by its magic bytes."""
+    head, stream = _sniff(stream)
+    kind = compression_of(head)
+    if kind == "none":
+        return DecompressedReader(_PrefixedRaw(b"", stream), stream, kind)
+    decoder: BinaryIO
+    if kind == "gzip":
+        decoder = cast(BinaryIO, _gzip.GzipFile(fileobj=stream, mode="rb"))  # type: ignore[no-untyped-call]
+    else:
+        decoder = io.BufferedReader(_ZstdReader(stream), buffer_size=CHUNK)
+    return DecompressedReader(_DecodingRaw(decoder, stream, what, kind), stream, kind)
