@@ -66,7 +66,9 @@ class UndefinedSymbol:
     `bound_at_start` is True when a non-PLT relocation (GLOB_DAT, COPY, absolute, TLS, IFUNC)
     references it: then it is resolved at load time whatever the binding mode (LOADER.md 3.8).
     `lazy` is True when a JUMP_SLOT relocation references it (resolved on first call unless
-    BIND_NOW). A symbol with neither is referenced by no relocation.
+    BIND_NOW). A symbol with neither is referenced by no relocation. `copy` marks a symbol
+    the executable defines itself but fills by a COPY relocation: its lookup skips the
+    executable (dl-lookup.c skip_map, ELF_RTYPE_CLASS_COPY) and happens at start.
     """
 
     name: str
@@ -76,6 +78,7 @@ class UndefinedSymbol:
     bound_at_start: bool = False
     lazy: bool = False
     type: int = 0  # STT_*
+    copy: bool = False  # named by a COPY relocation: looked up past the object itself
 
 
 @dataclass(frozen=True, slots=True)
