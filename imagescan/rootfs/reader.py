@@ -1,0 +1,123 @@
+"""An opened image -> its squashed RootFS, reading each layer blob once.
+
+Random-access sources are read top layer first, so that what an upper layer deletes or
+replaces is never parsed. One-pass sources (an engine export) are read in the order they
+come; a layer that only its diff_id can place is placed by hashing its uncompressed tar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import replace
+
+from imagescan.errors import ImageReadError
+from imagescan.image.model import LayerAccess, OpenedImage
+from imagescan.rootfs.dirwalk import index_directory
+from imagescan.rootfs.layer import LayerScan, index_layer, scan_layer
+from imagescan.rootfs.model import LayerIndex, RootFS
+from imagescan.rootfs.squash import HiddenPaths, squash
+
+Progress = Callable[[str], None]
+
+
+def read_rootfs(image: OpenedImage, *, progress: Progress | None = None) -> RootFS:
+    """The root filesystem of `image`: every visible path with its facts."""
+    if image.rootfs_dir is not None:
+        _tell(progress, f"reading {image.rootfs_dir}")
+        return squash([index_directory(image.rootfs_dir)])
+    if image.access is None:
+        raise ImageReadError(f"{image.reference}: the image has no layers to read")
+    if image.access.random_access:
+        return squash(read_top_down(image, image.access, progress))
+    return squash(read_stream(image, image.access, progress))
+
+
+def read_top_down(
+    image: OpenedImage, access: LayerAccess, progress: Progress | None = None
+) -> list[LayerIndex]:
+    """Every layer's index, read top first with the paths upper layers hide left unread."""
+    hidden = HiddenPaths()
+    count = len(image.layers)
+    layers: list[LayerIndex] = []
+    for index in reversed(range(count)):
+        _tell(progress, f"reading layer {count - index}/{count}")
+        scan = _scan(access, index, _diff_id(image, index), hidden.hidden)
+        if scan.unread_link_targets:
+            # A visible hard link of this layer points at a file we left unread: read again.
+            needed = scan.unread_link_targets
+            scan = _scan(access, index, scan.index.diff_id, _except(hidden, needed))
+        hidden.add(scan.index)
+        layers.append(scan.index)
+    layers.reverse()
+    return layers
+
+
+def _scan(
+    access: LayerAccess, index: int, diff_id: str | None, hidden: Callable[[str], bool]
+) -> LayerScan:
+    with closing(access.open_layer(index)) as blob:
+        return scan_layer(blob, index, diff_id, hidden=hidden)
+
+
+def _except(hidden: HiddenPaths, needed: frozenset[str]) -> Callable[[str], bool]:
+    return lambda path: path not in needed and hidden.hidden(path)
+
+
+def read_stream(
+    image: OpenedImage, access: LayerAccess, progress: Progress | None = None
+) -> list[LayerIndex]:
+    """Every layer's index, in the order a one-pass source yields them."""
+    diff_ids = _all_diff_ids(image)
+    placed: dict[int, LayerIndex] = {}
+    for number, (index, blob) in enumerate(access.iter_layers(), start=1):
+        _tell(progress, f"reading layer {number}/{len(diff_ids)}")
+        with closing(blob):
+            if index is None:
+                layer = index_layer(blob, -1, None, compute_diff_id=True)
+                placed.update(_place_by_diff_id(layer, diff_ids, placed))
+            else:
+                placed[index] = index_layer(blob, index, _diff_id(image, index))
+    missing = [index for index in range(len(diff_ids)) if index not in placed]
+    if missing:
+        raise ImageReadError(f"{image.reference}: layer {missing[0]} is missing from the image")
+    return [placed[index] for index in sorted(placed)]
+
+
+def _place_by_diff_id(
+    layer: LayerIndex, diff_ids: tuple[str | None, ...], placed: dict[int, LayerIndex]
+) -> dict[int, LayerIndex]:
+    """The positions (not yet filled) whose diff_id is this layer's, each with its copy."""
+    positions = [i for i, d in enumerate(diff_ids) if d == layer.diff_id and i not in placed]
+    if not positions:
+        raise ImageReadError(
+            f"a layer with diff_id {layer.diff_id} is not one of the image's layers"
+        )
+    return {position: relayer(layer, position) for position in positions}
+
+
+def relayer(layer: LayerIndex, index: int) -> LayerIndex:
+    """The same layer placed at position `index`: every entry and skip says so."""
+    return replace(
+        layer,
+        index=index,
+        entries=tuple(replace(entry, layer=index) for entry in layer.entries),
+        skipped=tuple(replace(skip, layer=index) for skip in layer.skipped),
+    )
+
+
+def _all_diff_ids(image: OpenedImage) -> tuple[str | None, ...]:
+    count = max(len(image.layers), len(image.config.diff_ids))
+    return tuple(_diff_id(image, index) for index in range(count))
+
+
+def _diff_id(image: OpenedImage, index: int) -> str | None:
+    if index < len(image.layers) and image.layers[index].diff_id:
+        return image.layers[index].diff_id
+    diff_ids = image.config.diff_ids
+    return diff_ids[index] if index < len(diff_ids) else None
+
+
+def _tell(progress: Progress | None, message: str) -> None:
+    if progress is not None:
+        progress(message)
