@@ -10,18 +10,17 @@ root ("../../etc/passwd") is never trusted and becomes a Skipped entry.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import tarfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import IO, BinaryIO, cast
 
-from imagescan.elf.model import ElfFacts
+from imagescan.elf.reader import header_problem, is_elf, parse_elf
 from imagescan.errors import ImageReadError, MalformedElf
+from imagescan.image.compression import open_decompressed
 from imagescan.rootfs.model import Entry, EntryType, LayerIndex, Skipped
 
-ELF_MAGIC = b"\x7fELF"
 HEAD_SIZE = 64  # sizeof(Elf64_Ehdr): what open_verify (elf/dl-load.c) reads first
 MAX_ELF_SIZE = 1 << 30
 MAX_KEPT_SIZE = 8 << 20
@@ -139,7 +138,7 @@ def read_regular_file(entry: Entry, stream: IO[bytes]) -> FileFacts:
     ELF files are parsed whole; others give open_verify's verdict from the first bytes.
     """
     head = stream.read(HEAD_SIZE)
-    if head.startswith(ELF_MAGIC):
+    if is_elf(head):
         return _elf_file(entry, head, stream)
     verified = replace(entry, verify=header_problem(head, entry.size))
     if not is_kept(entry.path):
@@ -165,43 +164,6 @@ def _elf_file(entry: Entry, head: bytes, stream: IO[bytes]) -> FileFacts:
 
 def _skip(entry: Entry, reason: str) -> Skipped:
     return Skipped(entry.path, reason, entry.layer)
-
-
-def header_problem(head: bytes, size: int) -> str | None:
-    """What open_verify says of a candidate from its first bytes (imagescan.elf.reader)."""
-    module = _optional_module("imagescan.elf.reader")
-    if module is not None:
-        return cast(Callable[[bytes, int], "str | None"], module.header_problem)(head, size)
-    # Until the ELF reader lands: elf/dl-load.c open_verify's first two checks.
-    if min(size, len(head)) < HEAD_SIZE:
-        return "file too short"
-    return None if head.startswith(ELF_MAGIC) else "invalid ELF header"
-
-
-def parse_elf(data: bytes, path: str) -> ElfFacts | None:
-    """The facts of one ELF file (imagescan.elf.reader); None until that reader exists."""
-    module = _optional_module("imagescan.elf.reader")
-    if module is None:
-        return None
-    return cast(Callable[[bytes, str], ElfFacts], module.parse_elf)(data, path)
-
-
-def _optional_module(name: str) -> _Module | None:
-    if name not in _MODULES:
-        try:
-            _MODULES[name] = cast(_Module, importlib.import_module(name))
-        except ImportError:
-            _MODULES[name] = None
-    return _MODULES[name]
-
-
-class _Module:
-    """An imported module, seen as a bag of attributes."""
-
-    def __getattr__(self, name: str) -> object: ...
-
-
-_MODULES: dict[str, _Module | None] = {}
 
 
 # ---------------------------------------------------------------- the tar stream
@@ -327,13 +289,13 @@ _READ_ERRORS = (_LayerProblem, tarfile.TarError, OSError, EOFError, ValueError, 
 def _read_layer(blob: BinaryIO, builder: _LayerBuilder, name: str, hashed: bool) -> str | None:
     """Walk the layer's tar once, feeding `builder`; the diff_id when `hashed`."""
     try:
-        stream = open_decompressed(blob)
+        stream = open_decompressed(blob, name)
         source = _HashingReader(stream) if hashed else stream
         _walk_tar(cast(BinaryIO, source), builder)
-        _drain(source)
+        _drain(source)  # the rest of the tar counts for the diff_id
+        _drain(stream)  # checks the gzip CRC, then the blob digest, at EOF
     except _READ_ERRORS as exc:
         raise ImageReadError(f"{name} cannot be read: {_describe(exc)}") from None
-    _drain(blob)  # the source checks the blob digest at EOF
     return source.digest() if isinstance(source, _HashingReader) else None
 
 
@@ -381,42 +343,3 @@ def _describe(exc: BaseException) -> str:
 def _layer_name(index: int, diff_id: str | None) -> str:
     short = f" ({diff_id[:19]}…)" if diff_id else ""
     return f"layer {index}{short}"
-
-
-# ---------------------------------------------------------------- decompression
-
-
-def open_decompressed(blob: BinaryIO) -> BinaryIO:
-    """The uncompressed tar stream of a blob (imagescan.image.compression sniffs the magic)."""
-    module = _optional_module("imagescan.image.compression")
-    if module is not None:
-        return cast(Callable[[BinaryIO], BinaryIO], module.open_decompressed)(blob)
-    return _fallback_decompressed(blob)
-
-
-def _fallback_decompressed(blob: BinaryIO) -> BinaryIO:
-    # Until imagescan.image.compression lands: gzip through the stdlib, plain tar as is.
-    import gzip
-
-    head = blob.read(4)
-    joined = cast(BinaryIO, _Prefixed(head, blob))
-    if head.startswith(b"\x1f\x8b"):
-        return cast(BinaryIO, gzip.GzipFile(fileobj=joined))
-    return joined
-
-
-class _Prefixed:
-    """A stream whose first bytes were already read."""
-
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
-        self.head = head
-        self.rest = rest
-
-    def read(self, size: int = -1) -> bytes:
-        if not self.head:
-            return self.rest.read(size)
-        if size < 0:
-            data, self.head = self.head + self.rest.read(), b""
-            return data
-        data, self.head = self.head[:size], self.head[size:]
-        return data
