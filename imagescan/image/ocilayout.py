@@ -170,7 +170,7 @@ def resolve_manifest(
     return resolve_manifest(store, _by_platform(inner, wanted, where), wanted, depth + 1)
 
 
-def _check_platform(config: ImageConfig, wanted: Platform, where: str) -> None:
+def check_platform(config: ImageConfig, wanted: Platform, where: str) -> None:
     image = Platform(config.os, config.architecture, config.variant)
     if not matches(wanted, image):
         raise PlatformError(f"{where} is an image for {image}, not for the requested {wanted}")
@@ -244,7 +244,7 @@ def _open_layout(
     config_doc = read_verified_json(store, manifest.config, "image config")
     config = parse_image_config(config_doc, f"image config {manifest.config.digest}")
     if options.platform is not None and not resolved.chosen_by_platform:
-        _check_platform(config, options.platform, f"{kind}:{reference}")
+        check_platform(config, options.platform, f"{kind}:{reference}")
     layers = layer_descriptors(manifest.layers, config, f"manifest {resolved.descriptor.digest}")
     paths = tuple(blob_path(d.digest, "layer") for d in manifest.layers)
     check_layer_blobs(store, manifest.layers, paths)
