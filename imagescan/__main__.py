@@ -1,0 +1,7 @@
+"""`python -m imagescan`."""
+
+import sys
+
+from imagescan.cli import main
+
+sys.exit(main())

@@ -1,0 +1,220 @@
+"""From a RootFS and its config to one verdict per ELF file (the middle of the pipeline)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from imagescan.checks.libraries import library_findings
+from imagescan.checks.model import FatalAt, FileVerdict, Finding, FindingKind, Severity, Status
+from imagescan.checks.symbols import SymbolChecker, undefined_symbol_findings
+from imagescan.checks.versions import dt_relr_findings, version_findings
+from imagescan.elf.model import ElfFacts, FileKind
+from imagescan.image.model import ImageConfig
+from imagescan.loader import setup
+from imagescan.loader.context import LoaderContext
+from imagescan.loader.model import LoadedObject, Process, Rule
+from imagescan.loader.musl_search import musl_params, musl_search
+from imagescan.loader.process import MainObject, build_process
+from imagescan.loader.search import ProcessParams, search
+from imagescan.rootfs.model import Entry, EntryType, RootFS
+
+_NOT_LOADABLE = (FileKind.RELOCATABLE, FileKind.DEBUGINFO, FileKind.CORE, FileKind.OTHER)
+
+
+@dataclass
+class Analysis:
+    """The verdicts of one image, and the processes behind them (for `why` and hosts)."""
+
+    ctx: LoaderContext
+    verdicts: dict[str, FileVerdict] = field(default_factory=dict)
+    processes: dict[str, Process] = field(default_factory=dict)
+
+
+def elf_files(rootfs: RootFS) -> Iterator[tuple[str, Entry, ElfFacts]]:
+    """Regular ELF files in path order (symlinks are not files of their own)."""
+    for path in sorted(rootfs.entries):
+        entry = rootfs.entries[path]
+        if entry.type == EntryType.FILE and entry.elf is not None:
+            yield path, entry, entry.elf
+
+
+def analyze(rootfs: RootFS, config: ImageConfig, cpu_level: str | None = None) -> Analysis:
+    """Judge every ELF file as the image's own loader would, then plugins inside hosts."""
+    ctx = setup.make_context(rootfs, config, cpu_level)
+    judge = _Judge(ctx)
+    analysis = Analysis(ctx)
+    for path, entry, facts in elf_files(rootfs):
+        verdict, process = judge.file(path, entry, facts)
+        analysis.verdicts[path] = verdict
+        if process is not None:
+            analysis.processes[path] = process
+    _judge_plugins(judge, analysis)
+    _record_loaded_by(analysis)
+    return analysis
+
+
+@dataclass
+class _Judge:
+    ctx: LoaderContext
+    checkers: dict[tuple[bool, bool], SymbolChecker] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.default_loader = setup.default_loader(self.ctx)
+        self.bind_now_env = bool(self.ctx.env.get("LD_BIND_NOW"))
+
+    def file(self, path: str, entry: Entry, facts: ElfFacts) -> tuple[FileVerdict, Process | None]:
+        """The verdict for one file as the main object (what `ldd -r` in the image says)."""
+        base = FileVerdict(
+            path,
+            str(facts.kind),
+            Status.OK,
+            entry.layer,
+            facts.interpreter,
+            facts.needed,
+            go_version=facts.go.go_version if facts.go else None,
+        )
+        early = self._early_status(facts)
+        if early is not None:
+            return _replace(base, status=early), None
+        loader_path = facts.interpreter or self.default_loader
+        if facts.interpreter and self.ctx.regular_file(facts.interpreter) is None:
+            return _replace(
+                base,
+                status=Status.INTERPRETER_MISSING,
+                findings=(_interp_missing(path, facts.interpreter),),
+            ), None
+        if loader_path is None:
+            return _replace(
+                base, status=Status.SKIPPED, note="no dynamic loader in the image"
+            ), None
+        process = self.process(path, entry, facts, loader_path)
+        findings = self.findings(process, check_main=bool(facts.needed))
+        return _verdict(base, process, findings), process
+
+    def _early_status(self, facts: ElfFacts) -> Status | None:
+        if facts.kind in _NOT_LOADABLE:
+            return Status.SKIPPED
+        target = self.ctx.target
+        if facts.machine != target.machine or facts.elf_class != target.elf_class:
+            return Status.FOREIGN_ARCH
+        if facts.is_static:
+            return Status.STATIC
+        return None
+
+    def process(
+        self,
+        path: str,
+        entry: Entry,
+        facts: ElfFacts,
+        loader_path: str,
+        extra_preloads: tuple[str, ...] = (),
+    ) -> Process:
+        """Build the process for `path` with the loader its PT_INTERP (or the image) names."""
+        loader_facts = self.ctx.facts(loader_path)
+        secure = _secure(entry, self.ctx.run_ids)
+        if setup.is_musl_loader(loader_path):
+            params = musl_params(self.ctx, loader_path, secure)
+            interp = _rtld(self.ctx, loader_path, loader_facts)
+            main = MainObject(path, facts, interp, tuple((p, Rule.PRELOAD) for p in extra_preloads))
+            return build_process(self.ctx, params, main, musl_search)
+        params = ProcessParams(setup.ldso_defaults(self.ctx, loader_facts), secure)
+        preloads = [(p, Rule.PRELOAD) for p in extra_preloads]
+        preloads += [
+            (p, Rule.PRELOAD) for p in setup.env_preloads(self.ctx.env.get("LD_PRELOAD"), secure)
+        ]
+        preloads += [(p, Rule.PRELOAD_FILE) for p in self.ctx.preload_file]
+        main = MainObject(path, facts, _rtld(self.ctx, loader_path, loader_facts), tuple(preloads))
+        return build_process(self.ctx, params, main, search)
+
+    def findings(self, process: Process, *, check_main: bool = True) -> list[Finding]:
+        """Every finding of one process; a main object without DT_NEEDED gets no symbol
+        check of its own (ld.so says "statically linked" and stops there)."""
+        checker = self.checker(process.musl)
+        only = None if check_main else range(1, len(process.objects))
+        found = library_findings(process)
+        if not process.musl:
+            found += version_findings(process) + dt_relr_findings(process)
+        found += undefined_symbol_findings(process, checker, only=only)
+        return found
+
+    def checker(self, musl: bool) -> SymbolChecker:
+        key = (musl, self.bind_now_env)
+        if key not in self.checkers:
+            self.checkers[key] = SymbolChecker(bind_now_env=self.bind_now_env, musl=musl)
+        return self.checkers[key]
+
+
+def _rtld(ctx: LoaderContext, path: str, facts: ElfFacts | None) -> LoadedObject | None:
+    if facts is None:
+        return None
+    names = (path,) + ((facts.soname,) if facts.soname else ())
+    return LoadedObject(path, ctx.resolve(path) or path, facts, names, None)
+
+
+def _secure(entry: Entry, run_ids: tuple[int, int]) -> bool:
+    """AT_SECURE: setuid to another user, setgid to another group, or file capabilities."""
+    uid, gid = run_ids
+    if entry.mode & 0o4000 and entry.uid != uid:
+        return True
+    if entry.mode & 0o2000 and entry.gid != gid:
+        return True
+    return entry.has_caps and uid != 0
+
+
+def _interp_missing(path: str, interpreter: str) -> Finding:
+    return Finding(
+        FindingKind.MISSING_INTERPRETER,
+        Severity.ERROR,
+        interpreter,
+        f"{path}: cannot execute: required file not found (interpreter {interpreter} "
+        "is not in the image)",
+        fatal_at=FatalAt.STARTUP,
+        required_by=path,
+    )
+
+
+def status_of(findings: list[Finding] | tuple[Finding, ...]) -> Status:
+    """broken when anything fails at start, broken-lazy when only calls fail, else ok."""
+    whens = {f.fatal_at for f in findings}
+    if FatalAt.STARTUP in whens:
+        return Status.BROKEN
+    if FatalAt.CALL in whens:
+        return Status.BROKEN_LAZY
+    return Status.OK
+
+
+def _verdict(base: FileVerdict, process: Process, findings: list[Finding]) -> FileVerdict:
+    resolved: dict[str, str | None] = {}
+    for res in process.resolutions:
+        if res.preload:
+            continue
+        path = process.objects[res.found].path if res.found is not None else None
+        if resolved.get(res.name) is None:
+            resolved[res.name] = path
+    return _replace(base, status=status_of(findings), resolved=resolved, findings=tuple(findings))
+
+
+def _replace(verdict: FileVerdict, **changes: object) -> FileVerdict:
+    import dataclasses
+
+    return dataclasses.replace(verdict, **changes)  # type: ignore[arg-type]
+
+
+def _record_loaded_by(analysis: Analysis) -> None:
+    users: dict[str, list[str]] = {}
+    for path, process in analysis.processes.items():
+        if analysis.verdicts[path].kind in (FileKind.SHARED,):
+            continue
+        for obj in process.objects[1:]:
+            users.setdefault(obj.file, []).append(path)
+    for file, programs in users.items():
+        verdict = analysis.verdicts.get(file)
+        if verdict is not None:
+            analysis.verdicts[file] = _replace(verdict, loaded_by=tuple(sorted(programs)))
+
+
+def _judge_plugins(judge: _Judge, analysis: Analysis) -> None:
+    from imagescan.plugins import judge_plugins
+
+    judge_plugins(judge, analysis)

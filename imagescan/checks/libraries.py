@@ -1,0 +1,52 @@
+"""Libraries the loader cannot find, fatal candidates, missing preloads, fragile finds."""
+
+from __future__ import annotations
+
+from imagescan.checks.model import FatalAt, Finding, FindingKind, Severity
+from imagescan.loader.model import Outcome, Process, Resolution
+
+
+def library_findings(process: Process) -> list[Finding]:
+    """One finding per NEEDED or preload name that did not resolve."""
+    findings: list[Finding] = []
+    for res in process.resolutions:
+        if res.found is not None:
+            continue
+        requester = process.objects[res.requester].path
+        findings.append(_unresolved(res, requester))
+    return findings
+
+
+def _unresolved(res: Resolution, requester: str) -> Finding:
+    tried = tuple((s.path, str(s.rule)) for s in res.steps)
+    if res.preload:
+        return Finding(
+            FindingKind.PRELOAD_MISSING,
+            Severity.WARNING,
+            res.name,
+            f"object '{res.name}' cannot be preloaded (cannot open shared object file): ignored.",
+            required_by=requester,
+            tried=tried,
+        )
+    if res.fatal is not None:
+        where = next((s.path for s in res.steps if s.outcome == Outcome.FATAL), res.name)
+        return Finding(
+            FindingKind.INCOMPATIBLE_LIBRARY,
+            Severity.ERROR,
+            res.name,
+            f"error while loading shared libraries: {where}: {res.fatal} (needed by {requester})",
+            fatal_at=FatalAt.STARTUP,
+            required_by=requester,
+            provider=where,
+            tried=tried,
+        )
+    return Finding(
+        FindingKind.MISSING_LIBRARY,
+        Severity.ERROR,
+        res.name,
+        f"error while loading shared libraries: {res.name}: cannot open shared object file: "
+        f"No such file or directory (needed by {requester})",
+        fatal_at=FatalAt.STARTUP,
+        required_by=requester,
+        tried=tried,
+    )

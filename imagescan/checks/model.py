@@ -1,0 +1,80 @@
+"""Findings and per-file verdicts, in DESIGN.md's words."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+    NOTE = "note"
+
+
+class FatalAt(enum.StrEnum):
+    STARTUP = "startup"
+    CALL = "call"
+
+
+class FindingKind(enum.StrEnum):
+    MISSING_INTERPRETER = "missing-interpreter"
+    MISSING_LIBRARY = "missing-library"
+    INCOMPATIBLE_LIBRARY = "incompatible-library"
+    MISSING_SYMBOL_VERSION = "missing-symbol-version"
+    UNDEFINED_SYMBOL = "undefined-symbol"
+    DT_RELR_WITHOUT_VERSION = "dt-relr-without-version"
+    STALE_LD_CACHE = "stale-ld-cache"
+    FRAGILE_DEPENDENCY = "fragile-dependency"
+    PRELOAD_MISSING = "preload-missing"
+    NO_VERSION_INFORMATION = "no-version-information"
+
+
+class Status(enum.StrEnum):
+    OK = "ok"
+    BROKEN = "broken"
+    BROKEN_LAZY = "broken-lazy"
+    INTERPRETER_MISSING = "interpreter-missing"
+    STATIC = "static"
+    FOREIGN_ARCH = "foreign-arch"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem, about one subject (a soname, a version, a symbol, an interpreter path).
+
+    `required_by` is the object (as ld.so spells its path) whose need it is; `provider` the
+    object that should have satisfied it. `fatal_at` is None for findings that never stop
+    the program (warnings such as a weak version need).
+    """
+
+    kind: FindingKind
+    severity: Severity
+    subject: str
+    message: str
+    fatal_at: FatalAt | None = None
+    required_by: str | None = None
+    provider: str | None = None
+    version: str | None = None
+    symbols: tuple[str, ...] = ()
+    tried: tuple[tuple[str, str], ...] = ()  # (path, rule) for missing libraries
+
+
+@dataclass(frozen=True)
+class FileVerdict:
+    """What the loader would decide for one ELF file as the main object."""
+
+    path: str
+    kind: str
+    status: Status
+    layer: int | None = None
+    interpreter: str | None = None
+    needed: tuple[str, ...] = ()
+    resolved: Mapping[str, str | None] = field(default_factory=dict)
+    findings: tuple[Finding, ...] = ()
+    host: str | None = None
+    loaded_by: tuple[str, ...] = ()
+    go_version: str | None = None
+    note: str | None = None

@@ -1,0 +1,124 @@
+"""Symbol binding (glibc elf/dl-lookup.c `do_lookup_x`, `check_match`; LOADER.md 3.7, 3.8).
+
+Only references that a relocation names are ever looked up; weak ones may stay unresolved.
+A reference reached only through a PLT slot is bound on first call unless the object or
+the environment asks for BIND_NOW; everything else is bound at start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from imagescan.checks.model import FatalAt, Finding, FindingKind, Severity
+from imagescan.elf.model import VERSYM_HIDDEN, ElfFacts, UndefinedSymbol
+from imagescan.loader.model import LoadedObject, Process
+
+# Versym index threshold for unversioned references (dl-lookup.c: 3 unless RETURN_NEWEST).
+_FIRST_NON_DEFAULT = 3
+
+
+def accepts(facts: ElfFacts, name: str, version: str | None) -> bool:
+    """Whether a lookup of `name` (needing `version`, or unversioned) binds in `facts`."""
+    versyms = facts.defined.get(name)
+    if not versyms:
+        return False
+    if not facts.has_versym:
+        return True  # an unversioned provider satisfies any reference
+    if version is not None:
+        return any(_matches_version(facts, v, version) for v in versyms)
+    if any((v & ~VERSYM_HIDDEN) < _FIRST_NON_DEFAULT for v in versyms):
+        return True
+    # Exactly one non-hidden versioned definition is unambiguous and accepted.
+    return sum(1 for v in versyms if not v & VERSYM_HIDDEN) == 1
+
+
+def _matches_version(facts: ElfFacts, versym: int, version: str) -> bool:
+    index = versym & ~VERSYM_HIDDEN
+    name = _version_names(facts).get(index)
+    if name == version:
+        return True
+    # l_versions[ndx].hash == 0 (base or global index): accepted unless hidden.
+    return name is None and not versym & VERSYM_HIDDEN
+
+
+_NAMES_CACHE: dict[int, tuple[ElfFacts, dict[int, str]]] = {}
+
+
+def _version_names(facts: ElfFacts) -> dict[int, str]:
+    """Verdef index -> name, without the base entry (dl-version.c skips VER_FLG_BASE)."""
+    cached = _NAMES_CACHE.get(id(facts))
+    if cached is not None and cached[0] is facts:
+        return cached[1]
+    names = {vd.index: vd.name for vd in facts.version_defs if not vd.base}
+    _NAMES_CACHE[id(facts)] = (facts, names)
+    return names
+
+
+@dataclass
+class SymbolChecker:
+    """Memoises lookups: many processes share the same objects and scopes."""
+
+    bind_now_env: bool = False
+    musl: bool = False
+    _memo: dict[tuple[str, tuple[str, ...]], tuple[UndefinedSymbol, ...]] = field(
+        default_factory=dict
+    )
+
+    def unresolved(
+        self, obj: LoadedObject, scope: Sequence[LoadedObject]
+    ) -> tuple[UndefinedSymbol, ...]:
+        """The non-weak references of `obj` that no object in `scope` satisfies."""
+        key = (obj.file, tuple(o.file for o in scope))
+        if key not in self._memo:
+            self._memo[key] = tuple(
+                ref
+                for ref in obj.facts.undefined
+                if _needs_lookup(ref)
+                and not any(self._binds(o.facts, ref) for o in scope if not (ref.copy and o is obj))
+            )
+        return self._memo[key]
+
+    def _binds(self, facts: ElfFacts, ref: UndefinedSymbol) -> bool:
+        if self.musl:  # musl ignores version names; hidden definitions never bind
+            versyms = facts.defined.get(ref.name, ())
+            return any(not v & VERSYM_HIDDEN or not facts.has_versym for v in versyms)
+        return accepts(facts, ref.name, ref.version)
+
+    def when(self, obj: LoadedObject, ref: UndefinedSymbol) -> FatalAt:
+        """Start-up for data/GOT references, BIND_NOW objects, LD_BIND_NOW and musl."""
+        if ref.bound_at_start or obj.facts.bind_now or self.bind_now_env or self.musl:
+            return FatalAt.STARTUP
+        return FatalAt.CALL
+
+
+def _needs_lookup(ref: UndefinedSymbol) -> bool:
+    return not ref.weak and (ref.bound_at_start or ref.lazy)
+
+
+def undefined_symbol_findings(
+    process: Process, checker: SymbolChecker, *, only: Sequence[int] | None = None
+) -> list[Finding]:
+    """`undefined symbol: X, version V (path)` for every object (or only those indexed)."""
+    findings: list[Finding] = []
+    indices = range(len(process.objects)) if only is None else only
+    for index in indices:
+        obj = process.objects[index]
+        for ref in checker.unresolved(obj, process.objects):
+            findings.append(_finding(obj, ref, checker.when(obj, ref)))
+    return findings
+
+
+def _finding(obj: LoadedObject, ref: UndefinedSymbol, when: FatalAt) -> Finding:
+    version = f", version {ref.version}" if ref.version else ""
+    severity = Severity.ERROR if when == FatalAt.STARTUP else Severity.WARNING
+    return Finding(
+        FindingKind.UNDEFINED_SYMBOL,
+        severity,
+        ref.name,
+        f"undefined symbol: {ref.name}{version} ({obj.path})",
+        fatal_at=when,
+        required_by=obj.path,
+        version=ref.version,
+        symbols=(ref.name,),
+    )

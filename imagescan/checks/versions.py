@@ -1,0 +1,131 @@
+"""Version needs (glibc elf/dl-version.c `_dl_check_map_versions`, `match_symbol`).
+
+Checked for every object at start, whatever the binding mode, against the specific object
+that the Verneed entry names (LOADER.md 3.6, edge case 6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from imagescan.checks.model import FatalAt, Finding, FindingKind, Severity
+from imagescan.elf.model import VersionNeed
+from imagescan.loader.model import LoadedObject, Process
+
+DT_RELR_VERSION = "GLIBC_ABI_DT_RELR"
+
+
+def find_needed(objects: Sequence[LoadedObject], name: str) -> LoadedObject | None:
+    """dl-version.c `find_needed`: the loaded object known by this name (`_dl_name_match_p`)."""
+    for obj in objects:
+        if name in obj.names or name == obj.path:
+            return obj
+    return None
+
+
+def version_findings(process: Process) -> list[Finding]:
+    """Missing versions (fatal unless weak) and providers without version information."""
+    findings: list[Finding] = []
+    for obj in process.objects:
+        for need in obj.facts.version_needs:
+            provider = find_needed(process.objects, need.file)
+            if provider is not None:
+                findings.extend(_check_need(obj, need, provider))
+    return findings
+
+
+def _check_need(obj: LoadedObject, need: VersionNeed, provider: LoadedObject) -> list[Finding]:
+    if not provider.facts.version_defs:
+        message = f"{provider.path}: no version information available (required by {obj.path})"
+        return [
+            _finding(
+                FindingKind.NO_VERSION_INFORMATION,
+                Severity.NOTE,
+                obj,
+                need,
+                provider,
+                message,
+                None,
+            )
+        ]
+    if any(vd.name == need.name and vd.hash == need.hash for vd in provider.facts.version_defs):
+        return []
+    message = f"{provider.path}: version `{need.name}' not found (required by {obj.path})"
+    if need.weak:
+        return [
+            _finding(
+                FindingKind.MISSING_SYMBOL_VERSION,
+                Severity.WARNING,
+                obj,
+                need,
+                provider,
+                message + " [weak]",
+                None,
+            )
+        ]
+    return [
+        _finding(
+            FindingKind.MISSING_SYMBOL_VERSION,
+            Severity.ERROR,
+            obj,
+            need,
+            provider,
+            message,
+            FatalAt.STARTUP,
+        )
+    ]
+
+
+def _finding(
+    kind: FindingKind,
+    severity: Severity,
+    obj: LoadedObject,
+    need: VersionNeed,
+    provider: LoadedObject,
+    message: str,
+    fatal_at: FatalAt | None,
+) -> Finding:
+    symbols = tuple(
+        sorted(
+            u.name
+            for u in obj.facts.undefined
+            if u.version == need.name and u.version_file == need.file
+        )
+    )
+    return Finding(
+        kind,
+        severity,
+        need.name,
+        message,
+        fatal_at=fatal_at,
+        required_by=obj.path,
+        provider=provider.path,
+        version=need.name,
+        symbols=symbols,
+    )
+
+
+def dt_relr_findings(process: Process) -> list[Finding]:
+    """An object with DT_RELR that needs libc but not GLIBC_ABI_DT_RELR is refused by a
+    glibc >= 2.36 loader (_dl_check_map_versions), i.e. one whose libc defines that version."""
+    findings: list[Finding] = []
+    for obj in process.objects:
+        if not obj.facts.has_relr or not any(n.startswith("libc.so") for n in obj.facts.needed):
+            continue
+        if any(n.name == DT_RELR_VERSION for n in obj.facts.version_needs):
+            continue
+        libc = next((o for o in process.objects if o.facts.soname == "libc.so.6"), None)
+        if libc is None or not any(v.name == DT_RELR_VERSION for v in libc.facts.version_defs):
+            continue
+        findings.append(
+            Finding(
+                FindingKind.DT_RELR_WITHOUT_VERSION,
+                Severity.ERROR,
+                DT_RELR_VERSION,
+                f"{obj.path}: DT_RELR without GLIBC_ABI_DT_RELR dependency",
+                fatal_at=FatalAt.STARTUP,
+                required_by=obj.path,
+                provider=libc.path,
+            )
+        )
+    return findings

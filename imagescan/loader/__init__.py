@@ -1,0 +1,1 @@
+"""Loader emulation: glibc's and musl's rules as pure functions over the RootFS."""

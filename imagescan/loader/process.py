@@ -1,0 +1,156 @@
+"""The process a loader builds for one main object: a breadth-first worklist.
+
+glibc: elf/dl-deps.c `_dl_map_object_deps` walks the list in order and appends what each
+object newly needs, so a name is resolved in the context of the FIRST object in BFS order
+that needs it (LOADER.md 3.1, edge case 3). Names already loaded are matched by the name
+they were loaded under, their SONAME, or the same file (`_dl_lookup_map`,
+`_dl_file_id_match_p`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from imagescan.elf.model import ElfFacts
+from imagescan.loader.context import LoaderContext
+from imagescan.loader.model import (
+    LoadedObject,
+    Outcome,
+    Process,
+    Resolution,
+    Rule,
+    SearchStep,
+)
+from imagescan.loader.search import ProcessParams, SearchResult, search
+
+Searcher = Callable[[LoaderContext, ProcessParams, Sequence[LoadedObject], int, str], SearchResult]
+
+
+@dataclass(frozen=True)
+class MainObject:
+    """What the process starts from: the main file, its interpreter and preloads."""
+
+    path: str
+    facts: ElfFacts
+    interpreter: LoadedObject | None = None  # ld.so itself, matched by name when needed
+    preloads: tuple[tuple[str, Rule], ...] = ()
+
+
+@dataclass
+class _Builder:
+    ctx: LoaderContext
+    params: ProcessParams
+    searcher: Searcher
+    objects: list[LoadedObject] = field(default_factory=list)
+    resolutions: list[Resolution] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    pending_rtld: LoadedObject | None = None
+
+    def loaded_match(self, name: str) -> int | None:
+        """`_dl_lookup_map`: a loaded object known by this name or SONAME."""
+        for index, obj in enumerate(self.objects):
+            if name in obj.names or name == obj.path or name == obj.facts.soname:
+                return index
+        rtld = self.pending_rtld
+        if rtld is not None and (name in rtld.names or name == rtld.facts.soname):
+            return self.add_rtld()
+        return None
+
+    def add_rtld(self) -> int:
+        assert self.pending_rtld is not None
+        self.objects.append(self.pending_rtld)
+        self.pending_rtld = None
+        return len(self.objects) - 1
+
+    def same_file(self, file: str) -> int | None:
+        """`_dl_file_id_match_p`: the same file under another name (st_dev/st_ino)."""
+        entry = self.ctx.regular_file(file)
+        for index, obj in enumerate(self.objects):
+            other = self.ctx.regular_file(obj.file)
+            if entry is not None and other is not None and other.file_id == entry.file_id:
+                return index
+        rtld = self.pending_rtld
+        if rtld is not None and entry is not None:
+            other = self.ctx.regular_file(rtld.file)
+            if other is not None and other.file_id == entry.file_id:
+                return self.add_rtld()
+        return None
+
+    def load(self, requester: int, name: str, preload: Rule | None = None) -> None:
+        """Resolve `name` for object `requester`; append the object when it is new."""
+        known = self.loaded_match(name)
+        if known is not None:
+            step = SearchStep(self.objects[known].path, Rule.LOADED, Outcome.FOUND)
+            self.add_resolution(requester, name, (step,), known, preload, reused=True)
+            return
+        result = self.searcher(self.ctx, self.params, self.objects, requester, name)
+        found, reused = self.place(result, requester, name)
+        self.add_resolution(
+            requester, name, result.steps, found, preload, fatal=result.fatal, reused=reused
+        )
+
+    def place(self, result: SearchResult, requester: int, name: str) -> tuple[int | None, bool]:
+        """Index of the object the found file becomes, and whether it was loaded already."""
+        if result.path is None:
+            return None, False
+        file = self.ctx.resolve(_abs(self.ctx, result.path)) or result.path
+        same = self.same_file(file)
+        if same is not None:
+            self.objects[same] = _with_name(self.objects[same], name)
+            return same, True
+        facts = self.ctx.facts(file)
+        if facts is None:
+            return None, False
+        self.objects.append(LoadedObject(result.path, file, facts, (name,), requester))
+        return len(self.objects) - 1, False
+
+    def add_resolution(
+        self,
+        requester: int,
+        name: str,
+        steps: tuple[SearchStep, ...],
+        found: int | None,
+        preload: Rule | None,
+        *,
+        fatal: str | None = None,
+        reused: bool = False,
+    ) -> None:
+        self.resolutions.append(
+            Resolution(requester, name, steps, found, reused, fatal, preload is not None)
+        )
+
+
+def build_process(
+    ctx: LoaderContext, params: ProcessParams, main: MainObject, searcher: Searcher = search
+) -> Process:
+    """Load `main`, its preloads, then every DT_NEEDED breadth-first."""
+    builder = _Builder(ctx, params, searcher, pending_rtld=main.interpreter)
+    main_file = ctx.resolve(main.path) or main.path
+    builder.objects.append(LoadedObject(main.path, main_file, main.facts, (main.path,), None))
+    for name, rule in main.preloads:
+        builder.load(0, name, preload=rule)
+    index = 0
+    while index < len(builder.objects):
+        for name in builder.objects[index].facts.needed:
+            builder.load(index, name)
+        index += 1
+    if builder.pending_rtld is not None:
+        builder.add_rtld()  # rtld.c: ld.so joins the global scope at the end when unneeded
+    return Process(
+        tuple(builder.objects),
+        tuple(builder.resolutions),
+        params.musl,
+        params.secure,
+        tuple(builder.warnings),
+    )
+
+
+def _with_name(obj: LoadedObject, name: str) -> LoadedObject:
+    if name in obj.names:
+        return obj
+    return LoadedObject(obj.path, obj.file, obj.facts, (*obj.names, name), obj.loader)
+
+
+def _abs(ctx: LoaderContext, path: str) -> str:
+    return path if path.startswith("/") else ctx.working_dir.rstrip("/") + "/" + path

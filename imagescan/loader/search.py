@@ -1,0 +1,165 @@
+"""glibc's library search for one NEEDED name (elf/dl-load.c `_dl_map_object`).
+
+Order: RPATH of the requester and up its loader chain (only when the requester has no
+RUNPATH), then LD_LIBRARY_PATH, the requester's own RUNPATH, ld.so.cache, the compiled-in
+system directories. Each directory is tried with its glibc-hwcaps subdirectories first.
+The first FOUND or FATAL candidate ends the search (LOADER.md 3.2, 3.3).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from imagescan.elf.model import LdsoDefaults
+from imagescan.loader import dst
+from imagescan.loader.context import LoaderContext
+from imagescan.loader.ldcache import expected_cache_flags, lookup
+from imagescan.loader.model import LoadedObject, Outcome, Rule, SearchStep
+from imagescan.loader.verify import open_verify
+
+
+@dataclass(frozen=True)
+class ProcessParams:
+    """Per-process inputs: the ld.so's compiled-in defaults and secure mode (AT_SECURE)."""
+
+    ldso: LdsoDefaults
+    secure: bool = False
+    musl: bool = False
+    interpreter: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The candidates tried; `path` is the realname of the file found, `fatal` the error."""
+
+    steps: tuple[SearchStep, ...]
+    path: str | None = None
+    fatal: str | None = None
+
+
+def search(
+    ctx: LoaderContext,
+    params: ProcessParams,
+    objects: Sequence[LoadedObject],
+    requester: int,
+    name: str,
+) -> SearchResult:
+    """Where glibc's loader finds `name` when object `requester` needs it."""
+    steps: list[SearchStep] = []
+    for candidate, rule, owner in _candidates(ctx, params, objects, requester, name):
+        outcome, detail = open_verify(ctx, _absolute(ctx, candidate))
+        steps.append(SearchStep(candidate, rule, outcome, owner, detail))
+        if outcome == Outcome.FOUND:
+            return SearchResult(tuple(steps), path=candidate)
+        if outcome == Outcome.FATAL:
+            return SearchResult(tuple(steps), fatal=detail)
+    return SearchResult(tuple(steps))
+
+
+def _candidates(
+    ctx: LoaderContext,
+    params: ProcessParams,
+    objects: Sequence[LoadedObject],
+    requester: int,
+    name: str,
+) -> Iterator[tuple[str, Rule, str | None]]:
+    loader = objects[requester]
+    if "/" in name:
+        expanded = dst.expand(name, _dst_values(ctx, params, objects, loader))
+        if expanded is not None:
+            yield expanded, Rule.SLASH, None
+        return
+    if loader.facts.runpath is None:
+        yield from _rpath_chain(ctx, params, objects, requester, name)
+    llp = None if params.secure else ctx.env.get("LD_LIBRARY_PATH")
+    if llp:
+        values = _dst_values(ctx, params, objects, objects[0])
+        for directory in dst.search_dirs(llp, values, separators=":;"):
+            yield from _in_dir(ctx, directory, name, Rule.LD_LIBRARY_PATH, None)
+    if loader.facts.runpath is not None:
+        for directory in _dirs(ctx, params, objects, loader, loader.facts.runpath):
+            yield from _in_dir(ctx, directory, name, Rule.RUNPATH, loader.path)
+    yield from _from_cache(ctx, params, loader, name)
+    if not loader.facts.nodeflib:
+        for directory in params.ldso.system_dirs:
+            yield from _in_dir(ctx, directory, name, Rule.DEFAULT, None)
+
+
+def _rpath_chain(
+    ctx: LoaderContext,
+    params: ProcessParams,
+    objects: Sequence[LoadedObject],
+    requester: int,
+    name: str,
+) -> Iterator[tuple[str, Rule, str | None]]:
+    """DT_RPATH of the requester, of whoever loaded it, and so on up to the main program.
+
+    An object that has DT_RUNPATH has its DT_RPATH ignored (get-dynamic-info.h)."""
+    index: int | None = requester
+    while index is not None:
+        obj = objects[index]
+        if obj.facts.rpath is not None and obj.facts.runpath is None:
+            for directory in _dirs(ctx, params, objects, obj, obj.facts.rpath):
+                yield from _in_dir(ctx, directory, name, Rule.RPATH, obj.path)
+        index = obj.loader
+
+
+def _from_cache(
+    ctx: LoaderContext, params: ProcessParams, loader: LoadedObject, name: str
+) -> Iterator[tuple[str, Rule, str | None]]:
+    if ctx.cache is None:
+        return
+    flags = expected_cache_flags(ctx.target.machine, ctx.target.elf_class)
+    cached = lookup(ctx.cache, name, machine_flags=flags, hwcaps_priority=ctx.target.hwcaps)
+    if cached is None:
+        return
+    # DF_1_NODEFLIB forbids cache entries in the system directories (_dl_map_object).
+    if loader.facts.nodeflib and any(
+        cached.startswith(d.rstrip("/") + "/") for d in params.ldso.system_dirs
+    ):
+        return
+    yield cached, Rule.CACHE, None
+
+
+def _dirs(
+    ctx: LoaderContext,
+    params: ProcessParams,
+    objects: Sequence[LoadedObject],
+    obj: LoadedObject,
+    text: str,
+) -> list[str]:
+    values = _dst_values(ctx, params, objects, obj)
+    trusted = None
+    if params.secure:
+        trusted = frozenset(d.rstrip("/") or "/" for d in params.ldso.system_dirs)
+    return dst.search_dirs(text, values, trusted=trusted)
+
+
+def _dst_values(
+    ctx: LoaderContext, params: ProcessParams, objects: Sequence[LoadedObject], obj: LoadedObject
+) -> dst.DstValues:
+    # The main program's origin is its real path (/proc/self/exe); a library's is the
+    # directory it was found in, symlinks NOT resolved (_dl_new_object, LOADER.md case E).
+    if obj is objects[0]:
+        origin = dst.dirname(ctx.resolve(obj.file) or obj.file)
+    else:
+        origin = dst.dirname(obj.path)
+    return dst.DstValues(origin=origin, lib=params.ldso.lib, platform=ctx.target.platform)
+
+
+def _in_dir(
+    ctx: LoaderContext, directory: str, name: str, rule: Rule, owner: str | None
+) -> Iterator[tuple[str, Rule, str | None]]:
+    prefix = directory.rstrip("/") + "/" if directory else ""
+    for level in ctx.target.hwcaps:
+        yield f"{prefix}glibc-hwcaps/{level}/{name}", rule, owner
+    yield f"{prefix}{name}", rule, owner
+
+
+def _absolute(ctx: LoaderContext, path: str) -> str:
+    """Relative search paths are relative to the process's working directory (LOADER.md 12)."""
+    if path.startswith("/"):
+        return path
+    return posixpath.join(ctx.working_dir or "/", path)

@@ -1,0 +1,1 @@
+"""Renderers: one Protocol, one registry keyed by format."""

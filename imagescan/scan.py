@@ -1,0 +1,68 @@
+"""The pipeline, one direction: reference -> image -> RootFS -> analysis -> Report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from imagescan.analyze import Analysis, analyze
+from imagescan.image.model import OpenedImage, SourceOptions
+from imagescan.image.sources import open_image
+from imagescan.report import ImageInfo, Report
+from imagescan.rootfs.model import RootFS
+from imagescan.rootfs.reader import read_rootfs
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """What a scan may be told beyond the reference."""
+
+    source: SourceOptions = field(default_factory=SourceOptions)
+    cpu_level: str | None = None
+
+
+@dataclass
+class Scanned:
+    """An image read and analysed: the report plus what `why` and `inspect` look into."""
+
+    image: OpenedImage
+    rootfs: RootFS
+    analysis: Analysis
+    report: Report
+
+
+def read_image(
+    reference: str, options: ScanOptions, progress: Callable[[str], None] | None = None
+) -> tuple[OpenedImage, RootFS]:
+    """Open and read an image into its virtual root filesystem."""
+    image = open_image(reference, options.source)
+    try:
+        return image, read_rootfs(image, progress=progress)
+    finally:
+        image.close()
+
+
+def scan(
+    reference: str, options: ScanOptions, progress: Callable[[str], None] | None = None
+) -> Scanned:
+    """Read an image and judge every ELF file in it."""
+    image, rootfs = read_image(reference, options, progress)
+    analysis = analyze(rootfs, image.config, options.cpu_level)
+    return Scanned(image, rootfs, analysis, make_report(image, rootfs, analysis))
+
+
+def image_info(image: OpenedImage, rootfs: RootFS) -> ImageInfo:
+    config = image.config
+    return ImageInfo(
+        image.reference,
+        str(image.kind),
+        image.manifest_digest,
+        config.architecture,
+        config.os,
+        rootfs.layer_ids,
+    )
+
+
+def make_report(image: OpenedImage, rootfs: RootFS, analysis: Analysis) -> Report:
+    files = tuple(analysis.verdicts[p] for p in sorted(analysis.verdicts))
+    return Report(image_info(image, rootfs), files, rootfs.skipped)
