@@ -6,15 +6,19 @@ tests `registry` / `engine`. Everything started here is stopped by its own pid.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -209,3 +213,157 @@ def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerEn
     root = Path(tmp_path_factory.mktemp("dk", numbered=True))
     with running_engine(root) as engine:
         yield engine
+
+
+class TinyRegistry:
+    """A small distribution-API server over an OCI layout, for what docker-registry cannot do.
+
+    `behaviour`: "serve" (answer from `layout`), "500" (every request fails with HTTP 500),
+    "close" (close the connection without answering), "truncate-blobs" (send half of each
+    blob, then close), "token" (Bearer tokens from /token, which wants basic `credentials`).
+    `manifest_overrides` maps a tag to (media type, body) served instead of the layout's.
+    Runs in a thread on 127.0.0.1; use as a context manager.
+    """
+
+    def __init__(
+        self,
+        layout: Path | None = None,
+        behaviour: str = "serve",
+        credentials: tuple[str, str] | None = None,
+        manifest_overrides: dict[str, tuple[str, bytes]] | None = None,
+    ) -> None:
+        self.layout, self.behaviour, self.credentials = layout, behaviour, credentials
+        self.overrides = manifest_overrides or {}
+        self.requests: list[str] = []
+        self.token = "tiny-token-" + os.urandom(8).hex()
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def host(self) -> str:
+        assert self._server is not None
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> TinyRegistry:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _tiny_handler(self))
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.shutdown()
+        self._server.server_close()
+
+    def blob(self, digest: str) -> bytes | None:
+        """The blob `digest` of the layout, or None."""
+        if self.layout is None or not digest.startswith("sha256:"):
+            return None
+        path = self.layout / "blobs" / "sha256" / digest.partition(":")[2]
+        return path.read_bytes() if path.is_file() else None
+
+    def manifest(self, reference: str) -> tuple[str, bytes] | None:
+        """(media type, body) for a tag or digest of the layout, or None."""
+        if reference in self.overrides:
+            return self.overrides[reference]
+        if self.layout is None:
+            return None
+        index = json.loads((self.layout / "index.json").read_text())
+        for entry in index["manifests"]:
+            tag = entry.get("annotations", {}).get("org.opencontainers.image.ref.name")
+            if reference in (tag, entry["digest"]):
+                body = self.blob(entry["digest"])
+                return (entry["mediaType"], body) if body is not None else None
+        body = self.blob(reference)
+        if body is None:
+            return None
+        return json.loads(body).get("mediaType", ""), body
+
+
+def _tiny_handler(tiny: TinyRegistry) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            return None
+
+        def do_HEAD(self) -> None:
+            self.do_GET(head=True)
+
+        def do_GET(self, head: bool = False) -> None:
+            tiny.requests.append(f"{self.command} {self.path}")
+            if tiny.behaviour == "close":
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if tiny.behaviour == "500":
+                self._answer(500, b'{"errors":[{"code":"UNKNOWN","message":"boom"}]}')
+                return
+            if tiny.behaviour == "token" and not self._authorised():
+                return
+            self._route(head)
+
+        def _authorised(self) -> bool:
+            if self.path.startswith("/token"):
+                self._token()
+                return False
+            if self.headers.get("Authorization") == f"Bearer {tiny.token}":
+                return True
+            realm = f"http://{tiny.host}/token"
+            challenge = f'Bearer realm="{realm}",service="tiny"'
+            self._answer(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}', challenge=challenge)
+            return False
+
+        def _token(self) -> None:
+            user, password = tiny.credentials or ("", "")
+            expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+            if tiny.credentials and self.headers.get("Authorization") != expected:
+                self._answer(401, b'{"details":"bad credentials"}')
+                return
+            self._answer(200, json.dumps({"token": tiny.token}).encode())
+
+        def _route(self, head: bool) -> None:
+            parts = self.path.split("?")[0].split("/")
+            if self.path == "/v2/":
+                self._answer(200, b"{}")
+            elif len(parts) >= 5 and parts[-2] == "manifests":
+                found = tiny.manifest(parts[-1])
+                if found is None:
+                    self._answer(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}')
+                else:
+                    self._answer(200, found[1], content_type=found[0], head=head)
+            elif len(parts) >= 5 and parts[-2] == "blobs":
+                self._blob(tiny.blob(parts[-1]), head)
+            else:
+                self._answer(404, b'{"errors":[{"code":"NAME_UNKNOWN"}]}')
+
+        def _blob(self, data: bytes | None, head: bool) -> None:
+            if data is None:
+                self._answer(404, b'{"errors":[{"code":"BLOB_UNKNOWN"}]}', head=head)
+            elif tiny.behaviour == "truncate-blobs" and not head:
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+            else:
+                self._answer(200, data, content_type="application/octet-stream", head=head)
+
+        def _answer(
+            self,
+            status: int,
+            body: bytes,
+            content_type: str = "application/json",
+            challenge: str | None = None,
+            head: bool = False,
+        ) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            if challenge:
+                self.send_header("WWW-Authenticate", challenge)
+            self.end_headers()
+            if not head:
+                self.wfile.write(body)
+
+    return Handler

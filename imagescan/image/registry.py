@@ -1,0 +1,684 @@
+"""`registry:REF`: an image read straight from a registry (distribution API v2 / OCI distribution).
+
+The client follows the docker daemon's pull (distribution/registry/client): GET /v2/ answers
+401 with a WWW-Authenticate challenge; "Bearer" sends us to a token service (realm, service,
+scope "repository:NAME:pull"), anonymously, with basic credentials, or with an identity
+(refresh) token as an OAuth2 POST; "Basic" takes the credentials directly. Manifests are asked
+for with Accept for OCI and Docker v2 manifests and indexes; a multi-platform index is resolved
+by platform. Layer blobs are streamed (never spooled) through a digest-verifying reader.
+`requests` and urllib3 types stay inside this module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, NoReturn
+
+import requests
+import urllib3
+
+from imagescan.errors import ImageReadError, PlatformError, RegistryError
+from imagescan.image.auth import CredentialLookup, Credentials, lookup_credentials
+from imagescan.image.compression import DigestVerifyingReader
+from imagescan.image.dockerref import DockerReference, parse_reference
+from imagescan.image.model import (
+    ImageConfig,
+    LayerDescriptor,
+    OpenedImage,
+    Platform,
+    RandomAccessLayers,
+    SourceKind,
+    SourceOptions,
+)
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
+INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
+ACCEPT = ", ".join([OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_MANIFEST_LIST])
+SCHEMA1_TYPES = frozenset(
+    {
+        "application/vnd.docker.distribution.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v1+prettyjws",
+    }
+)
+FOREIGN_LAYER_TYPES = frozenset(
+    {
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    }
+)
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 60.0
+# containerd caps manifests at 4 MiB (remotes/docker: MaxManifestSize); configs are small too.
+MANIFEST_LIMIT = 4 << 20
+CONFIG_LIMIT = 8 << 20
+TOKEN_LIMIT = 1 << 20
+MAX_INDEX_DEPTH = 4
+CLIENT_ID = "imagescan"
+_CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
+_HOST_ARCH = {
+    "x86_64": ("amd64", None),
+    "amd64": ("amd64", None),
+    "aarch64": ("arm64", "v8"),
+    "arm64": ("arm64", "v8"),
+    "armv7l": ("arm", "v7"),
+    "armv6l": ("arm", "v6"),
+    "i386": ("386", None),
+    "i686": ("386", None),
+    "ppc64le": ("ppc64le", None),
+    "s390x": ("s390x", None),
+    "riscv64": ("riscv64", None),
+}
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """One WWW-Authenticate challenge: `scheme` in lower case, its auth-params."""
+
+    scheme: str
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+def parse_challenge(header: str) -> Challenge | None:
+    """The challenge of a WWW-Authenticate header (RFC 7235), or None if there is none."""
+    scheme, _, rest = header.strip().partition(" ")
+    if not scheme:
+        return None
+    params = {
+        match.group(1).lower(): (
+            re.sub(r"\\(.)", r"\1", match.group(2))
+            if match.group(2) is not None
+            else match.group(3)
+        )
+        for match in _CHALLENGE_PARAM.finditer(rest)
+    }
+    return Challenge(scheme.lower(), params)
+
+
+def pull_scope(repository: str) -> str:
+    """The token scope a pull needs (distribution token spec: resource-type:name:actions)."""
+    return f"repository:{repository}:pull"
+
+
+def host_platform(machine: str | None = None) -> Platform:
+    """The platform this machine runs, as OCI spells it."""
+    import platform as _platform
+
+    raw = (machine or _platform.machine()).lower()
+    architecture, variant = _HOST_ARCH.get(raw, (raw, None))
+    return Platform("linux", architecture, variant)
+
+
+def _normal_variant(architecture: str, variant: str | None) -> str | None:
+    # containerd platforms.Normalize: arm64 defaults to v8; amd64 "v1" is no variant.
+    if architecture == "arm64" and variant in (None, "", "8", "v8"):
+        return "v8"
+    if architecture == "amd64" and variant in ("", "v1"):
+        return None
+    return variant or None
+
+
+def descriptor_platform(descriptor: Mapping[str, Any]) -> Platform | None:
+    """The platform an index entry declares, or None."""
+    spec = descriptor.get("platform")
+    if not isinstance(spec, dict):
+        return None
+    os_name, arch = spec.get("os"), spec.get("architecture")
+    if not isinstance(os_name, str) or not isinstance(arch, str):
+        return None
+    variant = spec.get("variant")
+    return Platform(os_name, arch, variant if isinstance(variant, str) and variant else None)
+
+
+def _matches(candidate: Platform, wanted: Platform) -> bool:
+    if (candidate.os, candidate.architecture) != (wanted.os, wanted.architecture):
+        return False
+    want_variant = _normal_variant(wanted.architecture, wanted.variant)
+    have_variant = _normal_variant(candidate.architecture, candidate.variant)
+    return want_variant is None or want_variant == have_variant
+
+
+def choose_platform_manifest(
+    manifests: list[Mapping[str, Any]], wanted: Platform, image: str
+) -> Mapping[str, Any]:
+    """The index entry for `wanted`; PlatformError listing the choices when none or several fit."""
+    fitting = []
+    for entry in manifests:
+        found = descriptor_platform(entry)
+        if found is not None and _matches(found, wanted):
+            fitting.append((found, entry))
+    distinct = {str(found) for found, _ in fitting}
+    if len(distinct) == 1:
+        return fitting[0][1]
+    choices = sorted({str(p) for p in map(descriptor_platform, manifests) if p is not None})
+    if not fitting:
+        raise PlatformError(
+            f"{image} has no image for platform {wanted}; it offers: {', '.join(choices) or 'none'}"
+        )
+    raise PlatformError(
+        f"{image}: platform {wanted} is ambiguous, it matches {', '.join(sorted(distinct))}; "
+        "name the variant with --platform"
+    )
+
+
+def image_config_from_json(data: Mapping[str, Any]) -> ImageConfig:
+    """The loader-relevant parts of an OCI / docker image config (config.json)."""
+    runtime = _mapping(data.get("config"))
+    rootfs = _mapping(data.get("rootfs"))
+    return ImageConfig(
+        architecture=_str(data.get("architecture")) or "amd64",
+        os=_str(data.get("os")) or "linux",
+        variant=_str(data.get("variant")),
+        env=_strings(runtime.get("Env")) or (),
+        entrypoint=_strings(runtime.get("Entrypoint")),
+        cmd=_strings(runtime.get("Cmd")),
+        user=_str(runtime.get("User")),
+        working_dir=_str(runtime.get("WorkingDir")),
+        diff_ids=_strings(rootfs.get("diff_ids")) or (),
+    )
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _strings(value: object) -> tuple[str, ...] | None:
+    if not isinstance(value, list):
+        return None
+    return tuple(item for item in value if isinstance(item, str))
+
+
+class _ResponseRaw(io.RawIOBase):
+    """The body of a streamed response; transport failures become one RegistryError."""
+
+    def __init__(self, response: requests.Response, failure: str) -> None:
+        super().__init__()
+        self._response = response
+        self._failure = failure
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        try:
+            data = self._response.raw.read(len(buffer), decode_content=False)
+        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+            raise RegistryError(f"{self._failure}: {_transport_reason(exc)}") from exc
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._response.close()
+        super().close()
+
+
+def _transport_reason(exc: BaseException) -> str:
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS handshake failed"
+    if isinstance(
+        exc, (requests.exceptions.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError)
+    ):
+        return f"no connection within {CONNECT_TIMEOUT:.0f}s"
+    if isinstance(exc, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError)):
+        return f"no answer within {READ_TIMEOUT:.0f}s"
+    if "Connection refused" in text:
+        return "connection refused"
+    if "IncompleteRead" in text or "Connection broken" in text:
+        return "the connection closed before the end of the data"
+    if "RemoteDisconnected" in text or "Connection aborted" in text or "reset by peer" in text:
+        return "the registry closed the connection"
+    if "Name or service not known" in text or "Failed to resolve" in text:
+        return "unknown host"
+    return type(exc).__name__
+
+
+def _tls_hint(exc: BaseException, plain_http: bool) -> str:
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return "its TLS certificate is not trusted (--insecure-skip-tls-verify skips the check)"
+    hint = "" if plain_http else " (use --plain-http for a registry that speaks plain HTTP)"
+    return f"TLS handshake failed{hint}"
+
+
+class _RegistryClient:
+    """HTTP to one repository of one registry, with the auth dance and one-line errors."""
+
+    def __init__(self, ref: DockerReference, options: SourceOptions, image: str) -> None:
+        self._ref, self._image, self._options = ref, image, options
+        self._scheme = "http" if options.plain_http else "https"
+        self._session = requests.Session()
+        self._session.verify = not options.insecure_skip_tls_verify
+        self._authorization: str | None = None
+        self._lookup: CredentialLookup | None = None
+
+    @property
+    def host(self) -> str:
+        return self._ref.api_host
+
+    def close(self) -> None:
+        self._session.close()
+
+    def ping(self) -> None:
+        """GET /v2/: checks that this is a registry and learns how it wants us to log in."""
+        response = self._send("GET", "/v2/", "/v2/", {})
+        if response.status_code == 401:
+            response.close()
+            self._authenticate(response)
+            response = self._send("GET", "/v2/", "/v2/", {})
+        if response.status_code < 300 or response.status_code == 401:
+            response.close()
+        elif response.status_code == 404:
+            response.close()
+            raise RegistryError(
+                f"{self.host} does not serve the registry API v2 (/v2/ answered 404), "
+                f"so it cannot provide {self._image}"
+            )
+        else:
+            # Some registries guard only repositories (401 here is fine); others are fatal.
+            self._raise_for_status(response, "/v2/", blob=False)
+
+    def get(
+        self, path: str, what: str, accept: str | None = None, blob: bool = False
+    ) -> requests.Response:
+        """A streamed GET of `path` under /v2/REPO/; re-authenticates once on a new challenge."""
+        url_path = f"/v2/{self._ref.repository}/{path}"
+        headers = {"Accept": accept} if accept else {}
+        response = self._send("GET", url_path, what, headers)
+        if response.status_code == 401:
+            response.close()
+            self._authenticate(response)
+            response = self._send("GET", url_path, what, headers)
+        if response.status_code >= 300:
+            self._raise_for_status(response, what, blob=blob)
+        return response
+
+    def head(self, path: str, what: str) -> int:
+        """The status of a HEAD on `path` under /v2/REPO/ (after authentication)."""
+        url_path = f"/v2/{self._ref.repository}/{path}"
+        response = self._send("HEAD", url_path, what, {})
+        response.close()
+        return response.status_code
+
+    def _send(
+        self, method: str, path: str, what: str, headers: dict[str, str]
+    ) -> requests.Response:
+        """One streamed request (the caller reads or closes it); transport trouble is fatal."""
+        if self._authorization:
+            headers = {**headers, "Authorization": self._authorization}
+        url = f"{self._scheme}://{self.host}{path}"
+        try:
+            return self._session.request(
+                method, url, headers=headers, stream=True, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
+            )
+        except requests.RequestException as exc:
+            raise RegistryError(self._transport_message(exc, what)) from exc
+
+    def _transport_message(self, exc: BaseException, what: str) -> str:
+        reason = _transport_reason(exc)
+        if isinstance(exc, requests.exceptions.SSLError):
+            reason = _tls_hint(exc, self._options.plain_http)
+        return f"cannot read {self._image} from registry {self.host}: {reason} (fetching {what})"
+
+    def credentials(self) -> CredentialLookup:
+        if self._lookup is None:
+            self._lookup = lookup_credentials(self._ref.registry, self._options.docker_config)
+        return self._lookup
+
+    def _authenticate(self, response: requests.Response) -> None:
+        challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
+        creds = self.credentials().credentials
+        if challenge is None or challenge.scheme not in ("bearer", "basic"):
+            self._raise_auth(denied=False)
+        if challenge.scheme == "basic":
+            self._authorization = self._basic_authorization(creds)
+        elif creds is not None and creds.registry_token:
+            self._authorization = f"Bearer {creds.registry_token}"
+        else:
+            self._authorization = f"Bearer {self._fetch_token(challenge, creds)}"
+
+    def _basic_authorization(self, creds: Credentials | None) -> str:
+        if creds is None or creds.username is None or creds.password is None:
+            self._raise_auth(denied=False)
+        prepared = requests.Request(
+            auth=(creds.username, creds.password), url="http://x/"
+        ).prepare()
+        return str(prepared.headers["Authorization"])
+
+    def _fetch_token(self, challenge: Challenge, creds: Credentials | None) -> str:
+        realm = challenge.params.get("realm", "")
+        if not realm.startswith(("https://", "http://")):
+            raise RegistryError(
+                f"registry {self.host} asked for a token from an unusable realm {realm[:100]!r}"
+            )
+        scopes = [pull_scope(self._ref.repository)]
+        if challenge.params.get("scope") and challenge.params["scope"] not in scopes:
+            scopes.append(challenge.params["scope"])
+        service = challenge.params.get("service", "")
+        response = self._token_request(realm, service, scopes, creds)
+        return self._token_from(response)
+
+    def _token_request(
+        self, realm: str, service: str, scopes: list[str], creds: Credentials | None
+    ) -> requests.Response:
+        timeout = (CONNECT_TIMEOUT, READ_TIMEOUT)
+        try:
+            if creds is not None and creds.identity_token:
+                # docker's OAuth2 refresh-token grant (distribution token spec, "oauth").
+                form = {
+                    "grant_type": "refresh_token",
+                    "refresh_token": creds.identity_token,
+                    "service": service,
+                    "scope": " ".join(scopes),
+                    "client_id": CLIENT_ID,
+                }
+                return self._session.post(realm, data=form, timeout=timeout, stream=True)
+            params: dict[str, str | list[str]] = {"service": service, "scope": scopes}
+            auth = (
+                (creds.username, creds.password)
+                if creds and creds.username and creds.password
+                else None
+            )
+            return self._session.get(realm, params=params, auth=auth, timeout=timeout, stream=True)
+        except requests.RequestException as exc:
+            raise RegistryError(
+                f"cannot get a token for {self._image} from {realm.split('?')[0]}: "
+                f"{_transport_reason(exc)}"
+            ) from exc
+
+    def _token_from(self, response: requests.Response) -> str:
+        if response.status_code in (401, 403):
+            response.close()
+            self._raise_auth(denied=response.status_code == 403)
+        if response.status_code >= 300:
+            response.close()
+            raise RegistryError(
+                f"the token service of registry {self.host} failed with HTTP "
+                f"{response.status_code} for {self._image}"
+            )
+        try:
+            answer = json.loads(_read_limited(response, TOKEN_LIMIT, "the token answer"))
+            token = answer.get("token") or answer.get("access_token")
+        except (ValueError, AttributeError):
+            token = None
+        if not isinstance(token, str) or not token:
+            raise RegistryError(f"the token service of registry {self.host} sent no token")
+        return token
+
+    def _raise_auth(self, denied: bool) -> NoReturn:
+        lookup = self.credentials()
+        repository = f"repository {self._ref.repository} ({self._image})"
+        if lookup.credentials is None:
+            detail = lookup.problem or f"no credentials for {self._ref.registry} ({lookup.origin})"
+            raise RegistryError(
+                f"authentication required for {repository} by registry {self.host}: {detail}; "
+                "log in with `docker login`, or the repository does not exist"
+            )
+        if denied:
+            raise RegistryError(
+                f"registry {self.host} denied access to {repository} "
+                f"with the credentials from {lookup.origin}"
+            )
+        raise RegistryError(
+            f"registry {self.host} refused the credentials for {repository}; "
+            f"they came from {lookup.origin}"
+        )
+
+    def _raise_for_status(self, response: requests.Response, what: str, blob: bool) -> None:
+        status = response.status_code
+        code = _error_code(response)
+        response.close()
+        if status == 401:
+            # A token that still gets 401 lacks the scope; refused basic credentials get 401.
+            self._raise_auth(denied=(self._authorization or "").startswith("Bearer "))
+        if status == 403:
+            self._raise_auth(denied=True)
+        suffix = f" ({code})" if code else ""
+        if status == 404 and blob:
+            raise RegistryError(
+                f"{what} of {self._image} is missing from registry {self.host}{suffix}"
+            )
+        if status == 404 and code == "NAME_UNKNOWN":
+            raise RegistryError(
+                f"repository {self._ref.repository} not found in registry {self.host} "
+                f"({self._image})"
+            )
+        if status == 404:
+            raise RegistryError(
+                f"manifest unknown: {self._image} not found in registry {self.host}"
+            )
+        if status == 429:
+            raise RegistryError(
+                f"registry {self.host} is rate limiting us (HTTP 429) for {self._image}"
+            )
+        raise RegistryError(
+            f"registry {self.host} failed with HTTP {status} {response.reason or ''} "
+            f"fetching {what} of {self._image}{suffix}"
+        )
+
+
+def _error_code(response: requests.Response) -> str | None:
+    # distribution errors: {"errors": [{"code": "MANIFEST_UNKNOWN", "message": ...}]}
+    try:
+        body = json.loads(response.raw.read(64 << 10, decode_content=True) or b"{}")
+        code = body["errors"][0]["code"]
+    except (ValueError, KeyError, IndexError, TypeError, urllib3.exceptions.HTTPError, OSError):
+        return None
+    return code if isinstance(code, str) else None
+
+
+def _read_limited(response: requests.Response, limit: int, what: str) -> bytes:
+    stream = _ResponseRaw(response, f"reading {what} broke")
+    with io.BufferedReader(stream) as reader:
+        data = reader.read(limit + 1)
+    if len(data) > limit:
+        raise ImageReadError(f"{what} is larger than {limit} bytes: refusing it")
+    return data
+
+
+def _verify_digest(data: bytes, digest: str, what: str) -> None:
+    algorithm, _, expected = digest.partition(":")
+    if algorithm not in ("sha256", "sha512"):
+        raise ImageReadError(f"{what}: unsupported digest algorithm {algorithm!r}")
+    actual = hashlib.new(algorithm, data).hexdigest()
+    if actual != expected:
+        raise ImageReadError(
+            f"{what}: digest mismatch, content is {algorithm}:{actual}, expected {digest}"
+        )
+
+
+def _json_object(data: bytes, what: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ImageReadError(f"{what} is not valid JSON") from exc
+    if not isinstance(parsed, dict):
+        raise ImageReadError(f"{what} is not a JSON object")
+    return parsed
+
+
+@dataclass(frozen=True)
+class _Manifest:
+    digest: str
+    media_type: str
+    body: dict[str, Any]
+
+
+class RegistryLayers(RandomAccessLayers):
+    """Layer blobs fetched on demand, each streamed through a digest check."""
+
+    def __init__(self, client: _RegistryClient, layers: tuple[LayerDescriptor, ...], image: str):
+        self._client, self._layers, self._image = client, layers, image
+
+    def layer_count(self) -> int:
+        return len(self._layers)
+
+    def open_layer(self, index: int) -> BinaryIO:
+        layer = self._layers[index]
+        what = f"layer {index} ({layer.digest})"
+        response = self._client.get(f"blobs/{layer.digest}", what, blob=True)
+        failure = f"reading {what} of {self._image} from registry {self._client.host} broke"
+        raw = _ResponseRaw(response, failure)
+        reader = io.BufferedReader(raw, buffer_size=1 << 20)
+        return DigestVerifyingReader(reader, layer.digest, f"{what} of {self._image}", layer.size)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class RegistrySource:
+    """Reads `registry:REF` (REF as docker spells it) over the distribution API v2."""
+
+    kind = SourceKind.REGISTRY
+
+    def open(self, reference: str, options: SourceOptions) -> OpenedImage:
+        ref = parse_reference(reference)
+        client = _RegistryClient(ref, options, reference)
+        try:
+            return _open_with(client, ref, reference, options)
+        except BaseException:
+            client.close()
+            raise
+
+
+def _open_with(
+    client: _RegistryClient, ref: DockerReference, image: str, options: SourceOptions
+) -> OpenedImage:
+    client.ping()
+    manifest = _resolve_manifest(client, ref, image, options)
+    config = _fetch_config(client, manifest, image)
+    layers = _layer_descriptors(manifest, config, image)
+    _check_foreign_layers(client, manifest, layers, image)
+    return OpenedImage(
+        reference=image,
+        kind=SourceKind.REGISTRY,
+        config=config,
+        layers=layers,
+        access=RegistryLayers(client, layers, image),
+        manifest_digest=manifest.digest,
+    )
+
+
+def _fetch_manifest(client: _RegistryClient, reference: str, image: str) -> _Manifest:
+    what = f"manifest {reference}"
+    response = client.get(f"manifests/{reference}", what, accept=ACCEPT)
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
+    data = _read_limited(response, MANIFEST_LIMIT, f"{what} of {image}")
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    if ":" in reference:
+        _verify_digest(data, reference, f"{what} of {image}")
+        digest = reference
+    body = _json_object(data, f"{what} of {image}")
+    media_type = _str(body.get("mediaType")) or content_type
+    return _Manifest(digest, media_type, body)
+
+
+def _resolve_manifest(
+    client: _RegistryClient, ref: DockerReference, image: str, options: SourceOptions
+) -> _Manifest:
+    manifest = _fetch_manifest(client, ref.manifest_reference, image)
+    for _ in range(MAX_INDEX_DEPTH):
+        kind = _manifest_kind(manifest, image)
+        if kind == "manifest":
+            return manifest
+        entries = manifest.body.get("manifests")
+        if not isinstance(entries, list):
+            raise ImageReadError(f"the index of {image} lists no manifests")
+        wanted = options.platform or host_platform()
+        chosen = choose_platform_manifest(
+            [e for e in entries if isinstance(e, dict)], wanted, image
+        )
+        digest = _str(chosen.get("digest"))
+        if digest is None:
+            raise ImageReadError(f"the index of {image} has an entry without a digest")
+        manifest = _fetch_manifest(client, digest, image)
+    raise ImageReadError(f"{image}: indexes nested more than {MAX_INDEX_DEPTH} deep")
+
+
+def _manifest_kind(manifest: _Manifest, image: str) -> str:
+    if manifest.media_type in INDEX_TYPES or (
+        not manifest.media_type and "manifests" in manifest.body
+    ):
+        return "index"
+    if manifest.media_type in MANIFEST_TYPES or (
+        not manifest.media_type and "layers" in manifest.body
+    ):
+        return "manifest"
+    if manifest.media_type in SCHEMA1_TYPES or manifest.body.get("schemaVersion") == 1:
+        raise ImageReadError(
+            f"{image} has a Docker schema 1 manifest, which is deprecated and not supported"
+        )
+    raise ImageReadError(f"{image}: unsupported manifest type {manifest.media_type[:100]!r}")
+
+
+def _fetch_config(client: _RegistryClient, manifest: _Manifest, image: str) -> ImageConfig:
+    descriptor = manifest.body.get("config")
+    digest = _str(descriptor.get("digest")) if isinstance(descriptor, dict) else None
+    if digest is None:
+        raise ImageReadError(f"the manifest of {image} names no config blob")
+    what = f"config blob {digest}"
+    response = client.get(f"blobs/{digest}", what, blob=True)
+    data = _read_limited(response, CONFIG_LIMIT, f"{what} of {image}")
+    _verify_digest(data, digest, f"{what} of {image}")
+    return image_config_from_json(_json_object(data, f"{what} of {image}"))
+
+
+def _layer_descriptors(
+    manifest: _Manifest, config: ImageConfig, image: str
+) -> tuple[LayerDescriptor, ...]:
+    entries = manifest.body.get("layers")
+    if not isinstance(entries, list):
+        raise ImageReadError(f"the manifest of {image} lists no layers")
+    diff_ids = config.diff_ids if len(config.diff_ids) == len(entries) else ()
+    layers = []
+    for index, entry in enumerate(entries):
+        digest = _str(entry.get("digest")) if isinstance(entry, dict) else None
+        if digest is None:
+            raise ImageReadError(f"layer {index} in the manifest of {image} has no digest")
+        size = entry.get("size")
+        layers.append(
+            LayerDescriptor(
+                digest=digest,
+                diff_id=diff_ids[index] if diff_ids else None,
+                media_type=_str(entry.get("mediaType")) or "",
+                size=size if isinstance(size, int) and size >= 0 else None,
+            )
+        )
+    return tuple(layers)
+
+
+def _check_foreign_layers(
+    client: _RegistryClient,
+    manifest: _Manifest,
+    layers: tuple[LayerDescriptor, ...],
+    image: str,
+) -> None:
+    # Non-distributable layers (Windows base layers) usually live at `urls`, not in the
+    # registry; we fetch blobs only from the registry, so say so before streaming anything.
+    entries = manifest.body.get("layers") or []
+    for index, layer in enumerate(layers):
+        entry = entries[index]
+        if layer.media_type not in FOREIGN_LAYER_TYPES and not entry.get("urls"):
+            continue
+        if client.head(f"blobs/{layer.digest}", f"layer {index}") == 200:
+            continue
+        urls = entry.get("urls") or []
+        where = f" (it lives at {urls[0][:200]})" if urls and isinstance(urls[0], str) else ""
+        raise RegistryError(
+            f"layer {index} of {image} is non-distributable and not in registry "
+            f"{client.host}{where}; imagescan reads blobs only from the registry"
+        )

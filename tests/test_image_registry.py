@@ -1,0 +1,479 @@
+"""RegistrySource against a real docker-registry (anonymous and htpasswd) and a tiny server
+for the failures a real registry will not produce (500, closed connections, Bearer tokens)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+
+from imagescan.errors import ImageReadError, PlatformError, ReferenceError_, RegistryError
+from imagescan.image.compression import open_decompressed
+from imagescan.image.model import OpenedImage, Platform, SourceKind, SourceOptions
+from imagescan.image.registry import (
+    RegistrySource,
+    choose_platform_manifest,
+    host_platform,
+    image_config_from_json,
+    parse_challenge,
+)
+from tests import services
+from tests.imagebuilder import (
+    File,
+    ImageSpec,
+    write_multiplatform_oci_dir,
+    write_oci_dir,
+)
+from tests.services import RegistryService, TinyRegistry, free_port
+
+# The service fixtures live in tests/services.py (session scope: one registry per run).
+registry = services.registry
+auth_registry = services.auth_registry
+
+PLAIN = SourceOptions(plain_http=True)
+SPEC = ImageSpec(
+    layers=[[File("/etc/base.txt", b"base")], [File("/usr/bin/tool", b"\x7fELF" + b"x" * 5000)]],
+    env=["PATH=/usr/bin", "LD_LIBRARY_PATH=/opt/lib"],
+    entrypoint=["/usr/bin/tool"],
+    cmd=["--help"],
+    user="1000",
+    working_dir="/work",
+)
+
+
+@dataclass(frozen=True)
+class Pushed:
+    layout: Path
+    single: str
+    multi: str
+
+
+def _layer_names(stream: BinaryIO) -> list[str]:
+    with tarfile.open(fileobj=open_decompressed(stream), mode="r|") as tar:
+        names = [member.name for member in tar]
+    stream.read()  # to EOF: the digest check runs there
+    return names
+
+
+def _read_all_layers(image: OpenedImage) -> list[list[str]]:
+    assert image.access is not None
+    return [_layer_names(stream) for _, stream in image.access.iter_layers()]
+
+
+def _skopeo_digest(ref: str, creds: tuple[str, str] | None = None) -> str:
+    command = ["skopeo", "inspect", "--tls-verify=false", "--raw"]
+    if creds:
+        command.append(f"--creds={creds[0]}:{creds[1]}")
+    raw = subprocess.run([*command, f"docker://{ref}"], check=True, capture_output=True).stdout
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def pushed(registry: RegistryService, tmp_path_factory: pytest.TempPathFactory) -> Pushed:
+    root = tmp_path_factory.mktemp("push")
+    layout = write_oci_dir(root / "single", {"v1": SPEC})
+    amd = ImageSpec(layers=[[File("/amd64.txt")]], architecture="amd64")
+    arm = ImageSpec(layers=[[File("/arm64.txt")]], architecture="arm64", variant="v8")
+    arm7 = ImageSpec(layers=[[File("/arm7.txt")]], architecture="arm", variant="v7")
+    arm6 = ImageSpec(layers=[[File("/arm6.txt")]], architecture="arm", variant="v6")
+    multi = write_multiplatform_oci_dir(
+        root / "multi", {"a": amd, "b": arm, "c": arm7, "d": arm6}, tag="latest"
+    )
+    return Pushed(
+        layout=layout,
+        single=registry.push(f"oci:{layout}:v1", "team/app:v1"),
+        multi=registry.push(f"oci:{multi}:latest", "team/multi:latest", all_platforms=True),
+    )
+
+
+# ------------------------------------------------------------------ pure parts
+
+
+def test_bearer_challenge_is_parsed() -> None:
+    header = (
+        'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",'
+        'scope="repository:library/ubuntu:pull",error="insufficient_scope"'
+    )
+    challenge = parse_challenge(header)
+    assert challenge is not None
+    assert challenge.scheme == "bearer"
+    assert challenge.params["realm"] == "https://auth.docker.io/token"
+    assert challenge.params["scope"] == "repository:library/ubuntu:pull"
+    assert parse_challenge('Basic realm="x \\"y\\""') == parse_challenge('basic realm="x \\"y\\""')
+    basic = parse_challenge('Basic realm="x \\"y\\""')
+    assert basic is not None and basic.params == {"realm": 'x "y"'}
+    assert parse_challenge("") is None
+
+
+def test_host_platform_names() -> None:
+    assert host_platform("x86_64") == Platform("linux", "amd64")
+    assert host_platform("aarch64") == Platform("linux", "arm64", "v8")
+    assert host_platform("armv7l") == Platform("linux", "arm", "v7")
+
+
+def _entry(arch: str, variant: str | None = None, os: str = "linux") -> dict[str, object]:
+    platform: dict[str, str] = {"os": os, "architecture": arch}
+    if variant:
+        platform["variant"] = variant
+    return {"digest": f"sha256:{arch}{variant}", "platform": platform}
+
+
+def test_platform_choice_follows_containerd_defaults() -> None:
+    entries = [
+        _entry("amd64"),
+        _entry("arm64"),
+        _entry("arm", "v7"),
+        _entry("arm", "v6"),
+        _entry("unknown", os="unknown"),
+    ]
+    assert choose_platform_manifest(entries, Platform("linux", "arm64", "v8"), "i") is entries[1]
+    assert choose_platform_manifest(entries, Platform("linux", "arm", "v7"), "i") is entries[2]
+    with pytest.raises(PlatformError, match="ambiguous, it matches linux/arm/v6, linux/arm/v7"):
+        choose_platform_manifest(entries, Platform("linux", "arm"), "i")
+    with pytest.raises(PlatformError) as info:
+        choose_platform_manifest(entries, Platform("linux", "s390x"), "img")
+    assert info.value.message == (
+        "img has no image for platform linux/s390x; it offers: linux/amd64, linux/arm/v6, "
+        "linux/arm/v7, linux/arm64, unknown/unknown"
+    )
+
+
+def test_config_fields_are_read_and_junk_ignored() -> None:
+    config = image_config_from_json(
+        {
+            "architecture": "arm64",
+            "variant": "v8",
+            "config": {"Env": ["A=1", 3], "Entrypoint": None, "Cmd": ["sh"], "User": ""},
+            "rootfs": {"type": "layers", "diff_ids": ["sha256:aa"]},
+        }
+    )
+    assert (config.architecture, config.variant, config.os) == ("arm64", "v8", "linux")
+    assert config.env == ("A=1",)
+    assert (config.entrypoint, config.cmd, config.user) == (None, ("sh",), None)
+    assert config.diff_ids == ("sha256:aa",)
+    assert image_config_from_json({"config": "junk"}).env == ()
+
+
+# ------------------------------------------------------------------ docker-registry
+
+
+@pytest.mark.registry
+def test_single_image_config_layers_and_digest(pushed: Pushed) -> None:
+    image = RegistrySource().open(pushed.single, PLAIN)
+    try:
+        assert image.kind is SourceKind.REGISTRY
+        assert image.reference == pushed.single
+        assert image.config.env == ("PATH=/usr/bin", "LD_LIBRARY_PATH=/opt/lib")
+        assert image.config.entrypoint == ("/usr/bin/tool",)
+        assert image.config.cmd == ("--help",)
+        assert (image.config.user, image.config.working_dir) == ("1000", "/work")
+        assert len(image.layers) == 2
+        assert [layer.diff_id for layer in image.layers] == list(image.config.diff_ids)
+        assert image.manifest_digest == _skopeo_digest(pushed.single)
+        assert _read_all_layers(image) == [
+            ["etc/base.txt"],
+            ["usr/bin/tool"],
+        ]
+    finally:
+        image.close()
+
+
+@pytest.mark.registry
+def test_digest_pinned_reference(pushed: Pushed) -> None:
+    digest = _skopeo_digest(pushed.single)
+    repo = pushed.single.rsplit(":", 1)[0]
+    image = RegistrySource().open(f"{repo}@{digest}", PLAIN)
+    try:
+        assert image.manifest_digest == digest
+        assert image.config.entrypoint == ("/usr/bin/tool",)
+    finally:
+        image.close()
+
+
+@pytest.mark.registry
+def test_layers_open_in_any_order(pushed: Pushed) -> None:
+    image = RegistrySource().open(pushed.single, PLAIN)
+    try:
+        assert image.access is not None and image.access.random_access
+        assert _layer_names(image.access.open_layer(1))[-1] == "usr/bin/tool"
+        assert _layer_names(image.access.open_layer(0))[-1] == "etc/base.txt"
+    finally:
+        image.close()
+
+
+@pytest.mark.registry
+@pytest.mark.parametrize(
+    ("platform", "marker"),
+    [
+        (None, "amd64.txt"),  # the host here is linux/amd64
+        (Platform("linux", "arm64"), "arm64.txt"),
+        (Platform("linux", "arm64", "v8"), "arm64.txt"),
+        (Platform("linux", "arm", "v6"), "arm6.txt"),
+    ],
+)
+def test_multi_platform_index_choice(
+    pushed: Pushed, platform: Platform | None, marker: str
+) -> None:
+    if platform is None and host_platform() != Platform("linux", "amd64"):
+        pytest.skip("the default-platform case assumes an amd64 host")
+    image = RegistrySource().open(pushed.multi, SourceOptions(plain_http=True, platform=platform))
+    try:
+        assert _read_all_layers(image) == [[marker]]
+        assert image.manifest_digest is not None
+        assert image.manifest_digest != _skopeo_digest(
+            pushed.multi
+        )  # the platform's, not the index's
+    finally:
+        image.close()
+
+
+@pytest.mark.registry
+def test_platform_missing_lists_choices(pushed: Pushed) -> None:
+    options = SourceOptions(plain_http=True, platform=Platform("linux", "s390x"))
+    with pytest.raises(PlatformError) as info:
+        RegistrySource().open(pushed.multi, options)
+    assert info.value.message == (
+        f"{pushed.multi} has no image for platform linux/s390x; it offers: "
+        "linux/amd64, linux/arm/v6, linux/arm/v7, linux/arm64/v8"
+    )
+
+
+@pytest.mark.registry
+def test_unknown_tag_and_repository(registry: RegistryService, pushed: Pushed) -> None:
+    missing_tag = pushed.single.rsplit(":", 1)[0] + ":nope"
+    with pytest.raises(RegistryError) as info:
+        RegistrySource().open(missing_tag, PLAIN)
+    assert info.value.message == (
+        f"manifest unknown: {missing_tag} not found in registry {registry.host}"
+    )
+    # docker-registry says MANIFEST_UNKNOWN for an unknown repository too.
+    with pytest.raises(RegistryError, match=r"manifest unknown: \S+/no/such:v1 not found"):
+        RegistrySource().open(f"{registry.host}/no/such:v1", PLAIN)
+
+
+@pytest.mark.registry
+def test_https_to_a_plain_http_registry_hints_plain_http(pushed: Pushed) -> None:
+    with pytest.raises(RegistryError) as info:
+        RegistrySource().open(pushed.single, SourceOptions())
+    assert "TLS handshake failed (use --plain-http" in info.value.message
+    assert pushed.single in info.value.message
+
+
+@pytest.mark.registry
+def test_corrupt_blob_in_storage_fails_the_digest_check(
+    registry: RegistryService, tmp_path: Path
+) -> None:
+    layout = write_oci_dir(tmp_path / "img", {"v1": ImageSpec(layers=[[File("/x", b"1" * 999)]])})
+    ref = registry.push(f"oci:{layout}:v1", "team/corrupt:v1")
+    image = RegistrySource().open(ref, PLAIN)
+    try:
+        digest = image.layers[0].digest
+        hexdigest = digest.partition(":")[2]
+        stored = registry.root / "data/docker/registry/v2/blobs/sha256" / hexdigest[:2] / hexdigest
+        data = bytearray((stored / "data").read_bytes())
+        data[-1] ^= 0xFF  # same size, different bytes
+        (stored / "data").write_bytes(bytes(data))
+        assert image.access is not None
+        stream = image.access.open_layer(0)
+        with pytest.raises(ImageReadError, match="digest mismatch"):
+            stream.read()
+    finally:
+        image.close()
+
+
+@pytest.mark.registry
+def test_bad_reference_is_a_reference_error() -> None:
+    with pytest.raises(ReferenceError_):
+        RegistrySource().open("127.0.0.1:5000/Team/App", PLAIN)
+
+
+# ------------------------------------------------------------------ htpasswd registry
+
+
+def _docker_config(tmp_path: Path, host: str, user: str, password: str) -> str:
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    path = tmp_path / "docker-config"
+    path.mkdir()
+    (path / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def private_ref(auth_registry: RegistryService, pushed: Pushed) -> str:
+    return auth_registry.push(f"oci:{pushed.layout}:v1", "private/app:v1")
+
+
+@pytest.mark.registry
+def test_basic_auth_with_config_credentials(
+    auth_registry: RegistryService, private_ref: str, tmp_path: Path
+) -> None:
+    assert auth_registry.credentials is not None
+    config = _docker_config(tmp_path, auth_registry.host, *auth_registry.credentials)
+    image = RegistrySource().open(private_ref, SourceOptions(plain_http=True, docker_config=config))
+    try:
+        assert len(_read_all_layers(image)) == 2
+    finally:
+        image.close()
+
+
+@pytest.mark.registry
+def test_basic_auth_without_credentials(
+    auth_registry: RegistryService, private_ref: str, tmp_path: Path
+) -> None:
+    options = SourceOptions(plain_http=True, docker_config=str(tmp_path / "none"))
+    with pytest.raises(RegistryError) as info:
+        RegistrySource().open(private_ref, options)
+    message = info.value.message
+    assert message.startswith(
+        f"authentication required for repository private/app ({private_ref}) "
+        f"by registry {auth_registry.host}: no credentials for {auth_registry.host}"
+    )
+    assert "docker login" in message
+
+
+@pytest.mark.registry
+def test_basic_auth_wrong_password(
+    auth_registry: RegistryService, private_ref: str, tmp_path: Path
+) -> None:
+    config = _docker_config(tmp_path, auth_registry.host, "scanner", "wrong-password")
+    options = SourceOptions(plain_http=True, docker_config=config)
+    with pytest.raises(RegistryError) as info:
+        RegistrySource().open(private_ref, options)
+    assert info.value.message.startswith(
+        f"registry {auth_registry.host} refused the credentials for repository private/app "
+        f"({private_ref}); they came from {config}/config.json"
+    )
+    assert "wrong-password" not in info.value.message
+
+
+# ------------------------------------------------------------------ tiny server
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_oci_dir(tmp_path_factory.mktemp("tiny") / "layout", {"v1": SPEC})
+
+
+@pytest.fixture
+def tiny_token(layout: Path) -> Iterator[TinyRegistry]:
+    with TinyRegistry(layout, "token", credentials=("robot", "pw")) as tiny:
+        yield tiny
+
+
+def test_bearer_token_flow_with_basic_credentials(tiny_token: TinyRegistry, tmp_path: Path) -> None:
+    config = _docker_config(tmp_path, tiny_token.host, "robot", "pw")
+    options = SourceOptions(plain_http=True, docker_config=config)
+    image = RegistrySource().open(f"{tiny_token.host}/team/app:v1", options)
+    try:
+        assert _read_all_layers(image)[1][-1] == "usr/bin/tool"
+    finally:
+        image.close()
+    token_requests = [r for r in tiny_token.requests if r.startswith("GET /token")]
+    assert len(token_requests) == 1
+    assert "scope=repository%3Ateam%2Fapp%3Apull" in token_requests[0]
+    assert "service=tiny" in token_requests[0]
+
+
+def test_bearer_token_refused(tiny_token: TinyRegistry, tmp_path: Path) -> None:
+    config = _docker_config(tmp_path, tiny_token.host, "robot", "bad")
+    options = SourceOptions(plain_http=True, docker_config=config)
+    with pytest.raises(RegistryError) as info:
+        RegistrySource().open(f"{tiny_token.host}/team/app:v1", options)
+    assert info.value.message.startswith(
+        f"registry {tiny_token.host} refused the credentials for repository team/app "
+        f"({tiny_token.host}/team/app:v1); they came from {config}/config.json"
+    )
+
+
+def test_http_500_is_named(layout: Path) -> None:
+    with TinyRegistry(layout, "500") as tiny:
+        ref = f"{tiny.host}/team/app:v1"
+        with pytest.raises(RegistryError) as info:
+            RegistrySource().open(ref, PLAIN)
+    assert info.value.message == (
+        f"registry {tiny.host} failed with HTTP 500 Internal Server Error fetching /v2/ of {ref} "
+        "(UNKNOWN)"
+    )
+
+
+def test_connection_closed_without_answer(layout: Path) -> None:
+    with TinyRegistry(layout, "close") as tiny:
+        ref = f"{tiny.host}/team/app:v1"
+        with pytest.raises(RegistryError) as info:
+            RegistrySource().open(ref, PLAIN)
+    assert info.value.message == (
+        f"cannot read {ref} from registry {tiny.host}: the registry closed the connection "
+        "(fetching /v2/)"
+    )
+
+
+def test_connection_closed_inside_a_layer(layout: Path) -> None:
+    with TinyRegistry(layout, "truncate-blobs") as tiny:
+        ref = f"{tiny.host}/team/app:v1"
+        with pytest.raises(RegistryError) as info:
+            RegistrySource().open(ref, PLAIN)  # the config blob is cut short
+    assert "the connection closed before the end of the data" in info.value.message
+    assert ref in info.value.message
+
+
+def test_connection_refused() -> None:
+    host = f"127.0.0.1:{free_port()}"
+    with pytest.raises(RegistryError) as info:
+        RegistrySource().open(f"{host}/team/app:v1", PLAIN)
+    assert info.value.message == (
+        f"cannot read {host}/team/app:v1 from registry {host}: connection refused (fetching /v2/)"
+    )
+
+
+def test_non_distributable_layer_missing_from_registry(layout: Path) -> None:
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads(
+        (layout / "blobs/sha256" / index["manifests"][0]["digest"][7:]).read_bytes()
+    )
+    manifest["layers"][0] = {
+        "mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+        "digest": "sha256:" + "f" * 64,
+        "size": 100,
+        "urls": ["https://mcr.example/base.tar.gz"],
+    }
+    body = json.dumps(manifest).encode()
+    override = {"foreign": ("application/vnd.oci.image.manifest.v1+json", body)}
+    with TinyRegistry(layout, manifest_overrides=override) as tiny:
+        ref = f"{tiny.host}/team/app:foreign"
+        with pytest.raises(RegistryError) as info:
+            RegistrySource().open(ref, PLAIN)
+    assert info.value.message == (
+        f"layer 0 of {ref} is non-distributable and not in registry {tiny.host} "
+        "(it lives at https://mcr.example/base.tar.gz); "
+        "imagescan reads blobs only from the registry"
+    )
+
+
+def test_manifest_digest_mismatch_for_a_pinned_reference(layout: Path) -> None:
+    wrong = "sha256:" + "0" * 64
+    index = json.loads((layout / "index.json").read_text())
+    body = (layout / "blobs/sha256" / index["manifests"][0]["digest"][7:]).read_bytes()
+    override = {wrong: ("application/vnd.oci.image.manifest.v1+json", body)}
+    with (
+        TinyRegistry(layout, manifest_overrides=override) as tiny,
+        pytest.raises(ImageReadError, match="digest mismatch"),
+    ):
+        RegistrySource().open(f"{tiny.host}/team/app@{wrong}", PLAIN)
+
+
+def test_schema1_manifest_is_refused_clearly(layout: Path) -> None:
+    body = json.dumps({"schemaVersion": 1, "name": "team/app", "fsLayers": []}).encode()
+    override = {"old": ("application/vnd.docker.distribution.manifest.v1+prettyjws", body)}
+    with (
+        TinyRegistry(layout, manifest_overrides=override) as tiny,
+        pytest.raises(ImageReadError, match="schema 1 manifest"),
+    ):
+        RegistrySource().open(f"{tiny.host}/team/app:old", PLAIN)
