@@ -253,7 +253,7 @@ def compression_of(head: bytes) -> str:
     return "zstd" if head.startswith(ZSTD_MAGIC) else "none"
 
 
-def open_decompressed(stream: BinaryIO, what: str = "layer") -> BinaryIO:
+def open_decompressed(stream: BinaryIO, what: str = "layer") -> DecompressedReader:
     """The uncompressed stream of a layer blob, compression recognised by its magic bytes."""
     head, stream = _sniff(stream)
     kind = compression_of(head)

@@ -1,0 +1,151 @@
+"""Layer blob streams: digest verification at EOF and decompression chosen by magic bytes."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+
+import pytest
+import zstandard
+
+from imagescan.errors import ImageReadError
+from imagescan.image.compression import DigestVerifyingReader, open_decompressed, parse_digest
+
+PAYLOAD = os.urandom(300_000) + b"layer" * 200_000  # incompressible and compressible parts
+
+
+def digest_of(blob: bytes) -> str:
+    return "sha256:" + hashlib.sha256(blob).hexdigest()
+
+
+def zstd_frames(*parts: bytes) -> bytes:
+    # With checksums, as containerd/klauspost write zstd layers: corruption is then detectable.
+    compressor = zstandard.ZstdCompressor(write_checksum=True)
+    return b"".join(compressor.compress(p) for p in parts)
+
+
+BLOBS = {
+    "gzip": gzip.compress(PAYLOAD, mtime=0),
+    "zstd": zstd_frames(PAYLOAD),
+    "none": PAYLOAD,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BLOBS))
+def test_decompresses_by_magic_bytes(kind: str) -> None:
+    stream = open_decompressed(io.BytesIO(BLOBS[kind]))
+    assert stream.read() == PAYLOAD
+    assert stream.compression == kind
+
+
+@pytest.mark.parametrize("kind", sorted(BLOBS))
+def test_verified_stream_reads_through(kind: str) -> None:
+    blob = BLOBS[kind]
+    verified = DigestVerifyingReader(io.BytesIO(blob), digest_of(blob), "layer 1", len(blob))
+    assert open_decompressed(verified).read() == PAYLOAD
+
+
+def test_small_reads_match_one_big_read() -> None:
+    stream = open_decompressed(io.BytesIO(BLOBS["zstd"]))
+    chunks = iter(lambda: stream.read(7_777), b"")
+    assert b"".join(chunks) == PAYLOAD
+
+
+def test_zstd_reads_every_frame() -> None:
+    stream = open_decompressed(io.BytesIO(zstd_frames(b"first ", b"second")))
+    assert stream.read() == b"first second"
+
+
+def test_gzip_reads_every_member() -> None:
+    blob = gzip.compress(b"first ", mtime=0) + gzip.compress(b"second", mtime=0)
+    assert open_decompressed(io.BytesIO(blob)).read() == b"first second"
+
+
+def test_digest_mismatch_raises_at_eof_naming_the_blob() -> None:
+    blob = BLOBS["gzip"]
+    wrong = digest_of(b"something else")
+    stream = DigestVerifyingReader(io.BytesIO(blob), wrong, "layer 2/3 (x) of oci-dir /y")
+    assert stream.read(100) == blob[:100]  # no check before EOF
+    with pytest.raises(ImageReadError, match=r"layer 2/3 \(x\) of oci-dir /y: digest mismatch"):
+        stream.read()
+
+
+def test_drain_checks_the_digest_when_the_consumer_stops_early() -> None:
+    stream = DigestVerifyingReader(io.BytesIO(b"abc"), digest_of(b"abd"), "blob")
+    stream.read(1)
+    with pytest.raises(ImageReadError, match="digest mismatch"):
+        stream.drain()
+
+
+def test_drain_of_a_good_blob_is_quiet() -> None:
+    stream = DigestVerifyingReader(io.BytesIO(b"abc"), digest_of(b"abc"), "blob")
+    stream.read(1)
+    stream.drain()
+
+
+def test_decompressed_drain_reaches_the_blob_check() -> None:
+    blob = gzip.compress(os.urandom(3_000_000), mtime=0)  # larger than one buffered read
+    verifier = DigestVerifyingReader(io.BytesIO(blob), digest_of(blob + b"x"), "layer 1")
+    stream = open_decompressed(verifier)
+    stream.read(10)
+    with pytest.raises(ImageReadError, match="digest mismatch"):
+        stream.drain()
+
+
+def test_sha512_digests_verify() -> None:
+    digest = "sha512:" + hashlib.sha512(b"abc").hexdigest()
+    assert DigestVerifyingReader(io.BytesIO(b"abc"), digest, "blob").read() == b"abc"
+
+
+def test_shorter_than_declared_size_is_reported() -> None:
+    stream = DigestVerifyingReader(io.BytesIO(b"abc"), digest_of(b"abc"), "blob", size=10)
+    with pytest.raises(ImageReadError, match="3 bytes stored, 10 declared"):
+        stream.read()
+
+
+def test_longer_than_declared_size_fails_before_eof() -> None:
+    data = b"x" * 5_000_000
+    stream = DigestVerifyingReader(io.BytesIO(data), digest_of(data), "blob", size=100)
+    with pytest.raises(ImageReadError, match="longer than the 100 bytes declared"):
+        stream.read(4096)
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zstd"])
+def test_truncated_compressed_stream_is_an_image_read_error(kind: str) -> None:
+    blob = BLOBS[kind]
+    stream = open_decompressed(io.BytesIO(blob[: len(blob) // 2]), "layer 4")
+    with pytest.raises(ImageReadError, match=f"layer 4: corrupt {kind} data"):
+        stream.read()
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zstd"])
+def test_corrupt_compressed_stream_is_an_image_read_error(kind: str) -> None:
+    blob = bytearray(BLOBS[kind])
+    blob[20:60] = b"\xff" * 40
+    stream = open_decompressed(io.BytesIO(bytes(blob)), "layer 1")
+    with pytest.raises(ImageReadError, match=f"corrupt {kind} data"):
+        stream.read()
+
+
+def test_gzip_with_a_bad_crc_fails_when_drained() -> None:
+    blob = bytearray(gzip.compress(b"hello" * 1000, mtime=0))
+    blob[-8] ^= 0xFF  # CRC32 of the member trailer
+    stream = open_decompressed(io.BytesIO(bytes(blob)), "layer 1")
+    with pytest.raises(ImageReadError, match="corrupt gzip data"):
+        stream.drain()
+
+
+def test_tiny_uncompressed_blobs_pass_through() -> None:
+    for data in (b"", b"a", b"\x1f"):
+        assert open_decompressed(io.BytesIO(data)).read() == data
+
+
+@pytest.mark.parametrize(
+    "digest",
+    ["sha256:abc", "md5:" + "0" * 32, "sha256:" + "G" * 64, "sha256/../../etc", "sha256"],
+)
+def test_malformed_digests_are_refused(digest: str) -> None:
+    with pytest.raises(ImageReadError, match="malformed digest"):
+        parse_digest(digest, "layer 1")
