@@ -140,6 +140,15 @@ def parse_ld_so_cache(data: bytes, *, little_endian: bool = True) -> LdCache | C
             return _parse_old_or_compat(data, little_endian)
     except _Malformed as exc:
         return CacheProblem(f"ld.so.cache is corrupt: {exc}")
+    return _why_not_a_cache(data, little_endian)
+
+
+def _why_not_a_cache(data: bytes, little: bool) -> CacheProblem:
+    # ld.so reads the count natively first, so a foreign-endian file usually fails the size
+    # check before its endianness flag is looked at; the reason should still say so.
+    foreign = len(data) > NEW_HEADER_SIZE and not _endian_matches(data, 0, little)
+    if data.startswith(MAGIC_NEW) and foreign:
+        return _wrong_endian()
     if data.startswith(MAGIC_NEW) or data.startswith(MAGIC_OLD):
         return CacheProblem("ld.so.cache is truncated: its entry count runs past the end")
     return CacheProblem("ld.so.cache has no known magic (not a cache file)")
@@ -216,6 +225,10 @@ def _parse_new(data: bytes, base: int, little: bool, fmt: CacheFormat) -> LdCach
     if not _endian_matches(data, base, little):
         return _wrong_endian()
     nlibs = _u32(data, base + 20, little)
+    if base + NEW_HEADER_SIZE + nlibs * NEW_ENTRY_SIZE > len(data):
+        # Only reachable for the new part of a compat file: dl-cache.c checks that its
+        # header fits, not its entries (it would read past the mapping).
+        raise _Malformed("the new part's entry table runs past the end")
     sections = _extension_sections(data, _u32(data, base + 32, little), little)
     hwcaps = _hwcaps_names(data, sections.get(EXT_TAG_GLIBC_HWCAPS), little)
     layout = "<iIIIQ" if little else ">iIIIQ"
