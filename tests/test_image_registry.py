@@ -18,13 +18,8 @@ import pytest
 from imagescan.errors import ImageReadError, PlatformError, ReferenceError_, RegistryError
 from imagescan.image.compression import open_decompressed
 from imagescan.image.model import OpenedImage, Platform, SourceKind, SourceOptions
-from imagescan.image.registry import (
-    RegistrySource,
-    choose_platform_manifest,
-    host_platform,
-    image_config_from_json,
-    parse_challenge,
-)
+from imagescan.image.platform import host_platform
+from imagescan.image.registry import RegistrySource, parse_challenge, pull_scope
 from tests import services
 from tests.imagebuilder import (
     File,
@@ -111,55 +106,7 @@ def test_bearer_challenge_is_parsed() -> None:
     basic = parse_challenge('Basic realm="x \\"y\\""')
     assert basic is not None and basic.params == {"realm": 'x "y"'}
     assert parse_challenge("") is None
-
-
-def test_host_platform_names() -> None:
-    assert host_platform("x86_64") == Platform("linux", "amd64")
-    assert host_platform("aarch64") == Platform("linux", "arm64", "v8")
-    assert host_platform("armv7l") == Platform("linux", "arm", "v7")
-
-
-def _entry(arch: str, variant: str | None = None, os: str = "linux") -> dict[str, object]:
-    platform: dict[str, str] = {"os": os, "architecture": arch}
-    if variant:
-        platform["variant"] = variant
-    return {"digest": f"sha256:{arch}{variant}", "platform": platform}
-
-
-def test_platform_choice_follows_containerd_defaults() -> None:
-    entries = [
-        _entry("amd64"),
-        _entry("arm64"),
-        _entry("arm", "v7"),
-        _entry("arm", "v6"),
-        _entry("unknown", os="unknown"),
-    ]
-    assert choose_platform_manifest(entries, Platform("linux", "arm64", "v8"), "i") is entries[1]
-    assert choose_platform_manifest(entries, Platform("linux", "arm", "v7"), "i") is entries[2]
-    with pytest.raises(PlatformError, match="ambiguous, it matches linux/arm/v6, linux/arm/v7"):
-        choose_platform_manifest(entries, Platform("linux", "arm"), "i")
-    with pytest.raises(PlatformError) as info:
-        choose_platform_manifest(entries, Platform("linux", "s390x"), "img")
-    assert info.value.message == (
-        "img has no image for platform linux/s390x; it offers: linux/amd64, linux/arm/v6, "
-        "linux/arm/v7, linux/arm64, unknown/unknown"
-    )
-
-
-def test_config_fields_are_read_and_junk_ignored() -> None:
-    config = image_config_from_json(
-        {
-            "architecture": "arm64",
-            "variant": "v8",
-            "config": {"Env": ["A=1", 3], "Entrypoint": None, "Cmd": ["sh"], "User": ""},
-            "rootfs": {"type": "layers", "diff_ids": ["sha256:aa"]},
-        }
-    )
-    assert (config.architecture, config.variant, config.os) == ("arm64", "v8", "linux")
-    assert config.env == ("A=1",)
-    assert (config.entrypoint, config.cmd, config.user) == (None, ("sh",), None)
-    assert config.diff_ids == ("sha256:aa",)
-    assert image_config_from_json({"config": "junk"}).env == ()
+    assert pull_scope("team/app") == "repository:team/app:pull"
 
 
 # ------------------------------------------------------------------ docker-registry
@@ -241,9 +188,16 @@ def test_platform_missing_lists_choices(pushed: Pushed) -> None:
     with pytest.raises(PlatformError) as info:
         RegistrySource().open(pushed.multi, options)
     assert info.value.message == (
-        f"{pushed.multi} has no image for platform linux/s390x; it offers: "
-        "linux/amd64, linux/arm/v6, linux/arm/v7, linux/arm64/v8"
+        f"{pushed.multi} has no image for platform linux/s390x; available: "
+        "linux/amd64, linux/arm/v6, linux/arm/v7, linux/arm64/v8 (choose one with --platform)"
     )
+
+
+@pytest.mark.registry
+def test_single_image_of_another_platform_is_refused(pushed: Pushed) -> None:
+    options = SourceOptions(plain_http=True, platform=Platform("linux", "arm64"))
+    with pytest.raises(PlatformError, match="is an image for linux/amd64, not for the requested"):
+        RegistrySource().open(pushed.single, options)
 
 
 @pytest.mark.registry

@@ -15,16 +15,30 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, NoReturn
 
 import requests
 import urllib3
 
-from imagescan.errors import ImageReadError, PlatformError, RegistryError
+from imagescan.errors import ImageReadError, RegistryError
 from imagescan.image.auth import CredentialLookup, Credentials, lookup_credentials
-from imagescan.image.compression import DigestVerifyingReader
+from imagescan.image.compression import DigestVerifyingReader, parse_digest
+from imagescan.image.configjson import (
+    INDEX_MEDIA_TYPES,
+    MANIFEST_MEDIA_TYPES,
+    MT_DOCKER_LIST,
+    MT_DOCKER_MANIFEST,
+    MT_OCI_INDEX,
+    MT_OCI_MANIFEST,
+    Descriptor,
+    is_index_document,
+    layer_descriptors,
+    parse_image_config,
+    parse_index,
+    parse_manifest,
+)
 from imagescan.image.dockerref import DockerReference, parse_reference
 from imagescan.image.model import (
     ImageConfig,
@@ -35,28 +49,10 @@ from imagescan.image.model import (
     SourceKind,
     SourceOptions,
 )
+from imagescan.image.ocilayout import check_platform
+from imagescan.image.platform import Candidate, choose, host_platform
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
-MANIFEST_TYPES = frozenset({OCI_MANIFEST, DOCKER_MANIFEST})
-INDEX_TYPES = frozenset({OCI_INDEX, DOCKER_MANIFEST_LIST})
-ACCEPT = ", ".join([OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_MANIFEST_LIST])
-SCHEMA1_TYPES = frozenset(
-    {
-        "application/vnd.docker.distribution.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.v1+prettyjws",
-    }
-)
-FOREIGN_LAYER_TYPES = frozenset(
-    {
-        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-        "application/vnd.oci.image.layer.nondistributable.v1.tar",
-        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
-        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
-    }
-)
+ACCEPT = ", ".join([MT_OCI_MANIFEST, MT_DOCKER_MANIFEST, MT_OCI_INDEX, MT_DOCKER_LIST])
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 # containerd caps manifests at 4 MiB (remotes/docker: MaxManifestSize); configs are small too.
@@ -66,19 +62,6 @@ TOKEN_LIMIT = 1 << 20
 MAX_INDEX_DEPTH = 4
 CLIENT_ID = "imagescan"
 _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
-_HOST_ARCH = {
-    "x86_64": ("amd64", None),
-    "amd64": ("amd64", None),
-    "aarch64": ("arm64", "v8"),
-    "arm64": ("arm64", "v8"),
-    "armv7l": ("arm", "v7"),
-    "armv6l": ("arm", "v6"),
-    "i386": ("386", None),
-    "i686": ("386", None),
-    "ppc64le": ("ppc64le", None),
-    "s390x": ("s390x", None),
-    "riscv64": ("riscv64", None),
-}
 
 
 @dataclass(frozen=True)
@@ -108,98 +91,6 @@ def parse_challenge(header: str) -> Challenge | None:
 def pull_scope(repository: str) -> str:
     """The token scope a pull needs (distribution token spec: resource-type:name:actions)."""
     return f"repository:{repository}:pull"
-
-
-def host_platform(machine: str | None = None) -> Platform:
-    """The platform this machine runs, as OCI spells it."""
-    import platform as _platform
-
-    raw = (machine or _platform.machine()).lower()
-    architecture, variant = _HOST_ARCH.get(raw, (raw, None))
-    return Platform("linux", architecture, variant)
-
-
-def _normal_variant(architecture: str, variant: str | None) -> str | None:
-    # containerd platforms.Normalize: arm64 defaults to v8; amd64 "v1" is no variant.
-    if architecture == "arm64" and variant in (None, "", "8", "v8"):
-        return "v8"
-    if architecture == "amd64" and variant in ("", "v1"):
-        return None
-    return variant or None
-
-
-def descriptor_platform(descriptor: Mapping[str, Any]) -> Platform | None:
-    """The platform an index entry declares, or None."""
-    spec = descriptor.get("platform")
-    if not isinstance(spec, dict):
-        return None
-    os_name, arch = spec.get("os"), spec.get("architecture")
-    if not isinstance(os_name, str) or not isinstance(arch, str):
-        return None
-    variant = spec.get("variant")
-    return Platform(os_name, arch, variant if isinstance(variant, str) and variant else None)
-
-
-def _matches(candidate: Platform, wanted: Platform) -> bool:
-    if (candidate.os, candidate.architecture) != (wanted.os, wanted.architecture):
-        return False
-    want_variant = _normal_variant(wanted.architecture, wanted.variant)
-    have_variant = _normal_variant(candidate.architecture, candidate.variant)
-    return want_variant is None or want_variant == have_variant
-
-
-def choose_platform_manifest(
-    manifests: list[Mapping[str, Any]], wanted: Platform, image: str
-) -> Mapping[str, Any]:
-    """The index entry for `wanted`; PlatformError listing the choices when none or several fit."""
-    fitting = []
-    for entry in manifests:
-        found = descriptor_platform(entry)
-        if found is not None and _matches(found, wanted):
-            fitting.append((found, entry))
-    distinct = {str(found) for found, _ in fitting}
-    if len(distinct) == 1:
-        return fitting[0][1]
-    choices = sorted({str(p) for p in map(descriptor_platform, manifests) if p is not None})
-    if not fitting:
-        raise PlatformError(
-            f"{image} has no image for platform {wanted}; it offers: {', '.join(choices) or 'none'}"
-        )
-    raise PlatformError(
-        f"{image}: platform {wanted} is ambiguous, it matches {', '.join(sorted(distinct))}; "
-        "name the variant with --platform"
-    )
-
-
-def image_config_from_json(data: Mapping[str, Any]) -> ImageConfig:
-    """The loader-relevant parts of an OCI / docker image config (config.json)."""
-    runtime = _mapping(data.get("config"))
-    rootfs = _mapping(data.get("rootfs"))
-    return ImageConfig(
-        architecture=_str(data.get("architecture")) or "amd64",
-        os=_str(data.get("os")) or "linux",
-        variant=_str(data.get("variant")),
-        env=_strings(runtime.get("Env")) or (),
-        entrypoint=_strings(runtime.get("Entrypoint")),
-        cmd=_strings(runtime.get("Cmd")),
-        user=_str(runtime.get("User")),
-        working_dir=_str(runtime.get("WorkingDir")),
-        diff_ids=_strings(rootfs.get("diff_ids")) or (),
-    )
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _strings(value: object) -> tuple[str, ...] | None:
-    if not isinstance(value, list):
-        return None
-    return tuple(item for item in value if isinstance(item, str))
 
 
 class _ResponseRaw(io.RawIOBase):
@@ -491,9 +382,7 @@ def _read_limited(response: requests.Response, limit: int, what: str) -> bytes:
 
 
 def _verify_digest(data: bytes, digest: str, what: str) -> None:
-    algorithm, _, expected = digest.partition(":")
-    if algorithm not in ("sha256", "sha512"):
-        raise ImageReadError(f"{what}: unsupported digest algorithm {algorithm!r}")
+    algorithm, expected = parse_digest(digest, what)
     actual = hashlib.new(algorithm, data).hexdigest()
     if actual != expected:
         raise ImageReadError(
@@ -512,14 +401,23 @@ def _json_object(data: bytes, what: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class _Manifest:
+class _Document:
+    """A manifest or index as fetched: its digest, media type and parsed JSON."""
+
     digest: str
     media_type: str
     body: dict[str, Any]
+    chosen_by_platform: bool = False
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_MEDIA_TYPES or (
+            self.media_type not in MANIFEST_MEDIA_TYPES and is_index_document(self.body)
+        )
 
 
 class RegistryLayers(RandomAccessLayers):
-    """Layer blobs fetched on demand, each streamed through a digest check."""
+    """Layer blobs fetched on demand, each streamed through a digest (and size) check."""
 
     def __init__(self, client: _RegistryClient, layers: tuple[LayerDescriptor, ...], image: str):
         self._client, self._layers, self._image = client, layers, image
@@ -532,8 +430,7 @@ class RegistryLayers(RandomAccessLayers):
         what = f"layer {index} ({layer.digest})"
         response = self._client.get(f"blobs/{layer.digest}", what, blob=True)
         failure = f"reading {what} of {self._image} from registry {self._client.host} broke"
-        raw = _ResponseRaw(response, failure)
-        reader = io.BufferedReader(raw, buffer_size=1 << 20)
+        reader = io.BufferedReader(_ResponseRaw(response, failure), buffer_size=1 << 20)
         return DigestVerifyingReader(reader, layer.digest, f"{what} of {self._image}", layer.size)
 
     def close(self) -> None:
@@ -559,125 +456,70 @@ def _open_with(
     client: _RegistryClient, ref: DockerReference, image: str, options: SourceOptions
 ) -> OpenedImage:
     client.ping()
-    manifest = _resolve_manifest(client, ref, image, options)
-    config = _fetch_config(client, manifest, image)
-    layers = _layer_descriptors(manifest, config, image)
-    _check_foreign_layers(client, manifest, layers, image)
+    document = _resolve_manifest(client, ref, image, options.platform or host_platform())
+    manifest = parse_manifest(document.body, f"the manifest of {image}")
+    config = _fetch_config(client, manifest.config, image)
+    if options.platform is not None and not document.chosen_by_platform:
+        check_platform(config, options.platform, image)
+    layers = layer_descriptors(manifest.layers, config, f"the manifest of {image}")
+    _check_foreign_layers(client, manifest.layers, image)
     return OpenedImage(
         reference=image,
         kind=SourceKind.REGISTRY,
         config=config,
         layers=layers,
         access=RegistryLayers(client, layers, image),
-        manifest_digest=manifest.digest,
+        manifest_digest=document.digest,
     )
 
 
-def _fetch_manifest(client: _RegistryClient, reference: str, image: str) -> _Manifest:
+def _fetch_document(client: _RegistryClient, reference: str, image: str) -> _Document:
     what = f"manifest {reference}"
     response = client.get(f"manifests/{reference}", what, accept=ACCEPT)
     content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
     data = _read_limited(response, MANIFEST_LIMIT, f"{what} of {image}")
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     if ":" in reference:
+        # Pinned by digest: the registry must hand over exactly those bytes.
         _verify_digest(data, reference, f"{what} of {image}")
         digest = reference
     body = _json_object(data, f"{what} of {image}")
-    media_type = _str(body.get("mediaType")) or content_type
-    return _Manifest(digest, media_type, body)
+    media_type = body.get("mediaType")
+    return _Document(digest, media_type if isinstance(media_type, str) else content_type, body)
 
 
 def _resolve_manifest(
-    client: _RegistryClient, ref: DockerReference, image: str, options: SourceOptions
-) -> _Manifest:
-    manifest = _fetch_manifest(client, ref.manifest_reference, image)
+    client: _RegistryClient, ref: DockerReference, image: str, wanted: Platform
+) -> _Document:
+    document = _fetch_document(client, ref.manifest_reference, image)
     for _ in range(MAX_INDEX_DEPTH):
-        kind = _manifest_kind(manifest, image)
-        if kind == "manifest":
-            return manifest
-        entries = manifest.body.get("manifests")
-        if not isinstance(entries, list):
-            raise ImageReadError(f"the index of {image} lists no manifests")
-        wanted = options.platform or host_platform()
-        chosen = choose_platform_manifest(
-            [e for e in entries if isinstance(e, dict)], wanted, image
-        )
-        digest = _str(chosen.get("digest"))
-        if digest is None:
-            raise ImageReadError(f"the index of {image} has an entry without a digest")
-        manifest = _fetch_manifest(client, digest, image)
-    raise ImageReadError(f"{image}: indexes nested more than {MAX_INDEX_DEPTH} deep")
+        if not document.is_index:
+            return document
+        entries = parse_index(document.body, f"the index of {image}")
+        chosen = choose(wanted, [Candidate(entry.platform, entry) for entry in entries], image)
+        document = replace(_fetch_document(client, chosen.digest, image), chosen_by_platform=True)
+    raise ImageReadError(f"{image}: image indexes nested more than {MAX_INDEX_DEPTH} deep")
 
 
-def _manifest_kind(manifest: _Manifest, image: str) -> str:
-    if manifest.media_type in INDEX_TYPES or (
-        not manifest.media_type and "manifests" in manifest.body
-    ):
-        return "index"
-    if manifest.media_type in MANIFEST_TYPES or (
-        not manifest.media_type and "layers" in manifest.body
-    ):
-        return "manifest"
-    if manifest.media_type in SCHEMA1_TYPES or manifest.body.get("schemaVersion") == 1:
-        raise ImageReadError(
-            f"{image} has a Docker schema 1 manifest, which is deprecated and not supported"
-        )
-    raise ImageReadError(f"{image}: unsupported manifest type {manifest.media_type[:100]!r}")
-
-
-def _fetch_config(client: _RegistryClient, manifest: _Manifest, image: str) -> ImageConfig:
-    descriptor = manifest.body.get("config")
-    digest = _str(descriptor.get("digest")) if isinstance(descriptor, dict) else None
-    if digest is None:
-        raise ImageReadError(f"the manifest of {image} names no config blob")
-    what = f"config blob {digest}"
-    response = client.get(f"blobs/{digest}", what, blob=True)
+def _fetch_config(client: _RegistryClient, descriptor: Descriptor, image: str) -> ImageConfig:
+    what = f"config blob {descriptor.digest}"
+    response = client.get(f"blobs/{descriptor.digest}", what, blob=True)
     data = _read_limited(response, CONFIG_LIMIT, f"{what} of {image}")
-    _verify_digest(data, digest, f"{what} of {image}")
-    return image_config_from_json(_json_object(data, f"{what} of {image}"))
-
-
-def _layer_descriptors(
-    manifest: _Manifest, config: ImageConfig, image: str
-) -> tuple[LayerDescriptor, ...]:
-    entries = manifest.body.get("layers")
-    if not isinstance(entries, list):
-        raise ImageReadError(f"the manifest of {image} lists no layers")
-    diff_ids = config.diff_ids if len(config.diff_ids) == len(entries) else ()
-    layers = []
-    for index, entry in enumerate(entries):
-        digest = _str(entry.get("digest")) if isinstance(entry, dict) else None
-        if digest is None:
-            raise ImageReadError(f"layer {index} in the manifest of {image} has no digest")
-        size = entry.get("size")
-        layers.append(
-            LayerDescriptor(
-                digest=digest,
-                diff_id=diff_ids[index] if diff_ids else None,
-                media_type=_str(entry.get("mediaType")) or "",
-                size=size if isinstance(size, int) and size >= 0 else None,
-            )
-        )
-    return tuple(layers)
+    _verify_digest(data, descriptor.digest, f"{what} of {image}")
+    return parse_image_config(_json_object(data, f"{what} of {image}"), f"the config of {image}")
 
 
 def _check_foreign_layers(
-    client: _RegistryClient,
-    manifest: _Manifest,
-    layers: tuple[LayerDescriptor, ...],
-    image: str,
+    client: _RegistryClient, layers: Sequence[Descriptor], image: str
 ) -> None:
     # Non-distributable layers (Windows base layers) usually live at `urls`, not in the
-    # registry; we fetch blobs only from the registry, so say so before streaming anything.
-    entries = manifest.body.get("layers") or []
+    # registry; blobs are read only from the registry, so say so before streaming anything.
     for index, layer in enumerate(layers):
-        entry = entries[index]
-        if layer.media_type not in FOREIGN_LAYER_TYPES and not entry.get("urls"):
+        if not (layer.non_distributable or layer.urls):
             continue
         if client.head(f"blobs/{layer.digest}", f"layer {index}") == 200:
             continue
-        urls = entry.get("urls") or []
-        where = f" (it lives at {urls[0][:200]})" if urls and isinstance(urls[0], str) else ""
+        where = f" (it lives at {layer.urls[0][:200]})" if layer.urls else ""
         raise RegistryError(
             f"layer {index} of {image} is non-distributable and not in registry "
             f"{client.host}{where}; imagescan reads blobs only from the registry"
