@@ -719,7 +719,5 @@ def _go(
         segments=tuple(
             (ph.p_vaddr, ph.p_offset, ph.p_filesz, bool(ph.p_flags & PF_W)) for ph in loads
         ),
-        little_endian=lay.endian == "<",
-        ptr_size=lay.ptr_size,
         stripped=not any(sh.sh_type == SHT_SYMTAB for sh in sections),
     )
