@@ -592,3 +592,14 @@ def test_corpus_layer_blobs_all_verify(corpus_dir: Path) -> None:
         json.loads((corpus_dir / "verdicts" / f"{t}.json").read_text()) for t in CORPUS_TAGS
     ]
     assert set(seen) == {layer["layer"] for v in verdicts for layer in v["layers"]}
+
+
+def test_archive_cut_inside_a_blob_is_reported_truncated(tmp_path: Path) -> None:
+    archive = write_oci_archive(
+        tmp_path / "img.tar", ImageSpec(layers=[[File("/r", os.urandom(50_000))]])
+    )
+    with tarfile.open(archive) as tar:
+        largest = max(tar.getmembers(), key=lambda member: member.size)
+    archive.write_bytes(archive.read_bytes()[: largest.offset_data + largest.size // 2])
+    with pytest.raises(ImageReadError, match=r"is truncated: blobs/sha256/\w+ ends past its end"):
+        OciArchiveSource().open(str(archive), OPTIONS)

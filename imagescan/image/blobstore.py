@@ -133,11 +133,14 @@ class _SectionRaw(io.RawIOBase):
         super().close()
 
 
-def _index_archive(tar: tarfile.TarFile, where: str) -> dict[str, tarfile.TarInfo]:
+def _index_archive(tar: tarfile.TarFile, where: str, file_size: int) -> dict[str, tarfile.TarInfo]:
     members: dict[str, tarfile.TarInfo] = {}
     for count, info in enumerate(tar, start=1):
         if count > MAX_ARCHIVE_MEMBERS:
             raise ImageReadError(f"{where} has more than {MAX_ARCHIVE_MEMBERS} members")
+        if info.offset_data + info.size > file_size:
+            # tarfile seeks past member data, so a cut-off archive ends "cleanly" here.
+            raise ImageReadError(f"{where} is truncated: {info.name[:200]} ends past its end")
         name = posixpath.normpath("/" + info.name).lstrip("/")
         members[name] = info  # a later member of the same name replaces the earlier one
     return members
@@ -163,12 +166,15 @@ class TarStore:
     def __init__(self, path: Path, where: str) -> None:
         self.path, self.where = path, where
         self._tar = _open_tar(path, where)
+        self._file_size = path.stat().st_size
         try:
-            self._members = _index_archive(self._tar, where)
+            self._members = _index_archive(self._tar, where, self._file_size)
         except (tarfile.TarError, EOFError, OSError) as exc:
             self._tar.close()
             raise ImageReadError(f"{where} is a damaged tar archive ({exc})") from exc
-        self._file_size = path.stat().st_size
+        except ImageReadError:
+            self._tar.close()
+            raise
 
     def _resolve(self, path: str) -> tarfile.TarInfo | None:
         """The regular-file member at `path`, following symlinks and hardlinks in the archive.
