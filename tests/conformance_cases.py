@@ -1,0 +1,1176 @@
+"""The loader conformance cases of LOADER.md as data: how to build, how to lay out, what to expect.
+
+Each `Case` is one image. `build` compiles C sources from tests/fixtures/conformance/ into a
+scratch tree (paths in it look like image paths; `{B}` in flags is that tree's root); `layers`
+say what the image holds (the base layer comes first); `programs` are the verdicts that both
+imagescan and the real loader (shared/corpus/oracle.py) must reach; `libraries` are the real
+loader's verdicts for the libraries traced on their own (oracle only: imagescan judges a
+library inside the process that loads it). Every other ELF of the image must be `ok`
+(`others`). Expectations were checked against glibc 2.36's ld.so by the oracle; where the real
+loader taught us something, a comment says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+# ---------------------------------------------------------------- build steps
+
+
+@dataclass(frozen=True)
+class Cc:
+    """One compiler run: `cc flags sources -o {B}out` (sources relative to the fixtures dir)."""
+
+    out: str
+    sources: tuple[str, ...]
+    flags: tuple[str, ...] = ()
+    cc: str = "gcc"
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A copy of built file `src` at `out`, edited by `op` (see test_conformance.PATCHES)."""
+
+    out: str
+    src: str
+    op: str
+
+
+Step = Cc | Patch
+
+# ---------------------------------------------------------------- image members
+
+
+@dataclass(frozen=True)
+class Install:
+    """The built file `src` (default: same path; "fixture:REL" = a fixture file) at `path`."""
+
+    path: str
+    src: str = ""
+    mode: int = 0o755
+    uid: int = 0
+    gid: int = 0
+
+
+@dataclass(frozen=True)
+class Text:
+    """A small non-ELF file (config, empty file, linker script)."""
+
+    path: str
+    data: bytes
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class Link:
+    """A symlink."""
+
+    path: str
+    target: str
+
+
+@dataclass(frozen=True)
+class Gone:
+    """A whiteout: the lower layer's file is deleted."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class Host:
+    """A host file copied into the image (the musl loader)."""
+
+    path: str
+    host_path: str
+
+
+Put = Install | Text | Link | Gone | Host
+
+# ---------------------------------------------------------------- expectations
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A finding in imagescan's words; fatal_at None means a warning."""
+
+    kind: str
+    subject: str
+    fatal_at: str | None = "startup"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What must be said about one ELF file.
+
+    `findings` are exact for fatal ones (undefined symbols are compared only when no library
+    or version is missing: then they are consequences); warnings must be present at least.
+    `resolved` is a subset of name -> path as ld.so prints it. `loader_says` is a substring of
+    the real loader's error message (for incompatible candidates).
+    """
+
+    status: str
+    findings: frozenset[Finding] = frozenset()
+    resolved: tuple[tuple[str, str | None], ...] = ()
+    loader_says: str | None = None
+
+    @property
+    def fatal(self) -> frozenset[Finding]:
+        return frozenset(f for f in self.findings if f.fatal_at is not None)
+
+    @property
+    def warnings(self) -> frozenset[Finding]:
+        return frozenset(f for f in self.findings if f.fatal_at is None)
+
+
+def ok(*warnings: Finding, resolved: Mapping[str, str] | None = None) -> Verdict:
+    """Starts fine (warnings allowed); `resolved` names must map to these paths."""
+    return Verdict("ok", frozenset(warnings), _res(resolved or {}))
+
+
+def _res(resolved: Mapping[str, str | None]) -> tuple[tuple[str, str | None], ...]:
+    return tuple(sorted(resolved.items()))
+
+
+def resolving(verdict: Verdict, resolved: Mapping[str, str | None]) -> Verdict:
+    """`verdict`, also requiring that these names map to these paths (None: not found)."""
+    merged = dict(verdict.resolved) | dict(resolved)
+    return Verdict(verdict.status, verdict.findings, _res(merged), verdict.loader_says)
+
+
+def missing(*names: str, also: tuple[Finding, ...] = ()) -> Verdict:
+    """Fatal at start: these DT_NEEDED names are not found."""
+    found = frozenset(Finding("missing-library", n) for n in names) | frozenset(also)
+    return Verdict("broken", found)
+
+
+def missing_version(*versions: str) -> Verdict:
+    """Fatal at start: these Verneed versions are not defined by the provider."""
+    return Verdict("broken", frozenset(Finding("missing-symbol-version", v) for v in versions))
+
+
+def undefined(symbol: str, fatal_at: str) -> Verdict:
+    """An undefined symbol, fatal at `startup` (broken) or at `call` (broken-lazy)."""
+    status = "broken" if fatal_at == "startup" else "broken-lazy"
+    return Verdict(status, frozenset({Finding("undefined-symbol", symbol, fatal_at)}))
+
+
+def incompatible(name: str, loader_says: str) -> Verdict:
+    """Fatal at start: the first candidate for `name` is a file open_verify rejects fatally."""
+    return Verdict("broken", frozenset({Finding("incompatible-library", name)}), (), loader_says)
+
+
+def warn(kind: str, subject: str) -> Finding:
+    return Finding(kind, subject, None)
+
+
+FOREIGN = Verdict("foreign-arch")
+OK = Verdict("ok")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One image of the conformance suite."""
+
+    name: str
+    doc: str
+    build: tuple[Step, ...]
+    layers: tuple[tuple[Put, ...], ...]
+    programs: Mapping[str, Verdict]
+    libraries: Mapping[str, Verdict] = field(default_factory=lambda: MappingProxyType({}))
+    base: str = "glibc"  # "glibc" (tests/imagebuilder.glibc_base) | "musl" (loader only)
+    ldconfig: bool = False  # rebuild /etc/ld.so.cache over base + layers[0]
+    env: tuple[str, ...] = ()
+    user: str | None = None
+    others: Verdict = OK  # every other ELF file (ld.so, libc.so.6)
+    # Verdict overrides when the CPU supports this glibc-hwcaps level (or better)
+    by_level: Mapping[str, Mapping[str, Verdict]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    requires: tuple[str, ...] = ()  # probes: "gcc -m32"
+
+
+# ---------------------------------------------------------------- gcc flag helpers
+
+LIB = ("-shared", "-fPIC", "-Wl,--no-as-needed")
+EXE = ("-Wl,--no-as-needed", "-Wl,-z,lazy")
+PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def soname(name: str) -> tuple[str, ...]:
+    return (f"-Wl,-soname,{name}",)
+
+
+def runpath(path: str) -> tuple[str, ...]:
+    """DT_RUNPATH (GNU ld 2.40 then writes no DT_RPATH)."""
+    return ("-Wl,--enable-new-dtags", f"-Wl,-rpath,{path}")
+
+
+def rpath(path: str) -> tuple[str, ...]:
+    """DT_RPATH."""
+    return ("-Wl,--disable-new-dtags", f"-Wl,-rpath,{path}")
+
+
+def against(directory: str, *libs: str) -> tuple[str, ...]:
+    """Link against built libs in `directory` (a scratch-tree path) by file name, in order."""
+    names = tuple(f"-l:{lib}" for lib in libs)
+    return (f"-L{{B}}{directory}", f"-Wl,-rpath-link,{{B}}{directory}", *names)
+
+
+def lib(out: str, fn: str, *calls: str, flags: tuple[str, ...] = (), cc: str = "gcc") -> Cc:
+    """common/lib.c as `out` (SONAME = file name) defining `fn`, calling `calls`."""
+    defs = [f"-DFN={fn}"] + [f"-D{m}={c}" for m, c in zip(("CALLS", "CALLS2"), calls, strict=False)]
+    name = out.rsplit("/", 1)[1]
+    return Cc(out, ("common/lib.c",), (*LIB, *soname(name), *defs, *flags), cc)
+
+
+def exe(out: str, *calls: str, flags: tuple[str, ...] = (), cc: str = "gcc") -> Cc:
+    """common/main.c as `out` calling `calls` (one or two)."""
+    defs = tuple(f"-D{m}={c}" for m, c in zip(("CALL1", "CALL2"), calls, strict=False))
+    return Cc(out, ("common/main.c",), (*EXE, *defs, *flags), cc)
+
+
+def files(*paths: str, mode: int = 0o755) -> tuple[Install, ...]:
+    return tuple(Install(p, mode=mode) for p in paths)
+
+
+def frozen(verdicts: dict[str, Verdict]) -> Mapping[str, Verdict]:
+    return MappingProxyType(verdicts)
+
+
+# ---------------------------------------------------------------- the cases
+
+LIBDIR = "/usr/lib/x86_64-linux-gnu"  # Debian multiarch dir; /lib is a symlink to usr/lib
+
+CASE_A = Case(
+    "A_runpath_not_inherited",
+    "exe RUNPATH=/opt/A/lib -> libA (no rpath) -> libB, which lives only in /opt/A/lib",
+    build=(
+        lib("/opt/A/lib/libB.so.1", "b_func"),
+        lib("/opt/A/lib/libA.so.1", "a_func", "b_func", flags=against("/opt/A/lib", "libB.so.1")),
+        exe(
+            "/opt/A/bin/app",
+            "a_func",
+            flags=(*runpath("/opt/A/lib"), *against("/opt/A/lib", "libA.so.1")),
+        ),
+    ),
+    layers=(files("/opt/A/bin/app", "/opt/A/lib/libA.so.1", "/opt/A/lib/libB.so.1"),),
+    programs=frozen(
+        {"/opt/A/bin/app": resolving(missing("libB.so.1"), {"libA.so.1": "/opt/A/lib/libA.so.1"})}
+    ),
+    libraries=frozen({"/opt/A/lib/libA.so.1": missing("libB.so.1"), "/opt/A/lib/libB.so.1": OK}),
+)
+
+CASE_B = Case(
+    "B_rpath_inherited",
+    "exe RPATH=p1 -> libP (RPATH=p2) -> libQ (in p2, no rpath) -> libR (in p2)",
+    build=(
+        lib("/opt/B/p2/libR.so.1", "r_func"),
+        lib("/opt/B/p2/libQ.so.1", "q_func", "r_func", flags=against("/opt/B/p2", "libR.so.1")),
+        lib(
+            "/opt/B/p1/libP.so.1",
+            "p_func",
+            "q_func",
+            flags=(*rpath("/opt/B/p2"), *against("/opt/B/p2", "libQ.so.1")),
+        ),
+        exe(
+            "/opt/B/bin/app",
+            "p_func",
+            flags=(*rpath("/opt/B/p1"), *against("/opt/B/p1", "libP.so.1")),
+        ),
+    ),
+    layers=(
+        files(
+            "/opt/B/bin/app", "/opt/B/p1/libP.so.1", "/opt/B/p2/libQ.so.1", "/opt/B/p2/libR.so.1"
+        ),
+    ),
+    programs=frozen(
+        {
+            "/opt/B/bin/app": ok(
+                resolved={"libQ.so.1": "/opt/B/p2/libQ.so.1", "libR.so.1": "/opt/B/p2/libR.so.1"}
+            )
+        }
+    ),
+    libraries=frozen(
+        {
+            "/opt/B/p1/libP.so.1": OK,  # its own RPATH serves libQ and, inherited, libR
+            "/opt/B/p2/libQ.so.1": missing("libR.so.1"),
+            "/opt/B/p2/libR.so.1": OK,
+        }
+    ),
+)
+
+CASE_C = Case(
+    "C_bfs_first_requester",
+    "exe RUNPATH=adir NEEDED libCA then libCC; libCA RUNPATH=cdir holds libCC (edge 3)",
+    build=(
+        lib("/opt/C/cdir/libCC.so.1", "cc_func"),
+        lib(
+            "/opt/C/adir/libCA.so.1",
+            "ca_func",
+            "cc_func",
+            flags=(*runpath("/opt/C/cdir"), *against("/opt/C/cdir", "libCC.so.1")),
+        ),
+        exe(
+            "/opt/C/bin/app",
+            "ca_func",
+            "cc_func",
+            flags=(
+                *runpath("/opt/C/adir"),
+                *against("/opt/C/adir", "libCA.so.1"),
+                *against("/opt/C/cdir", "libCC.so.1"),
+            ),
+        ),
+    ),
+    layers=(files("/opt/C/bin/app", "/opt/C/adir/libCA.so.1", "/opt/C/cdir/libCC.so.1"),),
+    # ld.so (trace mode) prints "libCC.so.1 => not found" for the exe's request, then finds
+    # it for libCA: a real start dies at the first lookup (_dl_map_object_deps is BFS).
+    programs=frozen({"/opt/C/bin/app": missing("libCC.so.1")}),
+    libraries=frozen({"/opt/C/adir/libCA.so.1": OK, "/opt/C/cdir/libCC.so.1": OK}),
+)
+
+CASE_C_FRAGILE = Case(
+    "C_fragile_found_by_earlier_load",
+    "exe RUNPATH=adir NEEDED libCA, libCB; libCA (RUNPATH cdir) and libCB (no path) need libCC",
+    build=(
+        lib("/opt/Cf/cdir/libCC.so.1", "cc_func"),
+        lib(
+            "/opt/Cf/adir/libCA.so.1",
+            "ca_func",
+            "cc_func",
+            flags=(*runpath("/opt/Cf/cdir"), *against("/opt/Cf/cdir", "libCC.so.1")),
+        ),
+        lib(
+            "/opt/Cf/adir/libCB.so.1",
+            "cb_func",
+            "cc_func",
+            flags=against("/opt/Cf/cdir", "libCC.so.1"),
+        ),
+        exe(
+            "/opt/Cf/bin/app",
+            "ca_func",
+            "cb_func",
+            flags=(*runpath("/opt/Cf/adir"), *against("/opt/Cf/adir", "libCA.so.1", "libCB.so.1")),
+        ),
+    ),
+    layers=(
+        files(
+            "/opt/Cf/bin/app",
+            "/opt/Cf/adir/libCA.so.1",
+            "/opt/Cf/adir/libCB.so.1",
+            "/opt/Cf/cdir/libCC.so.1",
+        ),
+    ),
+    # libCB's own context cannot find libCC; it works only because libCA loaded it first.
+    programs=frozen(
+        {
+            "/opt/Cf/bin/app": ok(
+                warn("fragile-dependency", "libCC.so.1"),
+                resolved={"libCC.so.1": "/opt/Cf/cdir/libCC.so.1"},
+            )
+        }
+    ),
+    libraries=frozen(
+        {
+            "/opt/Cf/adir/libCA.so.1": OK,
+            "/opt/Cf/adir/libCB.so.1": missing("libCC.so.1"),
+            "/opt/Cf/cdir/libCC.so.1": OK,
+        }
+    ),
+)
+
+
+def _d_build(tag: str) -> tuple[Step, ...]:
+    name = f"libD{tag}.so.1"
+    return (
+        lib(f"/opt/D{tag}/lib/{name}", f"d{tag}_func"),
+        exe(
+            f"/opt/D{tag}/bin/app",
+            f"d{tag}_func",
+            flags=against(f"/opt/D{tag}/lib", name),
+        ),
+    )
+
+
+def _d_layer(tag: str) -> tuple[Put, ...]:
+    conf = Text(f"/etc/ld.so.conf.d/opt-d{tag}.conf", f"/opt/D{tag}/lib\n".encode())
+    return (*files(f"/opt/D{tag}/bin/app", f"/opt/D{tag}/lib/libD{tag}.so.1"), conf)
+
+
+CASE_D = Case(
+    "D_conf_without_ldconfig",
+    "a dir listed in /etc/ld.so.conf.d, ldconfig not re-run: ld.so reads only the cache",
+    build=_d_build(""),
+    layers=(_d_layer(""),),
+    programs=frozen(
+        {"/opt/D/bin/app": missing("libD.so.1", also=(warn("stale-ld-cache", "libD.so.1"),))}
+    ),
+    libraries=frozen({"/opt/D/lib/libD.so.1": OK}),
+)
+
+CASE_D_REBUILT = Case(
+    "D_conf_with_ldconfig",
+    "control for D: the same image with the cache rebuilt finds the library",
+    build=_d_build("r"),
+    layers=(_d_layer("r"),),
+    ldconfig=True,
+    programs=frozen({"/opt/Dr/bin/app": ok(resolved={"libDr.so.1": "/opt/Dr/lib/libDr.so.1"})}),
+    libraries=frozen({"/opt/Dr/lib/libDr.so.1": OK}),
+)
+
+CASE_D_DELETED = Case(
+    "D_cache_entry_deleted_falls_through",
+    "the cache points at a file a later layer deleted; a copy in a default dir is found",
+    build=_d_build("x"),
+    layers=(
+        _d_layer("x"),
+        (Gone("/opt/Dx/lib/libDx.so.1"), Install(f"{LIBDIR}/libDx.so.1", "/opt/Dx/lib/libDx.so.1")),
+    ),
+    ldconfig=True,
+    # open_verify fails on the cached path (ENOENT): _dl_map_object goes on to the system dirs,
+    # printed as the first one, /lib/x86_64-linux-gnu.
+    programs=frozen(
+        {
+            "/opt/Dx/bin/app": ok(
+                warn("stale-ld-cache", "libDx.so.1"),
+                resolved={"libDx.so.1": "/lib/x86_64-linux-gnu/libDx.so.1"},
+            )
+        }
+    ),
+    libraries=frozen({f"{LIBDIR}/libDx.so.1": OK}),
+)
+
+CASE_D_GONE = Case(
+    "D_cache_entry_deleted_nothing_left",
+    "the cache points at a deleted file and no default dir has a copy: not found",
+    build=_d_build("g"),
+    layers=(_d_layer("g"), (Gone("/opt/Dg/lib/libDg.so.1"),)),
+    ldconfig=True,
+    programs=frozen({"/opt/Dg/bin/app": missing("libDg.so.1")}),
+)
+
+CASE_E = Case(
+    "E_origin_through_symlink",
+    "exe RUNPATH=/opt/E/lib; lib/libS -> ../real/libS (RUNPATH $ORIGIN) needs real/libU",
+    build=(
+        lib("/opt/E/real/libU.so.1", "u_func"),
+        lib(
+            "/opt/E/real/libS.so.1",
+            "s_func",
+            "u_func",
+            flags=(*runpath("$ORIGIN"), *against("/opt/E/real", "libU.so.1")),
+        ),
+        exe(
+            "/opt/E/bin/app",
+            "s_func",
+            flags=(*runpath("/opt/E/lib"), *against("/opt/E/real", "libS.so.1")),
+        ),
+    ),
+    layers=(
+        (
+            *files("/opt/E/bin/app", "/opt/E/real/libS.so.1", "/opt/E/real/libU.so.1"),
+            Link("/opt/E/lib/libS.so.1", "../real/libS.so.1"),
+        ),
+    ),
+    # $ORIGIN of libS is the directory it was found in (l_origin from realname), not realpath
+    programs=frozen(
+        {"/opt/E/bin/app": resolving(missing("libU.so.1"), {"libS.so.1": "/opt/E/lib/libS.so.1"})}
+    ),
+    libraries=frozen({"/opt/E/real/libS.so.1": OK, "/opt/E/real/libU.so.1": OK}),
+)
+
+
+def _g_build(*extra: Step) -> tuple[Step, ...]:
+    return (
+        lib("/opt/G/d2/libG.so.1", "g_func"),
+        exe(
+            "/opt/G/bin/app",
+            "g_func",
+            flags=(*runpath("/opt/G/d1:/opt/G/d2"), *against("/opt/G/d2", "libG.so.1")),
+        ),
+        *extra,
+    )
+
+
+_G_FILES = files("/opt/G/bin/app", "/opt/G/d2/libG.so.1")
+
+CASE_G_SHORT = Case(
+    "G_empty_candidate_is_fatal",
+    "RUNPATH d1:d2, d1/libG.so.1 is empty: open_verify says 'file too short', no fallback",
+    build=_g_build(),
+    layers=((*_G_FILES, Text("/opt/G/d1/libG.so.1", b"")),),
+    programs=frozen({"/opt/G/bin/app": incompatible("libG.so.1", "file too short")}),
+    libraries=frozen({"/opt/G/d2/libG.so.1": OK}),
+)
+
+CASE_G_SCRIPT = Case(
+    "G_linker_script_candidate_is_fatal",
+    "RUNPATH d1:d2, d1/libG.so.1 is a GNU ld script: 'invalid ELF header', no fallback",
+    build=_g_build(),
+    layers=((*_G_FILES, Install("/opt/G/d1/libG.so.1", "fixture:G/script.ld", 0o644)),),
+    programs=frozen({"/opt/G/bin/app": incompatible("libG.so.1", "invalid ELF header")}),
+    libraries=frozen({"/opt/G/d2/libG.so.1": OK}),
+)
+
+CASE_G_CLASS = Case(
+    "G_32bit_candidate_is_skipped",
+    "RUNPATH d1:d2, d1/libG.so.1 is 32-bit (gcc -m32): skipped, d2's copy is used",
+    build=_g_build(lib("/opt/G/d1/libG.so.1", "g_func", flags=("-m32",))),
+    layers=((*_G_FILES, Install("/opt/G/d1/libG.so.1")),),
+    programs=frozen({"/opt/G/bin/app": ok(resolved={"libG.so.1": "/opt/G/d2/libG.so.1"})}),
+    libraries=frozen({"/opt/G/d2/libG.so.1": OK, "/opt/G/d1/libG.so.1": FOREIGN}),
+    requires=("gcc -m32",),
+)
+
+CASE_G_MACHINE = Case(
+    "G_other_machine_candidate_is_skipped",
+    "RUNPATH d1:d2, d1/libG.so.1 has e_machine EM_AARCH64 (patched): skipped, d2's is used",
+    build=_g_build(Patch("/opt/G/d1/libG.so.1", "/opt/G/d2/libG.so.1", "e_machine=183")),
+    layers=((*_G_FILES, Install("/opt/G/d1/libG.so.1")),),
+    programs=frozen({"/opt/G/bin/app": ok(resolved={"libG.so.1": "/opt/G/d2/libG.so.1"})}),
+    libraries=frozen({"/opt/G/d2/libG.so.1": OK, "/opt/G/d1/libG.so.1": FOREIGN}),
+)
+
+_H_OLD = Cc(
+    "/opt/H/lib/libH.so.1",
+    ("H/libh.c",),
+    (*LIB, *soname("libH.so.1"), "-Wl,--version-script={S}/H/v1.map"),
+)
+_H_NEW = Cc(
+    "/link/H/libH.so.1",
+    ("H/libh.c",),
+    (*LIB, *soname("libH.so.1"), "-DWITH_V2", "-Wl,--version-script={S}/H/v2.map"),
+)
+_H_PLAIN = Cc("/opt/H/plain/libH.so.1", ("H/libh.c",), (*LIB, *soname("libH.so.1"), "-DWITH_V2"))
+
+
+def _h_exe(out: str, source: str, libdir: str) -> Cc:
+    return Cc(out, (source,), (*EXE, *runpath(libdir), *against("/link/H", "libH.so.1")))
+
+
+CASE_H = Case(
+    "H_versions",
+    "needs hv2@V2 but the image's libH defines only V1; a weak V2 need; a provider without"
+    " version information",
+    build=(
+        _H_OLD,
+        _H_NEW,
+        _H_PLAIN,
+        _h_exe("/opt/H/bin/needs-v2", "H/main.c", "/opt/H/lib"),
+        _h_exe("/opt/H/bin/weak-v2.tmp", "H/weak.c", "/opt/H/lib"),
+        Patch("/opt/H/bin/weak-v2", "/opt/H/bin/weak-v2.tmp", "weak-vernaux=V2"),
+        _h_exe("/opt/H/bin/unversioned-provider", "H/both.c", "/opt/H/plain"),
+    ),
+    layers=(
+        files(
+            "/opt/H/bin/needs-v2",
+            "/opt/H/bin/weak-v2",
+            "/opt/H/bin/unversioned-provider",
+            "/opt/H/lib/libH.so.1",
+            "/opt/H/plain/libH.so.1",
+        ),
+    ),
+    # _dl_check_map_versions: VER_FLG_WEAK and a provider without DT_VERDEF are only warnings
+    # (printed with LD_VERBOSE), and a weak undefined hv2 binds to 0.
+    programs=frozen(
+        {
+            "/opt/H/bin/needs-v2": missing_version("V2"),
+            "/opt/H/bin/weak-v2": ok(warn("missing-symbol-version", "V2")),
+            "/opt/H/bin/unversioned-provider": ok(),
+        }
+    ),
+    libraries=frozen({"/opt/H/lib/libH.so.1": OK, "/opt/H/plain/libH.so.1": OK}),
+)
+
+_I_OLD = Cc("/opt/I/lib/libI.so.1", ("I/libi.c",), (*LIB, *soname("libI.so.1")))
+_I_NEW = Cc("/link/I/libI.so.1", ("I/libi.c",), (*LIB, *soname("libI.so.1"), "-DFULL"))
+
+
+def _i_exe(out: str, source: str, *flags: str) -> Cc:
+    return Cc(
+        out,
+        (source,),
+        ("-Wl,--no-as-needed", *flags, *runpath("/opt/I/lib"), *against("/link/I", "libI.so.1")),
+    )
+
+
+CASE_I = Case(
+    "I_lazy_vs_now",
+    "libI lacks fi: -z lazy fails when called, -z now at start; weak refs fine; data at start",
+    build=(
+        _I_OLD,
+        _I_NEW,
+        _i_exe("/opt/I/bin/lazy", "I/call.c", "-Wl,-z,lazy"),
+        _i_exe("/opt/I/bin/now", "I/call.c", "-Wl,-z,now"),
+        _i_exe("/opt/I/bin/weak", "I/weak.c", "-Wl,-z,now"),
+        _i_exe("/opt/I/bin/data", "I/data.c", "-Wl,-z,lazy"),
+    ),
+    layers=(
+        files(
+            "/opt/I/bin/lazy",
+            "/opt/I/bin/now",
+            "/opt/I/bin/weak",
+            "/opt/I/bin/data",
+            "/opt/I/lib/libI.so.1",
+        ),
+    ),
+    programs=frozen(
+        {
+            "/opt/I/bin/lazy": undefined("fi", "call"),
+            "/opt/I/bin/now": undefined("fi", "startup"),
+            "/opt/I/bin/weak": ok(),
+            "/opt/I/bin/data": undefined("fd_var", "startup"),
+        }
+    ),
+    libraries=frozen({"/opt/I/lib/libI.so.1": OK}),
+)
+
+CASE_I_ENV = Case(
+    "I_ld_bind_now_in_env",
+    "the -z lazy program of case I in an image whose Env sets LD_BIND_NOW=1: fails at start",
+    build=(_I_OLD, _I_NEW, _i_exe("/opt/I/bin/lazy", "I/call.c", "-Wl,-z,lazy")),
+    layers=(files("/opt/I/bin/lazy", "/opt/I/lib/libI.so.1"),),
+    env=(PATH, "LD_BIND_NOW=1"),
+    programs=frozen({"/opt/I/bin/lazy": undefined("fi", "startup")}),
+    libraries=frozen({"/opt/I/lib/libI.so.1": OK}),
+)
+
+CASE_L = Case(
+    "L_dollar_lib",
+    "RUNPATH dir/$LIB: Debian's ld.so expands $LIB to lib/x86_64-linux-gnu, not lib",
+    build=(
+        lib("/opt/L/lib/libL.so.1", "l_func"),
+        exe(
+            "/opt/L/bin/app",
+            "l_func",
+            flags=(*runpath("/opt/L/$LIB"), *against("/opt/L/lib", "libL.so.1")),
+        ),
+        lib("/opt/L2/lib/x86_64-linux-gnu/libL2.so.1", "l2_func"),
+        exe(
+            "/opt/L2/bin/app",
+            "l2_func",
+            flags=(
+                *runpath("/opt/L2/$LIB"),
+                *against("/opt/L2/lib/x86_64-linux-gnu", "libL2.so.1"),
+            ),
+        ),
+    ),
+    layers=(
+        files(
+            "/opt/L/bin/app",
+            "/opt/L/lib/libL.so.1",
+            "/opt/L2/bin/app",
+            "/opt/L2/lib/x86_64-linux-gnu/libL2.so.1",
+        ),
+    ),
+    programs=frozen(
+        {
+            "/opt/L/bin/app": missing("libL.so.1"),
+            "/opt/L2/bin/app": ok(
+                resolved={"libL2.so.1": "/opt/L2/lib/x86_64-linux-gnu/libL2.so.1"}
+            ),
+        }
+    ),
+    libraries=frozen({"/opt/L/lib/libL.so.1": OK, "/opt/L2/lib/x86_64-linux-gnu/libL2.so.1": OK}),
+)
+
+CASE_R = Case(
+    "R_runpath_of_requester_blocks_chain_rpath",
+    "exe RPATH=p -> libR1 (in p, RUNPATH=/opt/R/none) -> libR2 (in p): the chain RPATH is"
+    " skipped because the requester libR1 has a RUNPATH; libR3 without one is fine",
+    build=(
+        lib("/opt/R/p/libR2.so.1", "r2_func"),
+        lib(
+            "/opt/R/p/libR1.so.1",
+            "r1_func",
+            "r2_func",
+            flags=(*runpath("/opt/R/none"), *against("/opt/R/p", "libR2.so.1")),
+        ),
+        lib("/opt/R/p/libR3.so.1", "r3_func", "r2_func", flags=against("/opt/R/p", "libR2.so.1")),
+        exe(
+            "/opt/R/bin/app",
+            "r1_func",
+            flags=(*rpath("/opt/R/p"), *against("/opt/R/p", "libR1.so.1")),
+        ),
+        exe(
+            "/opt/R/bin/control",
+            "r3_func",
+            flags=(*rpath("/opt/R/p"), *against("/opt/R/p", "libR3.so.1")),
+        ),
+    ),
+    layers=(
+        files(
+            "/opt/R/bin/app",
+            "/opt/R/bin/control",
+            "/opt/R/p/libR1.so.1",
+            "/opt/R/p/libR2.so.1",
+            "/opt/R/p/libR3.so.1",
+        ),
+    ),
+    programs=frozen(
+        {
+            "/opt/R/bin/app": missing("libR2.so.1"),
+            "/opt/R/bin/control": ok(resolved={"libR2.so.1": "/opt/R/p/libR2.so.1"}),
+        }
+    ),
+    libraries=frozen(
+        {
+            "/opt/R/p/libR1.so.1": missing("libR2.so.1"),
+            "/opt/R/p/libR2.so.1": OK,
+            "/opt/R/p/libR3.so.1": missing("libR2.so.1"),
+        }
+    ),
+)
+
+CASE_N = Case(
+    "N_nodefaultlib",
+    "libN1 (-z nodefaultlib) needs libN2, which is in the cache and in /usr/lib/x86_64-linux-gnu:"
+    " neither may be used for libN1's request; libN3 without the flag finds it",
+    build=(
+        lib(f"{LIBDIR}/libN2.so.1", "n2_func"),
+        lib(
+            "/opt/N/lib/libN1.so.1",
+            "n1_func",
+            "n2_func",
+            flags=("-nostdlib", "-Wl,-z,nodefaultlib", *against(LIBDIR, "libN2.so.1")),
+        ),
+        lib("/opt/N/lib/libN3.so.1", "n3_func", "n2_func", flags=against(LIBDIR, "libN2.so.1")),
+        exe(
+            "/opt/N/bin/app",
+            "n1_func",
+            flags=(*runpath("/opt/N/lib"), *against("/opt/N/lib", "libN1.so.1")),
+        ),
+        exe(
+            "/opt/N/bin/control",
+            "n3_func",
+            flags=(*runpath("/opt/N/lib"), *against("/opt/N/lib", "libN3.so.1")),
+        ),
+    ),
+    layers=(
+        files(
+            "/opt/N/bin/app",
+            "/opt/N/bin/control",
+            "/opt/N/lib/libN1.so.1",
+            "/opt/N/lib/libN3.so.1",
+            f"{LIBDIR}/libN2.so.1",
+        ),
+    ),
+    ldconfig=True,
+    programs=frozen(
+        {
+            "/opt/N/bin/app": missing("libN2.so.1"),
+            # the cache entry, written by ldconfig under the first conf dir that has it
+            "/opt/N/bin/control": ok(resolved={"libN2.so.1": "/lib/x86_64-linux-gnu/libN2.so.1"}),
+        }
+    ),
+    libraries=frozen(
+        {
+            "/opt/N/lib/libN1.so.1": missing("libN2.so.1"),
+            "/opt/N/lib/libN3.so.1": OK,
+            f"{LIBDIR}/libN2.so.1": OK,
+        }
+    ),
+)
+
+CASE_S = Case(
+    "S_needed_with_slash",
+    "DT_NEEDED names with a '/' are opened as paths, never searched (SONAME set to a path)",
+    build=(
+        Cc(
+            "/opt/S/lib/libslash.so",
+            ("common/lib.c",),
+            (*LIB, *soname("/opt/S/lib/libslash.so"), "-DFN=s_func"),
+        ),
+        Cc(
+            f"{LIBDIR}/libslash2.so",
+            ("common/lib.c",),
+            (*LIB, *soname("/opt/S/gone/libslash2.so"), "-DFN=s2_func"),
+        ),
+        exe("/opt/S/bin/app", "s_func", flags=against("/opt/S/lib", "libslash.so")),
+        exe("/opt/S/bin/app-gone", "s2_func", flags=against(LIBDIR, "libslash2.so")),
+    ),
+    layers=(
+        files(
+            "/opt/S/bin/app",
+            "/opt/S/bin/app-gone",
+            "/opt/S/lib/libslash.so",
+            f"{LIBDIR}/libslash2.so",
+        ),
+    ),
+    programs=frozen(
+        {
+            # ld.so lists a found slash name as itself ("/opt/S/lib/libslash.so (0x...)")
+            "/opt/S/bin/app": OK,
+            "/opt/S/bin/app-gone": missing("/opt/S/gone/libslash2.so"),
+        }
+    ),
+    libraries=frozen({"/opt/S/lib/libslash.so": OK, f"{LIBDIR}/libslash2.so": OK}),
+)
+
+_P_BUILD = (
+    lib("/link/P/libgone.so.1", "gone_func"),
+    lib("/opt/P/lib/libpre.so", "pre_func", "gone_func", flags=against("/link/P", "libgone.so.1")),
+    Cc("/opt/P/bin/hello", ("common/hello.c",), EXE),
+)
+_P_FILES = files("/opt/P/bin/hello", "/opt/P/lib/libpre.so")
+# ld.so has no DT_NEEDED: the preload is mapped for it too, but only the preload's undefined
+# symbols are reported, not its missing dependency (the oracle's trace of ld.so itself).
+_P_LIBS = frozen(
+    {
+        "/opt/P/lib/libpre.so": missing("libgone.so.1"),
+        f"{LIBDIR}/ld-linux-x86-64.so.2": undefined("gone_func", "call"),
+    }
+)
+
+CASE_P_ENV = Case(
+    "P_ld_preload_env_missing_dep",
+    "Env LD_PRELOAD=/opt/P/lib/libpre.so, which needs a missing libgone.so.1: every dynamic"
+    " program fails to start",
+    build=_P_BUILD,
+    layers=(_P_FILES,),
+    env=(PATH, "LD_PRELOAD=/opt/P/lib/libpre.so"),
+    programs=frozen({"/opt/P/bin/hello": missing("libgone.so.1")}),
+    libraries=_P_LIBS,
+    others=missing("libgone.so.1"),
+)
+
+CASE_P_FILE = Case(
+    "P_ld_so_preload_missing_dep",
+    "/etc/ld.so.preload names libpre.so, which needs a missing libgone.so.1",
+    build=_P_BUILD,
+    layers=((*_P_FILES, Text("/etc/ld.so.preload", b"/opt/P/lib/libpre.so\n")),),
+    programs=frozen({"/opt/P/bin/hello": missing("libgone.so.1")}),
+    libraries=_P_LIBS,
+    others=missing("libgone.so.1"),
+)
+
+CASE_P_MISSING = Case(
+    "P_missing_preload_is_a_warning",
+    "LD_PRELOAD and /etc/ld.so.preload name files that do not exist: 'cannot be preloaded ..."
+    " ignored', the program starts",
+    build=_P_BUILD,
+    layers=((*_P_FILES, Text("/etc/ld.so.preload", b"/opt/P/lib/not-here.so\n")),),
+    env=(PATH, "LD_PRELOAD=/opt/P/lib/nowhere.so"),
+    programs=frozen(
+        {
+            "/opt/P/bin/hello": ok(
+                warn("missing-library", "/opt/P/lib/nowhere.so"),
+                warn("missing-library", "/opt/P/lib/not-here.so"),
+            )
+        }
+    ),
+    libraries=frozen({"/opt/P/lib/libpre.so": missing("libgone.so.1")}),
+)
+
+CASE_W = Case(
+    "W_empty_runpath_element_is_cwd",
+    "RUNPATH '/opt/W/none:' ends in an empty element = the current directory; the library is"
+    " in / (the oracle's and the default WorkingDir); without the empty element it is not found",
+    build=(
+        lib("/libW.so.1", "w_func"),
+        exe(
+            "/opt/W/bin/app",
+            "w_func",
+            flags=(*runpath("/opt/W/none:"), *against("/", "libW.so.1")),
+        ),
+        exe(
+            "/opt/W/bin/control",
+            "w_func",
+            flags=(*runpath("/opt/W/none"), *against("/", "libW.so.1")),
+        ),
+    ),
+    layers=(files("/opt/W/bin/app", "/opt/W/bin/control", "/libW.so.1"),),
+    # LD_DEBUG=libs shows the empty element as "" (search path ...:/opt/W/none:glibc-hwcaps/...),
+    # so the realname is the relative "libW.so.1" and ldd lists it as "libW.so.1 (0x...)".
+    programs=frozen({"/opt/W/bin/app": OK, "/opt/W/bin/control": missing("libW.so.1")}),
+    libraries=frozen({"/libW.so.1": OK}),
+)
+
+
+def _u_case(name: str, user: str | None, secure: bool) -> Case:
+    suid = missing("libU.so.1") if secure else ok(resolved={"libU.so.1": "/opt/U/lib/libU.so.1"})
+    return Case(
+        name,
+        f"setuid-root and setgid-root programs whose library is reachable only through the"
+        f" image's LD_LIBRARY_PATH; User={user!r}: AT_SECURE drops it when the ids change",
+        build=(
+            lib("/opt/U/lib/libU.so.1", "u_func"),
+            exe("/opt/U/bin/app", "u_func", flags=against("/opt/U/lib", "libU.so.1")),
+        ),
+        layers=(
+            (
+                Install("/opt/U/bin/suid-app", "/opt/U/bin/app", 0o4755),
+                Install("/opt/U/bin/sgid-app", "/opt/U/bin/app", 0o2755),
+                Install("/opt/U/bin/plain-app", "/opt/U/bin/app"),
+                Install("/opt/U/lib/libU.so.1"),
+            ),
+        ),
+        env=(PATH, "LD_LIBRARY_PATH=/opt/U/lib"),
+        user=user,
+        programs=frozen(
+            {
+                "/opt/U/bin/suid-app": suid,
+                "/opt/U/bin/sgid-app": suid,
+                "/opt/U/bin/plain-app": ok(resolved={"libU.so.1": "/opt/U/lib/libU.so.1"}),
+            }
+        ),
+        libraries=frozen({"/opt/U/lib/libU.so.1": OK}),
+    )
+
+
+CASE_U_USER = _u_case("U_setuid_user_1000_secure_mode", "1000:1000", secure=True)
+CASE_U_ROOT = _u_case("U_setuid_no_user_not_secure", None, secure=False)
+
+
+def _hw_libs(prefix: str, name: str) -> tuple[Cc, ...]:
+    """The baseline copy (HW_1 only) and the glibc-hwcaps/x86-64-v2 copy (HW_1, HW_2)."""
+    flags = (*LIB, *soname(name))
+    return (
+        Cc(f"{prefix}/{name}", ("HW/libhw.c",), (*flags, "-Wl,--version-script={S}/HW/hw1.map")),
+        Cc(
+            f"{prefix}/glibc-hwcaps/x86-64-v2/{name}",
+            ("HW/libhw.c",),
+            (*flags, "-DWITH_HW2", "-Wl,--version-script={S}/HW/hw2.map"),
+        ),
+    )
+
+
+CASE_HW = Case(
+    "HW_glibc_hwcaps_subdir",
+    "RUNPATH /opt/HW/lib holds libhw.so.1 (HW_1) and glibc-hwcaps/x86-64-v2/libhw.so.1"
+    " (HW_1, HW_2); the program needs HW_2: fine only where the CPU supports x86-64-v2",
+    build=(
+        *_hw_libs("/opt/HW/lib", "libhw.so.1"),
+        Cc(
+            "/opt/HW/bin/app",
+            ("HW/main.c",),
+            (
+                *EXE,
+                *runpath("/opt/HW/lib"),
+                *against("/opt/HW/lib/glibc-hwcaps/x86-64-v2", "libhw.so.1"),
+            ),
+        ),
+    ),
+    layers=(
+        files(
+            "/opt/HW/bin/app",
+            "/opt/HW/lib/libhw.so.1",
+            "/opt/HW/lib/glibc-hwcaps/x86-64-v2/libhw.so.1",
+        ),
+    ),
+    # Baseline x86-64 (no hwcaps subdir usable): the plain copy lacks HW_2.
+    programs=frozen({"/opt/HW/bin/app": missing_version("HW_2")}),
+    # This host's `ld.so --help` lists x86-64-v4, -v3, -v2 as "supported, searched": open_path
+    # tries glibc-hwcaps/x86-64-v4, -v3, -v2 in each dir before the dir itself.
+    by_level=MappingProxyType(
+        {
+            "x86-64-v2": frozen(
+                {
+                    "/opt/HW/bin/app": ok(
+                        resolved={"libhw.so.1": "/opt/HW/lib/glibc-hwcaps/x86-64-v2/libhw.so.1"}
+                    )
+                }
+            )
+        }
+    ),
+    libraries=frozen(
+        {"/opt/HW/lib/libhw.so.1": OK, "/opt/HW/lib/glibc-hwcaps/x86-64-v2/libhw.so.1": OK}
+    ),
+)
+
+CASE_HW_CACHE = Case(
+    "HW_glibc_hwcaps_in_ld_so_cache",
+    "the same pair in a ld.so.conf dir with the cache rebuilt: ldconfig records the"
+    " glibc-hwcaps copy in the cache's hwcaps extension; the program has no RUNPATH",
+    build=(
+        *_hw_libs("/opt/HWC/lib", "libhwc.so.1"),
+        Cc(
+            "/opt/HWC/bin/app",
+            ("HW/main.c",),
+            (*EXE, *against("/opt/HWC/lib/glibc-hwcaps/x86-64-v2", "libhwc.so.1")),
+        ),
+    ),
+    layers=(
+        (
+            *files(
+                "/opt/HWC/bin/app",
+                "/opt/HWC/lib/libhwc.so.1",
+                "/opt/HWC/lib/glibc-hwcaps/x86-64-v2/libhwc.so.1",
+            ),
+            Text("/etc/ld.so.conf.d/opt-hwc.conf", b"/opt/HWC/lib\n"),
+        ),
+    ),
+    ldconfig=True,
+    programs=frozen({"/opt/HWC/bin/app": missing_version("HW_2")}),
+    by_level=MappingProxyType(
+        {
+            "x86-64-v2": frozen(
+                {
+                    "/opt/HWC/bin/app": ok(
+                        resolved={"libhwc.so.1": "/opt/HWC/lib/glibc-hwcaps/x86-64-v2/libhwc.so.1"}
+                    )
+                }
+            )
+        }
+    ),
+    libraries=frozen(
+        {"/opt/HWC/lib/libhwc.so.1": OK, "/opt/HWC/lib/glibc-hwcaps/x86-64-v2/libhwc.so.1": OK}
+    ),
+)
+
+CASE_RELR = Case(
+    "RELR_glibc_abi_dt_relr",
+    "-z pack-relative-relocs: with the GLIBC_ABI_DT_RELR need (as ld writes it) fine; with that"
+    " Vernaux renamed to GLIBC_2.2.5 (patched) ld.so refuses the DT_RELR object",
+    build=(
+        Cc("/opt/RELR/bin/relr", ("RELR/relr.c",), (*EXE, "-Wl,-z,pack-relative-relocs")),
+        Patch(
+            "/opt/RELR/bin/relr-no-abi-need",
+            "/opt/RELR/bin/relr",
+            "rename-vernaux=GLIBC_ABI_DT_RELR:GLIBC_2.2.5",
+        ),
+    ),
+    layers=(files("/opt/RELR/bin/relr", "/opt/RELR/bin/relr-no-abi-need"),),
+    programs=frozen(
+        {
+            "/opt/RELR/bin/relr": ok(),
+            "/opt/RELR/bin/relr-no-abi-need": Verdict(
+                "broken",
+                frozenset({Finding("missing-symbol-version", "GLIBC_ABI_DT_RELR")}),
+                (),
+                "DT_RELR without GLIBC_ABI_DT_RELR dependency",
+            ),
+        }
+    ),
+)
+
+# ---------------------------------------------------------------- musl (ldso/dynlink.c)
+
+MUSL_LOADER = "/lib/ld-musl-x86_64.so.1"
+_MUSL_LIB = (*LIB, "-Wl,-soname,libmu.so")
+
+
+def _musl_base_layer(*extra: Put) -> tuple[Put, ...]:
+    return (Host(MUSL_LOADER, MUSL_LOADER), *extra)
+
+
+CASE_M_LLP = Case(
+    "M_musl_ld_library_path_before_rpath",
+    "musl: LD_LIBRARY_PATH is searched before the program's RPATH (load_library: env_path"
+    " first, then fixup_rpath along the needed_by chain); only the LLP copy has mu_new",
+    build=(
+        Cc("/opt/M/rp/libmu.so", ("musl/libmu.c",), _MUSL_LIB, "musl-gcc"),
+        Cc("/opt/M/llp/libmu.so", ("musl/libmu.c",), (*_MUSL_LIB, "-DNEW"), "musl-gcc"),
+        Cc(
+            "/opt/M/bin/app",
+            ("musl/main.c",),
+            ("-Wl,--no-as-needed", *rpath("/opt/M/rp"), *against("/opt/M/llp", "libmu.so")),
+            "musl-gcc",
+        ),
+    ),
+    layers=(
+        _musl_base_layer(*files("/opt/M/bin/app", "/opt/M/rp/libmu.so", "/opt/M/llp/libmu.so")),
+    ),
+    base="musl",
+    env=(PATH, "LD_LIBRARY_PATH=/opt/M/llp"),
+    programs=frozen({"/opt/M/bin/app": ok(resolved={"libmu.so": "/opt/M/llp/libmu.so"})}),
+    libraries=frozen({"/opt/M/rp/libmu.so": OK, "/opt/M/llp/libmu.so": OK}),
+)
+
+CASE_M_PATH = Case(
+    "M_musl_path_file_replaces_defaults",
+    "musl: /etc/ld-musl-x86_64.path (prefix = parent of the loader's dir) lists /opt/M2/lib;"
+    " the default /lib:/usr/local/lib:/usr/lib is then not searched",
+    build=(
+        lib("/opt/M2/lib/libmp.so", "mp_func", cc="musl-gcc"),
+        lib("/usr/lib/libmq.so", "mq_func", cc="musl-gcc"),
+        exe("/opt/M2/bin/app", "mp_func", cc="musl-gcc", flags=against("/opt/M2/lib", "libmp.so")),
+        exe(
+            "/opt/M2/bin/app-mq",
+            "mp_func",
+            "mq_func",
+            cc="musl-gcc",
+            flags=(*against("/opt/M2/lib", "libmp.so"), *against("/usr/lib", "libmq.so")),
+        ),
+    ),
+    layers=(
+        _musl_base_layer(
+            *files(
+                "/opt/M2/bin/app", "/opt/M2/bin/app-mq", "/opt/M2/lib/libmp.so", "/usr/lib/libmq.so"
+            ),
+            Text("/etc/ld-musl-x86_64.path", b"/opt/M2/lib\n"),
+        ),
+    ),
+    base="musl",
+    programs=frozen(
+        {
+            "/opt/M2/bin/app": ok(resolved={"libmp.so": "/opt/M2/lib/libmp.so"}),
+            "/opt/M2/bin/app-mq": missing("libmq.so"),
+        }
+    ),
+    libraries=frozen({"/opt/M2/lib/libmp.so": OK, "/usr/lib/libmq.so": OK}),
+)
+
+CASE_M_INHERIT = Case(
+    "M_musl_runpath_inherited",
+    "musl: case A's layout (exe RUNPATH=a -> libma without rpath -> libmb in a) works, because"
+    " musl walks the needed_by chain for RUNPATH as for RPATH",
+    build=(
+        lib("/opt/M3/a/libmb.so", "mb_func", cc="musl-gcc"),
+        lib(
+            "/opt/M3/a/libma.so",
+            "ma_func",
+            "mb_func",
+            cc="musl-gcc",
+            flags=against("/opt/M3/a", "libmb.so"),
+        ),
+        exe(
+            "/opt/M3/bin/app",
+            "ma_func",
+            cc="musl-gcc",
+            flags=(*runpath("/opt/M3/a"), *against("/opt/M3/a", "libma.so")),
+        ),
+    ),
+    layers=(
+        _musl_base_layer(*files("/opt/M3/bin/app", "/opt/M3/a/libma.so", "/opt/M3/a/libmb.so")),
+    ),
+    base="musl",
+    programs=frozen({"/opt/M3/bin/app": ok(resolved={"libmb.so": "/opt/M3/a/libmb.so"})}),
+    libraries=frozen({"/opt/M3/a/libma.so": missing("libmb.so"), "/opt/M3/a/libmb.so": OK}),
+)
+
+CASES: tuple[Case, ...] = (
+    CASE_A,
+    CASE_B,
+    CASE_C,
+    CASE_C_FRAGILE,
+    CASE_D,
+    CASE_D_REBUILT,
+    CASE_D_DELETED,
+    CASE_D_GONE,
+    CASE_E,
+    CASE_G_SHORT,
+    CASE_G_SCRIPT,
+    CASE_G_CLASS,
+    CASE_G_MACHINE,
+    CASE_H,
+    CASE_I,
+    CASE_I_ENV,
+    CASE_L,
+    CASE_R,
+    CASE_N,
+    CASE_S,
+    CASE_P_ENV,
+    CASE_P_FILE,
+    CASE_P_MISSING,
+    CASE_W,
+    CASE_U_USER,
+    CASE_U_ROOT,
+    CASE_HW,
+    CASE_HW_CACHE,
+    CASE_RELR,
+    CASE_M_LLP,
+    CASE_M_PATH,
+    CASE_M_INHERIT,
+)
