@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from imagescan.rootfs.layer import index_layer
-from imagescan.rootfs.model import EntryType, LayerIndex, RootFS
+from imagescan.rootfs.model import EntryType, LayerIndex, RootFS, Skipped
 from imagescan.rootfs.paths import lookup
 from imagescan.rootfs.squash import HiddenPaths, squash
 from tests.imagebuilder import Dir, File, Hardlink, Member, Opaque, Symlink, Whiteout, layer_tar
@@ -185,3 +185,15 @@ def test_opaque_root_hides_everything_below() -> None:
     hidden = HiddenPaths()
     hidden.add(layer(1, Opaque("/")))
     assert hidden.hidden("/x")
+
+
+def test_skipped_files_that_an_upper_layer_hides_are_dropped() -> None:
+    lower = LayerIndex(
+        index=0,
+        diff_id=None,
+        entries=(),
+        skipped=(Skipped("/gone", "bad", 0), Skipped("/stays", "bad", 0)),
+    )
+    upper = layer(1, Whiteout("/gone"))
+    fs = squash([lower, upper])
+    assert [s.path for s in fs.skipped] == ["/stays"]

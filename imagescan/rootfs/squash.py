@@ -31,9 +31,20 @@ def squash(layers: Sequence[LayerIndex]) -> RootFS:
     return RootFS(
         entries=tree.entries,
         kept=tree.visible_kept(),
-        skipped=tuple(tree.skipped),
+        skipped=(*visible_skipped(ordered), *tree.skipped),
         layer_ids=tuple(layer.diff_id for layer in ordered),
     )
+
+
+def visible_skipped(layers: Sequence[LayerIndex]) -> list[Skipped]:
+    """The layers' skipped files that no upper layer hides, bottom layer first (what a
+    top-down read reports, since there a hidden file is never read)."""
+    hidden = HiddenPaths()
+    groups: list[list[Skipped]] = []
+    for layer in reversed(layers):
+        groups.append([skip for skip in layer.skipped if not hidden.hidden(skip.path)])
+        hidden.add(layer)
+    return [skip for group in reversed(groups) for skip in group]
 
 
 class _Tree:
@@ -57,7 +68,6 @@ class _Tree:
             placed = self._place(entry)
             if placed is not None and entry.path in layer.kept:
                 self.kept[placed] = (layer.index, layer.kept[entry.path])
-        self.skipped.extend(layer.skipped)
 
     def _clear(self, directory: str) -> None:
         resolved = resolve(self.entries, directory).path
