@@ -1,19 +1,63 @@
-"""Search defaults compiled into an ld.so."""
+"""Search defaults compiled into a glibc ld.so: the system dirs and the `$LIB` expansion.
+
+glibc builds them into rtld's read-only data: elf/dl-load.c `system_dirs` is one
+NUL-separated run of absolute directories ending in '/' (SYSTEM_DIRS from gen-trusted-dirs,
+e.g. "/lib/x86_64-linux-gnu/\\0/usr/lib/x86_64-linux-gnu/\\0/lib/\\0/usr/lib/\\0" on Debian,
+"/lib64/\\0/usr/lib64/\\0" on Fedora), and `$LIB` is the DL_DST_LIB string, which the
+compiler places right after the "LIB" token name of _dl_dst_substitute / is_dst.
+"""
 
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from imagescan.elf.model import LdsoDefaults
 
-_LDSO_NAME = re.compile(r"^(ld-linux[^/]*\.so[^/]*|ld64\.so\.[0-9]+|ld\.so\.[0-9]+)$")
+_LDSO_NAME = re.compile(
+    r"^(ld-linux[^/]*\.so[^/]*|ld64\.so\.[0-9]+|ld\.so\.[0-9]+|ld-[0-9.]+\.so)$"
+)
+# Two or more absolute dirs ending in '/', NUL-separated, each naming a lib dir.
+_SYSTEM_DIRS = re.compile(rb"(?<=\x00)(?:/[\x21-\x7e]*lib[\x21-\x7e]*/\x00){2,}")
+_DST_LIB = re.compile(rb"\x00LIB\x00(lib[\x21-\x7e]*)\x00")
+_ELF_MACHINE, _ELF_CLASS = 18, 4
+# AT_PLATFORM the kernel passes, by e_machine (what $PLATFORM expands to).
+_PLATFORM = {62: "x86_64", 183: "aarch64", 3: "i686"}
 
 
 def is_ldso_name(basename: str) -> bool:
-    """A glibc dynamic loader's file name (ld-linux*.so*, ld64.so.N, ld.so.N)."""
+    """A glibc dynamic loader's file name (ld-linux*.so*, ld64.so.N, ld.so.N, ld-2.31.so)."""
     return bool(_LDSO_NAME.match(basename))
 
 
 def ldso_defaults(data: bytes) -> LdsoDefaults | None:
-    """The system dirs and $LIB compiled into a glibc ld.so, or None when not found."""
-    return None
+    """The system dirs and $LIB compiled into a glibc ld.so.
+
+    When the strings are not found, upstream glibc's defaults for the ELF class are used
+    (lib64 on 64-bit targets, lib on 32-bit ones); None for a file that is not ELF.
+    """
+    if data[:4] != b"\x7fELF" or len(data) < 20:
+        return None
+    machine = int.from_bytes(data[_ELF_MACHINE : _ELF_MACHINE + 2], _byte_order(data))
+    platform = _PLATFORM.get(machine)
+    dirs = _system_dirs(data)
+    if not dirs:
+        lib = "lib64" if data[_ELF_CLASS] == 2 else "lib"
+        return LdsoDefaults((f"/{lib}/", f"/usr/{lib}/"), lib, platform)
+    return LdsoDefaults(dirs, _dst_lib(data) or dirs[0].strip("/"), platform)
+
+
+def _byte_order(data: bytes) -> Literal["big", "little"]:
+    return "big" if data[5] == 2 else "little"
+
+
+def _system_dirs(data: bytes) -> tuple[str, ...]:
+    found = _SYSTEM_DIRS.search(data)
+    if found is None:
+        return ()
+    return tuple(d.decode("ascii") for d in found.group().split(b"\x00") if d)
+
+
+def _dst_lib(data: bytes) -> str | None:
+    found = _DST_LIB.search(data)
+    return found.group(1).decode("ascii") if found else None
