@@ -93,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit 1 when a finding is at least this severe (default: error)",
     )
     scan.add_argument("-q", "--quiet", action="store_true", help="text: only the summary line")
+    scan.add_argument(
+        "--exit-zero",
+        action="store_true",
+        help="exit 0 even when findings reach --fail-on (errors still exit 2)",
+    )
     ls = sub.add_parser("ls", help="list the files of the squashed image and their layers")
     _common(ls)
     ls.add_argument("paths", nargs="*", metavar="PATH", help="only these paths and below")
@@ -146,7 +151,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         write_report(scanned.report, output, quiet=args.quiet)
     worst = scanned.report.max_severity()
     failed = worst is not None and severity_at_least(worst, Severity(args.fail_on))
-    return EXIT_FINDINGS if failed else EXIT_OK
+    return EXIT_FINDINGS if failed and not args.exit_zero else EXIT_OK
 
 
 def write_report(report: Report, output: Output, *, quiet: bool = False) -> None:

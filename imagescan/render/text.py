@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Console
 from rich.text import Text
 
-from imagescan.checks.model import FileVerdict, Severity, Status
+from imagescan.checks.model import FileVerdict, Finding, FindingKind, Severity, Status
 from imagescan.report import Report
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.NOTE: "dim"}
@@ -33,14 +35,33 @@ def _file(console: Console, verdict: FileVerdict) -> None:
     if verdict.host:
         head.append(f"  (judged inside {verdict.host})", style="dim")
     console.print(head)
+    symbols: dict[tuple[Severity, str, str], list[str]] = {}
     for finding in verdict.findings:
         if finding.severity == Severity.NOTE:
             continue
+        if finding.kind == FindingKind.UNDEFINED_SYMBOL:
+            key = (finding.severity, str(finding.fatal_at), finding.required_by or "")
+            symbols.setdefault(key, []).append(_versioned(finding))
+            continue
         line = Text(f"  {finding.severity}: ", style=_STYLE[finding.severity])
         line.append(finding.message)
-        if finding.symbols and finding.kind != "undefined-symbol":
-            line.append(f" [symbols: {', '.join(finding.symbols[:8])}]", style="dim")
+        if finding.symbols:
+            line.append(f" (used by: {_names(finding.symbols)})", style="dim")
         console.print(line)
+    for (severity, when, required_by), names in symbols.items():
+        line = Text(f"  {severity}: ", style=_STYLE[severity])
+        fails = "fails at start" if when == "startup" else "fails when called"
+        line.append(f"undefined symbols ({fails}) in {required_by}: {_names(names)}")
+        console.print(line)
+
+
+def _versioned(finding: Finding) -> str:
+    return f"{finding.subject}@{finding.version}" if finding.version else finding.subject
+
+
+def _names(names: Sequence[str], most: int = 8) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def summary_line(report: Report) -> Text:
