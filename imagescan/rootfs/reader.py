@@ -112,10 +112,10 @@ def _all_diff_ids(image: OpenedImage) -> tuple[str | None, ...]:
 
 
 def _diff_id(image: OpenedImage, index: int) -> str | None:
-    if index < len(image.layers) and image.layers[index].diff_id:
-        return image.layers[index].diff_id
-    diff_ids = image.config.diff_ids
-    return diff_ids[index] if index < len(diff_ids) else None
+    # The config's rootfs.diff_ids define the image's content; descriptors may repeat them.
+    if index < len(image.config.diff_ids):
+        return image.config.diff_ids[index]
+    return image.layers[index].diff_id if index < len(image.layers) else None
 
 
 def _tell(progress: Progress | None, message: str) -> None:

@@ -1,0 +1,232 @@
+"""Images -> RootFS: top-down reads, one-pass streams placed by diff_id, dir:, the corpus."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+
+from imagescan.elf.reader import parse_elf
+from imagescan.errors import ImageReadError, MalformedElf
+from imagescan.image.dirsource import DirSource
+from imagescan.image.model import LayerAccess, OpenedImage, SourceOptions
+from imagescan.image.ocilayout import OciArchiveSource, OciDirSource
+from imagescan.rootfs.model import Entry, EntryType, RootFS
+from imagescan.rootfs.paths import lookup
+from imagescan.rootfs.reader import read_rootfs
+from tests.imagebuilder import (
+    Dir,
+    File,
+    Hardlink,
+    ImageSpec,
+    Member,
+    Symlink,
+    Whiteout,
+    write_oci_archive,
+    write_oci_dir,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures" / "rootfs"
+CORPUS_IMAGES = [
+    "deb12-base",
+    "deb11",
+    "glibc-too-new",
+    "runpath-vs-rpath",
+    "missing-symbol",
+    "missing-interpreter",
+    "env-ld-library-path",
+    "env-ld-library-path-unset",
+    "go",
+]
+
+
+@pytest.fixture(scope="module")
+def hello(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    out = tmp_path_factory.mktemp("hello") / "hello"
+    subprocess.run(["gcc", "-O1", "-o", out, FIXTURES / "hello.c"], check=True)
+    return out.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def broken(hello: bytes) -> bytes:
+    """An ELF file that parse_elf refuses: read, it becomes a Skipped entry."""
+    with pytest.raises(MalformedElf):
+        parse_elf(hello[:200], "/x")
+    return hello[:200]
+
+
+def open_oci(tmp_path: Path, *layers: list[Member]) -> OpenedImage:
+    layout = write_oci_dir(tmp_path / "layout", ImageSpec(layers=list(layers)))
+    return OciDirSource().open(f"{layout}:latest", SourceOptions())
+
+
+class OnePass:
+    """A one-pass source: layers in a given order, placed only by diff_id (as an engine
+    export delivers them)."""
+
+    random_access = False
+
+    def __init__(self, inner: LayerAccess, order: list[int], known: bool = False) -> None:
+        self.inner, self.order, self.known = inner, order, known
+
+    def open_layer(self, index: int) -> BinaryIO:
+        raise AssertionError("a one-pass source cannot open a layer by index")
+
+    def iter_layers(self) -> Iterator[tuple[int | None, BinaryIO]]:
+        for index in self.order:
+            yield (index if self.known else None), self.inner.open_layer(index)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def one_pass(image: OpenedImage, order: list[int], known: bool = False) -> OpenedImage:
+    assert image.access is not None
+    return replace(image, access=OnePass(image.access, order, known))
+
+
+def without_ids(fs: RootFS) -> dict[str, Entry]:
+    """Entries with file_id zeroed: ids are numbered in reading order, which may differ."""
+    return {path: replace(entry, file_id=0) for path, entry in fs.entries.items()}
+
+
+def test_hidden_files_are_never_parsed(tmp_path: Path, broken: bytes, hello: bytes) -> None:
+    lower = [Dir("/usr"), File("/usr/replaced", broken), File("/usr/gone", broken)]
+    upper = [File("/usr/replaced", hello), Whiteout("/usr/gone")]
+    image = open_oci(tmp_path, lower, upper)
+    fs = read_rootfs(image)
+    assert fs.skipped == ()
+    assert fs.entries["/usr/replaced"].elf is not None
+    assert "/usr/gone" not in fs.entries
+    # The same layers read bottom-up (nothing known to be hidden) parse the broken files,
+    # and the squash drops what they said.
+    streamed = read_rootfs(one_pass(image, [0, 1], known=True))
+    assert streamed.skipped == ()
+    assert without_ids(streamed) == without_ids(fs)
+
+
+def test_hardlink_of_a_layer_to_its_own_hidden_file(tmp_path: Path, hello: bytes) -> None:
+    image = open_oci(tmp_path, [File("/a", hello), Hardlink("/b", "/a")], [Whiteout("/a")])
+    fs = read_rootfs(image)
+    assert set(fs.entries) == {"/b"}
+    assert fs.entries["/b"].elf is not None
+
+
+def test_hardlink_to_a_lower_file_that_an_upper_layer_deletes(tmp_path: Path, hello: bytes) -> None:
+    image = open_oci(tmp_path, [File("/a", hello)], [Hardlink("/b", "/a")], [Whiteout("/a")])
+    fs = read_rootfs(image)
+    assert fs.entries["/b"].elf is not None
+    assert fs.entries["/b"].layer == 1
+
+
+def test_one_pass_stream_is_placed_by_diff_id(tmp_path: Path) -> None:
+    layers: list[list[Member]] = [
+        [Dir("/usr"), Dir("/usr/lib"), Symlink("/lib", "usr/lib"), File("/f", b"0")],
+        [File("/lib/x", b"1"), File("/f", b"11")],
+        [Whiteout("/f")],
+    ]
+    image = open_oci(tmp_path, *layers)
+    expected = read_rootfs(image)
+    streamed = read_rootfs(one_pass(image, [2, 0, 1]))
+    assert without_ids(streamed) == without_ids(expected)
+    assert streamed.layer_ids == image.config.diff_ids
+    assert streamed.entries["/usr/lib/x"].layer == 1
+    assert "/f" not in streamed.entries
+
+
+def test_same_layer_twice_fills_both_positions(tmp_path: Path) -> None:
+    image = open_oci(tmp_path, [File("/a", b"1")], [File("/b", b"2")], [File("/a", b"1")])
+    assert image.config.diff_ids[0] == image.config.diff_ids[2]
+    fs = read_rootfs(one_pass(image, [1, 0]))
+    assert fs.entries["/a"].layer == 2
+    assert fs.entries["/b"].layer == 1
+
+
+def test_layer_not_in_the_config_is_an_error(tmp_path: Path) -> None:
+    image = open_oci(tmp_path, [File("/a")], [File("/b")])
+    wrong = replace(image, config=replace(image.config, diff_ids=("sha256:" + "0" * 64,) * 2))
+    with pytest.raises(ImageReadError, match="not one of the image's layers"):
+        read_rootfs(one_pass(wrong, [0, 1]))
+
+
+def test_layer_missing_from_the_stream_is_an_error(tmp_path: Path) -> None:
+    image = open_oci(tmp_path, [File("/a")], [File("/b")])
+    with pytest.raises(ImageReadError, match="layer 1 is missing"):
+        read_rootfs(one_pass(image, [0]))
+
+
+def test_oci_archive_and_progress(tmp_path: Path) -> None:
+    archive = write_oci_archive(tmp_path / "a.tar", ImageSpec(layers=[[File("/a")], [File("/b")]]))
+    image = OciArchiveSource().open(str(archive), SourceOptions())
+    messages: list[str] = []
+    try:
+        fs = read_rootfs(image, progress=messages.append)
+    finally:
+        image.close()
+    assert set(fs.entries) == {"/a", "/b"}
+    assert messages == ["reading layer 1/2", "reading layer 2/2"]
+
+
+def test_image_without_layers_or_directory_is_an_error(tmp_path: Path) -> None:
+    image = open_oci(tmp_path, [File("/a")])
+    with pytest.raises(ImageReadError, match="no layers"):
+        read_rootfs(replace(image, access=None))
+
+
+def make_root(root: Path, hello: bytes) -> None:
+    (root / "usr/lib").mkdir(parents=True)
+    (root / "usr/bin").mkdir()
+    (root / "etc").mkdir()
+    (root / "usr/bin/hello").write_bytes(hello)
+    os.link(root / "usr/bin/hello", root / "usr/bin/hello-again")
+    (root / "usr/bin/su").write_text("#!/bin/sh\n" * 10)
+    os.chmod(root / "usr/bin/su", 0o4755)
+    (root / "etc/ld.so.conf").write_text("include /etc/ld.so.conf.d/*.conf\n")
+    os.symlink("usr/lib", root / "lib")
+    os.symlink("/etc", root / "host-etc")  # absolute: means the image's /etc
+    os.symlink("../../../../../../", root / "up")
+    os.mkfifo(root / "fifo")
+
+
+def test_dir_source_is_walked_without_leaving_the_root(tmp_path: Path, hello: bytes) -> None:
+    make_root(tmp_path / "root", hello)
+    fs = read_rootfs(DirSource().open(str(tmp_path / "root"), SourceOptions()))
+    program, again = fs.entries["/usr/bin/hello"], fs.entries["/usr/bin/hello-again"]
+    assert program.elf is not None
+    assert (again.type, again.file_id, again.elf) == (EntryType.FILE, program.file_id, program.elf)
+    assert fs.entries["/usr/bin/su"].setid
+    assert fs.entries["/fifo"].type is EntryType.FIFO
+    assert fs.kept == {"/etc/ld.so.conf": b"include /etc/ld.so.conf.d/*.conf\n"}
+    assert lookup(fs, "/host-etc/ld.so.conf") == fs.entries["/etc/ld.so.conf"]
+    assert lookup(fs, "/up/etc/ld.so.conf") == fs.entries["/etc/ld.so.conf"]
+    assert lookup(fs, "/host-etc/passwd") is None  # the host's /etc is never looked at
+    assert all(not path.startswith(("/host-etc/", "/up/")) for path in fs.entries)
+
+
+def elf_kinds(fs: RootFS) -> dict[str, str]:
+    """Regular ELF files (parsed, or at least with the ELF magic) and their kinds."""
+    kinds = {}
+    for path, entry in fs.entries.items():
+        if entry.type is EntryType.FILE and (entry.elf is not None or entry.verify is None):
+            kinds[path] = entry.elf.kind.value if entry.elf is not None else "unparsed"
+    return kinds
+
+
+@pytest.mark.parametrize("name", CORPUS_IMAGES)
+def test_corpus_elf_files_and_kinds_match_the_oracle(corpus_dir: Path, name: str) -> None:
+    verdicts = json.loads((corpus_dir / "verdicts" / f"{name}.json").read_text())
+    image = OciDirSource().open(f"{corpus_dir / 'oci'}:{name}", SourceOptions())
+    try:
+        fs = read_rootfs(image)
+    finally:
+        image.close()
+    expected = {path: elf["kind"] for path, elf in verdicts["elves"].items()}
+    assert elf_kinds(fs) == expected
+    assert fs.skipped == ()
+    assert fs.layer_ids == image.config.diff_ids
