@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 CacheFormat = Literal["new", "old", "old+new"]
@@ -95,6 +95,12 @@ class LdCache:
     entries: tuple[CacheEntry, ...]
     format: CacheFormat
     generator: str | None = None
+    # The keys as bytes, for _dl_cache_libcmp (computed once: lookups are frequent).
+    raw_keys: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        keys = tuple(e.key.encode("utf-8", "surrogateescape") for e in self.entries)
+        object.__setattr__(self, "raw_keys", keys)
 
     @property
     def has_hwcap_field(self) -> bool:
@@ -405,7 +411,7 @@ def lookup(
     """
     flags = machine_flags if isinstance(machine_flags, CacheFlags) else _only(machine_flags)
     key = name.encode("utf-8", "surrogateescape")
-    keys = [e.key.encode("utf-8", "surrogateescape") for e in cache.entries]
+    keys = cache.raw_keys
     found = _bisect(keys, key, flags.char_signed)
     if found is None:
         return None
