@@ -202,8 +202,20 @@ def running_engine(root: Path) -> Iterator[DockerEngine]:
     finally:
         stop_process(process, grace=20.0)
         log.close()
+        unmount_below(root)
         # vfs keeps a full copy per layer: do not leave it behind.
         shutil.rmtree(root, ignore_errors=True)
+
+
+def unmount_below(root: Path) -> None:
+    """Unmount what dockerd left mounted under `root` (it bind-mounts its data root onto
+    itself to make it shared, and does not always undo that on SIGTERM)."""
+    prefix = str(root.resolve()) + "/"
+    with open("/proc/self/mountinfo", encoding="utf-8") as mountinfo:
+        points = [line.split()[4] for line in mountinfo]
+    # mountinfo escapes blanks as \040; our tmp paths have none.
+    for point in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], check=False, capture_output=True)
 
 
 @pytest.fixture(scope="session")
