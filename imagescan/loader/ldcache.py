@@ -83,6 +83,37 @@ class CacheEntry:
         """The x86 ISA level ldconfig recorded (0 baseline, 1 v2, 2 v3, 3 v4)."""
         return (self.hwcap >> 32) & DL_CACHE_HWCAP_ISA_LEVEL_MASK
 
+    def describe(self) -> str:
+        """What `ldconfig -p` prints in parentheses (cache.c print_entry, glibc 2.36)."""
+        kind = _TYPE_TEXT.get(self.flags & 0xFF, "unknown or unsupported flag")
+        abi = self.flags & 0xFF00
+        text = kind + (_ABI_TEXT.get(abi, f",{abi}") if abi else "")
+        if self.is_hwcaps:
+            return f'{text}, hwcap: "{self.hwcaps_name or ""}"'
+        return f"{text}, hwcap: {self.hwcap:#018x}" if self.hwcap else text
+
+
+_TYPE_TEXT = {0: "libc4", 1: "ELF", 2: "libc5", 3: "libc6"}
+_ABI_TEXT = {
+    FLAG_SPARC_LIB64: ",64bit",
+    FLAG_X8664_LIB64: ",x86-64",
+    FLAG_S390_LIB64: ",64bit",
+    FLAG_POWERPC_LIB64: ",64bit",
+    FLAG_MIPS64_LIBN32: ",N32",
+    FLAG_MIPS64_LIBN64: ",64bit",
+    FLAG_X8664_LIBX32: ",x32",
+    FLAG_ARM_LIBHF: ",hard-float",
+    FLAG_AARCH64_LIB64: ",AArch64",
+    FLAG_ARM_LIBSF: ",soft-float",
+    FLAG_MIPS_LIB32_NAN2008: ",nan2008",
+    FLAG_MIPS64_LIBN32_NAN2008: ",N32,nan2008",
+    FLAG_MIPS64_LIBN64_NAN2008: ",64bit,nan2008",
+    FLAG_RISCV_FLOAT_ABI_SOFT: ",soft-float",
+    FLAG_RISCV_FLOAT_ABI_DOUBLE: ",double-float",
+    FLAG_LARCH_FLOAT_ABI_SOFT: ",soft-float",
+    FLAG_LARCH_FLOAT_ABI_DOUBLE: ",double-float",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class LdCache:
@@ -409,7 +440,7 @@ def lookup(
     `hwcaps_priority` lists the glibc-hwcaps names the CPU supports, best first; empty means
     baseline, where glibc-hwcaps entries are unusable.
     """
-    flags = machine_flags if isinstance(machine_flags, CacheFlags) else _only(machine_flags)
+    flags = _as_flags(machine_flags)
     key = name.encode("utf-8", "surrogateescape")
     keys = cache.raw_keys
     found = _bisect(keys, key, flags.char_signed)
@@ -423,6 +454,10 @@ def lookup(
         if walk.step(cache.entries[index], cache.has_hwcap_field):
             break
     return walk.best
+
+
+def _as_flags(machine_flags: CacheFlags | int) -> CacheFlags:
+    return machine_flags if isinstance(machine_flags, CacheFlags) else _only(machine_flags)
 
 
 def _bisect(keys: Sequence[bytes], key: bytes, char_signed: bool) -> tuple[int, int, int] | None:
@@ -508,10 +543,18 @@ class _Walk:
         return True
 
 
-def entries_for(cache: LdCache) -> Mapping[str, list[str]]:
-    """SONAME -> the paths the cache lists for it, in file order (for stale-cache checks)."""
+def entries_for(
+    cache: LdCache, *, machine_flags: CacheFlags | int | None = None
+) -> Mapping[str, list[str]]:
+    """SONAME -> the paths the cache lists for it, in file order (for stale-cache checks).
+
+    With `machine_flags`, only entries that target's ld.so would accept are listed.
+    """
+    accepted = None if machine_flags is None else _as_flags(machine_flags).accepted
     result: dict[str, list[str]] = {}
     for entry in cache.entries:
+        if accepted is not None and entry.flags not in accepted:
+            continue
         paths = result.setdefault(entry.key, [])
         if entry.value not in paths:
             paths.append(entry.value)
