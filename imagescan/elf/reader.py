@@ -55,7 +55,7 @@ DT_SONAME, DT_RPATH, DT_REL, DT_RELSZ, DT_RELENT = 14, 15, 17, 18, 19
 DT_PLTREL, DT_TEXTREL, DT_JMPREL = 20, 22, 23
 DT_RUNPATH, DT_FLAGS, DT_RELRSZ, DT_RELR = 29, 30, 35, 36
 DT_GNU_HASH = 0x6FFFFEF5
-DT_VERSYM, DT_FLAGS_1 = 0x6FFFFFF0, 0x6FFFFFFB
+DT_VERSYM, DT_RELACOUNT, DT_RELCOUNT, DT_FLAGS_1 = 0x6FFFFFF0, 0x6FFFFFF9, 0x6FFFFFFA, 0x6FFFFFFB
 DT_VERDEF, DT_VERDEFNUM, DT_VERNEED, DT_VERNEEDNUM = 0x6FFFFFFC, 0x6FFFFFFD, 0x6FFFFFFE, 0x6FFFFFFF
 DF_TEXTREL, DF_1_PIE = 0x4, 0x08000000
 VER_FLG_BASE, VER_FLG_WEAK = 0x1, 0x2
@@ -74,7 +74,7 @@ JUMP_SLOT = {3: 7, 62: 7, 183: 1026, 40: 22, 20: 21, 21: 21, 22: 11, 243: 5}
 COPY = {3: 5, 62: 5, 183: 1024, 40: 20, 20: 19, 21: 19, 22: 9, 243: 4}
 
 _DEBUG_PREFIX = "usr/lib/debug/"
-_SO_STRING = re.compile(rb"(?<=[\x00/])lib[A-Za-z0-9_.+-]*?\.so(?:\.[A-Za-z0-9_.+-]*)?(?=\x00)")
+_SO_STRING = re.compile(rb"(?:^|(?<=/))lib[A-Za-z0-9_.+-]*?\.so(?:\.[A-Za-z0-9_.+-]*)?$")
 
 
 def is_elf(head: bytes) -> bool:
@@ -453,15 +453,40 @@ class _RelocUse:
 
 
 def _reloc_infos(
-    data: bytes, segs: _Segments, lay: _Layout, addr: int, size: int, rela: bool
-) -> Iterator[int]:
-    """r_info of each entry in a REL/RELA table."""
-    ent = (24 if rela else 16) if lay.is64 else (12 if rela else 8)
-    fmt = lay.endian + lay.word * 2 + (("q" if lay.is64 else "i") if rela else "")
+    data: bytes, segs: _Segments, lay: _Layout, table: tuple[int, int, bool], relative: int = 0
+) -> list[int]:
+    """r_info of the entries of a REL/RELA table (address, size, is RELA) that name a symbol.
+
+    The first `relative` entries (DT_RELACOUNT / DT_RELCOUNT) are RELATIVE relocations,
+    which name none; glibc's elf_dynamic_do_Rel trusts the count the same way.
+    """
+    addr, size, rela = table
+    word = lay.ptr_size
+    ent = word * (3 if rela else 2)
     size -= size % ent
     off = segs.offset(addr, size, "relocation table")
-    for rec in struct.iter_unpack(fmt, memoryview(data)[off : off + size]):
-        yield rec[1]
+    start = off + min(relative, size // ent) * ent
+    fmt = f"{lay.endian}{word}x{lay.word}{word if rela else 0}x"  # r_info only
+    shift = 32 if lay.is64 else 8
+    view = memoryview(data)[start : off + size]
+    return [info for (info,) in struct.iter_unpack(fmt, view) if info >> shift]
+
+
+def _data_tables(dyn: _Dynamic) -> Iterator[tuple[tuple[int, int, bool], int]]:
+    """DT_RELA and DT_REL tables with their RELATIVE counts, without the JMPREL part."""
+    jmprel, pltsz = dyn.get(DT_JMPREL), dyn.get(DT_PLTRELSZ) or 0
+    plt_rela = dyn.get(DT_PLTREL) == DT_RELA
+    for tag, size_tag, count_tag, rela in (
+        (DT_RELA, DT_RELASZ, DT_RELACOUNT, True),
+        (DT_REL, DT_RELSZ, DT_RELCOUNT, False),
+    ):
+        addr, size = dyn.get(tag), dyn.get(size_tag) or 0
+        if addr is None:
+            continue
+        # dynamic-link.h _ELF_DYNAMIC_RELOCATE: a table ending where JMPREL ends contains it.
+        if jmprel is not None and rela == plt_rela and addr + size == jmprel + pltsz:
+            size = max(0, size - pltsz)
+        yield (addr, size, rela), dyn.get(count_tag) or 0
 
 
 def _reloc_use(
@@ -472,26 +497,17 @@ def _reloc_use(
     lazy: set[int] = set()
     copy: set[int] = set()
     copy_type = COPY.get(machine)
-    jmprel, pltsz = dyn.get(DT_JMPREL), dyn.get(DT_PLTRELSZ) or 0
-    plt_rela = dyn.get(DT_PLTREL) == DT_RELA
-    for tag, size_tag, rela in ((DT_RELA, DT_RELASZ, True), (DT_REL, DT_RELSZ, False)):
-        addr, size = dyn.get(tag), dyn.get(size_tag) or 0
-        if addr is None:
-            continue
-        # dynamic-link.h _ELF_DYNAMIC_RELOCATE: a table ending where JMPREL ends contains it.
-        if jmprel is not None and rela == plt_rela and addr + size == jmprel + pltsz:
-            size = max(0, size - pltsz)
-        for info in _reloc_infos(data, segs, lay, addr, size, rela):
-            if info >> shift:
-                bound.add(info >> shift)
-                if (info & mask) == copy_type:
-                    copy.add(info >> shift)
+    for table, relative in _data_tables(dyn):
+        for info in _reloc_infos(data, segs, lay, table, relative):
+            bound.add(info >> shift)
+            if (info & mask) == copy_type:
+                copy.add(info >> shift)
+    jmprel = dyn.get(DT_JMPREL)
     if jmprel is not None:
         slot = JUMP_SLOT.get(machine)
-        for info in _reloc_infos(data, segs, lay, jmprel, pltsz, plt_rela):
-            sym = info >> shift
-            if sym:
-                (lazy if (info & mask) == slot else bound).add(sym)
+        plt = (jmprel, dyn.get(DT_PLTRELSZ) or 0, dyn.get(DT_PLTREL) == DT_RELA)
+        for info in _reloc_infos(data, segs, lay, plt):
+            (lazy if (info & mask) == slot else bound).add(info >> shift)
     return _RelocUse(frozenset(bound), frozenset(lazy), frozenset(copy))
 
 
@@ -633,16 +649,25 @@ def _interpreter(data: bytes, phdrs: tuple[ProgramHeader, ...]) -> str | None:
 
 
 def _strings_so(data: bytes, loads: tuple[ProgramHeader, ...], dyn: _Dynamic) -> tuple[str, ...]:
-    """`lib*.so*` literals in read-only PT_LOADs, outside .dynstr: dlopen() candidates."""
+    """`lib*.so*` literals in read-only PT_LOADs, outside .dynstr: dlopen() candidates.
+
+    Found by ".so" (bytes.find is fast over megabytes), then the NUL-delimited string around
+    it; a path literal ("/usr/lib/libfoo.so.1") gives its basename.
+    """
     found: dict[str, None] = {}
     dynstr = range(dyn.strtab_offset, dyn.strtab_offset + len(dyn.strtab))
     for ph in loads:
-        if ph.p_flags & PF_W or ph.p_offset + ph.p_filesz > len(data):
-            continue
-        start = max(ph.p_offset - 1, 0)  # one byte before, for the look-behind
-        for m in _SO_STRING.finditer(data, start, ph.p_offset + ph.p_filesz):
-            if m.start() not in dynstr:
-                found.setdefault(m.group().decode("ascii"), None)
+        end = min(ph.p_offset + ph.p_filesz, len(data))
+        pos = -1 if ph.p_flags & PF_W else data.find(b".so", ph.p_offset, end)
+        while pos >= 0:
+            if pos not in dynstr:
+                start = data.rfind(b"\0", max(ph.p_offset, pos - 256), pos) + 1
+                stop = data.find(b"\0", pos, min(end, pos + 256))
+                literal = data[start:stop] if start > 0 and stop > 0 else b""
+                match = _SO_STRING.search(literal)
+                if match:
+                    found.setdefault(match.group().decode("ascii"), None)
+            pos = data.find(b".so", pos + 3, end)
     return tuple(found)
 
 
