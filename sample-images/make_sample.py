@@ -42,8 +42,15 @@ def build_library(out: Path, release: str) -> Path:
     """libgreet.so.1 of one release (v1: GREET_1; v2: GREET_1 and GREET_2)."""
     out.mkdir(parents=True, exist_ok=True)
     library = out / "libgreet.so.1"
-    gcc("-shared", "-fPIC", f"-Wl,--version-script={SRC / f'greet_{release}.map'}",
-        "-Wl,-soname,libgreet.so.1", "-o", library, SRC / f"greet_{release}.c")
+    gcc(
+        "-shared",
+        "-fPIC",
+        f"-Wl,--version-script={SRC / f'greet_{release}.map'}",
+        "-Wl,-soname,libgreet.so.1",
+        "-o",
+        library,
+        SRC / f"greet_{release}.c",
+    )
     return library
 
 
