@@ -723,6 +723,29 @@ CASE_R = Case(
     ),
 )
 
+CASE_R_BOTH = Case(
+    "R_rpath_ignored_when_object_has_runpath",
+    "an exe with DT_RPATH '/opt/RR/p:/opt/RR/q' and (patched in) DT_RUNPATH '/opt/RR/q': glibc"
+    " drops DT_RPATH at load (get-dynamic-info.h), so libRR1 in /opt/RR/p is not found",
+    build=(
+        lib("/opt/RR/p/libRR1.so.1", "rr1_func"),
+        exe(
+            "/opt/RR/bin/rpath-only",
+            "rr1_func",
+            flags=(*rpath("/opt/RR/p:/opt/RR/q"), *against("/opt/RR/p", "libRR1.so.1")),
+        ),
+        Patch("/opt/RR/bin/both", "/opt/RR/bin/rpath-only", "runpath-from-rpath-suffix=/opt/RR/q"),
+    ),
+    layers=(files("/opt/RR/bin/rpath-only", "/opt/RR/bin/both", "/opt/RR/p/libRR1.so.1"),),
+    programs=frozen(
+        {
+            "/opt/RR/bin/rpath-only": ok(resolved={"libRR1.so.1": "/opt/RR/p/libRR1.so.1"}),
+            "/opt/RR/bin/both": missing("libRR1.so.1"),
+        }
+    ),
+    libraries=frozen({"/opt/RR/p/libRR1.so.1": OK}),
+)
+
 CASE_N = Case(
     "N_nodefaultlib",
     "libN1 (-z nodefaultlib) needs libN2, which is in the cache and in /usr/lib/x86_64-linux-gnu:"
@@ -855,8 +878,8 @@ CASE_P_MISSING = Case(
     programs=frozen(
         {
             "/opt/P/bin/hello": ok(
-                warn("missing-library", "/opt/P/lib/nowhere.so"),
-                warn("missing-library", "/opt/P/lib/not-here.so"),
+                warn("preload-missing", "/opt/P/lib/nowhere.so"),
+                warn("preload-missing", "/opt/P/lib/not-here.so"),
             )
         }
     ),
@@ -1037,7 +1060,7 @@ CASE_RELR = Case(
             "/opt/RELR/bin/relr": ok(),
             "/opt/RELR/bin/relr-no-abi-need": Verdict(
                 "broken",
-                frozenset({Finding("missing-symbol-version", "GLIBC_ABI_DT_RELR")}),
+                frozenset({Finding("dt-relr-without-version", "GLIBC_ABI_DT_RELR")}),
                 (),
                 "DT_RELR without GLIBC_ABI_DT_RELR dependency",
             ),
@@ -1159,6 +1182,7 @@ CASES: tuple[Case, ...] = (
     CASE_I_ENV,
     CASE_L,
     CASE_R,
+    CASE_R_BOTH,
     CASE_N,
     CASE_S,
     CASE_P_ENV,

@@ -110,6 +110,35 @@ def _rename_vernaux(data: bytearray, spec: str) -> None:
     raise ValueError(f"no Vernaux {old}")
 
 
+def _runpath_from_rpath_suffix(data: bytearray, suffix: str) -> None:
+    """Turns DT_DEBUG (only a debugger reads it) into a DT_RUNPATH naming the tail `suffix` of
+    the DT_RPATH string: an object with both tags, which GNU ld never writes."""
+    dynamic = next(sh for sh in _section_headers(bytes(data)) if sh[1] == 6)  # SHT_DYNAMIC
+    entries = [
+        (dynamic[4] + i, *struct.unpack_from("<qQ", data, dynamic[4] + i))
+        for i in range(0, dynamic[5], 16)
+    ]
+    strtab = next(v for _, tag, v in entries if tag == 5)  # DT_STRTAB (vaddr == offset here)
+    rpath = next(v for _, tag, v in entries if tag == 15)  # DT_RPATH
+    text = _cstr(bytes(data), _vaddr_to_offset(bytes(data), strtab) + rpath).decode()
+    if not text.endswith(suffix):
+        raise ValueError(f"RPATH {text!r} does not end with {suffix!r}")
+    at = next(off for off, tag, _ in entries if tag == 21)  # DT_DEBUG
+    struct.pack_into("<qQ", data, at, 29, rpath + len(text) - len(suffix))  # DT_RUNPATH
+
+
+def _vaddr_to_offset(data: bytes, vaddr: int) -> int:
+    (phoff,) = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    for i in range(phnum):
+        p_type, _f, off, va, _pa, filesz = struct.unpack_from(
+            "<IIQQQQ", data, phoff + i * phentsize
+        )
+        if p_type == 1 and va <= vaddr < va + filesz:  # PT_LOAD
+            return int(vaddr - va + off)
+    raise ValueError(f"no PT_LOAD maps {vaddr:#x}")
+
+
 def _e_machine(data: bytearray, value: str) -> None:
     struct.pack_into("<H", data, 18, int(value))
 
@@ -118,6 +147,7 @@ PATCHES: dict[str, Callable[[bytearray, str], None]] = {
     "e_machine": _e_machine,
     "weak-vernaux": _weak_vernaux,
     "rename-vernaux": _rename_vernaux,
+    "runpath-from-rpath-suffix": _runpath_from_rpath_suffix,
 }
 
 # ---------------------------------------------------------------- building
@@ -280,15 +310,17 @@ def from_oracle(entry: Mapping[str, Any]) -> Observed:
         fatal.add(cc.Finding("missing-symbol-version", need["version"]))
     for sym in entry.get("undefined_symbols", []):
         fatal.add(cc.Finding("undefined-symbol", sym["symbol"], sym["when"]))
-    warnings = {(lib, w) for w in entry.get("warnings", [])}
+    warnings = {("preload-missing", w) for w in entry.get("warnings", [])}
     messages = tuple(entry.get("messages", [])) + tuple(entry.get("problems", []))
     status = ORACLE_STATUS.get(entry["status"], entry["status"])
     return Observed(status, frozenset(fatal), frozenset(warnings), entry.get("deps", {}), messages)
 
 
-def from_imagescan(entry: Mapping[str, Any]) -> Observed:
-    """imagescan's JSON entry for one file in the table's terms."""
+def from_imagescan(entry: Mapping[str, Any], image_findings: Iterable[Any] = ()) -> Observed:
+    """imagescan's JSON entry for one file in the table's terms; image-wide findings (a stale
+    cache) count as the file's warnings."""
     fatal, warnings = set(), set()
+    warnings |= {(f["kind"], f["subject"]) for f in image_findings if not f.get("fatal_at")}
     for finding in entry.get("findings", []):
         if finding.get("fatal_at"):
             fatal.add(cc.Finding(finding["kind"], finding["subject"], finding["fatal_at"]))
@@ -333,7 +365,7 @@ def _warning_mismatches(expected: cc.Verdict, seen: Observed, *, oracle: bool) -
     out = []
     for warning in expected.warnings:
         if oracle:
-            if warning.kind != "missing-library":
+            if warning.kind != "preload-missing":
                 continue
             hit = any(warning.subject in text for _, text in seen.warnings)
         else:
@@ -414,8 +446,9 @@ def test_oracle_agrees_with_expectation(built: Built, case: cc.Case) -> None:
 # ---------------------------------------------------------------- imagescan
 
 
-def run_imagescan(layout: Path, tag: str) -> dict[str, Any]:
+def run_imagescan(layout: Path, tag: str, *args: str) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "imagescan", "scan", f"oci-dir:{layout}:{tag}", "-o", "json"]
+    cmd += args
     done = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=300)
     assert done.returncode in (0, 1), f"exit {done.returncode}: {done.stderr[-2000:]}"
     result: dict[str, Any] = json.loads(done.stdout)
@@ -429,18 +462,44 @@ def _same_file(got: str, want: str) -> bool:
     )
 
 
+def _imagescan_mismatches(
+    report: Mapping[str, Any], expected: Mapping[str, cc.Verdict]
+) -> list[str]:
+    files = {f["path"]: f for f in report["files"]}
+    problems = []
+    for path, verdict in expected.items():
+        if path not in files:
+            problems.append(f"{path}: not in the report")
+            continue
+        seen = from_imagescan(files[path], report.get("image_findings", []))
+        for text in mismatches(verdict, seen, oracle=False, same_path=_same_file):
+            problems.append(f"{path}: {text}")
+    return problems
+
+
 @pytest.mark.parametrize("case", cc.CASES, ids=lambda c: c.name)
 def test_imagescan_verdict(built: Built, case: cc.Case) -> None:
     layout = _case_layout(built, case)
     report = run_imagescan(layout, case.name)
-    files = {f["path"]: f for f in report["files"]}
-    problems = []
     # imagescan's default target is the baseline x86-64 level (no glibc-hwcaps subdir).
-    for path, verdict in expected_programs(case, ()).items():
-        if path not in files:
-            problems.append(f"{path}: not in the report")
-            continue
-        seen = from_imagescan(files[path])
-        for text in mismatches(verdict, seen, oracle=False, same_path=_same_file):
-            problems.append(f"{path}: {text}")
+    problems = _imagescan_mismatches(report, expected_programs(case, ()))
+    assert not problems, "\n".join(problems)
+
+
+X86_LEVELS = ("x86-64-v2", "x86-64-v3", "x86-64-v4")
+LEVEL_CASES = [
+    pytest.param(case, level, id=f"{case.name}-{level}")
+    for case in cc.CASES
+    if case.by_level
+    for level in X86_LEVELS
+]
+
+
+@pytest.mark.parametrize(("case", "level"), LEVEL_CASES)
+def test_imagescan_verdict_at_cpu_level(built: Built, case: cc.Case, level: str) -> None:
+    """With --cpu-level, the glibc-hwcaps subdirs of that level and below are searched."""
+    layout = _case_layout(built, case)
+    report = run_imagescan(layout, case.name, "--cpu-level", level)
+    supported = X86_LEVELS[: X86_LEVELS.index(level) + 1]
+    problems = _imagescan_mismatches(report, expected_programs(case, supported))
     assert not problems, "\n".join(problems)
