@@ -385,6 +385,26 @@ def test_hwcaps_extension_names_and_priorities() -> None:
     assert _lookup(cache, "libq.so.1", []) == "/l/libq.so.1"
 
 
+def test_unsorted_hwcaps_section_loses_matches_like_the_merge_in_ld_so() -> None:
+    # glibc_hwcaps_priorities_init merge-joins the section with the names sorted by name;
+    # ldconfig sorts the section, a hand-made unsorted one loses "x86-64-v2".
+    ext = DL_CACHE_HWCAP_EXTENSION
+    rows: list[Row] = [
+        ("libq.so.1", "/l/v3/libq.so.1", 0x0303, ext | 0),
+        ("libq.so.1", "/l/v2/libq.so.1", 0x0303, ext | 1),
+        ("libq.so.1", "/l/libq.so.1", 0x0303, 0),
+    ]
+    unsorted = parse_ld_so_cache(write_new(rows, ["x86-64-v3", "x86-64-v2"]))
+    assert isinstance(unsorted, LdCache)
+    assert unsorted.hwcaps_section == ("x86-64-v3", "x86-64-v2")
+    assert [e.hwcaps_name for e in unsorted.entries] == ["x86-64-v3", "x86-64-v2", None]
+    assert _lookup(unsorted, "libq.so.1", ["x86-64-v2"]) == "/l/libq.so.1"
+    assert _lookup(unsorted, "libq.so.1", ["x86-64-v3", "x86-64-v2"]) == "/l/v3/libq.so.1"
+    # The same entries without a section are ranked by their names.
+    by_name = LdCache(unsorted.entries, "new")
+    assert _lookup(by_name, "libq.so.1", ["x86-64-v2"]) == "/l/v2/libq.so.1"
+
+
 def test_broken_extension_disables_hwcaps_entries_only() -> None:
     rows: list[Row] = [
         ("libq.so.1", "/l/v2/libq.so.1", 0x0303, DL_CACHE_HWCAP_EXTENSION),

@@ -10,7 +10,7 @@ A cache ld.so would ignore (wrong byte order, corrupt) is a `CacheProblem`, neve
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -121,11 +121,14 @@ class LdCache:
 
     `format` says which layout the file has; for "old+new" the entries are the new part's,
     as ld.so reads them. `generator` is the ldconfig version string from the extension.
+    `hwcaps_section` is the glibc-hwcaps section, which extension entries index.
     """
 
     entries: tuple[CacheEntry, ...]
     format: CacheFormat
     generator: str | None = None
+    # The glibc-hwcaps extension section: names in section order (None = unreadable).
+    hwcaps_section: tuple[str | None, ...] = ()
     # The keys as bytes, for _dl_cache_libcmp (computed once: lookups are frequent).
     raw_keys: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
 
@@ -278,7 +281,8 @@ def _parse_new(data: bytes, base: int, little: bool, fmt: CacheFormat) -> LdCach
         if entry.is_hwcaps:
             entry = _with_hwcaps_name(entry, hwcaps)
         entries.append(entry)
-    return LdCache(tuple(entries), fmt, _generator(data, sections.get(EXT_TAG_GENERATOR)))
+    generator = _generator(data, sections.get(EXT_TAG_GENERATOR))
+    return LdCache(tuple(entries), fmt, generator, tuple(hwcaps))
 
 
 def _with_hwcaps_name(entry: CacheEntry, names: Sequence[str | None]) -> CacheEntry:
@@ -447,7 +451,7 @@ def lookup(
     if found is None:
         return None
     first, right, hit = found
-    walk = _Walk(flags, _priorities(hwcaps_priority), _isa_1(hwcaps_priority))
+    walk = _Walk(flags, _priority_function(cache, hwcaps_priority), _isa_1(hwcaps_priority))
     for index in range(first, right + 1):
         if index > hit and cache_libcmp(key, keys[index], char_signed=flags.char_signed):
             break
@@ -479,6 +483,35 @@ def _bisect(keys: Sequence[bytes], key: bytes, char_signed: bool) -> tuple[int, 
     return None
 
 
+def _priority_function(cache: LdCache, names: Sequence[str]) -> Callable[[CacheEntry], int]:
+    """An extension entry's priority (0 = unusable, 1 = best), as glibc_hwcaps_priority."""
+    ranks = _priorities(names)
+    if not cache.hwcaps_section:  # a cache built by hand: go by the entries' names
+        return lambda entry: ranks.get(entry.hwcaps_name, 0) if entry.hwcaps_name else 0
+    merged = _merge_priorities(cache.hwcaps_section, ranks)
+    return lambda entry: _at(merged, entry.hwcap & 0xFFFFFFFF)
+
+
+def _merge_priorities(section: Sequence[str | None], ranks: Mapping[str, int]) -> list[int]:
+    """glibc_hwcaps_priorities_init: a merge join of the section (sorted by ldconfig) with
+    the supported names sorted by name, so an unsorted section loses matches as in ld.so."""
+    wanted = sorted(ranks.items())
+    result, j = [], 0
+    for name in section:
+        while name is not None and j < len(wanted) and wanted[j][0] < name:
+            j += 1
+        if name is not None and j < len(wanted) and wanted[j][0] == name:
+            result.append(wanted[j][1])
+            j += 1
+        else:
+            result.append(0)
+    return result
+
+
+def _at(values: Sequence[int], index: int) -> int:
+    return values[index] if index < len(values) else 0
+
+
 def _priorities(names: Sequence[str]) -> dict[str, int]:
     # _dl_hwcaps_priorities: 1 = most preferred; names absent from the list get 0 (unusable).
     result: dict[str, int] = {}
@@ -503,9 +536,11 @@ def _isa_1(names: Sequence[str]) -> int:
 class _Walk:
     """The state of search_cache's loop over entries with the wanted key."""
 
-    def __init__(self, flags: CacheFlags, priorities: Mapping[str, int], isa_1: int) -> None:
+    def __init__(
+        self, flags: CacheFlags, priority: Callable[[CacheEntry], int], isa_1: int
+    ) -> None:
         self.flags = flags
-        self.priorities = priorities
+        self.priority = priority
         self.isa_1 = isa_1
         self.best: str | None = None
         self.best_priority = 0
@@ -536,7 +571,7 @@ class _Walk:
         return self.isa_1 & bit == bit
 
     def _better(self, entry: CacheEntry) -> bool:
-        priority = self.priorities.get(entry.hwcaps_name, 0) if entry.hwcaps_name else 0
+        priority = self.priority(entry)
         if priority == 0 or (self.best is not None and priority >= self.best_priority):
             return False
         self.best_priority = priority
