@@ -23,7 +23,7 @@ import stat
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,7 +166,7 @@ def _copy_info(original: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
-def layer_tar(members: list[Member]) -> bytes:
+def layer_tar(members: Sequence[Member]) -> bytes:
     """The uncompressed tar of one layer, members in the given order."""
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:

@@ -21,6 +21,7 @@ from tests.imagebuilder import (
     Dir,
     File,
     ImageSpec,
+    Member,
     Symlink,
     layer_tar,
     sha256,
@@ -33,7 +34,7 @@ OPTIONS = SourceOptions()
 
 
 def spec(marker: str = "one", **kwargs: Any) -> ImageSpec:
-    layers = [
+    layers: list[list[Member]] = [
         [Dir("/etc"), File("/etc/marker", marker.encode()), Symlink("/etc/alias", "marker")],
         [Dir("/usr"), Dir("/usr/bin"), File("/usr/bin/tool", b"#!/bin/sh\n", 0o755)],
     ]

@@ -24,6 +24,7 @@ from tests.imagebuilder import (
     Dir,
     File,
     ImageSpec,
+    Member,
     layer_tar,
     sha256,
     write_multiplatform_oci_dir,
@@ -35,7 +36,7 @@ OPTIONS = SourceOptions()
 
 
 def spec(marker: str = "one", **kwargs: Any) -> ImageSpec:
-    layers = [
+    layers: list[list[Member]] = [
         [Dir("/etc"), File("/etc/marker", marker.encode())],
         [Dir("/usr"), Dir("/usr/bin"), File("/usr/bin/tool", b"#!/bin/sh\n", 0o755)],
     ]
@@ -348,7 +349,7 @@ def test_a_layer_that_is_not_a_tar_is_handed_over_as_is(tmp_path: Path) -> None:
 
 
 def test_layers_can_be_read_interleaved(tmp_path: Path) -> None:
-    big = [File(f"/data/{n}", os.urandom(200_000)) for n in range(4)]
+    big: list[Member] = [File(f"/data/{n}", os.urandom(200_000)) for n in range(4)]
     layout = write_oci_archive(tmp_path / "x.tar", ImageSpec(layers=[big, big[::-1]]))
     image = OciArchiveSource().open(str(layout), OPTIONS)
     assert image.access is not None
