@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from imagescan.checks.libraries import library_findings
+from imagescan.checks.ldcache import stale_cache_findings
+from imagescan.checks.libraries import fragile_findings, library_findings
 from imagescan.checks.model import FatalAt, FileVerdict, Finding, FindingKind, Severity, Status
 from imagescan.checks.symbols import SymbolChecker, undefined_symbol_findings
 from imagescan.checks.versions import dt_relr_findings, version_findings
@@ -29,6 +30,7 @@ class Analysis:
     ctx: LoaderContext
     verdicts: dict[str, FileVerdict] = field(default_factory=dict)
     processes: dict[str, Process] = field(default_factory=dict)
+    image_findings: list[Finding] = field(default_factory=list)
 
 
 def elf_files(rootfs: RootFS) -> Iterator[tuple[str, Entry, ElfFacts]]:
@@ -51,6 +53,10 @@ def analyze(rootfs: RootFS, config: ImageConfig, cpu_level: str | None = None) -
             analysis.processes[path] = process
     _judge_plugins(judge, analysis)
     _record_loaded_by(analysis)
+    loader_facts = ctx.facts(judge.default_loader) if judge.default_loader else None
+    if judge.default_loader is None or not setup.is_musl_loader(judge.default_loader):
+        system_dirs = setup.ldso_defaults(ctx, loader_facts).system_dirs
+        analysis.image_findings.extend(stale_cache_findings(ctx, system_dirs))
     return analysis
 
 
@@ -132,7 +138,7 @@ class _Judge:
         check of its own (ld.so says "statically linked" and stops there)."""
         checker = self.checker(process.musl)
         only = None if check_main else range(1, len(process.objects))
-        found = library_findings(process)
+        found = library_findings(process) + fragile_findings(process)
         if not process.musl:
             found += version_findings(process) + dt_relr_findings(process)
         found += undefined_symbol_findings(process, checker, only=only)

@@ -65,4 +65,4 @@ def image_info(image: OpenedImage, rootfs: RootFS) -> ImageInfo:
 
 def make_report(image: OpenedImage, rootfs: RootFS, analysis: Analysis) -> Report:
     files = tuple(analysis.verdicts[p] for p in sorted(analysis.verdicts))
-    return Report(image_info(image, rootfs), files, rootfs.skipped)
+    return Report(image_info(image, rootfs), files, rootfs.skipped, tuple(analysis.image_findings))

@@ -50,3 +50,26 @@ def _unresolved(res: Resolution, requester: str) -> Finding:
         required_by=requester,
         tried=tried,
     )
+
+
+def fragile_findings(process: Process) -> list[Finding]:
+    """Names resolved only because an earlier object in BFS order had loaded them."""
+    findings: list[Finding] = []
+    for res in process.resolutions:
+        if not res.fragile or res.found is None:
+            continue
+        requester = process.objects[res.requester].path
+        provider = process.objects[res.found]
+        findings.append(
+            Finding(
+                FindingKind.FRAGILE_DEPENDENCY,
+                Severity.WARNING,
+                res.name,
+                f"{res.name} is found for {requester} only because "
+                f"{process.objects[provider.loader or 0].path} loaded it first "
+                f"({provider.path}); {requester}'s own search path does not reach it",
+                required_by=requester,
+                provider=provider.path,
+            )
+        )
+    return findings

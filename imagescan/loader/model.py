@@ -69,6 +69,7 @@ class Resolution:
     reused: bool = False  # matched an object already loaded (by name, SONAME or same file)
     fatal: str | None = None  # the loader's error when a candidate was fatal
     preload: bool = False
+    fragile: bool = False  # reused, but the requester's own search would not find it
 
     @property
     def missing(self) -> bool:

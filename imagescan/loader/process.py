@@ -82,13 +82,25 @@ class _Builder:
         known = self.loaded_match(name)
         if known is not None:
             step = SearchStep(self.objects[known].path, Rule.LOADED, Outcome.FOUND)
-            self.add_resolution(requester, name, (step,), known, preload, reused=True)
+            fragile = self.fragile(requester, name, known)
+            self.resolutions.append(
+                Resolution(
+                    requester, name, (step,), known, True, None, preload is not None, fragile
+                )
+            )
             return
         result = self.searcher(self.ctx, self.params, self.objects, requester, name)
         found, reused = self.place(result, requester, name)
         self.add_resolution(
             requester, name, result.steps, found, preload, fatal=result.fatal, reused=reused
         )
+
+    def fragile(self, requester: int, name: str, known: int) -> bool:
+        """Found only because another object loaded it first (LOADER.md edge case 3)."""
+        if known == 0 or self.objects[known].loader == requester:
+            return False
+        own = self.searcher(self.ctx, self.params, self.objects, requester, name)
+        return own.path is None and own.fatal is None
 
     def place(self, result: SearchResult, requester: int, name: str) -> tuple[int | None, bool]:
         """Index of the object the found file becomes, and whether it was loaded already."""
