@@ -385,30 +385,35 @@ def _version_needs(
     if addr is None:
         return (), {}
     off = segs.offset(addr, 16, "DT_VERNEED")
-    needs: list[VersionNeed] = []
-    by_index: dict[int, VersionNeed] = {}
-    budget = len(data) // 16  # bounds vn_next/vna_next cycles
-    for _ in range(min(count, budget)):
+    pairs: list[tuple[int, VersionNeed]] = []
+    for _ in range(min(count, len(data) // 16)):
         _check_range(data, off, 16, "Verneed")
         _ver, cnt, file_o, aux, nxt = struct.unpack_from(lay.endian + "HHIII", data, off)
         file = _cstring(dyn.strtab, file_o, "vn_file")
-        aoff = off + aux
-        for _ in range(min(cnt, budget)):
-            _check_range(data, aoff, 16, "Vernaux")
-            vhash, flags, other, name_o, anext = struct.unpack_from(
-                lay.endian + "IHHII", data, aoff
-            )
-            need = VersionNeed(file, _cstring(dyn.strtab, name_o, "vna_name"), vhash)
-            need = VersionNeed(need.file, need.name, vhash, bool(flags & VER_FLG_WEAK))
-            needs.append(need)
-            by_index[other & 0x7FFF] = need
-            if anext == 0:
-                break
-            aoff += anext
+        pairs.extend(_vernaux(data, dyn, lay, off + aux, cnt, file))
+        # Real tables hold at most one entry per 16 bytes: more means overlapping chains.
+        if len(pairs) > len(data) // 16:
+            raise MalformedElf("Verneed chains overlap")
         if nxt == 0:
             break
         off += nxt
-    return tuple(needs), by_index
+    return tuple(need for _other, need in pairs), dict(pairs)
+
+
+def _vernaux(
+    data: bytes, dyn: _Dynamic, lay: _Layout, off: int, cnt: int, file: str
+) -> list[tuple[int, VersionNeed]]:
+    """The Vernaux chain of one Verneed: (vna_other, entry) pairs."""
+    out: list[tuple[int, VersionNeed]] = []
+    for _ in range(cnt):
+        _check_range(data, off, 16, "Vernaux")
+        vhash, flags, other, name_o, nxt = struct.unpack_from(lay.endian + "IHHII", data, off)
+        name = _cstring(dyn.strtab, name_o, "vna_name")
+        out.append((other & 0x7FFF, VersionNeed(file, name, vhash, bool(flags & VER_FLG_WEAK))))
+        if nxt == 0:
+            break
+        off += nxt
+    return out
 
 
 def _version_defs(
