@@ -437,12 +437,15 @@ def lookup(
     *,
     machine_flags: CacheFlags | int,
     hwcaps_priority: Sequence[str] = (),
+    isa_level: int | None = None,
 ) -> str | None:
     """The path ld.so takes from the cache for `name`, or None (`search_cache`).
 
     `machine_flags` is `expected_cache_flags(...)` (a bare int means "exactly this flag").
     `hwcaps_priority` lists the glibc-hwcaps names the CPU supports, best first; empty means
-    baseline, where glibc-hwcaps entries are unusable.
+    baseline, where glibc-hwcaps entries are unusable. `isa_level` is the CPU's x86 ISA
+    level (0 baseline .. 3 v4); by default the one its x86-64-vN names imply. (They differ
+    only when GLIBC_TUNABLES hides CPU features: glibc computes the ISA level first.)
     """
     flags = _as_flags(machine_flags)
     key = name.encode("utf-8", "surrogateescape")
@@ -451,7 +454,8 @@ def lookup(
     if found is None:
         return None
     first, right, hit = found
-    walk = _Walk(flags, _priority_function(cache, hwcaps_priority), _isa_1(hwcaps_priority))
+    isa_1 = _isa_1(hwcaps_priority) if isa_level is None else (2 << isa_level) - 1
+    walk = _Walk(flags, _priority_function(cache, hwcaps_priority), isa_1)
     for index in range(first, right + 1):
         if index > hit and cache_libcmp(key, keys[index], char_signed=flags.char_signed):
             break
