@@ -16,6 +16,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -232,7 +233,8 @@ class TinyRegistry:
 
     `behaviour`: "serve" (answer from `layout`), "500" (every request fails with HTTP 500),
     "close" (close the connection without answering), "truncate-blobs" (send half of each
-    blob, then close), "token" (Bearer tokens from /token, which wants basic `credentials`).
+    blob, then close), "token" (Bearer tokens from /token, which wants basic `credentials`,
+    or a POSTed refresh token equal to `identity_token`).
     `manifest_overrides` maps a tag to (media type, body) served instead of the layout's.
     Runs in a thread on 127.0.0.1; use as a context manager.
     """
@@ -248,6 +250,7 @@ class TinyRegistry:
         self.overrides = manifest_overrides or {}
         self.requests: list[str] = []
         self.token = "tiny-token-" + os.urandom(8).hex()
+        self.identity_token = "tiny-refresh-" + os.urandom(8).hex()
         self._server: ThreadingHTTPServer | None = None
 
     @property
@@ -257,7 +260,7 @@ class TinyRegistry:
 
     def __enter__(self) -> TinyRegistry:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _tiny_handler(self))
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -299,6 +302,19 @@ def _tiny_handler(tiny: TinyRegistry) -> type[BaseHTTPRequestHandler]:
 
         def do_HEAD(self) -> None:
             self.do_GET(head=True)
+
+        def do_POST(self) -> None:
+            # The OAuth2 refresh-token grant docker uses with an identity token.
+            length = int(self.headers.get("Content-Length") or 0)
+            form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+            tiny.requests.append(f"POST {self.path} {sorted(form)}")
+            good = form.get("grant_type") == ["refresh_token"] and form.get("refresh_token") == [
+                tiny.identity_token
+            ]
+            if not self.path.startswith("/token") or not good:
+                self._answer(401, b'{"details":"bad refresh token"}')
+                return
+            self._answer(200, json.dumps({"access_token": tiny.token}).encode())
 
         def do_GET(self, head: bool = False) -> None:
             tiny.requests.append(f"{self.command} {self.path}")

@@ -336,6 +336,29 @@ def test_bearer_token_flow_with_basic_credentials(tiny_token: TinyRegistry, tmp_
     assert "service=tiny" in token_requests[0]
 
 
+def test_bearer_token_from_an_identity_token(tiny_token: TinyRegistry, tmp_path: Path) -> None:
+    path = tmp_path / "cfg"
+    path.mkdir()
+    entry = {"identitytoken": tiny_token.identity_token}
+    (path / "config.json").write_text(json.dumps({"auths": {tiny_token.host: entry}}))
+    options = SourceOptions(plain_http=True, docker_config=str(path))
+    image = RegistrySource().open(f"{tiny_token.host}/team/app:v1", options)
+    image.close()
+    assert image.config.entrypoint == ("/usr/bin/tool",)
+    posts = [r for r in tiny_token.requests if r.startswith("POST /token")]
+    assert posts == ["POST /token ['client_id', 'grant_type', 'refresh_token', 'scope', 'service']"]
+
+
+def test_bearer_token_anonymous_refused(tiny_token: TinyRegistry, tmp_path: Path) -> None:
+    options = SourceOptions(plain_http=True, docker_config=str(tmp_path))
+    with pytest.raises(RegistryError) as info:
+        RegistrySource().open(f"{tiny_token.host}/team/app:v1", options)
+    assert info.value.message.startswith(
+        f"authentication required for repository team/app ({tiny_token.host}/team/app:v1) "
+        f"by registry {tiny_token.host}: no credentials"
+    )
+
+
 def test_bearer_token_refused(tiny_token: TinyRegistry, tmp_path: Path) -> None:
     config = _docker_config(tmp_path, tiny_token.host, "robot", "bad")
     options = SourceOptions(plain_http=True, docker_config=config)
