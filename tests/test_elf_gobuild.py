@@ -3,17 +3,19 @@ the pre-1.18 pointer layout on synthetic bytes; damaged build info gives None.""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import struct
 import subprocess
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from imagescan.elf.gobuild import BUILDINFO_MAGIC, parse_go_buildinfo
-from imagescan.elf.model import FileKind
+from imagescan.elf.model import FileKind, GoBuildInfo
 from imagescan.elf.reader import parse_elf
 
 GO_SRC = Path(__file__).parent / "fixtures" / "elf" / "go"
@@ -167,3 +169,19 @@ def test_damaged_build_info_is_none(go_built: Callable[[str], Path]) -> None:
     huge_length = inline[: start + 32] + b"\xff" * 10 + inline[start + 42 :]
     assert parse_elf(huge_length, "static").go is None
     assert parse_go_buildinfo(b"", section=(0, 64), segments=[], stripped=False) is None
+
+
+def test_corpus_go_image(corpus_dir: Path) -> None:
+    verdict = json.loads((corpus_dir / "verdicts" / "go.json").read_text())
+    blob = corpus_dir / "oci" / "blobs" / "sha256" / verdict["layers"][-1]["layer"][7:]
+    found: dict[str, GoBuildInfo | None] = {}
+    with tarfile.open(blob, "r:gz") as tf:
+        for member in tf:
+            fh = tf.extractfile(member) if member.isreg() else None
+            if fh is not None and (data := fh.read())[:4] == b"\x7fELF":
+                found[member.name.rsplit("/", 1)[-1]] = parse_elf(data, member.name).go
+    static, stripped = found["go-static"], found["go-static-stripped"]
+    assert static is not None and stripped is not None and found["go-cgo"] is not None
+    assert (static.go_version, static.cgo_enabled, static.stripped) == ("go1.19.8", False, False)
+    assert (stripped.cgo_enabled, stripped.stripped) == (False, True)
+    assert found["go-cgo"].cgo_enabled and found["goplugin.so"] is None
