@@ -23,6 +23,7 @@ from tests.imagebuilder import (
     ImageSpec,
     Member,
     Symlink,
+    compress,
     layer_tar,
     sha256,
     write_docker_archive,
@@ -264,4 +265,15 @@ def test_archive_saved_by_a_real_docker_engine(tmp_path: Path, docker_engine: Do
     docker_engine.docker("save", "-o", str(saved), "h1/roundtrip:v1")
     image = open_archive(f"{saved}:h1/roundtrip:v1")
     assert (image.config.user, image.config.entrypoint) == ("engine", ("/usr/bin/tool",))
+    assert read_all_layers(image) == EXPECTED_LAYERS
+
+
+@pytest.mark.parametrize("shape", ["legacy", "oci"])
+def test_gzipped_docker_save_output(tmp_path: Path, shape: str) -> None:
+    """`docker save app | gzip > app.tar.gz` is read in place too."""
+    archive = write_docker_archive(tmp_path / "img.tar", spec(), shape=shape)
+    packed = tmp_path / "img.tar.gz"
+    packed.write_bytes(compress(archive.read_bytes(), "gzip"))
+    image = open_archive(f"{packed}:test:latest")
+    assert image.config.user == "app"
     assert read_all_layers(image) == EXPECTED_LAYERS

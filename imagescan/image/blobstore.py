@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from imagescan.errors import ImageReadError
-from imagescan.image.compression import GZIP_MAGIC, ZSTD_MAGIC, parse_digest
+from imagescan.image.compression import compression_of, open_decompressed, parse_digest
 
 MAX_JSON_BYTES = 16 << 20  # manifests, indexes and configs are kilobytes; refuse absurd ones
 MAX_ARCHIVE_MEMBERS = 1_000_000
@@ -107,12 +107,12 @@ class DirStore:
 
 
 class _SectionRaw(io.RawIOBase):
-    """`size` bytes at `offset` of a file, through a handle of its own."""
+    """`size` bytes at `offset` of a seekable stream that this object owns."""
 
-    def __init__(self, file: Path, offset: int, size: int) -> None:
+    def __init__(self, stream: BinaryIO, offset: int, size: int) -> None:
         super().__init__()
-        self._handle = file.open("rb")
-        self._handle.seek(offset)
+        self._stream = stream
+        self._stream.seek(offset)
         self._left = size
 
     def readable(self) -> bool:
@@ -122,23 +122,71 @@ class _SectionRaw(io.RawIOBase):
         want = min(len(buffer), self._left)
         if want <= 0:
             return 0
-        data = self._handle.read(want)
+        data = self._stream.read(want)
         buffer[: len(data)] = data
         self._left -= len(data)
         return len(data)
 
     def close(self) -> None:
         if not self.closed:
-            self._handle.close()
+            self._stream.close()
         super().close()
 
 
-def _index_archive(tar: tarfile.TarFile, where: str, file_size: int) -> dict[str, tarfile.TarInfo]:
+class _ForwardRaw(io.RawIOBase):
+    """A decompressed archive made seekable forwards, by reading on.
+
+    Lets tarfile index a `docker save | gzip` archive and read its members without ever
+    holding or writing the uncompressed archive; each member read costs a pass up to it.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        super().__init__()
+        self._stream = stream
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence not in (io.SEEK_SET, io.SEEK_CUR):
+            raise OSError("a compressed archive cannot seek from its end")
+        target = offset if whence == io.SEEK_SET else self._position + offset
+        if target < self._position:  # tarfile reads an archive forwards only
+            raise OSError("a compressed archive cannot seek backwards")
+        while self._position < target:
+            chunk = self._stream.read(min(1 << 20, target - self._position))
+            if not chunk:
+                break
+            self._position += len(chunk)
+        return self._position
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stream.close()
+        super().close()
+
+
+def _index_archive(
+    tar: tarfile.TarFile, where: str, file_size: int | None
+) -> dict[str, tarfile.TarInfo]:
     members: dict[str, tarfile.TarInfo] = {}
     for count, info in enumerate(tar, start=1):
         if count > MAX_ARCHIVE_MEMBERS:
             raise ImageReadError(f"{where} has more than {MAX_ARCHIVE_MEMBERS} members")
-        if info.offset_data + info.size > file_size:
+        if file_size is not None and info.offset_data + info.size > file_size:
             # tarfile seeks past member data, so a cut-off archive ends "cleanly" here.
             raise ImageReadError(f"{where} is truncated: {info.name[:200]} ends past its end")
         name = posixpath.normpath("/" + info.name).lstrip("/")
@@ -146,35 +194,32 @@ def _index_archive(tar: tarfile.TarFile, where: str, file_size: int) -> dict[str
     return members
 
 
-def _open_tar(path: Path, where: str) -> tarfile.TarFile:
+def _is_compressed(path: Path) -> bool:
     with path.open("rb") as probe:
-        head = probe.read(4)
-    if head.startswith(GZIP_MAGIC) or head.startswith(ZSTD_MAGIC):
-        raise ImageReadError(
-            f"{where} is a compressed archive; imagescan reads archives in place,"
-            " decompress it first (e.g. gunzip)"
-        )
-    try:
-        return tarfile.open(path, mode="r:")
-    except (tarfile.TarError, EOFError) as exc:
-        raise ImageReadError(f"{where} is not a tar archive ({exc})") from exc
+        return compression_of(probe.read(4)) != "none"
 
 
 class TarStore:
-    """Members of a tar archive, read in place."""
+    """Members of a tar archive, read in place (a compressed archive is decompressed as read)."""
 
     def __init__(self, path: Path, where: str) -> None:
         self.path, self.where = path, where
-        self._tar = _open_tar(path, where)
-        self._file_size = path.stat().st_size
+        self.compressed = _is_compressed(path)
+        self._file_size = None if self.compressed else path.stat().st_size
         try:
-            self._members = _index_archive(self._tar, where, self._file_size)
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            self._tar.close()
-            raise ImageReadError(f"{where} is a damaged tar archive ({exc})") from exc
-        except ImageReadError:
-            self._tar.close()
-            raise
+            with self._seekable() as stream, tarfile.open(fileobj=stream, mode="r:") as tar:
+                self._members = _index_archive(tar, where, self._file_size)
+        except (tarfile.TarError, EOFError) as exc:
+            raise ImageReadError(f"{where} is not a tar archive or is damaged ({exc})") from exc
+        except OSError as exc:
+            raise ImageReadError(f"cannot read {where}: {exc.strerror or exc}") from exc
+
+    def _seekable(self) -> BinaryIO:
+        """A fresh seekable stream of the (uncompressed) archive."""
+        if not self.compressed:
+            return self.path.open("rb")
+        decompressed = open_decompressed(self.path.open("rb"), self.where)
+        return io.BufferedReader(_ForwardRaw(decompressed), buffer_size=1 << 20)
 
     def _resolve(self, path: str) -> tarfile.TarInfo | None:
         """The regular-file member at `path`, following symlinks and hardlinks in the archive.
@@ -207,13 +252,11 @@ class TarStore:
         info = self._resolve(path)
         if info is None:
             raise ImageReadError(f"{path} is missing from {self.where}")
-        if info.offset_data + info.size > self._file_size:
-            raise ImageReadError(f"{self.where} is truncated: {path} ends past the end of the file")
-        raw = _SectionRaw(self.path, info.offset_data, info.size)
+        raw = _SectionRaw(self._seekable(), info.offset_data, info.size)
         return io.BufferedReader(raw, buffer_size=1 << 20)
 
     def close(self) -> None:
-        self._tar.close()
+        return None
 
 
 def open_store(path: Path, where: str) -> DirStore | TarStore:
