@@ -1,0 +1,152 @@
+"""GitHub-flavoured Markdown for pull-request comments: verdict, status table, broken files.
+
+Everything taken from the image (paths, loader messages) is escaped: paths go in code spans
+whose fence outgrows any backtick run in them, other text is backslash-escaped, and `|` is
+escaped inside tables, so a hostile file name cannot break the table or inject markup.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from imagescan.checks.model import FileVerdict, Finding, Status
+from imagescan.report import Report
+from imagescan.rootfs.model import Skipped
+
+SHOWN_FINDINGS = 3  # per file; the rest fold into a <details>
+MAX_FINDINGS = 25  # per file, in all; a PR comment is capped at 65536 characters
+MAX_ROWS = 100
+COLLAPSE_ROWS = 10  # longer tables start folded
+FATAL = (Status.BROKEN, Status.INTERPRETER_MISSING)
+# CommonMark lets any ASCII punctuation be backslash-escaped; these start markup in a line.
+_MARKUP = re.compile(r"([\\`*_\[\]<>|~&#!])")
+_BACKTICKS = re.compile(r"`+")
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def plain(text: str) -> str:
+    """Text shown as it is, on one line, in a paragraph or a table cell."""
+    return _MARKUP.sub(r"\\\1", one_line(text))
+
+
+def code(text: str) -> str:
+    """A code span holding `text` verbatim, safe in a table cell (GFM: `\\|` inside spans)."""
+    body = one_line(text).replace("|", "\\|")
+    longest = max((len(run) for run in _BACKTICKS.findall(body)), default=0)
+    fence = "`" * (longest + 1)
+    if body.startswith("`") or body.endswith("`"):
+        body = f" {body} "
+    return f"{fence}{body}{fence}"
+
+
+def details(summary: str, body: str) -> str:
+    """A folded block; blank lines let GitHub render the Markdown inside it."""
+    return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>"
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def verdict_line(report: Report) -> str:
+    """The heading: how many files will not start, or that nothing is broken."""
+    counts = report.status_counts()
+    total = len(report.files)
+    fatal = sum(counts[str(s)] for s in FATAL)
+    lazy = counts[str(Status.BROKEN_LAZY)]
+    parts = []
+    if fatal:
+        parts.append(f"{fatal} of {total} ELF files will not start")
+    if lazy:
+        parts.append(f"{lazy} {'files' if lazy > 1 else 'file'} may fail when a function is called")
+    if not parts:
+        parts.append(f"nothing broken in {total} ELF files")
+    return "## imagescan: " + ", ".join(parts)
+
+
+def image_line(report: Report) -> str:
+    image = report.image
+    digest = f", {code(image.manifest_digest)}" if image.manifest_digest else ""
+    platform = f"{image.os}/{image.architecture}"
+    tool = plain(report.tool_version)
+    return f"Image {code(image.reference)} ({plain(platform)}{digest}), imagescan {tool}."
+
+
+def status_table(report: Report) -> str:
+    rows = [(s, str(n)) for s, n in report.status_counts().items() if n]
+    if report.skipped:
+        rows.append(("not read", str(len(report.skipped))))
+    return table(("Status", "Files"), rows)
+
+
+def finding_text(finding: Finding) -> str:
+    return f"**{finding.severity}**: {plain(finding.message)}"
+
+
+def findings_cell(findings: Sequence[Finding]) -> str:
+    """The first few findings, then the rest folded; one line, for a table cell."""
+    texts = [finding_text(f) for f in findings[:MAX_FINDINGS]]
+    if len(findings) > MAX_FINDINGS:
+        texts.append(f"and {len(findings) - MAX_FINDINGS} more")
+    cell = "<br>".join(texts[:SHOWN_FINDINGS])
+    rest = texts[SHOWN_FINDINGS:]
+    if rest:
+        cell += f"<details><summary>{len(rest)} more</summary>{'<br>'.join(rest)}</details>"
+    return cell
+
+
+def layer_cell(layer: int | None) -> str:
+    return "" if layer is None else str(layer)
+
+
+def file_rows(verdicts: Sequence[FileVerdict]) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = [
+        (code(v.path), str(v.status), layer_cell(v.layer), findings_cell(v.findings))
+        for v in verdicts[:MAX_ROWS]
+    ]
+    if len(verdicts) > MAX_ROWS:
+        rest = len(verdicts) - MAX_ROWS
+        rows.append((f"and {rest} more (see the JSON or SARIF report)", "", "", ""))
+    return rows
+
+
+def files_section(title: str, verdicts: Sequence[FileVerdict], *, folded: bool) -> str:
+    """A titled table of files and their findings; folded when asked or when long."""
+    body = table(("File", "Status", "Layer", "Findings"), file_rows(verdicts))
+    if folded or len(verdicts) > COLLAPSE_ROWS:
+        body = details(f"{len(verdicts)} files", body)
+    return f"### {title}\n\n{body}"
+
+
+def skipped_section(items: Sequence[Skipped]) -> str:
+    rows = [(code(s.path), layer_cell(s.layer), plain(s.reason)) for s in items[:MAX_ROWS]]
+    body = table(("File", "Layer", "Why"), rows)
+    return f"### Files not read\n\n{details(f'{len(items)} files', body)}"
+
+
+def image_section(findings: Sequence[Finding]) -> str:
+    return "### Image findings\n\n" + "\n".join(f"- {finding_text(f)}" for f in findings)
+
+
+def render_markdown(report: Report) -> str:
+    """The report as a Markdown comment."""
+    # files that will not start come before those that fail only when a function is called
+    broken = sorted(report.broken(), key=lambda v: v.status not in FATAL)
+    listed = {v.path for v in broken}
+    others = [v for v in report.files if v.findings and v.path not in listed]
+    sections = [verdict_line(report), image_line(report), status_table(report)]
+    if report.image_findings:
+        sections.append(image_section(report.image_findings))
+    if broken:
+        sections.append(files_section("Broken files", broken, folded=False))
+    if others:
+        sections.append(files_section("Other findings", others, folded=True))
+    if report.skipped:
+        sections.append(skipped_section(report.skipped))
+    return "\n\n".join(sections) + "\n"

@@ -1,0 +1,56 @@
+"""Every report format behind one Protocol, in one registry keyed by `Format`."""
+
+from __future__ import annotations
+
+import enum
+from io import StringIO
+from typing import Protocol
+
+from rich.console import Console
+
+from imagescan.render.json import render_json
+from imagescan.render.junit import render_junit
+from imagescan.render.markdown import render_markdown
+from imagescan.render.sarif import render_sarif
+from imagescan.render.text import render_text
+from imagescan.report import Report
+
+TEXT_WIDTH = 100
+
+
+class Renderer(Protocol):
+    """Turns a report into the whole text of one output (a file or stdout)."""
+
+    def __call__(self, report: Report) -> str: ...
+
+
+class Format(enum.StrEnum):
+    """The `-o FORMAT[=FILE]` names."""
+
+    TEXT = "text"
+    JSON = "json"
+    SARIF = "sarif"
+    JUNIT = "junit"
+    MARKDOWN = "markdown"
+
+
+def render_plain_text(report: Report) -> str:
+    """The human report without colour, as written to a file (100 columns)."""
+    buffer = StringIO()
+    console = Console(file=buffer, no_color=True, width=TEXT_WIDTH, highlight=False)
+    render_text(report, console)
+    return buffer.getvalue()
+
+
+RENDERERS: dict[Format, Renderer] = {
+    Format.TEXT: render_plain_text,
+    Format.JSON: render_json,
+    Format.SARIF: render_sarif,
+    Format.JUNIT: render_junit,
+    Format.MARKDOWN: render_markdown,
+}
+
+
+def render(report: Report, fmt: Format | str) -> str:
+    """The report in one format; `fmt` may be the format's name."""
+    return RENDERERS[Format(fmt)](report)
