@@ -12,7 +12,7 @@ import stat
 from dataclasses import dataclass, field, replace
 
 from imagescan.errors import ImageReadError
-from imagescan.rootfs.layer import read_regular_file
+from imagescan.rootfs.layer import file_id, read_content
 from imagescan.rootfs.model import Entry, EntryType, LayerIndex, Skipped
 from imagescan.rootfs.paths import join
 
@@ -32,6 +32,7 @@ class _Walk:
     kept: dict[str, bytes] = field(default_factory=dict)
     skipped: list[Skipped] = field(default_factory=list)
     inodes: dict[tuple[int, int], str] = field(default_factory=dict)
+    files: int = 0
 
 
 def index_directory(root: str, layer: int = 0) -> LayerIndex:
@@ -99,15 +100,23 @@ def _regular(walk: _Walk, base: Entry, host_path: str, st: os.stat_result) -> No
         walk.entries.append(replace(base, type=EntryType.HARDLINK, link_target=first))
         return
     walk.inodes[inode] = base.path
-    entry = replace(base, size=st.st_size, has_caps=_has_caps(host_path))
     fd = os.open(host_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as stream:
-        facts = read_regular_file(entry, stream)
-    walk.entries.append(facts.entry)
-    if facts.kept is not None:
-        walk.kept[base.path] = facts.kept
-    if facts.skipped is not None:
-        walk.skipped.append(facts.skipped)
+        content = read_content(base.path, st.st_size, stream.read)
+    walk.files += 1
+    entry = replace(
+        base,
+        size=st.st_size,
+        file_id=file_id(walk.layer, walk.files),
+        has_caps=_has_caps(host_path),
+        verify=content.verify,
+        elf=content.elf,
+    )
+    walk.entries.append(entry)
+    if content.kept is not None:
+        walk.kept[base.path] = content.kept
+    if content.skip_reason is not None:
+        walk.skipped.append(Skipped(base.path, content.skip_reason, walk.layer))
 
 
 def _has_caps(host_path: str) -> bool:

@@ -1,25 +1,26 @@
 """One layer blob -> LayerIndex, in one streaming pass that keeps facts only.
 
-The tar is read with tarfile in stream mode ("r|"): nothing is spooled, seeks only go
-forward, and only the first bytes of each regular file are read unless it is an ELF file
-(parsed on the spot) or one of the few small files kept verbatim. Member names are
-normalised as a runtime extracting the layer would see them; a name that climbs out of the
-root ("../../etc/passwd") is never trusted and becomes a Skipped entry.
+The tar is walked forward once (`tarstream`): nothing is spooled, and only the first bytes
+of each regular file are read unless it is an ELF file (parsed on the spot) or one of the
+few small files kept verbatim. Member names are normalised as a runtime extracting the
+layer would see them; a name that climbs out of the root ("../../etc/passwd") is never
+trusted and becomes a Skipped entry.
 """
 
 from __future__ import annotations
 
 import hashlib
-import tarfile
-import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import IO, BinaryIO, cast
+from dataclasses import dataclass
+from typing import BinaryIO
 
+from imagescan.elf.model import ElfFacts
 from imagescan.elf.reader import header_problem, is_elf, parse_elf
 from imagescan.errors import ImageReadError, MalformedElf
 from imagescan.image.compression import open_decompressed
+from imagescan.rootfs import tarstream
 from imagescan.rootfs.model import Entry, EntryType, LayerIndex, Skipped
+from imagescan.rootfs.tarstream import TarFormatError, TarMember, TarStream
 
 HEAD_SIZE = 64  # sizeof(Elf64_Ehdr): what open_verify (elf/dl-load.c) reads first
 MAX_ELF_SIZE = 1 << 30
@@ -29,6 +30,7 @@ MAX_MEMBERS = 4_000_000
 CAPABILITY_XATTR = "SCHILY.xattr.security.capability"  # PAX form of the file capability xattr
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
+FILE_ID_BITS = 32  # file_id = layer << 32 | ordinal of the regular file in its layer
 
 KEPT_PATHS = frozenset(
     {
@@ -46,13 +48,14 @@ KEPT_PATHS = frozenset(
 KEPT_PREFIXES = ("/etc/ld.so.conf.d/", "/var/lib/dpkg/status.d/")
 
 Hidden = Callable[[str], bool]
+Read = Callable[[int], bytes]
 
 _SPECIAL = {
-    tarfile.DIRTYPE: EntryType.DIR,
-    tarfile.SYMTYPE: EntryType.SYMLINK,
-    tarfile.CHRTYPE: EntryType.CHAR,
-    tarfile.BLKTYPE: EntryType.BLOCK,
-    tarfile.FIFOTYPE: EntryType.FIFO,
+    tarstream.DIRECTORY: EntryType.DIR,
+    tarstream.SYMLINK: EntryType.SYMLINK,
+    tarstream.CHAR: EntryType.CHAR,
+    tarstream.BLOCKDEV: EntryType.BLOCK,
+    tarstream.FIFO: EntryType.FIFO,
 }
 
 
@@ -66,12 +69,14 @@ class LayerScan:
 
 
 @dataclass(frozen=True, slots=True)
-class FileFacts:
-    """What reading one regular file produced: its entry, kept bytes, and any trouble."""
+class FileContent:
+    """What the content of one regular file told: open_verify's verdict, ELF facts, the
+    bytes when it is a kept file, and why it could not be used."""
 
-    entry: Entry
+    verify: str | None
+    elf: ElfFacts | None = None
     kept: bytes | None = None
-    skipped: Skipped | None = None
+    skip_reason: str | None = None
 
 
 def index_layer(
@@ -132,38 +137,35 @@ def is_kept(path: str) -> bool:
     return path.startswith("/etc/ld-musl-") and path.endswith(".path")
 
 
-def read_regular_file(entry: Entry, stream: IO[bytes]) -> FileFacts:
-    """Facts of a regular file whose content `stream` reads from its first byte.
+def file_id(layer: int, ordinal: int) -> int:
+    """A regular file's identity: unique across layers, shared later by its hard links."""
+    return layer << FILE_ID_BITS | ordinal
+
+
+def read_content(path: str, size: int, read: Read) -> FileContent:
+    """What a regular file's content says; `read(n)` reads it from its first byte.
 
     ELF files are parsed whole; others give open_verify's verdict from the first bytes.
     """
-    head = stream.read(HEAD_SIZE)
-    if is_elf(head):
-        return _elf_file(entry, head, stream)
-    verified = replace(entry, verify=header_problem(head, entry.size))
-    if not is_kept(entry.path):
-        return FileFacts(verified)
-    if entry.size > MAX_KEPT_SIZE:
-        return FileFacts(verified, skipped=_skip(entry, f"too large to keep ({entry.size} bytes)"))
-    return FileFacts(verified, kept=head + stream.read(max(entry.size - len(head), 0)))
+    head = read(HEAD_SIZE)
+    verify = header_problem(head, size)
+    if verify is None and is_elf(head):
+        return _elf_content(path, size, head, read)
+    if not is_kept(path):
+        return FileContent(verify)
+    if size > MAX_KEPT_SIZE:
+        return FileContent(verify, skip_reason=f"too large to keep ({size} bytes)")
+    return FileContent(verify, kept=head + read(max(size - len(head), 0)))
 
 
-def _elf_file(entry: Entry, head: bytes, stream: IO[bytes]) -> FileFacts:
-    verify = header_problem(head, entry.size)
-    if entry.size > MAX_ELF_SIZE:
-        reason = f"too large to parse ({entry.size} bytes)"
-        return FileFacts(replace(entry, verify=verify), skipped=_skip(entry, reason))
-    data = head + stream.read(entry.size - len(head))
+def _elf_content(path: str, size: int, head: bytes, read: Read) -> FileContent:
+    if size > MAX_ELF_SIZE:
+        return FileContent(None, skip_reason=f"too large to parse ({size} bytes)")
     try:
-        facts = parse_elf(data, entry.path)
+        return FileContent(None, elf=parse_elf(head + read(size - len(head)), path))
     except MalformedElf as exc:
         reason = str(exc) or "malformed ELF file"
-        return FileFacts(replace(entry, verify=reason), skipped=_skip(entry, reason))
-    return FileFacts(replace(entry, verify=verify, elf=facts))
-
-
-def _skip(entry: Entry, reason: str) -> Skipped:
-    return Skipped(entry.path, reason, entry.layer)
+        return FileContent(reason, skip_reason=reason)
 
 
 # ---------------------------------------------------------------- the tar stream
@@ -180,10 +182,11 @@ class _LayerBuilder:
         self.opaque_dirs: list[str] = []
         self.kept: dict[str, bytes] = {}
         self.skipped: list[Skipped] = []
+        self.files = 0
         self.unread: set[str] = set()
         self.unread_link_targets: set[str] = set()
 
-    def add(self, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+    def add(self, member: TarMember, tar: TarStream) -> None:
         """Record one tar member."""
         path = normalise(member.name)
         if path is None:
@@ -193,12 +196,14 @@ class _LayerBuilder:
             return
         elif path.rpartition("/")[2].startswith(WHITEOUT):
             self._whiteout(path)
-        elif member.isreg():
+        elif member.type == tarstream.REGULAR:
             self._regular(path, member, tar)
-        elif member.islnk():
+        elif member.type == tarstream.HARDLINK:
             self._hardlink(path, member)
         elif member.type in _SPECIAL:
             self.entries.append(self._entry(path, _SPECIAL[member.type], member))
+        elif member.type == tarstream.GNU_SPARSE:
+            self.skipped.append(Skipped(path, "GNU sparse file: not read", self.index))
 
     def _whiteout(self, path: str) -> None:
         # OCI image-spec layer.md "Whiteouts": .wh..wh..opq hides the directory's lower
@@ -209,35 +214,44 @@ class _LayerBuilder:
         elif not name.startswith(WHITEOUT + WHITEOUT):
             self.whiteouts.append(f"{parent}/{name[len(WHITEOUT) :]}")
 
-    def _entry(self, path: str, kind: EntryType, member: tarfile.TarInfo) -> Entry:
+    def _entry(self, path: str, kind: EntryType, member: TarMember) -> Entry:
         link = member.linkname if kind is EntryType.SYMLINK else None
         return Entry(
             path=path,
             type=kind,
             layer=self.index,
-            size=member.size if kind is EntryType.FILE else 0,
             mode=member.mode & 0o7777,
             uid=member.uid,
             gid=member.gid,
             link_target=link,
-            has_caps=CAPABILITY_XATTR in member.pax_headers,
         )
 
-    def _regular(self, path: str, member: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+    def _regular(self, path: str, member: TarMember, tar: TarStream) -> None:
         if self.hidden is not None and self.hidden(path):
             self.unread.add(path)
             return
-        stream = tar.extractfile(member)
-        if stream is None:  # cannot happen for a regular member; tarfile's API allows it
-            return
-        facts = read_regular_file(self._entry(path, EntryType.FILE, member), stream)
-        self.entries.append(facts.entry)
-        if facts.kept is not None:
-            self.kept[path] = facts.kept
-        if facts.skipped is not None:
-            self.skipped.append(facts.skipped)
+        content = read_content(path, member.size, tar.read_data)
+        self.files += 1
+        entry = Entry(
+            path=path,
+            type=EntryType.FILE,
+            layer=self.index,
+            size=member.size,
+            mode=member.mode & 0o7777,
+            uid=member.uid,
+            gid=member.gid,
+            file_id=file_id(self.index, self.files),
+            has_caps=CAPABILITY_XATTR in member.pax,
+            verify=content.verify,
+            elf=content.elf,
+        )
+        self.entries.append(entry)
+        if content.kept is not None:
+            self.kept[path] = content.kept
+        if content.skip_reason is not None:
+            self.skipped.append(Skipped(path, content.skip_reason, self.index))
 
-    def _hardlink(self, path: str, member: tarfile.TarInfo) -> None:
+    def _hardlink(self, path: str, member: TarMember) -> None:
         target = normalise(member.linkname)
         if target is None:
             reason = "hard link target leads outside the image root"
@@ -247,8 +261,9 @@ class _LayerBuilder:
             return
         if target in self.unread:
             self.unread_link_targets.add(target)
-        entry = self._entry(path, EntryType.HARDLINK, member)
-        self.entries.append(replace(entry, link_target=target, size=0))
+        self.entries.append(
+            Entry(path=path, type=EntryType.HARDLINK, layer=self.index, link_target=target)
+        )
 
     def result(self, diff_id: str | None) -> LayerScan:
         index = LayerIndex(
@@ -266,12 +281,12 @@ class _LayerBuilder:
 class _HashingReader:
     """Passes reads through and hashes what went by (the diff_id of the uncompressed tar)."""
 
-    def __init__(self, stream: BinaryIO) -> None:
-        self.stream = stream
+    def __init__(self, read: Read) -> None:
+        self._read = read
         self.sha256 = hashlib.sha256()
 
-    def read(self, size: int = -1) -> bytes:
-        data = self.stream.read(size)
+    def read(self, size: int) -> bytes:
+        data = self._read(size)
         self.sha256.update(data)
         return data
 
@@ -279,63 +294,44 @@ class _HashingReader:
         return "sha256:" + self.sha256.hexdigest()
 
 
-class _LayerProblem(Exception):
-    """The layer cannot be read; becomes ImageReadError naming the layer."""
-
-
-_READ_ERRORS = (_LayerProblem, tarfile.TarError, OSError, EOFError, ValueError, zlib.error)
+_READ_ERRORS = (TarFormatError, OSError, EOFError)
 
 
 def _read_layer(blob: BinaryIO, builder: _LayerBuilder, name: str, hashed: bool) -> str | None:
     """Walk the layer's tar once, feeding `builder`; the diff_id when `hashed`."""
     try:
         stream = open_decompressed(blob, name)
-        source = _HashingReader(stream) if hashed else stream
-        _walk_tar(cast(BinaryIO, source), builder)
-        _drain(source)  # the rest of the tar counts for the diff_id
+        hasher = _HashingReader(stream.read) if hashed else None
+        read = hasher.read if hasher is not None else stream.read
+        _walk_tar(read, builder)
+        while read(1 << 20):  # the rest of the tar (padding) counts for the diff_id
+            pass
         _drain(stream)  # checks the gzip CRC, then the blob digest, at EOF
     except _READ_ERRORS as exc:
         raise ImageReadError(f"{name} cannot be read: {_describe(exc)}") from None
-    return source.digest() if isinstance(source, _HashingReader) else None
+    return hasher.digest() if hasher is not None else None
 
 
-def _walk_tar(stream: BinaryIO, builder: _LayerBuilder) -> None:
-    with tarfile.open(fileobj=stream, mode="r|") as tar:
-        remembered: list[tarfile.TarInfo] = vars(tar)["members"]
-        count = 0
-        while (member := tar.next()) is not None:
-            count += 1
-            if count > MAX_MEMBERS:
-                raise _LayerProblem(f"more than {MAX_MEMBERS} members")
-            if not 0 <= member.size <= MAX_MEMBER_SIZE:
-                raise _LayerProblem(f"member {member.name!r} declares {member.size} bytes")
-            builder.add(member, tar)
-            remembered.clear()  # tarfile keeps every member it read: memory would grow
-        _check_end(tar)
+def _walk_tar(read: Read, builder: _LayerBuilder) -> None:
+    tar = TarStream(read, MAX_MEMBER_SIZE)
+    for count, member in enumerate(tar.members(), start=1):
+        if count > MAX_MEMBERS:
+            raise TarFormatError(f"more than {MAX_MEMBERS} members")
+        builder.add(member, tar)
 
 
-def _check_end(tar: tarfile.TarFile) -> None:
-    # In stream mode tarfile takes a missing end-of-archive block for the end: a tar cut
-    # at a member boundary looks complete. The end block is read when the position moved
-    # past the last member's data.
-    position = getattr(tar.fileobj, "pos", None)
-    if isinstance(position, int) and position < tar.offset + tarfile.BLOCKSIZE:
-        raise _LayerProblem("the tar ends without its end-of-archive block (truncated?)")
-
-
-def _drain(stream: object) -> None:
+def _drain(stream: BinaryIO) -> None:
     drain = getattr(stream, "drain", None)
     if callable(drain):
         drain()
         return
-    read = cast(BinaryIO, stream).read
-    while read(1 << 20):
+    while stream.read(1 << 20):
         pass
 
 
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
-    if isinstance(exc, tarfile.ReadError) and text in ("empty file", "invalid header"):
+    if text in ("empty file", "invalid header"):
         return f"not a tar archive ({text})"
     return text
 

@@ -14,8 +14,8 @@ from dataclasses import replace
 from imagescan.errors import ImageReadError
 from imagescan.image.model import LayerAccess, OpenedImage
 from imagescan.rootfs.dirwalk import index_directory
-from imagescan.rootfs.layer import LayerScan, index_layer, scan_layer
-from imagescan.rootfs.model import LayerIndex, RootFS
+from imagescan.rootfs.layer import FILE_ID_BITS, LayerScan, file_id, index_layer, scan_layer
+from imagescan.rootfs.model import Entry, LayerIndex, RootFS
 from imagescan.rootfs.squash import HiddenPaths, squash
 
 Progress = Callable[[str], None]
@@ -97,13 +97,20 @@ def _place_by_diff_id(
 
 
 def relayer(layer: LayerIndex, index: int) -> LayerIndex:
-    """The same layer placed at position `index`: every entry and skip says so."""
+    """The same layer placed at position `index`: every entry, file_id and skip says so."""
     return replace(
         layer,
         index=index,
-        entries=tuple(replace(entry, layer=index) for entry in layer.entries),
+        entries=tuple(_relayered(entry, index) for entry in layer.entries),
         skipped=tuple(replace(skip, layer=index) for skip in layer.skipped),
     )
+
+
+def _relayered(entry: Entry, index: int) -> Entry:
+    if not entry.file_id:
+        return replace(entry, layer=index)
+    ordinal = entry.file_id & ((1 << FILE_ID_BITS) - 1)
+    return replace(entry, layer=index, file_id=file_id(index, ordinal))
 
 
 def _all_diff_ids(image: OpenedImage) -> tuple[str | None, ...]:

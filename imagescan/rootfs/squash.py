@@ -13,7 +13,6 @@ reader which files of a lower layer nobody will ever see, so that they are not p
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -56,7 +55,6 @@ class _Tree:
         self.children: dict[str, set[str]] = {}
         self.skipped: list[Skipped] = []
         self.kept: dict[str, tuple[int, bytes]] = {}
-        self.file_ids = itertools.count(1)
 
     def apply(self, layer: LayerIndex) -> None:
         """Apply one layer over the tree."""
@@ -91,8 +89,6 @@ class _Tree:
             if linked is None:
                 return None
             entry = linked
-        elif entry.type is EntryType.FILE:
-            entry = replace(entry, path=path, file_id=next(self.file_ids))
         elif entry.path != path:
             entry = replace(entry, path=path)
         self._put(path, entry)
