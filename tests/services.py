@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime
 import json
 import os
 import shutil
@@ -18,7 +19,7 @@ import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -70,8 +71,7 @@ class RegistryService:
         return dest
 
 
-def _registry_config(root: Path, port: int, htpasswd: Path | None) -> str:
-    auth = ""
+def _registry_config(root: Path, port: int, htpasswd: Path | None, auth: str = "") -> str:
     if htpasswd is not None:
         auth = f"auth:\n  htpasswd:\n    realm: imagescan-test\n    path: {htpasswd}\n"
     return (
@@ -106,15 +106,19 @@ def _wait_for_http(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def running_registry(root: Path, with_auth: bool = False) -> Iterator[RegistryService]:
-    """Start docker-registry with its storage and config under `root`; stop it afterwards."""
+def running_registry(
+    root: Path, with_auth: bool = False, auth: str = ""
+) -> Iterator[RegistryService]:
+    """Start docker-registry with its storage and config under `root`; stop it afterwards.
+
+    `with_auth` turns on htpasswd basic auth; `auth` is any other `auth:` config section."""
     if not Path(REGISTRY_BIN).exists():
         pytest.skip(f"{REGISTRY_BIN} missing (apt-get install docker-registry)")
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     htpasswd = _htpasswd(root, REGISTRY_USER, REGISTRY_PASSWORD) if with_auth else None
     config = root / "config.yml"
-    config.write_text(_registry_config(root, port, htpasswd))
+    config.write_text(_registry_config(root, port, htpasswd, auth))
     log = (root / "registry.log").open("wb")
     process = subprocess.Popen([REGISTRY_BIN, "serve", str(config)], stdout=log, stderr=log)
     try:
@@ -395,3 +399,138 @@ def _tiny_handler(tiny: TinyRegistry) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body)
 
     return Handler
+
+
+# ------------------------------------------------------------------ token-auth registry
+
+
+@dataclass(frozen=True)
+class TokenRegistryService(RegistryService):
+    """A docker-registry with `auth: token`, and the token server it trusts (`issuer_requests`
+    records the query of each token request)."""
+
+    issuer_requests: list[str] = field(default_factory=list)
+
+
+class _TokenIssuer:
+    """Signs distribution token-spec JWTs (ES256, cert chain in x5c) for valid basic creds."""
+
+    def __init__(self, root: Path, service: str, credentials: tuple[str, str]) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        self.service, self.credentials = service, credentials
+        self.requests: list[str] = []
+        self._key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "imagescan-test-issuer")])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self._key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .sign(self._key, hashes.SHA256())
+        )
+        self.bundle = root / "token-ca.pem"
+        self.bundle.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        self._x5c = base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+
+    def token(self, account: str, scopes: list[str]) -> str:
+        """A JWT granting every requested action on every requested repository."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+        access = []
+        for scope in scopes:
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        now = int(time.time())
+        claims = {
+            "iss": "imagescan-test-issuer",
+            "sub": account,
+            "aud": self.service,
+            "exp": now + 600,
+            "nbf": now - 60,
+            "iat": now,
+            "jti": os.urandom(8).hex(),
+            "access": access,
+        }
+        header = {"typ": "JWT", "alg": "ES256", "x5c": [self._x5c]}
+        signing_input = f"{_b64url(json.dumps(header))}.{_b64url(json.dumps(claims))}"
+        der = self._key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss_signature(der)
+        return f"{signing_input}.{_b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+
+
+def _b64url(data: str | bytes) -> str:
+    raw = data.encode() if isinstance(data, str) else data
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _issuer_handler(issuer: _TokenIssuer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            return None
+
+        def do_GET(self) -> None:
+            query = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+            issuer.requests.append(f"GET {sorted(query.items())}")
+            user, password = issuer.credentials
+            expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+            if self.headers.get("Authorization") != expected:
+                self._send(401, {"details": "authentication required"})
+                return
+            token = issuer.token(user, query.get("scope", []))
+            self._send(200, {"token": token, "expires_in": 600})
+
+        def _send(self, status: int, body: dict[str, object]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+def _token_auth_config(realm: str, service: str, bundle: Path) -> str:
+    return (
+        "auth:\n  token:\n"
+        f"    realm: {realm}\n    service: {service}\n"
+        f"    issuer: imagescan-test-issuer\n    rootcertbundle: {bundle}\n"
+    )
+
+
+@contextlib.contextmanager
+def running_token_registry(root: Path) -> Iterator[TokenRegistryService]:
+    """docker-registry with Bearer token auth, trusting a token server run here in a thread."""
+    pytest.importorskip("cryptography", reason="the token server signs JWTs with cryptography")
+    root.mkdir(parents=True, exist_ok=True)
+    issuer = _TokenIssuer(root, "imagescan-registry", (REGISTRY_USER, REGISTRY_PASSWORD))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _issuer_handler(issuer))
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    realm = f"http://127.0.0.1:{server.server_address[1]}/token"
+    try:
+        auth = _token_auth_config(realm, issuer.service, issuer.bundle)
+        with running_registry(root, auth=auth) as plain:
+            yield TokenRegistryService(
+                plain.host, root, (REGISTRY_USER, REGISTRY_PASSWORD), issuer.requests
+            )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenRegistryService]:
+    """A docker-registry that wants Bearer tokens from a token server (basic creds there)."""
+    with running_token_registry(tmp_path_factory.mktemp("token-registry")) as service:
+        yield service

@@ -27,11 +27,12 @@ from tests.imagebuilder import (
     write_multiplatform_oci_dir,
     write_oci_dir,
 )
-from tests.services import RegistryService, TinyRegistry, free_port
+from tests.services import RegistryService, TinyRegistry, TokenRegistryService, free_port
 
 # The service fixtures live in tests/services.py (session scope: one registry per run).
 registry = services.registry
 auth_registry = services.auth_registry
+token_registry = services.token_registry
 
 PLAIN = SourceOptions(plain_http=True)
 SPEC = ImageSpec(
@@ -454,3 +455,36 @@ def test_schema1_manifest_is_refused_clearly(layout: Path) -> None:
         pytest.raises(ImageReadError, match="schema 1 manifest"),
     ):
         RegistrySource().open(f"{tiny.host}/team/app:old", PLAIN)
+
+
+# ------------------------------------------------------------------ token-auth docker-registry
+
+
+@pytest.mark.registry
+def test_bearer_flow_against_docker_registry_token_auth(
+    token_registry: TokenRegistryService, pushed: Pushed, tmp_path: Path
+) -> None:
+    ref = token_registry.push(f"oci:{pushed.layout}:v1", "private/tokened:v1")
+    assert token_registry.credentials is not None
+    config = _docker_config(tmp_path, token_registry.host, *token_registry.credentials)
+    token_registry.issuer_requests.clear()
+    image = RegistrySource().open(ref, SourceOptions(plain_http=True, docker_config=config))
+    try:
+        assert _read_all_layers(image) == [["etc/base.txt"], ["usr/bin/tool"]]
+    finally:
+        image.close()
+    assert token_registry.issuer_requests == [
+        "GET [('scope', ['repository:private/tokened:pull']), ('service', ['imagescan-registry'])]"
+    ]
+
+
+@pytest.mark.registry
+def test_docker_registry_token_auth_without_credentials(
+    token_registry: TokenRegistryService, pushed: Pushed, tmp_path: Path
+) -> None:
+    ref = token_registry.push(f"oci:{pushed.layout}:v1", "private/tokened:v1")
+    options = SourceOptions(plain_http=True, docker_config=str(tmp_path))
+    with pytest.raises(
+        RegistryError, match="authentication required for repository private/tokened"
+    ):
+        RegistrySource().open(ref, options)
