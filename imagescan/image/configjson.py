@@ -137,8 +137,13 @@ def is_index_document(doc: object) -> bool:
     )
 
 
+def _or_empty(value: object) -> object:
+    """JSON null (docker writes "config": null for scratch images) reads as an empty object."""
+    return {} if value is None else value
+
+
 def _diff_ids(doc: dict[str, Any], what: str) -> tuple[str, ...]:
-    rootfs = expect_object(doc.get("rootfs") or {}, f"{what} rootfs")
+    rootfs = expect_object(_or_empty(doc.get("rootfs")), f"{what} rootfs")
     diff_ids = _strings(rootfs.get("diff_ids"), f"{what} rootfs.diff_ids") or ()
     for diff_id in diff_ids:
         parse_digest(diff_id, f"{what} diff_id")
@@ -148,7 +153,7 @@ def _diff_ids(doc: dict[str, Any], what: str) -> tuple[str, ...]:
 def parse_image_config(doc: object, what: str) -> ImageConfig:
     """ImageConfig from an OCI / docker image config document."""
     obj = expect_object(doc, what)
-    run = expect_object(obj.get("config") or {}, f"{what} config")
+    run = expect_object(_or_empty(obj.get("config")), f"{what} config")
     return ImageConfig(
         architecture=_optional_str(obj.get("architecture"), f"{what} architecture") or "amd64",
         os=_optional_str(obj.get("os"), f"{what} os") or "linux",
