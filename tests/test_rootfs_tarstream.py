@@ -1,0 +1,157 @@
+"""The forward-only tar reader, differential against tarfile, and on broken headers."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+import pytest
+
+from imagescan.rootfs import tarstream
+from imagescan.rootfs.tarstream import TarFormatError, TarMember, TarStream, parse_pax
+
+LONG = "usr/lib/" + "/".join(["a-rather-long-directory-name"] * 8) + "/libfoo.so.1"
+
+
+def sample_members() -> list[tuple[tarfile.TarInfo, bytes]]:
+    def info(name: str, kind: bytes = tarfile.REGTYPE, **attrs: object) -> tarfile.TarInfo:
+        member = tarfile.TarInfo(name)
+        member.type = kind
+        for key, value in attrs.items():
+            setattr(member, key, value)
+        return member
+
+    return [
+        (info("etc/", tarfile.DIRTYPE, mode=0o755), b""),
+        (info("etc/passwd", mode=0o644, uid=0, gid=0), b"root:x:0:0\n"),
+        (info("usr/bin/su", mode=0o4755, uid=1, gid=2), b"\x7fELF" + bytes(3000)),
+        (info(LONG, mode=0o755), b"lib"),
+        (info("lib", tarfile.SYMTYPE, linkname="usr/lib"), b""),
+        (info("usr/bin/su2", tarfile.LNKTYPE, linkname="usr/bin/su"), b""),
+        (info("link-with-long-target", tarfile.SYMTYPE, linkname=LONG), b""),
+        (info("big-ids", uid=3_000_000, gid=2_500_000), b"x"),
+        (info("dev/null", tarfile.CHRTYPE, devmajor=1, devminor=3), b""),
+        (info("run/fifo", tarfile.FIFOTYPE), b""),
+    ]
+
+
+def archive(fmt: int, members: list[tuple[tarfile.TarInfo, bytes]] | None = None) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=fmt) as tar:
+        for member, data in members if members is not None else sample_members():
+            member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+    return out.getvalue()
+
+
+def walk(data: bytes) -> list[tuple[TarMember, bytes]]:
+    stream = io.BytesIO(data)
+    tar = TarStream(stream.read, 1 << 30)
+    return [(member, tar.read_data(5)) for member in tar.members()]
+
+
+def summary(name: str, kind: bytes, mode: int, uid: int, gid: int, size: int, link: str) -> tuple:
+    return (name.rstrip("/"), kind, mode, uid, gid, size, link)
+
+
+@pytest.mark.parametrize("fmt", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT], ids=["pax", "gnu"])
+def test_same_members_as_tarfile(fmt: int) -> None:
+    data = archive(fmt)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        expected = [
+            summary(m.name, m.type, m.mode, m.uid, m.gid, m.size, m.linkname)
+            for m in tar.getmembers()
+        ]
+    got = [summary(m.name, m.type, m.mode, m.uid, m.gid, m.size, m.linkname) for m, _ in walk(data)]
+    assert got == expected
+    assert [data for _, data in walk(data)][1:3] == [b"root:", b"\x7fELF\0"]
+
+
+def test_ustar_prefix_holds_leading_directories() -> None:
+    name = "usr/share/" + "d" * 90 + "/file"  # longer than 100: split into prefix + name
+    data = archive(tarfile.USTAR_FORMAT, [(tarfile.TarInfo(name), b"abc")])
+    assert data[345:355] == b"usr/share\0"
+    ((member, content),) = walk(data)
+    assert (member.name, content) == (name, b"abc")
+
+
+def test_pax_records_are_kept_for_the_member() -> None:
+    member = tarfile.TarInfo("ping")
+    member.pax_headers = {"SCHILY.xattr.security.capability": "\x01\x00\x00\x02"}
+    ((got, _), (plain, _)) = walk(
+        archive(tarfile.PAX_FORMAT, [(member, b""), (tarfile.TarInfo("plain"), b"")])
+    )
+    assert "SCHILY.xattr.security.capability" in got.pax
+    assert plain.pax == {}
+
+
+def test_old_style_directory_by_trailing_slash() -> None:
+    member = tarfile.TarInfo("olddir/")
+    member.type = tarfile.AREGTYPE
+    ((got, _),) = walk(archive(tarfile.USTAR_FORMAT, [(member, b"")]))
+    assert got.type == tarstream.DIRECTORY
+
+
+def test_data_is_read_only_within_the_member() -> None:
+    data = archive(
+        tarfile.PAX_FORMAT, [(tarfile.TarInfo("a"), b"12345678"), (tarfile.TarInfo("b"), b"x")]
+    )
+    stream = io.BytesIO(data)
+    tar = TarStream(stream.read, 100)
+    members = tar.members()
+    assert next(members).name == "a"
+    assert tar.read_data(3) == b"123"
+    assert tar.read_data(100) == b"45678"
+    assert tar.read_data(100) == b""
+    assert next(members).name == "b"  # the rest of "a" and its padding were skipped
+    assert list(members) == []
+
+
+def test_declared_size_is_checked_before_use() -> None:
+    data = archive(tarfile.PAX_FORMAT, [(tarfile.TarInfo("a"), b"x" * 1000)])
+    with pytest.raises(TarFormatError, match="declares 1000 bytes"):
+        list(TarStream(io.BytesIO(data).read, 999).members())
+
+
+def corrupt(data: bytes, offset: int, value: bytes) -> bytes:
+    return data[:offset] + value + data[offset + len(value) :]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty file"),
+        (b"x" * 1024, "invalid header"),
+        (corrupt(archive(tarfile.GNU_FORMAT), 0, b"E"), "invalid header"),
+        (corrupt(archive(tarfile.GNU_FORMAT), 512, b"E"), "corrupt member header"),
+        (archive(tarfile.GNU_FORMAT)[:700], "unexpected end of data"),
+        (archive(tarfile.GNU_FORMAT)[: 512 * 3], "end-of-archive"),
+    ],
+    ids=["empty", "garbage", "first-checksum", "second-checksum", "cut-in-data", "no-end"],
+)
+def test_broken_archives(data: bytes, message: str) -> None:
+    with pytest.raises(TarFormatError, match=message):
+        list(TarStream(io.BytesIO(data).read, 1 << 30).members())
+
+
+def test_pax_parsing() -> None:
+    assert parse_pax(b"12 path=a/b\n10 uid=42\n") == {"path": "a/b", "uid": "42"}
+    for bad in (b"99 path=a\n", b"x path=a\n", b"9 patha\n\n", b"10 path=ab"):
+        with pytest.raises(TarFormatError):
+            parse_pax(bad)
+
+
+def test_bad_pax_number_is_an_error() -> None:
+    member = tarfile.TarInfo("a")
+    member.pax_headers = {"uid": "12x"}
+    with pytest.raises(TarFormatError, match="invalid PAX uid"):
+        walk(archive(tarfile.PAX_FORMAT, [(member, b"")]))
+
+
+def test_hostile_extension_size_is_refused() -> None:
+    header = tarfile.TarInfo("././@LongLink")
+    header.type = tarfile.GNUTYPE_LONGNAME
+    header.size = tarstream.MAX_META_SIZE + 1
+    data = header.tobuf(tarfile.GNU_FORMAT) + bytes(4096)
+    with pytest.raises(TarFormatError, match="extended header"):
+        walk(data)
