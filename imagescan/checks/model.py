@@ -29,6 +29,9 @@ class FindingKind(enum.StrEnum):
     FRAGILE_DEPENDENCY = "fragile-dependency"
     PRELOAD_MISSING = "preload-missing"
     NO_VERSION_INFORMATION = "no-version-information"
+    # policy findings (imagescan.policy): not the loader's verdict, the policy's
+    VERSION_CEILING = "version-ceiling"
+    RPATH_HYGIENE = "rpath-hygiene"
 
 
 class Status(enum.StrEnum):
