@@ -447,7 +447,9 @@ CASE_D_GONE = Case(
     build=_d_build("g"),
     layers=(_d_layer("g"), (Gone("/opt/Dg/lib/libDg.so.1"),)),
     ldconfig=True,
-    programs=frozen({"/opt/Dg/bin/app": missing("libDg.so.1")}),
+    programs=frozen(
+        {"/opt/Dg/bin/app": missing("libDg.so.1", also=(warn("stale-ld-cache", "libDg.so.1"),))}
+    ),
 )
 
 CASE_E = Case(
@@ -1163,6 +1165,100 @@ CASE_M_INHERIT = Case(
     libraries=frozen({"/opt/M3/a/libma.so": missing("libmb.so"), "/opt/M3/a/libmb.so": OK}),
 )
 
+CASE_M_DOLLAR = Case(
+    "M_musl_dollar_in_rpath_and_libc_aliases",
+    "musl: an RPATH with any '$' other than $ORIGIN is ignored whole (fixup_rpath returns"
+    " without setting p->rpath); libpthread.so.0 / libm.so.6 needs resolve to the loader",
+    build=(
+        lib("/opt/M4/lib/libm4.so", "m4_func", cc="musl-gcc"),
+        exe(
+            "/opt/M4/bin/app-dollar",
+            "m4_func",
+            cc="musl-gcc",
+            flags=(*rpath("/opt/M4/lib:/opt/M4/$LIB"), *against("/opt/M4/lib", "libm4.so")),
+        ),
+        exe(
+            "/opt/M4/bin/app-plain",
+            "m4_func",
+            cc="musl-gcc",
+            flags=(*rpath("/opt/M4/lib"), *against("/opt/M4/lib", "libm4.so")),
+        ),
+        Cc(
+            "/link/M4/libpthread.so.0",
+            ("musl/stub.c",),
+            (*LIB, *soname("libpthread.so.0")),
+            "musl-gcc",
+        ),
+        Cc("/link/M4/libm.so.6", ("musl/stub.c",), (*LIB, *soname("libm.so.6")), "musl-gcc"),
+        Cc(
+            "/opt/M4/bin/app-aliases",
+            ("common/hello.c",),
+            (*EXE, *against("/link/M4", "libpthread.so.0", "libm.so.6")),
+            "musl-gcc",
+        ),
+    ),
+    layers=(
+        _musl_base_layer(
+            *files(
+                "/opt/M4/bin/app-dollar",
+                "/opt/M4/bin/app-plain",
+                "/opt/M4/bin/app-aliases",
+                "/opt/M4/lib/libm4.so",
+            )
+        ),
+    ),
+    base="musl",
+    programs=frozen(
+        {
+            "/opt/M4/bin/app-dollar": missing("libm4.so"),
+            "/opt/M4/bin/app-plain": ok(resolved={"libm4.so": "/opt/M4/lib/libm4.so"}),
+            "/opt/M4/bin/app-aliases": OK,
+        }
+    ),
+    libraries=frozen({"/opt/M4/lib/libm4.so": OK}),
+)
+
+CASE_X = Case(
+    "X_interpreter_missing_and_static",
+    "an image with only musl's loader: a glibc program's PT_INTERP is missing; static and"
+    " static-pie programs need no loader",
+    build=(
+        Cc("/opt/X/bin/glibc-hello", ("common/hello.c",), EXE),
+        Cc("/opt/X/bin/static", ("common/hello.c",), ("-static",)),
+        Cc("/opt/X/bin/static-pie", ("common/hello.c",), ("-static-pie",)),
+    ),
+    layers=(
+        _musl_base_layer(
+            *files("/opt/X/bin/glibc-hello", "/opt/X/bin/static", "/opt/X/bin/static-pie")
+        ),
+    ),
+    base="musl",
+    programs=frozen(
+        {
+            "/opt/X/bin/glibc-hello": Verdict(
+                "interpreter-missing",
+                frozenset({Finding("missing-interpreter", "/lib64/ld-linux-x86-64.so.2")}),
+            ),
+            "/opt/X/bin/static": Verdict("static"),
+            "/opt/X/bin/static-pie": Verdict("static"),
+        }
+    ),
+)
+
+CASE_W_LLP = Case(
+    "W_empty_ld_library_path_element_is_cwd",
+    "Env LD_LIBRARY_PATH=/opt/W2/none: ends in an empty element = the current directory (/),"
+    " where the library is",
+    build=(
+        lib("/libW2.so.1", "w2_func"),
+        exe("/opt/W2/bin/app", "w2_func", flags=against("/", "libW2.so.1")),
+    ),
+    layers=(files("/opt/W2/bin/app", "/libW2.so.1"),),
+    env=(PATH, "LD_LIBRARY_PATH=/opt/W2/none:"),
+    programs=frozen({"/opt/W2/bin/app": OK}),
+    libraries=frozen({"/libW2.so.1": OK}),
+)
+
 CASES: tuple[Case, ...] = (
     CASE_A,
     CASE_B,
@@ -1189,6 +1285,7 @@ CASES: tuple[Case, ...] = (
     CASE_P_FILE,
     CASE_P_MISSING,
     CASE_W,
+    CASE_W_LLP,
     CASE_U_USER,
     CASE_U_ROOT,
     CASE_HW,
@@ -1197,4 +1294,6 @@ CASES: tuple[Case, ...] = (
     CASE_M_LLP,
     CASE_M_PATH,
     CASE_M_INHERIT,
+    CASE_M_DOLLAR,
+    CASE_X,
 )

@@ -304,8 +304,11 @@ def from_oracle(entry: Mapping[str, Any]) -> Observed:
     lib = "missing-library"
     fatal = {cc.Finding(lib, name) for name in entry.get("missing_deps", [])}
     for problem in entry.get("problems", []):
-        if problem.startswith("secure_exec_missing_dep:"):
-            fatal.add(cc.Finding(lib, problem.split(":", 1)[1]))
+        kind, _, subject = problem.partition(":")
+        if kind == "secure_exec_missing_dep":
+            fatal.add(cc.Finding(lib, subject))
+        elif kind == "interp_missing":
+            fatal.add(cc.Finding("missing-interpreter", subject))
     for need in entry.get("missing_versions", []):
         fatal.add(cc.Finding("missing-symbol-version", need["version"]))
     for sym in entry.get("undefined_symbols", []):
@@ -360,6 +363,10 @@ def mismatches(
     return out
 
 
+# Warning kinds whose absence the table asserts too (a false alarm is a defect).
+EXACT_WARNINGS = {"stale-ld-cache", "fragile-dependency", "preload-missing"}
+
+
 def _warning_mismatches(expected: cc.Verdict, seen: Observed, *, oracle: bool) -> list[str]:
     # The oracle sees only "cannot be preloaded ... ignored" warnings (in its own words).
     out = []
@@ -372,6 +379,10 @@ def _warning_mismatches(expected: cc.Verdict, seen: Observed, *, oracle: bool) -
             hit = (warning.kind, warning.subject) in seen.warnings
         if not hit:
             out.append(f"no warning {warning.kind} {warning.subject}; got {sorted(seen.warnings)}")
+    if not oracle:
+        wanted = {(w.kind, w.subject) for w in expected.warnings}
+        extra = {w for w in seen.warnings if w[0] in EXACT_WARNINGS} - wanted
+        out += [f"unexpected warning {kind} {subject}" for kind, subject in sorted(extra)]
     return out
 
 
