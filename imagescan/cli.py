@@ -21,7 +21,7 @@ from imagescan.image.model import SourceOptions
 from imagescan.image.platform import parse_platform
 from imagescan.report import Report, severity_at_least
 
-SUBCOMMANDS = ("scan", "ls", "why")
+SUBCOMMANDS = ("scan", "ls", "why", "inspect", "diff")
 FORMATS = ("text", "json")
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -107,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(why)
     why.add_argument("file", help="path of the ELF file inside the image")
     why.add_argument("name", nargs="?", help="only this library, version or symbol")
+    inspect = sub.add_parser("inspect", help="readelf/nm-like facts of one file in the image")
+    _common(inspect)
+    inspect.add_argument("file", help="path of the ELF file inside the image")
+    inspect.add_argument("--no-symbols", action="store_true", help="leave out the symbol list")
+    diff = sub.add_parser("diff", help="what breaks and what is fixed between two images")
+    _common(diff)
+    diff.add_argument("new", help="the newer image (same reference forms)")
     return parser
 
 
@@ -207,10 +214,39 @@ def cmd_why(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from imagescan.render.inspect import inspect_lines
+    from imagescan.rootfs.paths import lookup
+    from imagescan.scan import read_image
+
+    _, rootfs = read_image(args.reference, scan_options(args), progress_printer())  # type: ignore[arg-type]
+    entry = lookup(rootfs, args.file)
+    if entry is None or entry.elf is None:
+        raise UsageError(f"{args.file}: no ELF file at that path in {args.reference}")
+    for line in inspect_lines(entry, entry.elf, symbols=not args.no_symbols):
+        print(line)
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from imagescan.diff import diff_lines, diff_reports
+    from imagescan.scan import scan
+
+    options = scan_options(args)
+    old = scan(args.reference, options, progress_printer())  # type: ignore[arg-type]
+    new = scan(args.new, options, progress_printer())  # type: ignore[arg-type]
+    result = diff_reports(old.report, new.report)
+    for line in diff_lines(result):
+        print(line)
+    return EXIT_FINDINGS if result.broken else EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "scan": cmd_scan,
     "ls": cmd_ls,
     "why": cmd_why,
+    "inspect": cmd_inspect,
+    "diff": cmd_diff,
 }
 
 
