@@ -277,3 +277,13 @@ def test_gzipped_docker_save_output(tmp_path: Path, shape: str) -> None:
     image = open_archive(f"{packed}:test:latest")
     assert image.config.user == "app"
     assert read_all_layers(image) == EXPECTED_LAYERS
+
+
+def test_docker_25_archive_with_a_null_index_falls_back_to_manifest_json(tmp_path: Path) -> None:
+    """Docker 25.0 wrote `"manifests": null` for images saved by digest (moby#47210)."""
+    files = archive_files(write_docker_archive(tmp_path / "img.tar", spec(), shape="oci"))
+    files["index.json"] = b'{"schemaVersion": 2, "manifests": null}'
+    image = open_archive(str(write_files(tmp_path / "null-index.tar", files)))
+    assert image.config.user == "app"
+    assert [layer.digest for layer in image.layers] == [layer.diff_id for layer in image.layers]
+    assert read_all_layers(image) == EXPECTED_LAYERS

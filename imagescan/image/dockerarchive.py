@@ -192,8 +192,22 @@ def _open_legacy(
     )
 
 
+def _index_lists_images(store: TarStore) -> bool:
+    """Whether index.json names any image. Docker 25.0 saved images named by digest with
+    `"manifests": null` (moby#47210); its manifest.json is still right, so use that."""
+    if store.size_of("manifest.json") is None:
+        return True  # nothing to fall back on: let the layout reader report what is wrong
+    try:
+        index = parse_json(read_small(store, "index.json", "index.json"), "index.json")
+    except ImageReadError:
+        return False
+    return isinstance(index, dict) and bool(index.get("manifests"))
+
+
 def _is_oci_shaped(store: TarStore) -> bool:
-    return store.size_of("index.json") is not None and store.size_of("oci-layout") is not None
+    """Docker >= 25 (or any OCI layout in a tar) rather than the legacy shape."""
+    has_layout = store.size_of("index.json") is not None and store.size_of("oci-layout") is not None
+    return has_layout and _index_lists_images(store)
 
 
 class DockerArchiveSource:
