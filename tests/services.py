@@ -58,6 +58,7 @@ class RegistryService:
     host: str
     root: Path
     credentials: tuple[str, str] | None = None
+    ca_cert: Path | None = None
 
     def push(self, source: str, repository_tag: str, all_platforms: bool = False) -> str:
         """skopeo copy `source` (e.g. "oci:/dir:tag") to host/repository:tag; returns the ref."""
@@ -71,16 +72,62 @@ class RegistryService:
         return dest
 
 
-def _registry_config(root: Path, port: int, htpasswd: Path | None, auth: str = "") -> str:
+def _registry_config(
+    root: Path,
+    port: int,
+    htpasswd: Path | None,
+    auth: str = "",
+    tls: tuple[Path, Path] | None = None,
+) -> str:
     if htpasswd is not None:
         auth = f"auth:\n  htpasswd:\n    realm: imagescan-test\n    path: {htpasswd}\n"
+    http_tls = f"  tls:\n    certificate: {tls[0]}\n    key: {tls[1]}\n" if tls else ""
     return (
         "version: 0.1\n"
         "log:\n  level: error\n  accesslog:\n    disabled: true\n"
         f"storage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
         "  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n  secret: imagescan-test-secret\n" + auth
+        f"http:\n  addr: 127.0.0.1:{port}\n  secret: imagescan-test-secret\n" + http_tls + auth
     )
+
+
+def self_signed_certificate(root: Path, ip: str = "127.0.0.1") -> tuple[Path, Path]:
+    """(cert.pem, key.pem): a self-signed server certificate for `ip` (its own CA)."""
+    pytest.importorskip("cryptography", reason="test certificates are made with cryptography")
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ip)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = root / "tls-cert.pem", root / "tls-key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
 
 
 def _htpasswd(root: Path, user: str, password: str) -> Path:
@@ -93,13 +140,13 @@ def _htpasswd(root: Path, user: str, password: str) -> Path:
     return path
 
 
-def _wait_for_http(url: str, process: subprocess.Popen[bytes]) -> None:
+def _wait_for_http(url: str, process: subprocess.Popen[bytes], ca: Path | None = None) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"service exited early with status {process.returncode}")
         with contextlib.suppress(requests.ConnectionError):
-            requests.get(url, timeout=2)
+            requests.get(url, timeout=2, verify=str(ca) if ca else True)
             return
         time.sleep(0.1)
     raise RuntimeError(f"service at {url} did not answer within {START_TIMEOUT}s")
@@ -107,24 +154,27 @@ def _wait_for_http(url: str, process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def running_registry(
-    root: Path, with_auth: bool = False, auth: str = ""
+    root: Path, with_auth: bool = False, auth: str = "", tls: bool = False
 ) -> Iterator[RegistryService]:
     """Start docker-registry with its storage and config under `root`; stop it afterwards.
 
-    `with_auth` turns on htpasswd basic auth; `auth` is any other `auth:` config section."""
+    `with_auth` turns on htpasswd basic auth; `auth` is any other `auth:` config section;
+    `tls` serves HTTPS with a self-signed certificate (`RegistryService.ca_cert`)."""
     if not Path(REGISTRY_BIN).exists():
         pytest.skip(f"{REGISTRY_BIN} missing (apt-get install docker-registry)")
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     htpasswd = _htpasswd(root, REGISTRY_USER, REGISTRY_PASSWORD) if with_auth else None
     config = root / "config.yml"
-    config.write_text(_registry_config(root, port, htpasswd, auth))
+    cert = self_signed_certificate(root) if tls else None
+    config.write_text(_registry_config(root, port, htpasswd, auth, cert))
     log = (root / "registry.log").open("wb")
     process = subprocess.Popen([REGISTRY_BIN, "serve", str(config)], stdout=log, stderr=log)
     try:
-        _wait_for_http(f"http://127.0.0.1:{port}/v2/", process)
+        scheme = "https" if tls else "http"
+        _wait_for_http(f"{scheme}://127.0.0.1:{port}/v2/", process, cert[0] if cert else None)
         creds = (REGISTRY_USER, REGISTRY_PASSWORD) if with_auth else None
-        yield RegistryService(f"127.0.0.1:{port}", root, creds)
+        yield RegistryService(f"127.0.0.1:{port}", root, creds, cert[0] if cert else None)
     finally:
         stop_process(process)
         log.close()
@@ -134,6 +184,13 @@ def running_registry(
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryService]:
     """An anonymous docker-registry on 127.0.0.1 (plain HTTP), for the whole session."""
     with running_registry(tmp_path_factory.mktemp("registry")) as service:
+        yield service
+
+
+@pytest.fixture(scope="session")
+def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryService]:
+    """An anonymous docker-registry serving HTTPS with a self-signed certificate (`ca_cert`)."""
+    with running_registry(tmp_path_factory.mktemp("tls-registry"), tls=True) as service:
         yield service
 
 
@@ -522,7 +579,10 @@ def running_token_registry(root: Path) -> Iterator[TokenRegistryService]:
         auth = _token_auth_config(realm, issuer.service, issuer.bundle)
         with running_registry(root, auth=auth) as plain:
             yield TokenRegistryService(
-                plain.host, root, (REGISTRY_USER, REGISTRY_PASSWORD), issuer.requests
+                plain.host,
+                root,
+                (REGISTRY_USER, REGISTRY_PASSWORD),
+                issuer_requests=issuer.requests,
             )
     finally:
         server.shutdown()

@@ -33,6 +33,7 @@ from tests.services import RegistryService, TinyRegistry, TokenRegistryService, 
 registry = services.registry
 auth_registry = services.auth_registry
 token_registry = services.token_registry
+tls_registry = services.tls_registry
 
 PLAIN = SourceOptions(plain_http=True)
 SPEC = ImageSpec(
@@ -488,3 +489,42 @@ def test_docker_registry_token_auth_without_credentials(
         RegistryError, match="authentication required for repository private/tokened"
     ):
         RegistrySource().open(ref, options)
+
+
+# ------------------------------------------------------------------ HTTPS registry
+
+
+@pytest.fixture(scope="module")
+def tls_ref(tls_registry: RegistryService, pushed: Pushed) -> str:
+    return tls_registry.push(f"oci:{pushed.layout}:v1", "secure/app:v1")
+
+
+@pytest.mark.registry
+def test_https_with_an_untrusted_certificate(tls_ref: str, tls_registry: RegistryService) -> None:
+    with pytest.raises(RegistryError) as info:
+        RegistrySource().open(tls_ref, SourceOptions())
+    assert info.value.message == (
+        f"cannot read {tls_ref} from registry {tls_registry.host}: its TLS certificate is not "
+        "trusted (--insecure-skip-tls-verify skips the check) (fetching /v2/)"
+    )
+
+
+@pytest.mark.registry
+def test_https_insecure_skip_tls_verify(tls_ref: str, recwarn: pytest.WarningsRecorder) -> None:
+    image = RegistrySource().open(tls_ref, SourceOptions(insecure_skip_tls_verify=True))
+    try:
+        assert _read_all_layers(image) == [["etc/base.txt"], ["usr/bin/tool"]]
+    finally:
+        image.close()
+    assert not [w for w in recwarn if "Unverified HTTPS" in str(w.message)]
+
+
+@pytest.mark.registry
+def test_https_trusting_a_private_ca_through_requests_ca_bundle(
+    tls_ref: str, tls_registry: RegistryService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert tls_registry.ca_cert is not None
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_registry.ca_cert))
+    image = RegistrySource().open(tls_ref, SourceOptions())
+    image.close()
+    assert image.config.entrypoint == ("/usr/bin/tool",)

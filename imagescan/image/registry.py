@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, NoReturn
@@ -153,7 +154,7 @@ class _RegistryClient:
         self._ref, self._image, self._options = ref, image, options
         self._scheme = "http" if options.plain_http else "https"
         self._session = requests.Session()
-        self._session.verify = not options.insecure_skip_tls_verify
+        self._verify = not options.insecure_skip_tls_verify
         self._authorization: str | None = None
         self._lookup: CredentialLookup | None = None
 
@@ -213,11 +214,26 @@ class _RegistryClient:
             headers = {**headers, "Authorization": self._authorization}
         url = f"{self._scheme}://{self.host}{path}"
         try:
-            return self._session.request(
-                method, url, headers=headers, stream=True, timeout=(CONNECT_TIMEOUT, READ_TIMEOUT)
-            )
+            return self._http(method, url, headers=headers)
         except requests.RequestException as exc:
             raise RegistryError(self._transport_message(exc, what)) from exc
+
+    def _http(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """A streamed request with our timeouts; quiet about TLS the user chose to skip."""
+        with warnings.catch_warnings():
+            if not self._verify:
+                # The user asked for it; urllib3 would warn on every single request.
+                warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+            # verify per request: a Session-level False loses to REQUESTS_CA_BUNDLE (psf/requests
+            # #3829), while a per-request False wins over the environment.
+            return self._session.request(
+                method,
+                url,
+                stream=True,
+                verify=self._verify,
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                **kwargs,
+            )
 
     def _transport_message(self, exc: BaseException, what: str) -> str:
         reason = _transport_reason(exc)
@@ -266,7 +282,6 @@ class _RegistryClient:
     def _token_request(
         self, realm: str, service: str, scopes: list[str], creds: Credentials | None
     ) -> requests.Response:
-        timeout = (CONNECT_TIMEOUT, READ_TIMEOUT)
         try:
             if creds is not None and creds.identity_token:
                 # docker's OAuth2 refresh-token grant (distribution token spec, "oauth").
@@ -277,14 +292,14 @@ class _RegistryClient:
                     "scope": " ".join(scopes),
                     "client_id": CLIENT_ID,
                 }
-                return self._session.post(realm, data=form, timeout=timeout, stream=True)
+                return self._http("POST", realm, data=form)
             params: dict[str, str | list[str]] = {"service": service, "scope": scopes}
             auth = (
                 (creds.username, creds.password)
                 if creds and creds.username and creds.password
                 else None
             )
-            return self._session.get(realm, params=params, auth=auth, timeout=timeout, stream=True)
+            return self._http("GET", realm, params=params, auth=auth)
         except requests.RequestException as exc:
             raise RegistryError(
                 f"cannot get a token for {self._image} from {realm.split('?')[0]}: "
