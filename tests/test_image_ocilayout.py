@@ -624,3 +624,18 @@ def test_archive_cut_inside_a_blob_is_reported_truncated(tmp_path: Path) -> None
     archive.write_bytes(archive.read_bytes()[: largest.offset_data + largest.size // 2])
     with pytest.raises(ImageReadError, match=r"is truncated: blobs/sha256/\w+ ends past its end"):
         OciArchiveSource().open(str(archive), OPTIONS)
+
+
+def test_platforms_whose_blobs_are_absent_are_not_offered(tmp_path: Path) -> None:
+    """As `docker save` with the containerd store writes a partly pulled multi-platform image."""
+    layout = multiplatform(tmp_path)
+    top = json.loads((layout / "index.json").read_text())["manifests"][0]
+    inner = load(layout, top["digest"])["manifests"]
+    amd64 = next(m for m in inner if m["platform"]["architecture"] == "amd64")
+    blob(layout, amd64["digest"]).unlink()
+    with pytest.raises(
+        PlatformError, match=r"no image for platform linux/amd64; available: linux/arm64/v8 \("
+    ):
+        open_dir(str(layout))
+    options = SourceOptions(platform=parse_platform("linux/arm64"))
+    assert open_dir(str(layout), options).config.architecture == "arm64"

@@ -165,9 +165,17 @@ def resolve_manifest(
     document = read_verified_json(store, entry, kind)
     if not is_index_document(document):
         return ResolvedManifest(entry, document, depth > 0)
-    inner = parse_index(document, f"image index {entry.digest}")
+    inner = _present(store, parse_index(document, f"image index {entry.digest}"))
     where = f"{store.where} (index {entry.digest})"
     return resolve_manifest(store, _by_platform(inner, wanted, where), wanted, depth + 1)
+
+
+def _present(store: BlobStore, entries: list[Descriptor]) -> list[Descriptor]:
+    """The entries whose blob the store holds. `docker save` (containerd image store) keeps the
+    whole index but only the platforms that were pulled; offer those. None held: all of them,
+    so that the missing blob is what gets reported."""
+    held = [d for d in entries if store.size_of(blob_path(d.digest, "index entry")) is not None]
+    return held or entries
 
 
 def check_platform(config: ImageConfig, wanted: Platform, where: str) -> None:
