@@ -276,8 +276,9 @@ def ld_so_cache(members: Iterable[Member]) -> File:
     """/etc/ld.so.cache for a root made of `members`, built by the host's `ldconfig -r`.
 
     The members must include /etc/ld.so.conf (and what it includes) for the cache to list
-    anything beyond the trusted dirs. ldconfig may add soname symlinks to the tmp root; those
-    are not returned: add them to the image yourself when the test wants them.
+    anything beyond the trusted dirs. Entries point at DIR/SONAME, as ldconfig's always do;
+    it runs with -X (no soname symlinks are made), so name library files by their soname or
+    add the soname symlinks to the image yourself.
     """
     with tempfile.TemporaryDirectory(prefix="imagebuilder-ldconfig-") as tmp:
         root = Path(tmp)
