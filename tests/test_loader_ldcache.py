@@ -23,13 +23,17 @@ import pytest
 from imagescan.loader.hwcaps import hwcaps_subdirs
 from imagescan.loader.ldcache import (
     DL_CACHE_HWCAP_EXTENSION,
+    TLS_HWCAP,
+    X86_64_HWCAP_IMPORTANT,
     CacheEntry,
     CacheFlags,
     CacheProblem,
     LdCache,
+    LegacyHwcap,
     cache_libcmp,
     entries_for,
     expected_cache_flags,
+    legacy_hwcap_x86_64,
     lookup,
     parse_ld_so_cache,
 )
@@ -182,8 +186,10 @@ def test_isa_level_recorded_for_hwcaps_entries(libroot: Path, tmp_path: Path) ->
 # Lookup against the host's ld.so
 
 
-def _lookup(cache: LdCache, name: str, priority: Sequence[str]) -> str | None:
-    return lookup(cache, name, machine_flags=X86_64, hwcaps_priority=priority)
+def _lookup(
+    cache: LdCache, name: str, priority: Sequence[str], legacy: LegacyHwcap | None = None
+) -> str | None:
+    return lookup(cache, name, machine_flags=X86_64, hwcaps_priority=priority, legacy_hwcap=legacy)
 
 
 def _host_hwcaps(tunables: str | None = None) -> list[str]:
@@ -258,6 +264,76 @@ def test_hwcaps_entries_follow_the_target_level(libroot: Path, tmp_path: Path) -
     assert _lookup(cache, "libisa.so.1", hwcaps_subdirs("x86-64-v3")) == v2 + "libisa.so.1"
     assert _lookup(cache, "libnum.so.9", ()) == "/opt/b/libnum.so.9"
     assert _lookup(cache, "libnum.so.1", ()) is None
+
+
+# ---------------------------------------------------------------------------------------
+# Legacy hwcap subdirectories (glibc <= 2.36 ldconfig records them, 2.36 ld.so uses them)
+
+LEGACY_LIBS = {  # SONAME -> subdirectories of /opt/l holding a copy ("" = the dir itself)
+    "libt1.so.1": ("tls/x86_64", "tls", "haswell", "x86_64", ""),
+    "libt2.so.1": ("haswell", "x86_64", ""),
+    "libt3.so.1": ("xeon_phi", "sse2", "i686", ""),
+    "libt4.so.1": ("avx512_1", ""),
+    "libt5.so.1": ("tls/haswell", ""),
+}
+
+
+@pytest.fixture(scope="module")
+def legacy_root(libroot: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("legacy") / "root"
+    shutil.copytree(libroot, root, symlinks=True)
+    for soname, subdirs in LEGACY_LIBS.items():
+        for sub in subdirs:
+            out = root / "opt/l" / sub / soname
+            out.parent.mkdir(parents=True, exist_ok=True)
+            _run("gcc", "-shared", "-fPIC", "-o", out, f"-Wl,-soname,{soname}", FIXTURES / "lib.c")
+    links = [f"-l:{name}" for name in LEGACY_LIBS]
+    _run("gcc", "-o", root / "main", FIXTURES / "main.c", "-Wl,--no-as-needed",
+         f"-L{root}/opt/l", *links)  # fmt: skip
+    (root / "etc/ld.so.conf").write_text("/opt/l\n")
+    _run("ldconfig", "-r", root)
+    return root
+
+
+def _host_legacy(hwcap_mask: int) -> LegacyHwcap:
+    text = _run(HOST_LDSO, "--help")
+    if "Legacy HWCAP subdirectories" not in text:
+        pytest.skip("the host's glibc has no legacy hwcaps (>= 2.37)")
+    legacy = text.split("Legacy HWCAP subdirectories", 1)[1]
+    platform = re.findall(r"^\s+(\S+) \(AT_PLATFORM; supported", legacy, re.MULTILINE)
+    names = re.findall(r"^\s+(\S+) \(supported, searched\)$", legacy, re.MULTILINE)
+    return legacy_hwcap_x86_64(names, platform[0] if platform else None, hwcap_mask)
+
+
+@needs_host
+@needs_chroot
+@pytest.mark.parametrize("hwcap_mask", [None, 0, 2])
+def test_legacy_hwcap_entries_agree_with_host_ld_so(
+    legacy_root: Path, hwcap_mask: int | None
+) -> None:
+    model = _host_legacy(X86_64_HWCAP_IMPORTANT if hwcap_mask is None else hwcap_mask)
+    env = {} if hwcap_mask is None else {"LD_HWCAP_MASK": str(hwcap_mask)}
+    args = [str(shutil.which("chroot")), str(legacy_root), "/lib64/ld-linux-x86-64.so.2"]
+    done = subprocess.run([*args, "--list", "/main"], env=env, capture_output=True, text=True)
+    found = dict(re.findall(r"^\t(\S+) => (\S+) \(", done.stdout, re.MULTILINE))
+    cache = _parse_file(legacy_root / "etc/ld.so.cache")
+    assert set(LEGACY_LIBS) <= set(found)
+    for name in LEGACY_LIBS:
+        assert _lookup(cache, name, (), legacy=model) == found[name], name
+        # glibc >= 2.37 skips every legacy entry.
+        assert _lookup(cache, name, ()) == f"/opt/l/{name}"
+    assert found["libt1.so.1"] != "/opt/l/libt1.so.1"  # the legacy rule mattered
+
+
+def test_legacy_hwcap_model() -> None:
+    plain = legacy_hwcap_x86_64()
+    assert plain.accepts(TLS_HWCAP) and plain.accepts(1 << 1) and plain.accepts(TLS_HWCAP | 2)
+    assert not plain.accepts(1 << 0)  # sse2 is not important on x86_64
+    assert not plain.accepts(1 << 50)  # haswell needs an Intel CPU that glibc calls so
+    haswell = legacy_hwcap_x86_64(("x86_64", "avx512_1"), "haswell")
+    assert haswell.accepts(1 << 50) and haswell.accepts(1 << 2)
+    assert not haswell.accepts(1 << 51) and not haswell.accepts(1 << 49)
+    assert not legacy_hwcap_x86_64(hwcap_mask=0).accepts(1 << 1)
 
 
 # ---------------------------------------------------------------------------------------

@@ -160,6 +160,48 @@ class CacheFlags:
     char_signed: bool = True
 
 
+TLS_HWCAP = 1 << 63  # _DL_HWCAP_TLS_MASK: ldconfig's bit for a tls/ subdirectory
+# sysdeps/x86/dl-hwcap.h and dl-procinfo (glibc <= 2.36): hwcap bit order, platforms from
+# bit 48 (_DL_FIRST_PLATFORM); an x86_64 ld.so only knows haswell and xeon_phi.
+X86_HWCAP_NAMES = ("sse2", "x86_64", "avx512_1")
+X86_PLATFORMS = ("i586", "i686", "haswell", "xeon_phi")
+X86_64_HWCAP_IMPORTANT = 0b110  # HWCAP_X86_64 | HWCAP_X86_AVX512_1
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyHwcap:
+    """Which legacy hwcap cache entries a glibc <= 2.36 ld.so accepts (2.37 drops them all).
+
+    `hwcap` is GLRO(dl_hwcap) & hwcap_mask, `platform_mask` is _DL_HWCAP_PLATFORM, and
+    `platform` the CPU's platform bit (0 when AT_PLATFORM is none of them).
+    """
+
+    hwcap: int = 0
+    platform_mask: int = 0
+    platform: int = 0
+
+    def accepts(self, hwcap: int) -> bool:
+        """search_cache (2.36): the hwcap_exclude test, then the platform test."""
+        if hwcap & ~(self.hwcap | self.platform_mask | TLS_HWCAP):
+            return False
+        platform = hwcap & self.platform_mask
+        return not platform or platform == self.platform
+
+
+def legacy_hwcap_x86_64(
+    hwcap_names: Sequence[str] = ("x86_64",),
+    platform: str | None = None,
+    hwcap_mask: int = X86_64_HWCAP_IMPORTANT,
+) -> LegacyHwcap:
+    """LegacyHwcap of an x86_64 glibc 2.26-2.36 ld.so (cpu-features.c): hwcap "x86_64",
+    plus "avx512_1" and platform "haswell"/"xeon_phi" on some Intel CPUs only.
+    `hwcap_mask` is LD_HWCAP_MASK (glibc.cpu.hwcap_mask)."""
+    bits = sum(1 << X86_HWCAP_NAMES.index(n) for n in set(hwcap_names) if n in X86_HWCAP_NAMES)
+    known = X86_PLATFORMS[2:]  # HWCAP_PLATFORMS_START = 2 on x86_64
+    bit = 1 << (48 + X86_PLATFORMS.index(platform)) if platform in known else 0
+    return LegacyHwcap(bits & hwcap_mask, 0xF << 48, bit)
+
+
 # ---------------------------------------------------------------------------------------
 # Parsing
 
@@ -438,6 +480,7 @@ def lookup(
     machine_flags: CacheFlags | int,
     hwcaps_priority: Sequence[str] = (),
     isa_level: int | None = None,
+    legacy_hwcap: LegacyHwcap | None = None,
 ) -> str | None:
     """The path ld.so takes from the cache for `name`, or None (`search_cache`).
 
@@ -446,6 +489,8 @@ def lookup(
     baseline, where glibc-hwcaps entries are unusable. `isa_level` is the CPU's x86 ISA
     level (0 baseline .. 3 v4); by default the one its x86-64-vN names imply. (They differ
     only when GLIBC_TUNABLES hides CPU features: glibc computes the ISA level first.)
+    `legacy_hwcap` gives glibc <= 2.36 behaviour for legacy hwcap entries (tls/, x86_64/,
+    haswell/ subdirectories); None = glibc >= 2.37, which skips them.
     """
     flags = _as_flags(machine_flags)
     key = name.encode("utf-8", "surrogateescape")
@@ -455,7 +500,7 @@ def lookup(
         return None
     first, right, hit = found
     isa_1 = _isa_1(hwcaps_priority) if isa_level is None else (2 << isa_level) - 1
-    walk = _Walk(flags, _priority_function(cache, hwcaps_priority), isa_1)
+    walk = _Walk(flags, _priority_function(cache, hwcaps_priority), isa_1, legacy_hwcap)
     for index in range(first, right + 1):
         if index > hit and cache_libcmp(key, keys[index], char_signed=flags.char_signed):
             break
@@ -541,11 +586,16 @@ class _Walk:
     """The state of search_cache's loop over entries with the wanted key."""
 
     def __init__(
-        self, flags: CacheFlags, priority: Callable[[CacheEntry], int], isa_1: int
+        self,
+        flags: CacheFlags,
+        priority: Callable[[CacheEntry], int],
+        isa_1: int,
+        legacy: LegacyHwcap | None,
     ) -> None:
         self.flags = flags
         self.priority = priority
         self.isa_1 = isa_1
+        self.legacy = legacy
         self.best: str | None = None
         self.best_priority = 0
 
@@ -561,13 +611,16 @@ class _Walk:
             # usable hwcaps entry ends the search with that hwcaps entry.
             if not named and self.best is not None:
                 return True
-            # Legacy hwcap/platform entries (removed in glibc 2.37) are skipped.
-            if not named and entry.hwcap != 0:
+            # Legacy hwcap/platform entries: skipped since glibc 2.37, filtered before.
+            if not named and entry.hwcap != 0 and not self._legacy_ok(entry):
                 return False
             if named and not self._better(entry):
                 return False
         self.best = entry.value
         return not named and entry.flags == self.flags.default
+
+    def _legacy_ok(self, entry: CacheEntry) -> bool:
+        return self.legacy is not None and self.legacy.accepts(entry.hwcap)
 
     def _isa_compatible(self, entry: CacheEntry) -> bool:
         # sysdeps/x86/dl-isa-level.h dl_cache_hwcap_isa_level_compatible.
