@@ -247,3 +247,17 @@ def test_broken_layers_raise_one_error_naming_the_layer(blob: bytes, message: st
     with pytest.raises(ImageReadError, match=message) as caught:
         index_layer(io.BytesIO(blob), 5, None)
     assert caught.value.message.startswith("layer 5")
+
+
+def test_small_conf_files_anywhere_are_kept_large_ones_ignored() -> None:
+    big = b"#" * (layer_module.MAX_CONF_SIZE + 1)
+    layer = index(
+        File("/usr/lib/x86_64-linux-gnu/libfakeroot/fakeroot.conf", b"/usr/lib/fr\n"),
+        File("/usr/share/big.conf", big),
+        File("/etc/passwd", b"app:x:1000:1000::/home/app:/bin/sh\n"),
+    )
+    assert set(layer.kept) == {
+        "/usr/lib/x86_64-linux-gnu/libfakeroot/fakeroot.conf",
+        "/etc/passwd",
+    }
+    assert layer.skipped == ()

@@ -197,3 +197,18 @@ def test_skipped_files_that_an_upper_layer_hides_are_dropped() -> None:
     upper = layer(1, Whiteout("/gone"))
     fs = squash([lower, upper])
     assert [s.path for s in fs.skipped] == ["/stays"]
+
+
+def test_ld_so_conf_d_symlink_through_alternatives_is_readable_by_its_name() -> None:
+    target = "/usr/lib/x86_64-linux-gnu/libfakeroot/fakeroot-sysv.conf"
+    fs = squashed(
+        [
+            Dir("/etc"),
+            Dir("/etc/ld.so.conf.d"),
+            Dir("/etc/alternatives"),
+            File(target, b"/usr/lib/x86_64-linux-gnu/libfakeroot\n"),
+            Symlink("/etc/alternatives/libfakeroot.conf", target),
+            Symlink("/etc/ld.so.conf.d/fakeroot.conf", "/etc/alternatives/libfakeroot.conf"),
+        ]
+    )
+    assert fs.kept["/etc/ld.so.conf.d/fakeroot.conf"] == b"/usr/lib/x86_64-linux-gnu/libfakeroot\n"

@@ -40,12 +40,17 @@ KEPT_PATHS = frozenset(
         "/etc/os-release",
         "/usr/lib/os-release",  # Debian's /etc/os-release is a symlink to it
         "/etc/nsswitch.conf",
+        "/etc/passwd",  # the image's User, by name
+        "/etc/group",
         "/var/lib/dpkg/status",
         "/lib/apk/db/installed",
         "/usr/lib/apk/db/installed",
     }
 )
 KEPT_PREFIXES = ("/etc/ld.so.conf.d/", "/var/lib/dpkg/status.d/")
+# Small *.conf files anywhere are kept too: an /etc/ld.so.conf.d entry may be a symlink to
+# one (update-alternatives does that), and which one is known only after squashing.
+MAX_CONF_SIZE = 64 << 10
 
 Hidden = Callable[[str], bool]
 Read = Callable[[int], bytes]
@@ -151,10 +156,11 @@ def read_content(path: str, size: int, read: Read) -> FileContent:
     verify = header_problem(head, size)
     if verify is None and is_elf(head):
         return _elf_content(path, size, head, read)
-    if not is_kept(path):
+    if is_kept(path):
+        if size > MAX_KEPT_SIZE:
+            return FileContent(verify, skip_reason=f"too large to keep ({size} bytes)")
+    elif not (path.endswith(".conf") and size <= MAX_CONF_SIZE):
         return FileContent(verify)
-    if size > MAX_KEPT_SIZE:
-        return FileContent(verify, skip_reason=f"too large to keep ({size} bytes)")
     return FileContent(verify, kept=head + read(max(size - len(head), 0)))
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from imagescan.rootfs.layer import KEPT_PATHS
+from imagescan.rootfs.layer import KEPT_PATHS, is_kept
 from imagescan.rootfs.model import Entry, EntryType, LayerIndex, RootFS, Skipped
 from imagescan.rootfs.paths import join, resolve, walk
 
@@ -157,14 +157,20 @@ class _Tree:
         return entry is not None and entry.type is EntryType.DIR
 
     def visible_kept(self) -> dict[str, bytes]:
-        """Kept files still in the tree, plus the well-known names that are symlinks to them
-        (Debian: /etc/os-release -> ../usr/lib/os-release)."""
+        """Kept files still in the tree, also under the kept names that are symlinks to them
+        (Debian: /etc/os-release -> ../usr/lib/os-release; update-alternatives links)."""
         kept = {path: data for path, (_, data) in self.kept.items() if path in self.entries}
-        for name in sorted(KEPT_PATHS - kept.keys()):
+        names = [p for p, e in self.entries.items() if e.type is EntryType.SYMLINK and wanted(p)]
+        for name in sorted(KEPT_PATHS - kept.keys()) + names:
             resolved = resolve(self.entries, name).path
             if resolved is not None and resolved in kept:
                 kept[name] = kept[resolved]
         return kept
+
+
+def wanted(path: str) -> bool:
+    """A name whose content the later stages may ask for (kept files, any *.conf)."""
+    return is_kept(path) or path.endswith(".conf")
 
 
 class HiddenPaths:
