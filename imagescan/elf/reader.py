@@ -15,7 +15,7 @@ import re
 import struct
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from imagescan.elf.gobuild import parse_go_buildinfo
 from imagescan.elf.ldso import is_ldso_name, ldso_defaults
@@ -45,7 +45,7 @@ LIBC_ABI_MAX = 4
 
 EM_S390, EM_ALPHA = 22, 0x9026
 PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
-PF_W = 0x2
+PF_X, PF_W = 0x1, 0x2
 SHT_SYMTAB, SHT_DYNSYM = 2, 11
 SHN_UNDEF, SHN_ABS = 0, 0xFFF1
 
@@ -661,9 +661,12 @@ def _strings_so(data: bytes, loads: tuple[ProgramHeader, ...], dyn: _Dynamic) ->
     """
     found: dict[str, None] = {}
     dynstr = range(dyn.strtab_offset, dyn.strtab_offset + len(dyn.strtab))
-    for ph in loads:
+    read_only = [ph for ph in loads if not ph.p_flags & PF_W]
+    # With -z separate-code, .rodata is never in the executable segment: skip the code.
+    data_only = [ph for ph in read_only if not ph.p_flags & PF_X]
+    for ph in data_only or read_only:
         end = min(ph.p_offset + ph.p_filesz, len(data))
-        pos = -1 if ph.p_flags & PF_W else data.find(b".so", ph.p_offset, end)
+        pos = data.find(b".so", ph.p_offset, end)
         while pos >= 0:
             if pos not in dynstr:
                 start = data.rfind(b"\0", max(ph.p_offset, pos - 256), pos) + 1
@@ -698,11 +701,7 @@ def _parse(data: bytes, path: str) -> ElfFacts:
     if _no_file_image(loads):
         dyn_ph = None  # a separate debug file: its tables point at bytes that are not there
     dyn = _read_dynamic(data, dyn_ph, lay, segs) if dyn_ph else None
-    needs, by_index = _version_needs(data, dyn, lay, segs) if dyn else ((), {})
-    syms = _symbols(data, dyn, lay, segs, sections, hdr.e_machine, by_index)[0] if dyn else None
-    flags = (dyn.get(DT_FLAGS) or 0) if dyn else 0
-    undefined = syms.undefined if syms else ()
-    return ElfFacts(
+    facts = ElfFacts(
         elf_class=64 if lay.is64 else 32,
         little_endian=lay.endian == "<",
         machine=hdr.e_machine,
@@ -713,24 +712,47 @@ def _parse(data: bytes, path: str) -> ElfFacts:
         ident_problem=ident_problem(data[:EI_NIDENT], hdr.e_version),
         type_problem=type_problem(hdr, lay),
         interpreter=interp,
-        dynamic=dyn is not None,
-        needed=dyn.strings(DT_NEEDED) if dyn else (),
-        soname=dyn.string(DT_SONAME) if dyn else None,
-        rpath=dyn.string(DT_RPATH) if dyn else None,
-        runpath=dyn.string(DT_RUNPATH) if dyn else None,
-        flags=flags,
-        flags_1=(dyn.get(DT_FLAGS_1) or 0) if dyn else 0,
-        has_relr=bool(dyn and (DT_RELR in dyn.tags or DT_RELRSZ in dyn.tags)),
-        has_textrel=bool(dyn and DT_TEXTREL in dyn.tags) or bool(flags & DF_TEXTREL),
-        version_needs=needs,
-        version_defs=_version_defs(data, dyn, lay, segs) if dyn else (),
-        has_versym=bool(dyn and DT_VERSYM in dyn.tags),
-        defined=syms.defined if syms else {},
-        undefined=undefined,
-        go=_go(data, hdr, lay, sections, loads),
+        go=_go(data, hdr, sections, loads),
         ldso=ldso_defaults(data) if is_ldso_name(posixpath.basename(path)) else None,
-        strings_so=_strings_so(data, loads, dyn)
-        if dyn and any(u.name == "dlopen" for u in undefined)
+    )
+    if dyn is None:
+        return facts
+    return _with_dynamic(facts, data, _Tables(lay, segs, sections, loads), dyn)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    """What reading the dynamic tables needs besides the bytes."""
+
+    lay: _Layout
+    segs: _Segments
+    sections: tuple[SectionHeader, ...]
+    loads: tuple[ProgramHeader, ...]
+
+
+def _with_dynamic(facts: ElfFacts, data: bytes, t: _Tables, dyn: _Dynamic) -> ElfFacts:
+    """`facts` completed from PT_DYNAMIC: names, flags, versions, symbols, dlopen strings."""
+    needs, by_index = _version_needs(data, dyn, t.lay, t.segs)
+    syms = _symbols(data, dyn, t.lay, t.segs, t.sections, facts.machine, by_index)[0]
+    flags = dyn.get(DT_FLAGS) or 0
+    return replace(
+        facts,
+        dynamic=True,
+        needed=dyn.strings(DT_NEEDED),
+        soname=dyn.string(DT_SONAME),
+        rpath=dyn.string(DT_RPATH),
+        runpath=dyn.string(DT_RUNPATH),
+        flags=flags,
+        flags_1=dyn.get(DT_FLAGS_1) or 0,
+        has_relr=DT_RELR in dyn.tags or DT_RELRSZ in dyn.tags,
+        has_textrel=DT_TEXTREL in dyn.tags or bool(flags & DF_TEXTREL),
+        version_needs=needs,
+        version_defs=_version_defs(data, dyn, t.lay, t.segs),
+        has_versym=DT_VERSYM in dyn.tags,
+        defined=syms.defined,
+        undefined=syms.undefined,
+        strings_so=_strings_so(data, t.loads, dyn)
+        if any(u.name == "dlopen" for u in syms.undefined)
         else (),
     )
 
@@ -738,7 +760,6 @@ def _parse(data: bytes, path: str) -> ElfFacts:
 def _go(
     data: bytes,
     hdr: ElfHeader,
-    lay: _Layout,
     sections: tuple[SectionHeader, ...],
     loads: tuple[ProgramHeader, ...],
 ) -> GoBuildInfo | None:
