@@ -230,3 +230,18 @@ def test_corpus_elf_files_and_kinds_match_the_oracle(corpus_dir: Path, name: str
     assert elf_kinds(fs) == expected
     assert fs.skipped == ()
     assert fs.layer_ids == image.config.diff_ids
+
+
+def test_dir_walk_does_not_enter_other_filesystems(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "mnt").mkdir(parents=True)
+    (root / "here").write_text("x")
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "none", root / "mnt"], check=False)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        (root / "mnt" / "elsewhere").write_text("y")
+        fs = read_rootfs(DirSource().open(str(root), SourceOptions()))
+    finally:
+        subprocess.run(["umount", root / "mnt"], check=True)
+    assert set(fs.entries) == {"/mnt", "/here"}

@@ -1,8 +1,9 @@
 """`dir:PATH`: an unpacked root filesystem read as one layer, never following symlinks.
 
 Symlinks are recorded with their text and resolved later inside the virtual root, so a link
-that points outside PATH ("/etc -> /host/etc") never leads the walk out of it. Files with
-several links on one inode become HARDLINK entries to the first path seen, as in a tar.
+that points outside PATH ("/etc -> /host/etc") never leads the walk out of it; nor does the
+walk enter other filesystems mounted below PATH (like find -xdev). Files with several links
+on one inode become HARDLINK entries to the first path seen, as in a tar.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ _TYPES = {
 @dataclass
 class _Walk:
     layer: int
+    device: int  # the root's filesystem: mounts below it (/proc of "dir:/") are not entered
     entries: list[Entry] = field(default_factory=list)
     kept: dict[str, bytes] = field(default_factory=dict)
     skipped: list[Skipped] = field(default_factory=list)
@@ -39,7 +41,7 @@ def index_directory(root: str, layer: int = 0) -> LayerIndex:
     """The facts of every file under `root`, as one layer (paths relative to `root`)."""
     if not os.path.isdir(root):
         raise ImageReadError(f"{root}: not a directory")
-    walk = _Walk(layer)
+    walk = _Walk(layer, os.stat(root).st_dev)
     pending = [("/", root)]
     while pending:
         image_dir, host_dir = pending.pop()
@@ -65,7 +67,8 @@ def _scan(walk: _Walk, image_dir: str, host_dir: str) -> list[tuple[str, str]]:
     for item in found:
         path = join(image_dir, item.name)
         try:
-            if _record(walk, path, item.path, item.stat(follow_symlinks=False)):
+            st = item.stat(follow_symlinks=False)
+            if _record(walk, path, item.path, st) and st.st_dev == walk.device:
                 subdirs.append((path, item.path))
         except OSError as exc:
             walk.skipped.append(Skipped(path, f"cannot read: {exc.strerror}", walk.layer))
