@@ -163,6 +163,10 @@ def test_format_names_the_layout(cache_root: Path) -> None:
     assert (cache.generator is not None) == (cache.format != "old")
     if cache.generator is not None:
         assert cache.generator.startswith("ldconfig")
+        release = re.search(r"(\d+)\.(\d+)", _run("ldd", "--version").splitlines()[0])
+        assert release is not None
+        assert cache.generator_version == (int(release[1]), int(release[2]))
+    assert not cache.has_legacy_hwcap_entries
 
 
 @needs_host
@@ -323,6 +327,7 @@ def test_legacy_hwcap_entries_agree_with_host_ld_so(
         # glibc >= 2.37 skips every legacy entry.
         assert _lookup(cache, name, ()) == f"/opt/l/{name}"
     assert found["libt1.so.1"] != "/opt/l/libt1.so.1"  # the legacy rule mattered
+    assert cache.has_legacy_hwcap_entries
 
 
 def test_legacy_hwcap_model() -> None:

@@ -9,6 +9,7 @@ A cache ld.so would ignore (wrong byte order, corrupt) is a `CacheProblem`, neve
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -140,6 +141,18 @@ class LdCache:
     def has_hwcap_field(self) -> bool:
         """Entries are struct file_entry_new (search_cache's entry_size test)."""
         return self.format != "old"
+
+    @property
+    def has_legacy_hwcap_entries(self) -> bool:
+        """Entries from tls/, x86_64/, haswell/... subdirectories: only ldconfig <= 2.36
+        writes them, so the image's ld.so is one that uses them (see LegacyHwcap)."""
+        return self.has_hwcap_field and any(e.hwcap and not e.is_hwcaps for e in self.entries)
+
+    @property
+    def generator_version(self) -> tuple[int, int] | None:
+        """The glibc release of the ldconfig that wrote the cache (extension, glibc >= 2.33)."""
+        match = re.search(r"release version (\d+)\.(\d+)", self.generator or "")
+        return (int(match.group(1)), int(match.group(2))) if match else None
 
 
 @dataclass(frozen=True, slots=True)
