@@ -181,7 +181,9 @@ def test_relr(built: Callable[[str], Path]) -> None:
 
 
 def test_strings_so_only_for_dlopen_users(built: Callable[[str], Path]) -> None:
-    assert "libplugin.so.1" in _facts(built("use-lazy")).strings_so
+    found = _facts(built("use-lazy")).strings_so
+    assert "libplugin.so.1" in found and "libpath.so.2" in found  # a path gives its basename
+    assert not any("%" in s for s in found) and len(found) == len(set(found))
     assert "libver.so.1" not in _facts(built("use-lazy")).strings_so  # .dynstr is not a literal
     assert _facts(built("libver.so")).strings_so == ()
 
