@@ -240,13 +240,13 @@ def _wait_for_socket(sock: Path, process: subprocess.Popen[bytes], log: Path) ->
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log.read_text(errors="replace").strip().splitlines()[-3:]
-            pytest.skip(f"dockerd cannot start here: {' | '.join(tail)}")
+            pytest.skip(f"{sock.name} service cannot start here: {' | '.join(tail)}")
         if sock.exists():
             with socket.socket(socket.AF_UNIX) as client, contextlib.suppress(OSError):
                 client.connect(str(sock))
                 return
         time.sleep(0.1)
-    pytest.skip(f"dockerd did not open {sock} within {START_TIMEOUT}s")
+    pytest.skip(f"no service opened {sock} within {START_TIMEOUT}s")
 
 
 @contextlib.contextmanager
@@ -267,6 +267,48 @@ def running_engine(root: Path) -> Iterator[DockerEngine]:
         unmount_below(root)
         # vfs keeps a full copy per layer: do not leave it behind.
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _podman_command(root: Path) -> list[str]:
+    return [
+        "podman",
+        f"--root={root / 'storage'}",
+        f"--runroot={root / 'run'}",
+        f"--tmpdir={root / 'tmp'}",
+        "--storage-driver=vfs",
+        "--cgroup-manager=cgroupfs",
+        "--events-backend=file",
+        "system",
+        "service",
+        "--time=0",
+        f"unix://{root / 'podman.sock'}",
+    ]
+
+
+@contextlib.contextmanager
+def running_podman(root: Path) -> Iterator[DockerEngine]:
+    """Start Podman's Docker-compatible API service (vfs storage) under `root`; stop and delete."""
+    if shutil.which("podman") is None:
+        pytest.skip("podman missing (apt-get install podman)")
+    root.mkdir(parents=True, exist_ok=True)
+    log_path = root / "podman.log"
+    log = log_path.open("wb")
+    process = subprocess.Popen(_podman_command(root), stdout=log, stderr=log)
+    try:
+        _wait_for_socket(root / "podman.sock", process, log_path)
+        yield DockerEngine(f"unix://{root / 'podman.sock'}", root)
+    finally:
+        stop_process(process, grace=20.0)
+        log.close()
+        unmount_below(root)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def podman_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerEngine]:
+    """Podman's Docker-compatible socket for the session; skips when podman is not installed."""
+    with running_podman(Path(tmp_path_factory.mktemp("pm", numbered=True))) as engine:
+        yield engine
 
 
 def unmount_below(root: Path) -> None:

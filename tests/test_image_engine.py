@@ -32,6 +32,7 @@ from tests.services import DockerEngine
 
 # The service fixture lives in tests/services.py (session scope: one dockerd per run).
 docker_engine = services.docker_engine
+podman_engine = services.podman_engine
 
 SPEC = ImageSpec(
     layers=[
@@ -171,6 +172,23 @@ def _tar_bytes(members: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
+def test_podman_shaped_export_layers_get_their_index() -> None:
+    # containers/image's docker-archive: <diff_id hex>.tar, and <id>/layer.tar symlinks to it.
+    layers = [_tar_bytes({"a": b"1"}), _tar_bytes({"b": b"2"})]
+    diff_ids = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in layers]
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for diff_id, layer in zip(reversed(diff_ids), reversed(layers), strict=True):
+            info = tarfile.TarInfo(f"{diff_id[7:]}.tar")
+            info.size = len(layer)
+            tar.addfile(info, io.BytesIO(layer))
+            link = tarfile.TarInfo(f"{'0' * 64}/layer.tar")
+            link.type, link.linkname = tarfile.SYMTYPE, f"../{diff_id[7:]}.tar"
+            tar.addfile(link)
+    got = _layers(io.BytesIO(out.getvalue()), diff_ids)  # type: ignore[arg-type]
+    assert got == [(1, diff_ids[1]), (0, diff_ids[0])]
+
+
 def test_a_tampered_blob_fails_its_digest_check() -> None:
     layer = _tar_bytes({"a": b"real"})
     diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
@@ -298,6 +316,25 @@ def test_engine_from_the_current_docker_context(
     image = DockerEngineSource().open(loaded, SourceOptions())
     image.close()
     assert image.config.entrypoint == ("/usr/bin/two",)
+
+
+@pytest.mark.engine
+def test_podman_docker_compatible_socket(
+    podman_engine: DockerEngine, archives: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    podman_engine.load(archives["legacy"])
+    monkeypatch.setenv("DOCKER_HOST", podman_engine.host)
+    # Podman names loaded images localhost/NAME; its export has <diff_id>.tar members.
+    image = DockerEngineSource().open("localhost/t/x:1", SourceOptions())
+    try:
+        diff_ids = _diff_ids(archives["legacy"])
+        assert list(image.config.diff_ids) == diff_ids
+        assert image.config.entrypoint == ("/usr/bin/two",)
+        layers = sorted((index, digest) for index, digest, _ in _read_engine_image(image))  # type: ignore[type-var]
+        assert layers == list(enumerate(diff_ids))
+        assert image.manifest_digest is not None  # podman records a repo digest on load
+    finally:
+        image.close()
 
 
 def test_engine_not_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,10 +2,11 @@
 
 The config comes from the engine's inspect (`GET /images/{name}/json`); the layers from its
 export (`GET /images/{id}/get`, what `docker save` uses), read in ONE pass as a tar stream:
-nothing is written to disk or buffered whole. The export has one of two shapes
-(moby image/tarexport): the legacy one, `<v1-id>/layer.tar` in directory order, which says
-nothing about a layer's position (the reader hashes the tar to get its diff_id), or the
-Docker >= 25 OCI layout, `blobs/sha256/<hex>`, where a blob named by a diff_id is that layer.
+nothing is written to disk or buffered whole. The export has one of three shapes: the legacy
+one (moby image/tarexport), `<v1-id>/layer.tar` in directory order, which says nothing about a
+layer's position (the reader hashes the tar to get its diff_id); the Docker >= 25 OCI layout,
+`blobs/sha256/<hex>`; and Podman's (containers/image docker-archive), `<hex>.tar`. A blob
+named by a diff_id is that layer.
 The docker SDK's types stay inside this module.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tarfile
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, BinaryIO, cast
@@ -41,6 +43,12 @@ EXPORT_CHUNK = 1 << 20
 UNCOMPRESSED_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
 _HINT = "(use registry:REF or docker-archive:FILE)"
 _TAR_MAGIC_OFFSET = 257  # POSIX ustar "ustar" magic, also GNU "ustar  "
+# Shapes of `docker save` / compat exports that carry layer data:
+#   docker < 25:          <v1-id>/layer.tar                 (position unknown)
+#   docker >= 25 (OCI):   blobs/sha256/<hex>                (hex = diff_id, or compressed)
+#   podman (containers/image docker-archive): <hex>.tar    (hex = diff_id)
+_LEGACY_LAYER = re.compile(r"[^/]+/layer\.tar")
+_NAMED_BLOB = re.compile(r"blobs/sha256/([0-9a-f]{64})|([0-9a-f]{64})\.tar")
 
 
 def config_from_inspect(attrs: Mapping[str, Any]) -> ImageConfig:
@@ -125,17 +133,17 @@ def iter_export_layers(
 def _layer_of(
     tar: tarfile.TarFile, member: tarfile.TarInfo, positions: Mapping[str, int], image: str
 ) -> tuple[int | None, BinaryIO] | None:
-    # Docker 25 may add `<id>/layer.tar` symlinks into blobs/ for old readers: only regular
-    # files carry data, so links are never yielded twice.
+    # Docker 25 and Podman add `<id>/layer.tar` symlinks to the real blobs for old readers:
+    # only regular files carry data, so no layer is yielded twice.
     if not member.isreg():
         return None
     name = member.name.removeprefix("./")
-    if name.endswith("/layer.tar") and name.count("/") == 1:
+    if _LEGACY_LAYER.fullmatch(name):
         return None, _member_stream(tar, member, image)
-    directory, _, hexdigest = name.rpartition("/")
-    if directory != "blobs/sha256":
+    named = _NAMED_BLOB.fullmatch(name)
+    if named is None:
         return None
-    digest = f"sha256:{hexdigest}"
+    digest = f"sha256:{named.group(1) or named.group(2)}"
     what = f"layer blob {digest} in the engine's export of {image}"
     verified = DigestVerifyingReader(_member_stream(tar, member, image), digest, what, member.size)
     if digest in positions:
