@@ -5,6 +5,11 @@ and sysdeps/generic/dl-cache.h (file layout). Three layouts exist: the new forma
 ("glibc-ld.so.cache1.1", glibc >= 2.2), the old libc5 format ("ld.so-1.7.0") and the old
 format with the new one hidden in its string table ("compat"); ld.so prefers the new part.
 A cache ld.so would ignore (wrong byte order, corrupt) is a `CacheProblem`, never an exception.
+One deliberate difference: a bad string offset in any entry makes the whole file a
+`CacheProblem`, where ld.so would only miss the lookups whose binary search touches it.
+
+`lookup` is glibc >= 2.37's search_cache; pass a `LegacyHwcap` for the <= 2.36 treatment of
+legacy hwcap entries (`LdCache.has_legacy_hwcap_entries` tells when it matters).
 """
 
 from __future__ import annotations
