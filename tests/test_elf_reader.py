@@ -157,6 +157,33 @@ def test_lazy_and_data_references(built: Callable[[str], Path]) -> None:
     assert ("libver.so.1", "V2") in {(n.file, n.name) for n in facts.version_needs}
 
 
+def _set_vernaux_flags(data: bytes, section_offset: int, flags: int) -> bytes:
+    """Sets vna_flags of every Vernaux entry in a little-endian .gnu.version_r."""
+    off = section_offset
+    while True:
+        _v, cnt, _file, aux, nxt = struct.unpack_from("<HHIII", data, off)
+        aoff = off + aux
+        for _ in range(cnt):
+            data = _patched(data, aoff + 4, struct.pack("<H", flags))
+            aoff += struct.unpack_from("<I", data, aoff + 12)[0]
+        if nxt == 0:
+            return data
+        off += nxt
+
+
+def test_weak_version_needs_match_readelf(built: Callable[[str], Path], tmp_path: Path) -> None:
+    with built("use-lazy").open("rb") as fh:
+        section = ELFFile(fh).get_section_by_name(".gnu.version_r")
+        assert section is not None
+        offset = section["sh_offset"]
+    weak = tmp_path / "weak"
+    weak.write_bytes(_set_vernaux_flags(built("use-lazy").read_bytes(), offset, 0x2))
+    facts = _facts(weak)
+    assert facts.version_needs and all(n.weak for n in facts.version_needs)
+    assert "Flags: WEAK" in _readelf(weak, "-V")
+    assert not any(n.weak for n in _facts(built("use-lazy")).version_needs)
+
+
 def test_bind_now(built: Callable[[str], Path]) -> None:
     facts = _facts(built("use-now"))
     assert facts.bind_now
