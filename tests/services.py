@@ -334,11 +334,13 @@ def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerEn
 class TinyRegistry:
     """A small distribution-API server over an OCI layout, for what docker-registry cannot do.
 
-    `behaviour`: "serve" (answer from `layout`), "500" (every request fails with HTTP 500),
+    `behaviour`: "serve" (answer from `layout`), "status:NNN" (every request gets HTTP NNN),
     "close" (close the connection without answering), "truncate-blobs" (send half of each
     blob, then close), "token" (Bearer tokens from /token, which wants basic `credentials`,
     or a POSTed refresh token equal to `identity_token`).
     `manifest_overrides` maps a tag to (media type, body) served instead of the layout's.
+    `blob_redirect` (a base URL) answers blob GETs with a 307 to BASE/blobs/DIGEST, as
+    registries do to their storage. `authorizations` records each request's Authorization.
     Runs in a thread on 127.0.0.1; use as a context manager.
     """
 
@@ -348,8 +350,11 @@ class TinyRegistry:
         behaviour: str = "serve",
         credentials: tuple[str, str] | None = None,
         manifest_overrides: dict[str, tuple[str, bytes]] | None = None,
+        blob_redirect: str | None = None,
     ) -> None:
         self.layout, self.behaviour, self.credentials = layout, behaviour, credentials
+        self.blob_redirect = blob_redirect
+        self.authorizations: list[str | None] = []
         self.overrides = manifest_overrides or {}
         self.requests: list[str] = []
         self.token = "tiny-token-" + os.urandom(8).hex()
@@ -421,12 +426,14 @@ def _tiny_handler(tiny: TinyRegistry) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self, head: bool = False) -> None:
             tiny.requests.append(f"{self.command} {self.path}")
+            tiny.authorizations.append(self.headers.get("Authorization"))
             if tiny.behaviour == "close":
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
-            if tiny.behaviour == "500":
-                self._answer(500, b'{"errors":[{"code":"UNKNOWN","message":"boom"}]}')
+            if tiny.behaviour.startswith("status:"):
+                status = int(tiny.behaviour.partition(":")[2])
+                self._answer(status, b'{"errors":[{"code":"UNKNOWN","message":"boom"}]}')
                 return
             if tiny.behaviour == "token" and not self._authorised():
                 return
@@ -461,13 +468,19 @@ def _tiny_handler(tiny: TinyRegistry) -> type[BaseHTTPRequestHandler]:
                     self._answer(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}')
                 else:
                     self._answer(200, found[1], content_type=found[0], head=head)
-            elif len(parts) >= 5 and parts[-2] == "blobs":
-                self._blob(tiny.blob(parts[-1]), head)
+            elif len(parts) >= 3 and parts[-2] == "blobs":
+                self._blob(parts[-1], head)
             else:
                 self._answer(404, b'{"errors":[{"code":"NAME_UNKNOWN"}]}')
 
-        def _blob(self, data: bytes | None, head: bool) -> None:
-            if data is None:
+        def _blob(self, digest: str, head: bool) -> None:
+            data = tiny.blob(digest)
+            if tiny.blob_redirect and not head:
+                self.send_response(307)
+                self.send_header("Location", f"{tiny.blob_redirect}/blobs/{digest}")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            elif data is None:
                 self._answer(404, b'{"errors":[{"code":"BLOB_UNKNOWN"}]}', head=head)
             elif tiny.behaviour == "truncate-blobs" and not head:
                 self.send_response(200)

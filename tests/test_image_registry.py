@@ -373,7 +373,7 @@ def test_bearer_token_refused(tiny_token: TinyRegistry, tmp_path: Path) -> None:
 
 
 def test_http_500_is_named(layout: Path) -> None:
-    with TinyRegistry(layout, "500") as tiny:
+    with TinyRegistry(layout, "status:500") as tiny:
         ref = f"{tiny.host}/team/app:v1"
         with pytest.raises(RegistryError) as info:
             RegistrySource().open(ref, PLAIN)
@@ -381,6 +381,31 @@ def test_http_500_is_named(layout: Path) -> None:
         f"registry {tiny.host} failed with HTTP 500 Internal Server Error fetching /v2/ of {ref} "
         "(UNKNOWN)"
     )
+
+
+def test_rate_limiting_is_named(layout: Path) -> None:
+    with TinyRegistry(layout, "status:429") as tiny:
+        ref = f"{tiny.host}/team/app:v1"
+        with pytest.raises(RegistryError) as info:
+            RegistrySource().open(ref, PLAIN)
+    assert info.value.message == f"registry {tiny.host} is rate limiting us (HTTP 429) for {ref}"
+
+
+def test_blob_redirect_to_storage_gets_no_registry_token(
+    layout: Path, tiny_token: TinyRegistry, tmp_path: Path
+) -> None:
+    config = _docker_config(tmp_path, tiny_token.host, "robot", "pw")
+    with TinyRegistry(layout) as storage:
+        tiny_token.blob_redirect = f"http://{storage.host}"
+        options = SourceOptions(plain_http=True, docker_config=config)
+        image = RegistrySource().open(f"{tiny_token.host}/team/app:v1", options)
+        try:
+            assert _read_all_layers(image) == [["etc/base.txt"], ["usr/bin/tool"]]
+        finally:
+            image.close()
+    # config + 2 layers came from storage, and the Bearer token never went there.
+    assert len(storage.requests) == 3
+    assert storage.authorizations == [None, None, None]
 
 
 def test_connection_closed_without_answer(layout: Path) -> None:
