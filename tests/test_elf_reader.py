@@ -76,9 +76,10 @@ def _build(out: Path, name: str, build: Callable[[str], Path]) -> Path:
         "musl": ["musl-gcc", src / "hello.c"],
         "hello32": ["gcc", "-m32", src / "hello.c"],
         "libver32.so": ["gcc", "-m32", "-O1", *lib, src / "libver.c"],
+        "use32": ["gcc", "-m32", "-O1", *use[:3], "-l:libver32.so", *use[4:]],
     }
     if name.startswith("use"):
-        build("libver.so")
+        build("libver32.so" if name == "use32" else "libver.so")
     tool = str(recipes[name][0])
     if shutil.which(tool) is None:
         pytest.skip(f"{tool} not installed")
@@ -270,6 +271,9 @@ def test_32_bit(built: Callable[[str], Path]) -> None:
     lib = _facts(built("libver32.so"))
     assert lib.elf_class == 32 and {vd.name for vd in lib.version_defs} >= {"V1", "V2"}
     assert len(lib.defined["foo"]) == 2
+    undef = {u.name: u for u in _facts(built("use32")).undefined}  # REL tables, R_386_*
+    assert undef["foo"].lazy and not undef["foo"].bound_at_start and undef["foo"].version == "V2"
+    assert undef["counter"].bound_at_start and not undef["counter"].lazy
 
 
 # --------------------------------------------------------------------------- big endian
