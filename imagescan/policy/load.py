@@ -151,20 +151,20 @@ def parse_source(source: PolicySource) -> Parsed:
     label = source.label
     try:
         raw = parse_text(source.text, source.format)
-    except _SyntaxProblem as err:
+    except SyntaxProblem as err:
         return Parsed(source, None, None, (f"{label}: {err}",))
     extends = raw.get("extends") if isinstance(raw, dict) else None
     extends = extends if isinstance(extends, str) and extends else None
     try:
         document = PolicyDocument.model_validate_json(to_json(raw))
-    except _SyntaxProblem as err:
+    except SyntaxProblem as err:
         return Parsed(source, None, extends, (f"{label}: {err}",))
     except ValidationError as err:
         return Parsed(source, None, extends, tuple(f"{label}: {p}" for p in problems_of(err)))
     return Parsed(source, document, extends, ())
 
 
-class _SyntaxProblem(Exception):
+class SyntaxProblem(Exception):
     """A text that is not valid YAML/TOML/JSON, or holds values JSON cannot carry."""
 
 
@@ -174,12 +174,12 @@ def parse_text(text: str, fmt: str) -> Any:
         try:
             return tomllib.loads(text)  # rejects duplicate keys itself
         except tomllib.TOMLDecodeError as err:
-            raise _SyntaxProblem(f"TOML syntax: {err}") from None
+            raise SyntaxProblem(f"TOML syntax: {err}") from None
     if fmt == "json":
         try:
             return json.loads(text, object_pairs_hook=_unique_pairs)
         except json.JSONDecodeError as err:
-            raise _SyntaxProblem(f"line {err.lineno}: JSON syntax: {err.msg}") from None
+            raise SyntaxProblem(f"line {err.lineno}: JSON syntax: {err.msg}") from None
     return _parse_yaml(text)
 
 
@@ -187,7 +187,7 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise _SyntaxProblem(f"duplicate key {key!r}")
+            raise SyntaxProblem(f"duplicate key {key!r}")
         out[key] = value
     return out
 
@@ -202,7 +202,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=True)
             if isinstance(key, str | int | float | bool) and key in seen:
                 line = key_node.start_mark.line + 1
-                raise _SyntaxProblem(f"line {line}: duplicate key {key!r}")
+                raise SyntaxProblem(f"line {line}: duplicate key {key!r}")
             seen.add(key if isinstance(key, str | int | float | bool) else id(key))
         return super().construct_mapping(node, deep=deep)
 
@@ -230,9 +230,9 @@ def _parse_yaml(text: str) -> Any:
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise _SyntaxProblem(f"{where}YAML syntax: {err.problem}") from None
+        raise SyntaxProblem(f"{where}YAML syntax: {err.problem}") from None
     except (yaml.YAMLError, ValueError) as err:
-        raise _SyntaxProblem(f"YAML: {err}") from None
+        raise SyntaxProblem(f"YAML: {err}") from None
 
 
 def to_json(data: Any) -> str:
@@ -240,7 +240,7 @@ def to_json(data: Any) -> str:
     try:
         return json.dumps(data, default=_json_value)
     except (TypeError, ValueError) as err:
-        raise _SyntaxProblem(str(err)) from None
+        raise SyntaxProblem(str(err)) from None
 
 
 def _json_value(value: object) -> str:
@@ -250,7 +250,7 @@ def _json_value(value: object) -> str:
 
 
 def problems_of(error: ValidationError) -> list[str]:
-    """`loc.path: message` for every validation error, in document order."""
+    """`loc.path: message` for every validation error, in the order of the model's fields."""
     return [f"{location(e['loc'])}: {message(e)}" for e in error.errors(include_url=False)]
 
 

@@ -1,0 +1,76 @@
+"""The committed policy JSON Schema and built-in policies: not drifted, and they agree."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from imagescan.checks.model import FindingKind
+from imagescan.policy import builtin_names
+from imagescan.policy.schema import SCHEMA_FILE, main, policy_schema, schema_text
+
+REPO = Path(__file__).resolve().parent.parent
+BUILTIN = REPO / "imagescan" / "policy" / "builtin"
+POLICIES = REPO / "policies"
+
+
+def test_committed_schema_has_not_drifted() -> None:
+    assert SCHEMA_FILE.read_text(encoding="utf-8") == schema_text(), (
+        "the policy models changed: run `python -m imagescan.policy.schema --write`"
+    )
+
+
+def test_schema_is_a_valid_draft_2020_12_schema() -> None:
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["additionalProperties"] is False
+    assert schema["required"] == ["schema_version"]
+
+
+def test_schema_knows_every_finding_kind_as_a_severity_key() -> None:
+    keys = policy_schema()["$defs"]["SeverityKey"]["enum"]
+    assert keys == ["default", *(str(k) for k in FindingKind)]
+
+
+def test_policies_dir_is_a_copy_of_the_packaged_builtins() -> None:
+    packaged = {p.name: p.read_bytes() for p in BUILTIN.glob("*.yaml")}
+    shipped = {p.name: p.read_bytes() for p in POLICIES.glob("*.yaml")}
+    assert shipped == packaged, "policies/ must equal imagescan/policy/builtin/ (copy it over)"
+    assert sorted(n.removesuffix(".yaml") for n in packaged) == list(builtin_names())
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in BUILTIN.glob("*.yaml")))
+def test_builtins_follow_the_committed_schema(name: str) -> None:
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    document = yaml.safe_load((BUILTIN / f"{name}.yaml").read_text(encoding="utf-8"))
+    jsonschema.validate(document, schema, cls=jsonschema.Draft202012Validator)
+
+
+def test_schema_rejects_what_the_models_reject() -> None:
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    bad = {
+        "schema_version": 1,
+        "severty": {},
+        "severity": {"no-such-kind": "error"},
+        "waivers": [{"path": "/x"}],
+        "max_versions": {"GLIBC": 2.28},
+    }
+    messages = sorted(e.message for e in validator.iter_errors(bad))
+    assert len(messages) == 4, messages
+
+
+def test_schema_command_prints_and_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([]) == 0
+    assert capsys.readouterr().out == schema_text()
+    target = tmp_path / "schema.json"
+    monkeypatch.setattr("imagescan.policy.schema.SCHEMA_FILE", target)
+    assert main(["--write"]) == 0
+    assert target.read_text(encoding="utf-8") == schema_text()
+    assert main(["--bogus"]) == 2
