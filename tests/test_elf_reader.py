@@ -229,6 +229,18 @@ def test_section_headers_are_not_needed(built: Callable[[str], Path], name: str)
     assert parse_elf(_strip_section_headers(data), name) == parse_elf(data, name)
 
 
+def test_missing_strsz_is_bounded_by_the_segment(built: Callable[[str], Path]) -> None:
+    data = built("use-lazy").read_bytes()
+    with built("use-lazy").open("rb") as fh:
+        dynamic = ELFFile(fh).get_section_by_name(".dynamic")
+        assert dynamic is not None
+        start, size = dynamic["sh_offset"], dynamic["sh_size"]
+    tags = [struct.unpack_from("<q", data, off)[0] for off in range(start, start + size, 16)]
+    strsz_at = start + 16 * tags.index(10)  # DT_STRSZ -> DT_GNU_PRELINKED, ignored by readers
+    patched = _patched(data, strsz_at, struct.pack("<q", 0x6FFFFDF5))
+    assert parse_elf(patched, "x") == parse_elf(data, "x")
+
+
 # --------------------------------------------------------------------------- kinds
 @pytest.mark.parametrize(
     ("name", "kind"),

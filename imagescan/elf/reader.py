@@ -275,6 +275,14 @@ class _Segments:
                 return off
         raise MalformedElf(f"{what} at {vaddr:#x} (+{length}) is outside the file image")
 
+    def extent(self, vaddr: int) -> int:
+        """Bytes from `vaddr` to the end of the file image of the PT_LOAD holding it."""
+        for ph in self.loads:
+            if ph.p_vaddr <= vaddr < ph.p_vaddr + ph.p_filesz:
+                off = vaddr - ph.p_vaddr + ph.p_offset
+                return max(0, min(ph.p_offset + ph.p_filesz, self.size) - off)
+        return 0
+
 
 # --------------------------------------------------------------------------- dynamic section
 def _dynamic_entries(data: bytes, ph: ProgramHeader, lay: _Layout) -> dict[int, list[int]]:
@@ -322,8 +330,8 @@ def _read_dynamic(data: bytes, ph: ProgramHeader, lay: _Layout, segs: _Segments)
         if any(t in tags for t in (DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH, DT_SYMTAB)):
             raise MalformedElf("dynamic section without DT_STRTAB")
         return _Dynamic(tags, b"", 0)
-    if strsz is None:
-        raise MalformedElf("DT_STRTAB without DT_STRSZ")
+    if strsz is None:  # ld.so never reads DT_STRSZ: bound the table by its segment instead
+        strsz = segs.extent(strtab_addr)
     off = segs.offset(strtab_addr, strsz, "DT_STRTAB")
     return _Dynamic(tags, data[off : off + strsz], off)
 
