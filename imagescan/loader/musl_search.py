@@ -13,26 +13,19 @@ from collections.abc import Iterator, Sequence
 from imagescan.elf.model import LdsoDefaults
 from imagescan.loader.context import MUSL_ARCH, LoaderContext
 from imagescan.loader.model import LoadedObject, Outcome, Rule, SearchStep
+from imagescan.loader.musl import musl_libc_alias, musl_path_file, musl_sys_path
 from imagescan.loader.search import ProcessParams, SearchResult
 from imagescan.loader.verify import open_verify
-
-# load_library: names musl's libc.so answers for itself.
-_LIBC_NAMES = re.compile(r"^lib(c|pthread|rt|m|dl|util|xnet)\.")
-_DEFAULT_PATH = ("/lib", "/usr/local/lib", "/usr/lib")
 
 
 def musl_params(ctx: LoaderContext, loader_path: str, secure: bool) -> ProcessParams:
     """The system path from <prefix>/etc/ld-musl-ARCH.path, or musl's default."""
     arch = MUSL_ARCH.get(ctx.target.machine, "x86_64")
-    prefix = loader_path.rsplit("/", 2)[0] if loader_path.count("/") >= 2 else ""
-    path_file = f"{prefix}/etc/ld-musl-{arch}.path"
+    path_file = musl_path_file(loader_path, arch)
     content = ctx.rootfs.kept.get(path_file)
-    if content is None and ctx.regular_file(path_file) is None:
-        dirs: tuple[str, ...] = _DEFAULT_PATH
-    else:
-        # An existing but empty (or unreadable) path file means no system dirs at all.
-        text = (content or b"").decode("utf-8", "replace")
-        dirs = tuple(d for d in re.split(r"[:\n]", text) if d)
+    if content is None and ctx.regular_file(path_file) is not None:
+        content = b""  # present but not kept (too large): treat as unreadable, as musl does
+    dirs = musl_sys_path(content)
     return ProcessParams(LdsoDefaults(dirs, ""), secure, musl=True, interpreter=loader_path)
 
 
@@ -44,7 +37,7 @@ def musl_search(
     name: str,
 ) -> SearchResult:
     """Where musl's loader finds `name` for object `requester`."""
-    if _LIBC_NAMES.match(name) and params.interpreter:
+    if musl_libc_alias(name) and params.interpreter:
         step = SearchStep(params.interpreter, Rule.MUSL_LIBC, Outcome.FOUND)
         return SearchResult((step,), path=params.interpreter)
     steps: list[SearchStep] = []
