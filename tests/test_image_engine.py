@@ -298,24 +298,60 @@ def test_engine_platform_mismatch(engine_env: DockerEngine, loaded: str) -> None
         DockerEngineSource().open(loaded, options)
 
 
-@pytest.mark.engine
-def test_engine_from_the_current_docker_context(
-    docker_engine: DockerEngine, loaded: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The docker CLI's context store: DOCKER_CONFIG/contexts/meta/<sha256(name)>/meta.json.
-    meta = tmp_path / "contexts" / "meta" / hashlib.sha256(b"private").hexdigest()
+def _context_store(config_dir: Path, name: str, host: str, current: bool) -> None:
+    """The docker CLI's context store: DOCKER_CONFIG/contexts/meta/<sha256(name)>/meta.json."""
+    meta = config_dir / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest()
     meta.mkdir(parents=True)
-    endpoint = {"Host": docker_engine.host, "SkipTLSVerify": False}
+    endpoint = {"Host": host, "SkipTLSVerify": False}
     (meta / "meta.json").write_text(
-        json.dumps({"Name": "private", "Metadata": {}, "Endpoints": {"docker": endpoint}})
+        json.dumps({"Name": name, "Metadata": {}, "Endpoints": {"docker": endpoint}})
     )
-    (tmp_path / "config.json").write_text(json.dumps({"currentContext": "private"}))
+    config = {"currentContext": name} if current else {}
+    (config_dir / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("how", ["currentContext", "DOCKER_CONTEXT"])
+def test_engine_from_a_docker_context(
+    docker_engine: DockerEngine,
+    loaded: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    _context_store(tmp_path, "private", docker_engine.host, current=how == "currentContext")
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+    if how == "DOCKER_CONTEXT":
+        monkeypatch.setenv("DOCKER_CONTEXT", "private")
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
     image = DockerEngineSource().open(loaded, SourceOptions())
     image.close()
     assert image.config.entrypoint == ("/usr/bin/two",)
+
+
+@pytest.mark.engine
+def test_docker_host_wins_over_the_context(
+    engine_env: DockerEngine, loaded: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _context_store(tmp_path, "broken", f"unix://{tmp_path}/none.sock", current=True)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    image = DockerEngineSource().open(loaded, SourceOptions())
+    image.close()
+    assert image.config.entrypoint == ("/usr/bin/two",)
+
+
+def test_a_context_naming_a_dead_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _context_store(tmp_path, "broken", f"unix://{tmp_path}/none.sock", current=True)
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    with pytest.raises(EngineError) as info:
+        DockerEngineSource().open("ubuntu", SourceOptions())
+    assert info.value.message == (
+        f"cannot reach the Docker engine at unix://{tmp_path}/none.sock: no socket there "
+        "(use registry:REF or docker-archive:FILE)"
+    )
 
 
 @pytest.mark.engine

@@ -240,10 +240,17 @@ def _reason(exc: BaseException) -> str:
     return first_line[:200]
 
 
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+
+
 def engine_host(environ: Mapping[str, str] = os.environ) -> tuple[str | None, Any]:
-    """(base_url, tls) the docker CLI would use: DOCKER_HOST, else the current context."""
+    """(base_url, tls) of the docker context in use, as the docker CLI picks it.
+
+    (None, None) means "as docker.from_env decides": DOCKER_HOST (with DOCKER_TLS_VERIFY and
+    DOCKER_CERT_PATH) when set, which wins over contexts, else the default socket.
+    """
     if environ.get("DOCKER_HOST"):
-        return environ["DOCKER_HOST"], None
+        return None, None
     name = environ.get("DOCKER_CONTEXT")
     try:
         context = ContextAPI.get_context(name) if name else ContextAPI.get_current_context()
@@ -261,7 +268,7 @@ class _EngineClient:
 
     def __init__(self) -> None:
         base_url, tls = engine_host()
-        self.where = base_url or "unix:///var/run/docker.sock"
+        self.where = base_url or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
         try:
             if base_url is None:
                 self._client = docker.from_env(version="auto", timeout=ENGINE_TIMEOUT)
