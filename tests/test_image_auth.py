@@ -84,6 +84,7 @@ def test_keys_are_compared_as_hostnames() -> None:
     assert config_hostname("https://index.docker.io/v1/") == "index.docker.io"
     assert config_hostname("http://reg:5000/v2/") == "reg:5000"
     assert config_hostname("reg:5000") == "reg:5000"
+    assert config_hostname("docker.io") == config_hostname("https://index.docker.io/v1/")
     assert server_url("docker.io") == "https://index.docker.io/v1/"
     assert server_url("reg:5000") == "reg:5000"
 
@@ -109,6 +110,11 @@ def test_docker_hub_entry_found_under_the_v1_index_key(
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
     assert lookup_credentials("docker.io").credentials == Credentials("h", "p")
     assert lookup_credentials("other:5000").credentials is None
+
+
+def test_docker_hub_entry_written_as_docker_io(tmp_path: Path) -> None:
+    path = _write_config(tmp_path, {"auths": {"docker.io": {"auth": _b64("p:q")}}})
+    assert lookup_credentials("docker.io", str(path)).credentials == Credentials("p", "q")
 
 
 def test_bad_base64_is_a_problem_not_a_crash(tmp_path: Path) -> None:

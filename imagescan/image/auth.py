@@ -65,12 +65,16 @@ def docker_config_path(
 
 
 def config_hostname(key: str) -> str:
-    """The host[:port] a config key names (docker/cli ConvertToHostname): no scheme, no path."""
+    """The host[:port] a config key names (docker/cli ConvertToHostname): no scheme, no path.
+
+    Docker Hub's names all fold to "index.docker.io" (podman and others write "docker.io").
+    """
     for scheme in ("http://", "https://"):
         if key.startswith(scheme):
             key = key[len(scheme) :]
             break
-    return key.split("/", 1)[0]
+    host = key.split("/", 1)[0]
+    return "index.docker.io" if host in _HUB_HOSTS else host
 
 
 def server_url(registry: str) -> str:
