@@ -1,7 +1,16 @@
-"""Real services for tests: Debian's docker-registry (plain and htpasswd) and a private dockerd.
+"""Real services for tests, each started on 127.0.0.1 / a private socket and stopped by pid.
 
-Import the fixtures into a test module (`from tests.services import registry`) and mark the
-tests `registry` / `engine`. Everything started here is stopped by its own pid.
+Session fixtures: `registry` (Debian's docker-registry, plain HTTP, anonymous),
+`auth_registry` (htpasswd basic auth), `token_registry` (docker-registry's own Bearer token
+auth, trusting a JWT token server run here), `tls_registry` (HTTPS, self-signed certificate),
+`docker_engine` (a private dockerd, vfs storage, no networking) and `podman_engine` (Podman's
+Docker-compatible API service). `TinyRegistry` is a small distribution-API server for the
+failures real registries will not produce (HTTP 500/429, closed connections, redirects).
+
+Use a fixture by binding it in the test module (`registry = services.registry`), and mark the
+tests `registry` / `engine`. Needs: docker-registry, skopeo, apache2-utils (htpasswd),
+docker.io (dockerd), podman (optional: its tests skip without it), python cryptography
+(token and TLS fixtures skip without it).
 """
 
 from __future__ import annotations
