@@ -534,6 +534,35 @@ CASE_G_MACHINE = Case(
     libraries=frozen({"/opt/G/d2/libG.so.1": OK, "/opt/G/d1/libG.so.1": FOREIGN}),
 )
 
+CASE_G_ENDIAN = Case(
+    "G_big_endian_candidate_is_fatal",
+    "RUNPATH d1:d2, d1/libG.so.1 has EI_DATA=ELFDATA2MSB (patched): open_verify fails fatally"
+    " ('ELF file data encoding not little-endian'), unlike a wrong class or machine",
+    build=_g_build(Patch("/opt/G/d1/libG.so.1", "/opt/G/d2/libG.so.1", "e_ident=5:2")),
+    layers=((*_G_FILES, Install("/opt/G/d1/libG.so.1")),),
+    programs=frozen(
+        {"/opt/G/bin/app": incompatible("libG.so.1", "ELF file data encoding not little-endian")}
+    ),
+    # the oracle's own reader cannot parse the byte-swapped header: its status is "error"
+    libraries=frozen({"/opt/G/d2/libG.so.1": OK, "/opt/G/d1/libG.so.1": Verdict("error")}),
+)
+
+CASE_G_OSABI = Case(
+    "G_foreign_osabi_candidate_is_fatal",
+    "RUNPATH d1:d2, d1/libG.so.1 has EI_OSABI=ELFOSABI_SOLARIS (patched): 'ELF file OS ABI"
+    " invalid' (VALID_ELF_OSABI in sysdeps/gnu/ldsodefs.h), fatal",
+    build=_g_build(Patch("/opt/G/d1/libG.so.1", "/opt/G/d2/libG.so.1", "e_ident=7:6")),
+    layers=((*_G_FILES, Install("/opt/G/d1/libG.so.1")),),
+    programs=frozen({"/opt/G/bin/app": incompatible("libG.so.1", "ELF file OS ABI invalid")}),
+    libraries=frozen(
+        {
+            "/opt/G/d2/libG.so.1": OK,
+            # traced on its own, ld.so refuses to load it for the same reason
+            "/opt/G/d1/libG.so.1": Verdict("broken", loader_says="ELF file OS ABI invalid"),
+        }
+    ),
+)
+
 _H_OLD = Cc(
     "/opt/H/lib/libH.so.1",
     ("H/libh.c",),
@@ -583,6 +612,24 @@ CASE_H = Case(
         }
     ),
     libraries=frozen({"/opt/H/lib/libH.so.1": OK, "/opt/H/plain/libH.so.1": OK}),
+)
+
+CASE_H_SYMBOL = Case(
+    "H_version_present_symbol_at_other_version",
+    "the image's libH defines V2 (for hv3) but hv2 only at V1: the version check passes and"
+    " the lookup of hv2@V2 fails; -z lazy makes it a call-time failure",
+    build=(
+        Cc(
+            "/opt/H2/lib/libH.so.1",
+            ("H/libh-v2-other.c",),
+            (*LIB, *soname("libH.so.1"), "-Wl,--version-script={S}/H/v2-other.map"),
+        ),
+        _H_NEW,
+        _h_exe("/opt/H2/bin/needs-hv2-at-v2", "H/main.c", "/opt/H2/lib"),
+    ),
+    layers=(files("/opt/H2/bin/needs-hv2-at-v2", "/opt/H2/lib/libH.so.1"),),
+    programs=frozen({"/opt/H2/bin/needs-hv2-at-v2": undefined("hv2", "call")}),
+    libraries=frozen({"/opt/H2/lib/libH.so.1": OK}),
 )
 
 _I_OLD = Cc("/opt/I/lib/libI.so.1", ("I/libi.c",), (*LIB, *soname("libI.so.1")))
@@ -1273,7 +1320,10 @@ CASES: tuple[Case, ...] = (
     CASE_G_SCRIPT,
     CASE_G_CLASS,
     CASE_G_MACHINE,
+    CASE_G_ENDIAN,
+    CASE_G_OSABI,
     CASE_H,
+    CASE_H_SYMBOL,
     CASE_I,
     CASE_I_ENV,
     CASE_L,

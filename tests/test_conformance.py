@@ -143,8 +143,15 @@ def _e_machine(data: bytearray, value: str) -> None:
     struct.pack_into("<H", data, 18, int(value))
 
 
+def _e_ident(data: bytearray, spec: str) -> None:
+    """`INDEX:VALUE`: one e_ident byte (EI_DATA=5, EI_OSABI=7)."""
+    index, value = spec.split(":")
+    data[int(index)] = int(value)
+
+
 PATCHES: dict[str, Callable[[bytearray, str], None]] = {
     "e_machine": _e_machine,
+    "e_ident": _e_ident,
     "weak-vernaux": _weak_vernaux,
     "rename-vernaux": _rename_vernaux,
     "runpath-from-rpath-suffix": _runpath_from_rpath_suffix,
