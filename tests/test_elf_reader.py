@@ -229,16 +229,33 @@ def test_section_headers_are_not_needed(built: Callable[[str], Path], name: str)
     assert parse_elf(_strip_section_headers(data), name) == parse_elf(data, name)
 
 
-def test_missing_strsz_is_bounded_by_the_segment(built: Callable[[str], Path]) -> None:
-    data = built("use-lazy").read_bytes()
-    with built("use-lazy").open("rb") as fh:
+def _dynamic_entries(path: Path) -> tuple[int, list[tuple[int, int]]]:
+    """File offset of .dynamic and its (tag, value) entries, as pyelftools locates them."""
+    data = path.read_bytes()
+    with path.open("rb") as fh:
         dynamic = ELFFile(fh).get_section_by_name(".dynamic")
         assert dynamic is not None
         start, size = dynamic["sh_offset"], dynamic["sh_size"]
-    tags = [struct.unpack_from("<q", data, off)[0] for off in range(start, start + size, 16)]
-    strsz_at = start + 16 * tags.index(10)  # DT_STRSZ -> DT_GNU_PRELINKED, ignored by readers
-    patched = _patched(data, strsz_at, struct.pack("<q", 0x6FFFFDF5))
+    return start, [struct.unpack_from("<qQ", data, off) for off in range(start, start + size, 16)]
+
+
+def test_missing_strsz_is_bounded_by_the_segment(built: Callable[[str], Path]) -> None:
+    data = built("use-lazy").read_bytes()
+    start, entries = _dynamic_entries(built("use-lazy"))
+    strsz_at = start + 16 * [t for t, _v in entries].index(10)  # DT_STRSZ
+    patched = _patched(data, strsz_at, struct.pack("<q", 0x6FFFFDF5))  # -> DT_GNU_PRELINKED
     assert parse_elf(patched, "x") == parse_elf(data, "x")
+
+
+def test_last_of_repeated_tags_wins(built: Callable[[str], Path]) -> None:
+    data = built("use-lazy").read_bytes()
+    start, entries = _dynamic_entries(built("use-lazy"))
+    tags = [t for t, _v in entries]
+    needed_name = next(v for t, v in entries if t == 1)  # DT_NEEDED's string offset
+    assert tags.index(29) < tags.index(21)  # DT_RUNPATH comes before DT_DEBUG
+    debug_at = start + 16 * tags.index(21)
+    patched = _patched(data, debug_at, struct.pack("<qQ", 29, needed_name))  # a 2nd RUNPATH
+    assert parse_elf(patched, "x").runpath == parse_elf(data, "x").needed[0]
 
 
 # --------------------------------------------------------------------------- kinds

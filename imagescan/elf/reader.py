@@ -299,9 +299,11 @@ def _dynamic_entries(data: bytes, ph: ProgramHeader, lay: _Layout) -> dict[int, 
     return tags
 
 
-def _first(tags: dict[int, list[int]], tag: int) -> int | None:
+def _last(tags: dict[int, list[int]], tag: int) -> int | None:
+    """A single-valued tag's value: the last one wins, as in glibc's elf_get_dynamic_info
+    (and musl's decode_dyn), which overwrite earlier entries."""
     vals = tags.get(tag)
-    return vals[0] if vals else None
+    return vals[-1] if vals else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +315,7 @@ class _Dynamic:
     strtab_offset: int
 
     def get(self, tag: int) -> int | None:
-        return _first(self.tags, tag)
+        return _last(self.tags, tag)
 
     def string(self, tag: int) -> str | None:
         val = self.get(tag)
@@ -325,7 +327,7 @@ class _Dynamic:
 
 def _read_dynamic(data: bytes, ph: ProgramHeader, lay: _Layout, segs: _Segments) -> _Dynamic:
     tags = _dynamic_entries(data, ph, lay)
-    strtab_addr, strsz = _first(tags, DT_STRTAB), _first(tags, DT_STRSZ)
+    strtab_addr, strsz = _last(tags, DT_STRTAB), _last(tags, DT_STRSZ)
     if strtab_addr is None:
         if any(t in tags for t in (DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH, DT_SYMTAB)):
             raise MalformedElf("dynamic section without DT_STRTAB")
@@ -370,8 +372,12 @@ def _dynsym_count(
     assert symtab is not None
     entsize = 24 if lay.is64 else 16
     sym_off = segs.offset(symtab, 0, "DT_SYMTAB")
-    for sh in sections:  # fast path, trusted only if it describes the same table
-        if sh.sh_type == SHT_DYNSYM and sh.sh_offset == sym_off and sh.sh_entsize == entsize:
+    for sh in sections:  # fast path, trusted only if it describes the same, whole table
+        if (
+            sh.sh_type == SHT_DYNSYM
+            and (sh.sh_offset, sh.sh_entsize) == (sym_off, entsize)
+            and sym_off + sh.sh_size <= len(data)
+        ):
             return sh.sh_size // entsize
     hash_addr = dyn.get(DT_HASH)
     if hash_addr is not None:
