@@ -280,6 +280,7 @@ def message(error: Any) -> str:
     if kind == "missing":
         return "required key missing"
     text = str(error["msg"])
-    if kind == "string_type" and isinstance(error.get("input"), int | float):
+    version = error["loc"][:1] == ("max_versions",)
+    if version and kind == "string_type" and isinstance(error.get("input"), int | float):
         text += ' (quote numbers that are versions: "2.28")'
     return text
