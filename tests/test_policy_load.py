@@ -147,6 +147,7 @@ waivers:
   - {path: /x, reason: r, expires: 2025-02-30}
   - {reason: r}
 plugin_hosts: [{plugins: "*.so", host: relative/app}]
+exclude: ["/ok", "  "]
 """,
     )
     with pytest.raises(PolicyError) as error:
@@ -158,6 +159,7 @@ plugin_hosts: [{plugins: "*.so", host: relative/app}]
         "severity.undefined-symbol.call",
         "severity.no-such-kind (key)",
         "include",
+        "exclude[1]",
         "max_versions.GLIBC",
         "max_versions.bad prefix (key)",
         "plugin_hosts[0].host",
@@ -168,8 +170,9 @@ plugin_hosts: [{plugins: "*.so", host: relative/app}]
     ]
     assert [p.split(": ")[1] for p in found] == expected_locations
     assert all(p.startswith(f"{path}: ") for p in found)
-    assert 'quote numbers that are versions: "2.28"' in found[4]
-    assert found[10].endswith("required key missing")
+    assert found[4].endswith("exclude[1]: an empty glob matches nothing")
+    assert 'quote numbers that are versions: "2.28"' in found[5]
+    assert found[11].endswith("required key missing")
 
 
 def test_off_and_dates_are_words_and_text_in_yaml(tmp_path: Path) -> None:

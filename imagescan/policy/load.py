@@ -279,7 +279,7 @@ def message(error: Any) -> str:
         return "a policy must be a mapping of keys to values"
     if kind == "missing":
         return "required key missing"
-    text = str(error["msg"])
+    text = str(error["msg"]).removeprefix("Value error, ")
     version = error["loc"][:1] == ("max_versions",)
     if version and kind == "string_type" and isinstance(error.get("input"), int | float):
         text += ' (quote numbers that are versions: "2.28")'

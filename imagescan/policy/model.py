@@ -12,9 +12,10 @@ import enum
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from imagescan.checks.model import FindingKind
+from imagescan.policy.globs import glob_problem
 
 POLICY_SCHEMA_VERSION = 1
 
@@ -26,7 +27,19 @@ SeverityKey = enum.StrEnum(  # type: ignore[misc]
     "SeverityKey", [("DEFAULT", "default")] + [(k.name, k.value) for k in FindingKind]
 )
 
-Glob = Annotated[str, Field(min_length=1, description="a path glob: * ? [..] and ** (any depth)")]
+
+def _usable_glob(pattern: str) -> str:
+    problem = glob_problem(pattern)
+    if problem is not None:
+        raise ValueError(problem)
+    return pattern
+
+
+Glob = Annotated[
+    str,
+    Field(min_length=1, description="a path glob: * ? [..] and ** (any depth)"),
+    AfterValidator(_usable_glob),
+]
 VersionNumber = Annotated[
     str,
     Field(
