@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from imagescan.policy import Policy, PolicyError, builtin_names, load_policy
+from imagescan.policy import Policy, PolicyError, builtin_names, describe, load_policy
 from imagescan.policy.load import MAX_POLICY_BYTES
 from imagescan.policy.rules import OFF, SeverityRule
 
@@ -331,3 +331,24 @@ def test_builtins_load() -> None:
         "GLIBCXX": "3.4.25",
         "CXXABI": "1.3.11",
     }
+
+
+def test_a_file_without_extension_is_found_but_needs_a_format(tmp_path: Path) -> None:
+    write(tmp_path, "mypolicy", "schema_version: 1\n")
+    with pytest.raises(PolicyError, match="mypolicy: unknown policy format"):
+        load_policy("mypolicy", directory=tmp_path)
+
+
+def test_describe_says_what_was_read_and_what_it_asks(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "p.yaml",
+        "schema_version: 1\nextends: glibc-2.17\nhost_provided: [libcuda.so.1]\n"
+        "waivers: [{path: /a, reason: r, expires: 2026-01-01}, {path: /b, reason: r}]\n",
+    )
+    line = describe(load_policy(str(path)), today=date(2026, 6, 1))
+    assert line == (
+        f"valid: {path} <- glibc-2.17 (built-in) <- default (built-in); "
+        "ceilings GLIBC 2.17, GLIBCXX 3.4.19, CXXABI 1.3.7; 2 waiver(s) (1 expired); "
+        "host provides libcuda.so.1"
+    )

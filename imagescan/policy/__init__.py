@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from imagescan.policy.apply import apply_policy
 from imagescan.policy.load import PolicyError, builtin_names, load_policy
-from imagescan.policy.rules import PluginHost, Policy, hosts_for
+from imagescan.policy.rules import PluginHost, Policy, describe, hosts_for
 
 DEFAULT_POLICY = "default"
 
@@ -20,6 +20,7 @@ __all__ = [
     "PolicyError",
     "apply_policy",
     "builtin_names",
+    "describe",
     "hosts_for",
     "load_policy",
 ]

@@ -94,14 +94,15 @@ def looks_like_file(reference: str) -> bool:
 
 def source_for(reference: str, directory: Path | None) -> PolicySource:
     """A built-in by name, else a file (relative to `directory`, or the working directory)."""
-    if not looks_like_file(reference):
-        if reference in builtin_names():
-            return builtin_source(reference)
-        names = ", ".join(builtin_names())
-        raise PolicyError(f"unknown policy {reference!r}: not a built-in ({names}) nor a file")
     path = Path(reference).expanduser()
     if directory is not None and not path.is_absolute():
         path = directory / path
+    if not looks_like_file(reference):
+        if reference in builtin_names():
+            return builtin_source(reference)
+        if not path.is_file():
+            names = ", ".join(builtin_names())
+            raise PolicyError(f"unknown policy {reference!r}: not a built-in ({names}) nor a file")
     return file_source(path)
 
 

@@ -123,3 +123,20 @@ def hosts_for(policy: Policy, path: str) -> tuple[str, ...]:
     from imagescan.policy.globs import path_matches
 
     return tuple(h.host for h in policy.plugin_hosts if path_matches(path, (h.plugins,)))
+
+
+def describe(policy: Policy, *, today: date) -> str:
+    """One line for `imagescan policy validate`: what was read and what it asks for."""
+    parts = [f"valid: {' <- '.join(policy.sources)}"]
+    if policy.max_versions:
+        parts.append("ceilings " + ", ".join(f"{k} {v}" for k, v in policy.max_versions.items()))
+    expired = [w for w in policy.waivers if w.expired(today)]
+    if policy.waivers:
+        note = f" ({len(expired)} expired)" if expired else ""
+        parts.append(f"{len(policy.waivers)} waiver(s){note}")
+    for name, values in (("include", policy.include), ("exclude", policy.exclude)):
+        if values:
+            parts.append(f"{name} {len(values)} glob(s)")
+    if policy.host_provided:
+        parts.append("host provides " + ", ".join(policy.host_provided))
+    return "; ".join(parts)
