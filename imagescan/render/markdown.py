@@ -22,10 +22,21 @@ FATAL = (Status.BROKEN, Status.INTERPRETER_MISSING)
 # CommonMark lets any ASCII punctuation be backslash-escaped; these start markup in a line.
 _MARKUP = re.compile(r"([\\`*_\[\]<>|~&#!])")
 _BACKTICKS = re.compile(r"`+")
+# control characters and undecodable bytes (kept by paths as surrogates) cannot be written as
+# UTF-8 or would be invisible: they are shown as \xNN, as ls -b would
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def one_line(text: str) -> str:
-    return " ".join(text.split())
+    """Whitespace runs (newlines included) become one space; unprintables become \\xNN."""
+    return _UNPRINTABLE.sub(_escape_char, " ".join(text.split()))
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # surrogateescape of one undecodable byte
+        code -= 0xDC00
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def plain(text: str) -> str:

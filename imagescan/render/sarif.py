@@ -127,6 +127,25 @@ RULES: dict[FindingKind, RuleText] = {
         "program gets the ABI it expects.",
         Severity.NOTE,
     ),
+    FindingKind.VERSION_CEILING: RuleText(
+        "VersionCeiling",
+        "A required symbol version is above the policy's ceiling",
+        "The file needs a symbol version (e.g. GLIBC_2.34) newer than the ceiling the policy "
+        "declares for that prefix; it will not start on systems that only offer the ceiling.",
+        "Build against an older C library (an older build image), or raise the ceiling in the "
+        "policy if the oldest supported runtime allows it.",
+        Severity.ERROR,
+    ),
+    FindingKind.RPATH_HYGIENE: RuleText(
+        "RpathHygiene",
+        "An RPATH or RUNPATH element the policy does not allow",
+        "A DT_RPATH or DT_RUNPATH element is empty or relative (both searched from the "
+        "working directory), outside the policy's trusted directories, or writable by anyone; "
+        "the loader searches it anyway, so what is found there can change or be planted.",
+        "Relink with $ORIGIN-relative or absolute trusted directories (patchelf --set-rpath "
+        "can rewrite it), or waive the finding in the policy.",
+        Severity.WARNING,
+    ),
 }
 
 
