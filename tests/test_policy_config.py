@@ -78,9 +78,9 @@ def test_a_bad_config_file_lists_every_problem(tmp_path: Path) -> None:
         load_defaults(deep, {})
     path = tmp_path / ".imagescan.yaml"
     assert sorted(error.value.message.split("; ")) == [
-        f"{path}: fail_on: Input should be 'error', 'warning' or 'note'",
-        f"{path}: platform: Input should be a valid string",
-        f"{path}: polcy: unknown key",
+        f"{path}: fail_on: Input should be 'error', 'warning' or 'note' (line 2)",
+        f"{path}: platform: Input should be a valid string (line 3)",
+        f"{path}: polcy: unknown key (line 1)",
     ]
 
 

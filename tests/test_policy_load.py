@@ -97,6 +97,16 @@ def without_sources(policy: Policy) -> Policy:
     return replace(policy, sources=(), waivers=waivers)
 
 
+def test_only_yaml_problems_carry_lines(tmp_path: Path) -> None:
+    for name, text in (
+        ("p.toml", "schema_version = 1\nx = 1\n"),
+        ("p.json", '{"schema_version": 1, "x": 1}'),
+    ):
+        with pytest.raises(PolicyError) as error:
+            load_policy(str(write(tmp_path, name, text)))
+        assert error.value.message == f"{tmp_path / name}: x: unknown key"
+
+
 def test_yaml_toml_and_json_say_the_same(tmp_path: Path) -> None:
     loaded = [
         load_policy(str(write(tmp_path, "p.yaml", YAML_POLICY))),
@@ -124,9 +134,9 @@ def test_unknown_keys_are_refused_with_their_location(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as error:
         load_policy(str(path))
     assert problems(error) == [
-        f"{path}: severty: unknown key",
-        f"{path}: rpath.emtpy: unknown key",
-        f"{path}: waivers[0].until: unknown key",
+        f"{path}: severty: unknown key (line 2)",
+        f"{path}: rpath.emtpy: unknown key (line 3)",
+        f"{path}: waivers[0].until: unknown key (line 5)",
     ]
 
 
@@ -170,9 +180,11 @@ exclude: ["/ok", "  "]
     ]
     assert [p.split(": ")[1] for p in found] == expected_locations
     assert all(p.startswith(f"{path}: ") for p in found)
-    assert found[4].endswith("exclude[1]: an empty glob matches nothing")
+    lines = [int(p.rsplit("(line ", 1)[1].rstrip(")")) for p in found]
+    assert lines == [1, 3, 4, 6, 13, 5, 5, 12, 8, 9, 10, 11]
+    assert found[4].endswith("exclude[1]: an empty glob matches nothing (line 13)")
     assert 'quote numbers that are versions: "2.28"' in found[5]
-    assert found[11].endswith("required key missing")
+    assert found[11].endswith("required key missing (line 11)")
 
 
 def test_off_and_dates_are_words_and_text_in_yaml(tmp_path: Path) -> None:
@@ -303,8 +315,8 @@ def test_problems_of_every_file_in_the_chain_are_listed(tmp_path: Path) -> None:
         load_policy(str(child))
     parent = tmp_path / "parent.yaml"
     found = problems(error)
-    assert found[0] == f"{child}: bad: unknown key"
-    assert found[1] == f"{parent}: bogus: unknown key"
+    assert found[0] == f"{child}: bad: unknown key (line 3)"
+    assert found[1] == f"{parent}: bogus: unknown key (line 3)"
     assert found[2].startswith(f"{parent}: extends: ")
     assert "cannot read policy" in found[2]
     assert len(found) == 3

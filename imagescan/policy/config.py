@@ -17,14 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from imagescan.checks.model import Severity
 from imagescan.errors import ImagescanError
-from imagescan.policy.load import (
-    MAX_POLICY_BYTES,
-    SyntaxProblem,
-    looks_like_file,
-    parse_text,
-    problems_of,
-    to_json,
-)
+from imagescan.policy.load import MAX_POLICY_BYTES, looks_like_file, problems_of
+from imagescan.policy.texts import SyntaxProblem, parse_text, to_json, yaml_lines
 
 CONFIG_NAME = ".imagescan.yaml"
 ENVIRONMENT = {
@@ -85,7 +79,8 @@ def read_config(path: Path) -> ConfigDocument:
     except SyntaxProblem as err:
         raise ConfigError(f"{path}: {err}") from None
     except ValidationError as err:
-        raise ConfigError("; ".join(f"{path}: {p}" for p in problems_of(err))) from None
+        lines = yaml_lines(data.decode("utf-8"))
+        raise ConfigError("; ".join(f"{path}: {p}" for p in problems_of(err, lines))) from None
 
 
 def _from_file(path: Path) -> Defaults:

@@ -7,22 +7,19 @@ all files in the chain are collected and raised once as a `PolicyError`, on one 
 
 from __future__ import annotations
 
-import json
-import re
-import tomllib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from imagescan.errors import ImagescanError
 from imagescan.policy.merge import merge_documents
 from imagescan.policy.model import PolicyDocument
 from imagescan.policy.rules import Policy
+from imagescan.policy.texts import SyntaxProblem, parse_text, to_json, yaml_lines
 
 FORMATS = {".yaml": "yaml", ".yml": "yaml", ".toml": "toml", ".json": "json"}
 MAX_POLICY_BYTES = 1 << 20  # a policy is hand-written; anything bigger is a mistake
@@ -161,98 +158,23 @@ def parse_source(source: PolicySource) -> Parsed:
     except SyntaxProblem as err:
         return Parsed(source, None, extends, (f"{label}: {err}",))
     except ValidationError as err:
-        return Parsed(source, None, extends, tuple(f"{label}: {p}" for p in problems_of(err)))
+        lines = yaml_lines(source.text) if source.format == "yaml" else None
+        found = problems_of(err, lines)
+        return Parsed(source, None, extends, tuple(f"{label}: {p}" for p in found))
     return Parsed(source, document, extends, ())
 
 
-class SyntaxProblem(Exception):
-    """A text that is not valid YAML/TOML/JSON, or holds values JSON cannot carry."""
-
-
-def parse_text(text: str, fmt: str) -> Any:
-    """The data of a policy text, duplicate keys refused in every format."""
-    if fmt == "toml":
-        try:
-            return tomllib.loads(text)  # rejects duplicate keys itself
-        except tomllib.TOMLDecodeError as err:
-            raise SyntaxProblem(f"TOML syntax: {err}") from None
-    if fmt == "json":
-        try:
-            return json.loads(text, object_pairs_hook=_unique_pairs)
-        except json.JSONDecodeError as err:
-            raise SyntaxProblem(f"line {err.lineno}: JSON syntax: {err.msg}") from None
-    return _parse_yaml(text)
-
-
-def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise SyntaxProblem(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing a key given twice in one mapping (YAML 1.2 says keys
-    are unique; PyYAML silently keeps the last)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if isinstance(key, str | int | float | bool) and key in seen:
-                line = key_node.start_mark.line + 1
-                raise SyntaxProblem(f"line {line}: duplicate key {key!r}")
-            seen.add(key if isinstance(key, str | int | float | bool) else id(key))
-        return super().construct_mapping(node, deep=deep)
-
-
-def _yaml_1_2_resolvers() -> dict[Any, list[tuple[str, Any]]]:
-    """SafeLoader's implicit types minus YAML 1.1's surprises: `off`, `no`, `yes` stay words
-    (YAML 1.2 booleans are only true/false) and dates stay text for the schema to check."""
-    dropped = {"tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp"}
-    resolvers = {
-        first: [(tag, regexp) for tag, regexp in entries if tag not in dropped]
-        for first, entries in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-    boolean = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
-    for first in "tTfF":
-        resolvers.setdefault(first, []).append(("tag:yaml.org,2002:bool", boolean))
-    return resolvers
-
-
-_UniqueKeyLoader.yaml_implicit_resolvers = _yaml_1_2_resolvers()
-
-
-def _parse_yaml(text: str) -> Any:
-    try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: builds plain data only
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise SyntaxProblem(f"{where}YAML syntax: {err.problem}") from None
-    except (yaml.YAMLError, ValueError) as err:
-        raise SyntaxProblem(f"YAML: {err}") from None
-
-
-def to_json(data: Any) -> str:
-    """JSON text of parsed policy data; dates as ISO text (YAML and TOML have date values)."""
-    try:
-        return json.dumps(data, default=_json_value)
-    except (TypeError, ValueError) as err:
-        raise SyntaxProblem(str(err)) from None
-
-
-def _json_value(value: object) -> str:
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    raise TypeError(f"a value of type {type(value).__name__} is not allowed in a policy")
-
-
-def problems_of(error: ValidationError) -> list[str]:
-    """`loc.path: message` for every validation error, in the order of the model's fields."""
-    return [f"{location(e['loc'])}: {message(e)}" for e in error.errors(include_url=False)]
+def problems_of(
+    error: ValidationError, lines: Callable[[Sequence[int | str]], int | None] | None = None
+) -> list[str]:
+    """`loc.path: message (line N)` for every validation error, in the order of the model's
+    fields; the line when `lines` knows it (YAML)."""
+    found = []
+    for item in error.errors(include_url=False):
+        line = lines(item["loc"]) if lines is not None else None
+        where = f" (line {line})" if line is not None else ""
+        found.append(f"{location(item['loc'])}: {message(item)}{where}")
+    return found
 
 
 _TAGS = {"level", "by_fatal_at"}  # discriminator tags pydantic puts in a union's location
