@@ -109,7 +109,8 @@ class Policy:
     def level_for(self, finding: Finding) -> Level | None:
         """The level this policy gives `finding`: its kind's rule, then "default" (for the
         loader's findings), else None (keep its severity)."""
-        keys = (str(finding.kind),) if finding.kind in POLICY_KINDS else (finding.kind, "default")
+        kind = str(finding.kind)
+        keys = (kind,) if finding.kind in POLICY_KINDS else (kind, "default")
         for key in keys:
             rule = self.severity.get(key)
             level = rule.for_finding(finding) if rule is not None else None
