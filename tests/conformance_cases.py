@@ -189,6 +189,8 @@ class Case:
         default_factory=lambda: MappingProxyType({})
     )
     requires: tuple[str, ...] = ()  # probes: "gcc -m32"
+    # Where the oracle's trace is known to differ from a real start (see the case's comment)
+    oracle_differs: Mapping[str, Verdict] = field(default_factory=lambda: MappingProxyType({}))
 
 
 # ---------------------------------------------------------------- gcc flag helpers
@@ -991,6 +993,29 @@ def _u_case(name: str, user: str | None, secure: bool) -> Case:
     )
 
 
+CASE_U_PRELOAD = Case(
+    "U_setuid_user_1000_ignores_ld_preload",
+    "Env LD_PRELOAD names a preload whose dependency is missing; User 1000:1000. The plain"
+    " program fails; the setuid-root one starts, because AT_SECURE drops preload entries with"
+    " a '/' (rtld.c handle_preload_list / unsecvars.h)",
+    build=_P_BUILD,
+    layers=(
+        (
+            Install("/opt/P/bin/suid-hello", "/opt/P/bin/hello", 0o4755),
+            *_P_FILES,
+        ),
+    ),
+    env=(PATH, "LD_PRELOAD=/opt/P/lib/libpre.so"),
+    user="1000:1000",
+    programs=frozen({"/opt/P/bin/suid-hello": OK, "/opt/P/bin/hello": missing("libgone.so.1")}),
+    libraries=_P_LIBS,
+    others=missing("libgone.so.1"),
+    # The oracle traces with the image's Env and only ADDS what a secure-mode trace misses,
+    # so it reports the setuid program broken; the real start (test_programs_start_...) and
+    # the rule say it starts.
+    oracle_differs=frozen({"/opt/P/bin/suid-hello": missing("libgone.so.1")}),
+)
+
 CASE_U_USER = _u_case("U_setuid_user_1000_secure_mode", "1000:1000", secure=True)
 CASE_U_ROOT = _u_case("U_setuid_no_user_not_secure", None, secure=False)
 
@@ -1338,6 +1363,7 @@ CASES: tuple[Case, ...] = (
     CASE_W_LLP,
     CASE_U_USER,
     CASE_U_ROOT,
+    CASE_U_PRELOAD,
     CASE_HW,
     CASE_HW_CACHE,
     CASE_RELR,
