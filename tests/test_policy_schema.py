@@ -74,3 +74,15 @@ def test_schema_command_prints_and_writes(
     assert main(["--write"]) == 0
     assert target.read_text(encoding="utf-8") == schema_text()
     assert main(["--bogus"]) == 2
+
+
+def test_the_documented_example_is_a_valid_policy(tmp_path: Path) -> None:
+    from imagescan.policy import load_policy
+
+    readme = (POLICIES / "README.md").read_text(encoding="utf-8")
+    example = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "example.yaml").write_text(example, encoding="utf-8")
+    policy = load_policy(str(tmp_path / "example.yaml"))
+    assert policy.max_versions["GLIBC"] == "2.28"
+    assert policy.waivers[0].kind == "undefined-symbol"
+    assert policy.rpath.trusted == ("/usr/**", "/opt/**")
