@@ -79,6 +79,13 @@ class Gone:
 
 
 @dataclass(frozen=True)
+class Folder:
+    """A directory (where a library is expected)."""
+
+    path: str
+
+
+@dataclass(frozen=True)
 class Host:
     """A host file copied into the image (the musl loader)."""
 
@@ -86,7 +93,7 @@ class Host:
     host_path: str
 
 
-Put = Install | Text | Link | Gone | Host
+Put = Install | Text | Link | Gone | Folder | Host
 
 # ---------------------------------------------------------------- expectations
 
@@ -505,6 +512,26 @@ CASE_G_SHORT = Case(
     build=_g_build(),
     layers=((*_G_FILES, Text("/opt/G/d1/libG.so.1", b"")),),
     programs=frozen({"/opt/G/bin/app": incompatible("libG.so.1", "file too short")}),
+    libraries=frozen({"/opt/G/d2/libG.so.1": OK}),
+)
+
+CASE_G_TRUNCATED = Case(
+    "G_truncated_candidate_is_fatal",
+    "RUNPATH d1:d2, d1/libG.so.1 is the first 40 bytes of the library (less than an Ehdr)",
+    build=_g_build(Patch("/opt/G/d1/libG.so.1", "/opt/G/d2/libG.so.1", "truncate=40")),
+    layers=((*_G_FILES, Install("/opt/G/d1/libG.so.1", mode=0o644)),),
+    programs=frozen({"/opt/G/bin/app": incompatible("libG.so.1", "file too short")}),
+    libraries=frozen({"/opt/G/d2/libG.so.1": OK}),
+)
+
+CASE_G_DIRECTORY = Case(
+    "G_directory_candidate",
+    "RUNPATH d1:d2, d1/libG.so.1 is a directory: open() succeeds, read() fails with EISDIR,"
+    " and open_verify reports 'cannot read file data: Error 21', fatal (not ENOENT/EACCES)",
+    build=_g_build(),
+    layers=((*_G_FILES, Folder("/opt/G/d1/libG.so.1")),),
+    # I expected a skip; the real loader (oracle and a real start) says fatal.
+    programs=frozen({"/opt/G/bin/app": incompatible("libG.so.1", "cannot read file data")}),
     libraries=frozen({"/opt/G/d2/libG.so.1": OK}),
 )
 
@@ -1342,6 +1369,8 @@ CASES: tuple[Case, ...] = (
     CASE_D_GONE,
     CASE_E,
     CASE_G_SHORT,
+    CASE_G_TRUNCATED,
+    CASE_G_DIRECTORY,
     CASE_G_SCRIPT,
     CASE_G_CLASS,
     CASE_G_MACHINE,

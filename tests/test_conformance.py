@@ -143,6 +143,10 @@ def _e_machine(data: bytearray, value: str) -> None:
     struct.pack_into("<H", data, 18, int(value))
 
 
+def _truncate(data: bytearray, size: str) -> None:
+    del data[int(size) :]
+
+
 def _e_ident(data: bytearray, spec: str) -> None:
     """`INDEX:VALUE`: one e_ident byte (EI_DATA=5, EI_OSABI=7)."""
     index, value = spec.split(":")
@@ -152,6 +156,7 @@ def _e_ident(data: bytearray, spec: str) -> None:
 PATCHES: dict[str, Callable[[bytearray, str], None]] = {
     "e_machine": _e_machine,
     "e_ident": _e_ident,
+    "truncate": _truncate,
     "weak-vernaux": _weak_vernaux,
     "rename-vernaux": _rename_vernaux,
     "runpath-from-rpath-suffix": _runpath_from_rpath_suffix,
@@ -209,6 +214,8 @@ def _member(put: cc.Put, root: Path) -> Member:
         return Symlink(put.path, put.target)
     if isinstance(put, cc.Gone):
         return Whiteout(put.path)
+    if isinstance(put, cc.Folder):
+        return Dir(put.path)
     return File(put.path, Path(os.path.realpath(put.host_path)).read_bytes(), 0o755)
 
 
