@@ -155,3 +155,13 @@ def test_hostile_extension_size_is_refused() -> None:
     data = header.tobuf(tarfile.GNU_FORMAT) + bytes(4096)
     with pytest.raises(TarFormatError, match="extended header"):
         walk(data)
+
+
+def test_old_signed_checksum_is_accepted() -> None:
+    data = bytearray(archive(tarfile.GNU_FORMAT, [(tarfile.TarInfo("caf\u00e9"), b"x")]))
+    header = bytes(data[:512])
+    signed = sum(b - 256 if b > 127 else b for b in header[:148] + header[156:]) + 256
+    assert signed != sum(header[:148] + header[156:]) + 256  # the name has bytes >= 0x80
+    data[148:156] = b"%06o\0 " % signed
+    ((member, content),) = walk(bytes(data))
+    assert (member.name, content) == ("caf\u00e9", b"x")

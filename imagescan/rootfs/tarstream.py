@@ -129,11 +129,7 @@ class TarStream:
 
 def _parse_header(block: bytes, first: bool) -> TarMember:
     """A ustar/GNU/v7 header block; TarFormatError when its checksum is wrong."""
-    try:
-        valid = _number(block[148:156]) in _checksums(block)
-    except TarFormatError:
-        valid = False
-    if not valid:
+    if not _checksum_ok(block):
         raise TarFormatError("invalid header" if first else "corrupt member header")
     name = _text(block[0:100])
     if block[257:263] == b"ustar\0":  # POSIX ustar: a prefix holds the leading directories
@@ -149,14 +145,21 @@ def _parse_header(block: bytes, first: bool) -> TarMember:
         uid=_number(block[108:116]),
         gid=_number(block[116:124]),
         size=_number(block[124:136]),
-        linkname=_text(block[157:257]),
+        linkname=_text(block[157:257]) if block[157] else "",
     )
 
 
-def _checksums(block: bytes) -> tuple[int, int]:
+def _checksum_ok(block: bytes) -> bool:
     # The checksum field counts as eight spaces; old tars summed signed chars.
-    unsigned = sum(block[:148]) + 256 + sum(block[156:])
-    return unsigned, sum(_SIGNED.unpack(block)) + 256
+    field = block[148:156]
+    try:
+        expected = _number(field)
+    except TarFormatError:
+        return False
+    if expected == sum(block) - sum(field) + 256:
+        return True
+    signed: int = sum(_SIGNED.unpack(block))
+    return expected == signed + 256
 
 
 def _number(field: bytes) -> int:
