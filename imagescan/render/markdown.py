@@ -54,6 +54,10 @@ def code(text: str) -> str:
     return f"{fence}{body}{fence}"
 
 
+def files(count: int) -> str:
+    return f"{count} file" if count == 1 else f"{count} files"
+
+
 def details(summary: str, body: str) -> str:
     """A folded block; blank lines let GitHub render the Markdown inside it."""
     return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>"
@@ -75,7 +79,7 @@ def verdict_line(report: Report) -> str:
     if fatal:
         parts.append(f"{fatal} of {total} ELF files will not start")
     if lazy:
-        parts.append(f"{lazy} {'files' if lazy > 1 else 'file'} may fail when a function is called")
+        parts.append(f"{files(lazy)} may fail when a function is called")
     if not parts:
         parts.append(f"nothing broken in {total} ELF files")
     return "## imagescan: " + ", ".join(parts)
@@ -131,14 +135,14 @@ def files_section(title: str, verdicts: Sequence[FileVerdict], *, folded: bool) 
     """A titled table of files and their findings; folded when asked or when long."""
     body = table(("File", "Status", "Layer", "Findings"), file_rows(verdicts))
     if folded or len(verdicts) > COLLAPSE_ROWS:
-        body = details(f"{len(verdicts)} files", body)
+        body = details(files(len(verdicts)), body)
     return f"### {title}\n\n{body}"
 
 
 def skipped_section(items: Sequence[Skipped]) -> str:
     rows = [(code(s.path), layer_cell(s.layer), plain(s.reason)) for s in items[:MAX_ROWS]]
     body = table(("File", "Layer", "Why"), rows)
-    return f"### Files not read\n\n{details(f'{len(items)} files', body)}"
+    return f"### Files not read\n\n{details(files(len(items)), body)}"
 
 
 def image_section(findings: Sequence[Finding]) -> str:
