@@ -1197,6 +1197,7 @@ CASE_M_LLP = Case(
         _musl_base_layer(*files("/opt/M/bin/app", "/opt/M/rp/libmu.so", "/opt/M/llp/libmu.so")),
     ),
     base="musl",
+    requires=("musl-gcc",),
     env=(PATH, "LD_LIBRARY_PATH=/opt/M/llp"),
     programs=frozen({"/opt/M/bin/app": ok(resolved={"libmu.so": "/opt/M/llp/libmu.so"})}),
     libraries=frozen({"/opt/M/rp/libmu.so": OK, "/opt/M/llp/libmu.so": OK}),
@@ -1227,6 +1228,7 @@ CASE_M_PATH = Case(
         ),
     ),
     base="musl",
+    requires=("musl-gcc",),
     programs=frozen(
         {
             "/opt/M2/bin/app": ok(resolved={"libmp.so": "/opt/M2/lib/libmp.so"}),
@@ -1260,6 +1262,7 @@ CASE_M_INHERIT = Case(
         _musl_base_layer(*files("/opt/M3/bin/app", "/opt/M3/a/libma.so", "/opt/M3/a/libmb.so")),
     ),
     base="musl",
+    requires=("musl-gcc",),
     programs=frozen({"/opt/M3/bin/app": ok(resolved={"libmb.so": "/opt/M3/a/libmb.so"})}),
     libraries=frozen({"/opt/M3/a/libma.so": missing("libmb.so"), "/opt/M3/a/libmb.so": OK}),
 )
@@ -1307,6 +1310,7 @@ CASE_M_DOLLAR = Case(
         ),
     ),
     base="musl",
+    requires=("musl-gcc",),
     programs=frozen(
         {
             "/opt/M4/bin/app-dollar": missing("libm4.so"),
@@ -1332,6 +1336,7 @@ CASE_X = Case(
         ),
     ),
     base="musl",
+    requires=("musl-gcc",),
     programs=frozen(
         {
             "/opt/X/bin/glibc-hello": Verdict(

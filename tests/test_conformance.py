@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -254,12 +255,26 @@ def image_spec(case: cc.Case, root: Path) -> ImageSpec:
     return ImageSpec(layers=[base, *layers] if base else layers, env=env, user=case.user)
 
 
+@functools.cache
 def _probe(requirement: str, tmp: Path) -> bool:
-    """Whether the host can build what a case requires ("gcc -m32")."""
+    """Whether the host can build what a case requires ("gcc -m32", "musl-gcc")."""
+    tmp = tmp / ("probe-" + re.sub(r"\W", "_", requirement))
+    tmp.mkdir(exist_ok=True)
     src = tmp / "probe.c"
     src.write_text("int f(void) { return 0; }\n")
     cmd = [*requirement.split(), "-shared", "-fPIC", str(src), "-o", str(tmp / "probe.so")]
     return subprocess.run(cmd, capture_output=True, check=False).returncode == 0
+
+
+def _build_one(case: cc.Case, work: Path) -> ImageSpec | str:
+    """The case's image, or why it is not built ("skip: ..." when the host lacks a tool)."""
+    lacking = [r for r in case.requires if not _probe(r, work)]
+    if lacking:
+        return f"skip: this host cannot run {lacking}"
+    try:
+        return image_spec(case, work / case.name)
+    except (RuntimeError, OSError, ValueError) as err:
+        return f"build failed: {err}"
 
 
 @dataclass(frozen=True)
@@ -273,17 +288,12 @@ class Built:
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     work = tmp_path_factory.mktemp("conformance")
-    specs: dict[str, ImageSpec] = {}
-    problems: dict[str, str] = {}
-    for case in cc.CASES:
-        lacking = [r for r in case.requires if not _probe(r, work)]
-        if lacking:
-            problems[case.name] = f"skip: this host cannot run {lacking}"
-            continue
-        try:
-            specs[case.name] = image_spec(case, work / case.name)
-        except (RuntimeError, OSError, ValueError) as err:
-            problems[case.name] = f"build failed: {err}"
+    glibc_base()  # computed once (ldconfig) before the threads share it
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        results = list(pool.map(lambda c: _build_one(c, work), cc.CASES))
+    named = [(case.name, result) for case, result in zip(cc.CASES, results, strict=True)]
+    specs = {name: r for name, r in named if isinstance(r, ImageSpec)}
+    problems = {name: r for name, r in named if isinstance(r, str)}
     return Built(write_oci_dir(work / "oci", specs), problems)
 
 
