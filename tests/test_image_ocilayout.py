@@ -639,3 +639,23 @@ def test_platforms_whose_blobs_are_absent_are_not_offered(tmp_path: Path) -> Non
         open_dir(str(layout))
     options = SourceOptions(platform=parse_platform("linux/arm64"))
     assert open_dir(str(layout), options).config.architecture == "arm64"
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+def test_corrupt_compressed_layer_whose_digest_matches(tmp_path: Path, compression: str) -> None:
+    """The blob is what the manifest names, but its compressed data is cut short."""
+    layout = write_oci_dir(tmp_path / "l", spec(compression=compression))
+    path = blob(layout, first_manifest(layout)["layers"][1]["digest"])
+    cut = path.read_bytes()[:-12]
+    path.unlink()
+
+    def relink(manifest: dict[str, Any]) -> None:
+        manifest["layers"][1].update(digest=sha256(cut), size=len(cut))
+
+    blob(layout, sha256(cut)).write_bytes(cut)
+    rewrite_manifest(layout, relink)
+    image = open_dir(str(layout))
+    assert image.access is not None
+    stream = open_decompressed(image.access.open_layer(1), "layer 2")
+    with pytest.raises(ImageReadError, match=f"layer 2: corrupt {compression} data"):
+        stream.drain()
