@@ -216,6 +216,10 @@ def test_off_and_dates_are_words_and_text_in_yaml(tmp_path: Path) -> None:
             "schema_version: 1\nwaivers: [{path: /x, reason: r, expires: 2027-01-31T10:00}]\n",
             "waivers[0].expires",
         ),
+        ("p.yaml", "schema_version: 1\nexclude: &x [/a]\ninclude: *x\n", "line 3: YAML aliases"),
+        ("p.yaml", "a: " + "[" * 5000 + "]" * 5000, "YAML: nested too deeply"),
+        ("p.json", "[" * 100000 + "]" * 100000, "JSON: nested too deeply"),
+        ("p.toml", "a = " + "[" * 100000 + "]" * 100000, "TOML: nested too deeply"),
     ],
 )
 def test_malformed_texts_are_problems_of_their_file(

@@ -27,11 +27,15 @@ def parse_text(text: str, fmt: str) -> Any:
             return tomllib.loads(text)  # rejects duplicate keys itself
         except tomllib.TOMLDecodeError as err:
             raise SyntaxProblem(f"TOML syntax: {err}") from None
+        except RecursionError:
+            raise SyntaxProblem("TOML: nested too deeply") from None
     if fmt == "json":
         try:
             return json.loads(text, object_pairs_hook=_unique_pairs)
         except json.JSONDecodeError as err:
             raise SyntaxProblem(f"line {err.lineno}: JSON syntax: {err.msg}") from None
+        except RecursionError:
+            raise SyntaxProblem("JSON: nested too deeply") from None
     return parse_yaml(text)
 
 
@@ -46,7 +50,15 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 class _UniqueKeyLoader(yaml.SafeLoader):
     """PyYAML's safe loader, refusing a key given twice in one mapping (YAML 1.2 says keys
-    are unique; PyYAML silently keeps the last)."""
+    are unique; PyYAML silently keeps the last) and aliases (`*name`: a few nested ones
+    expand to gigabytes once turned into JSON, and a policy has no need of them)."""
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            line = event.start_mark.line + 1
+            raise SyntaxProblem(f"line {line}: YAML aliases (*name) are not allowed in policies")
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -85,6 +97,8 @@ def parse_yaml(text: str) -> Any:
         raise SyntaxProblem(f"{where}YAML syntax: {err.problem}") from None
     except (yaml.YAMLError, ValueError) as err:
         raise SyntaxProblem(f"YAML: {err}") from None
+    except RecursionError:
+        raise SyntaxProblem("YAML: nested too deeply") from None
 
 
 def to_json(data: Any) -> str:
@@ -93,6 +107,8 @@ def to_json(data: Any) -> str:
         return json.dumps(data, default=_json_value)
     except (TypeError, ValueError) as err:
         raise SyntaxProblem(str(err)) from None
+    except RecursionError:
+        raise SyntaxProblem("nested too deeply") from None
 
 
 def _json_value(value: object) -> str:
