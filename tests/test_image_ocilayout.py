@@ -659,3 +659,12 @@ def test_corrupt_compressed_layer_whose_digest_matches(tmp_path: Path, compressi
     stream = open_decompressed(image.access.open_layer(1), "layer 2")
     with pytest.raises(ImageReadError, match=f"layer 2: corrupt {compression} data"):
         stream.drain()
+
+
+def test_archive_removed_after_opening_is_a_read_error(tmp_path: Path) -> None:
+    archive = write_oci_archive(tmp_path / "img.tar", spec())
+    image = OciArchiveSource().open(str(archive), OPTIONS)
+    archive.unlink()
+    assert image.access is not None
+    with pytest.raises(ImageReadError, match="cannot read blobs/sha256/"):
+        image.access.open_layer(0)

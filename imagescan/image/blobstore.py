@@ -204,9 +204,9 @@ class TarStore:
 
     def __init__(self, path: Path, where: str) -> None:
         self.path, self.where = path, where
-        self.compressed = _is_compressed(path)
-        self._file_size = None if self.compressed else path.stat().st_size
         try:
+            self.compressed = _is_compressed(path)
+            self._file_size = None if self.compressed else path.stat().st_size
             with self._seekable() as stream, tarfile.open(fileobj=stream, mode="r:") as tar:
                 self._members = _index_archive(tar, where, self._file_size)
         except (tarfile.TarError, EOFError) as exc:
@@ -252,7 +252,10 @@ class TarStore:
         info = self._resolve(path)
         if info is None:
             raise ImageReadError(f"{path} is missing from {self.where}")
-        raw = _SectionRaw(self._seekable(), info.offset_data, info.size)
+        try:
+            raw = _SectionRaw(self._seekable(), info.offset_data, info.size)
+        except OSError as exc:
+            raise ImageReadError(f"cannot read {path} in {self.where}: {exc.strerror}") from exc
         return io.BufferedReader(raw, buffer_size=1 << 20)
 
     def close(self) -> None:
