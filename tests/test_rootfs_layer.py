@@ -85,7 +85,12 @@ def test_hostile_names_are_skipped_and_absolute_names_kept() -> None:
 
 def test_whiteouts_and_opaque_markers_are_recorded_not_entries() -> None:
     layer = index(
-        Dir("/a"), Whiteout("/a/gone"), Opaque("/a"), Whiteout("/top"), raw("a/.wh..wh.plnk")
+        Dir("/a"),
+        Whiteout("/a/gone"),
+        Opaque("/a"),
+        Whiteout("/top"),
+        raw("a/.wh..wh.plnk"),
+        raw("a/.wh."),
     )
     assert [e.path for e in layer.entries] == ["/a"]
     assert layer.whiteouts == ("/a/gone", "/top")

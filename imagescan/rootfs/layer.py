@@ -217,7 +217,7 @@ class _LayerBuilder:
         parent, _, name = path.rpartition("/")
         if name == OPAQUE:
             self.opaque_dirs.append(parent or "/")
-        elif not name.startswith(WHITEOUT + WHITEOUT):
+        elif name != WHITEOUT and not name.startswith(WHITEOUT + WHITEOUT):
             self.whiteouts.append(f"{parent}/{name[len(WHITEOUT) :]}")
 
     def _entry(self, path: str, kind: EntryType, member: TarMember) -> Entry:
