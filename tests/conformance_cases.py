@@ -909,6 +909,35 @@ CASE_S = Case(
     libraries=frozen({"/opt/S/lib/libslash.so": OK, f"{LIBDIR}/libslash2.so": OK}),
 )
 
+CASE_S_DEDUPE = Case(
+    "S_soname_matches_a_library_loaded_by_path",
+    "exe NEEDED '/opt/SD/lib/libsd.so.1' (SONAME libsd.so.1) then libX.so.1 (RUNPATH"
+    " /opt/SD/x); libX needs libsd.so.1, which no search would find: _dl_lookup_map matches"
+    " the loaded object's DT_SONAME, so the process starts",
+    build=(
+        lib("/opt/SD/lib/libsd.so.1", "sd_func"),
+        Cc(
+            "/link/SD/libsd-by-path.so",
+            ("common/lib.c",),
+            (*LIB, *soname("/opt/SD/lib/libsd.so.1"), "-DFN=sd_func"),
+        ),
+        lib("/opt/SD/x/libX.so.1", "x_func", "sd_func", flags=against("/opt/SD/lib", "libsd.so.1")),
+        exe(
+            "/opt/SD/bin/app",
+            "sd_func",
+            "x_func",
+            flags=(
+                *runpath("/opt/SD/x"),
+                *against("/link/SD", "libsd-by-path.so"),
+                *against("/opt/SD/x", "libX.so.1"),
+            ),
+        ),
+    ),
+    layers=(files("/opt/SD/bin/app", "/opt/SD/lib/libsd.so.1", "/opt/SD/x/libX.so.1"),),
+    programs=frozen({"/opt/SD/bin/app": ok(warn("fragile-dependency", "libsd.so.1"))}),
+    libraries=frozen({"/opt/SD/lib/libsd.so.1": OK, "/opt/SD/x/libX.so.1": missing("libsd.so.1")}),
+)
+
 _P_BUILD = (
     lib("/link/P/libgone.so.1", "gone_func"),
     lib("/opt/P/lib/libpre.so", "pre_func", "gone_func", flags=against("/link/P", "libgone.so.1")),
@@ -1390,6 +1419,7 @@ CASES: tuple[Case, ...] = (
     CASE_R_BOTH,
     CASE_N,
     CASE_S,
+    CASE_S_DEDUPE,
     CASE_P_ENV,
     CASE_P_FILE,
     CASE_P_MISSING,
