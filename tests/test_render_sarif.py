@@ -27,7 +27,13 @@ from imagescan.render.sarif import (
 )
 from imagescan.report import Report
 from tests.conftest import SHARED
-from tests.render_support import HOSTILE_PATH, IMAGES, corpus_report, synthetic_report
+from tests.render_support import (
+    HOSTILE_PATH,
+    IMAGES,
+    corpus_report,
+    finding,
+    synthetic_report,
+)
 
 SARIF_SCHEMA = SHARED / "schemas" / "sarif-schema-2.1.0.json"
 # RFC 3986 relative-ref with a path-noscheme/path-empty: unreserved, pct-encoded, sub-delims,
@@ -74,12 +80,12 @@ def test_corpus_log_validates_and_says_what_the_loader_decided(name: str) -> Non
     log = valid_log(report)
     run = log["runs"][0]
     expected = [(v.path, f) for v in report.files for f in v.findings]
-    assert len(run["results"]) == len(expected)
-    for result, (path, finding) in zip(run["results"], expected, strict=True):
+    assert len(run["results"]) == len(expected) + len(report.image_findings)
+    for result, (path, want) in zip(run["results"], expected, strict=False):
         location = result["locations"][0]["physicalLocation"]["artifactLocation"]
         assert (location["uri"], location["uriBaseId"]) == (path.lstrip("/"), IMAGE_ROOT)
-        assert (result["ruleId"], result["level"]) == (finding.kind, finding.severity)
-        assert result["message"]["text"] == finding.message
+        assert (result["ruleId"], result["level"]) == (want.kind, want.severity)
+        assert result["message"]["text"] == want.message
         rule = run["tool"]["driver"]["rules"][result["ruleIndex"]]
         assert rule["id"] == result["ruleId"]
         layer = result["properties"]["layer"]
@@ -136,8 +142,30 @@ def test_synthetic_log_validates_with_skipped_files_and_image_findings() -> None
     assert notes[0]["properties"]["layer"] == 1
     assert "layerDiffId" not in notes[0]["properties"]  # layer 1 has no diff_id in this image
     image_level = [r for r in run["results"] if r["ruleId"] == "stale-ld-cache"]
-    assert len(image_level) == 1 and "logicalLocations" in image_level[0]["locations"][0]
+    assert [uri_of(r) for r in image_level] == ["etc/ld.so.cache"]
     assert sum(len(v.findings) for v in report.files) + 1 == len(run["results"])
+
+
+def uri_of(result: dict[str, Any]) -> str:
+    uri: str = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+    return uri
+
+
+def test_every_result_has_a_file_as_github_code_scanning_demands() -> None:
+    # GitHub refuses the whole upload when one result lacks physicalLocation.artifactLocation.uri
+    # (locationFromSarifResult: expected at least one location / expected artifact location)
+    report = synthetic_report()
+    dangling = finding(
+        FindingKind.STALE_LD_CACHE, Severity.WARNING, "libz.so.1", provider="/usr/lib/libz.so.1"
+    )
+    unknown = finding(FindingKind.FRAGILE_DEPENDENCY, Severity.WARNING, "something")
+    report = dataclasses.replace(report, image_findings=(*report.image_findings, dangling, unknown))
+    results = valid_log(report)["runs"][0]["results"]
+    assert all(len(r["locations"]) == 1 and uri_of(r) for r in results)
+    image_level = [uri_of(r) for r in results[-3:]]
+    assert image_level == ["etc/ld.so.cache", "etc/ld.so.cache", "./"]
+    prints = [r["partialFingerprints"]["imagescanFinding/v1"] for r in results]
+    assert len(set(prints)) == len(prints)
 
 
 def test_related_locations_name_requirer_and_provider() -> None:

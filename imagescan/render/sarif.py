@@ -23,6 +23,8 @@ SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/imagescan/imagescan"
 IMAGE_ROOT = "IMAGE_ROOT"
 FINGERPRINT_KEY = "imagescanFinding/v1"
+# the file an image-wide finding of a kind is about, when the finding names no file itself
+IMAGE_FINDING_FILE = {FindingKind.STALE_LD_CACHE: "/etc/ld.so.cache"}
 
 
 @dataclass(frozen=True)
@@ -250,17 +252,28 @@ def file_result(report: Report, verdict: FileVerdict, finding: Finding) -> dict[
     return result
 
 
+def image_location(finding: Finding) -> str:
+    """Where an image-wide finding points: its requiring file, the file its kind is about, its
+    provider, else the image root (GitHub code scanning refuses results without a file)."""
+    for candidate in (finding.required_by, IMAGE_FINDING_FILE.get(finding.kind), finding.provider):
+        if candidate and candidate.startswith("/"):
+            return candidate
+    return "/"
+
+
 def image_result(report: Report, finding: Finding) -> dict[str, Any]:
-    """A finding about the image as a whole: located at its requiring file, if it has one."""
+    """A finding about the image as a whole rather than one ELF file."""
     result = _result(finding)
-    where = finding.required_by if finding.required_by else None
-    if where and where.startswith("/"):
-        result["locations"] = [{"physicalLocation": physical_location(where)}]
-    else:
-        result["locations"] = [
-            {"logicalLocations": [{"name": report.image.reference, "kind": "module"}]}
-        ]
-    result["partialFingerprints"] = {FINGERPRINT_KEY: fingerprint(finding, "")}
+    where = image_location(finding)
+    location = physical_location(where)
+    if where == "/":
+        location["artifactLocation"]["uri"] = "./"
+    result["locations"] = [{"physicalLocation": location}]
+    related = related_locations(finding, where)
+    if related:
+        result["relatedLocations"] = related
+    identity = finding.provider or ""
+    result["partialFingerprints"] = {FINGERPRINT_KEY: fingerprint(finding, f"{where}\0{identity}")}
     result["properties"] = {"image": report.image.reference} | finding_properties(finding)
     return result
 
