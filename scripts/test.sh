@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(gcc libc6-dev musl-tools golang-go binutils docker.io docker-registry skopeo
-              apache2-utils file)
+APT_PACKAGES=(gcc libc6-dev gcc-multilib musl-tools golang-go binutils
+              binutils-s390x-linux-gnu binutils-powerpc-linux-gnu
+              docker.io docker-registry skopeo apache2-utils file)
 
 install_system_packages() {
   local missing=()

@@ -57,29 +57,48 @@ def _version_names(facts: ElfFacts) -> dict[int, str]:
 
 @dataclass
 class SymbolChecker:
-    """Memoises lookups: many processes share the same objects and scopes."""
+    """Memoised binding: many processes share the same objects, so which of an object's
+    references one provider satisfies is computed once per (object, provider) pair, as a
+    bit mask over the object's references."""
 
     bind_now_env: bool = False
     musl: bool = False
-    _memo: dict[tuple[str, tuple[str, ...]], tuple[UndefinedSymbol, ...]] = field(
-        default_factory=dict
-    )
+    _refs: dict[str, tuple[UndefinedSymbol, ...]] = field(default_factory=dict)
+    _pairs: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def unresolved(
         self, obj: LoadedObject, scope: Sequence[LoadedObject]
     ) -> tuple[UndefinedSymbol, ...]:
         """The non-weak references of `obj` that no object in `scope` satisfies."""
-        key = (obj.file, tuple(o.file for o in scope))
-        if key not in self._memo:
-            self._memo[key] = tuple(
-                ref
-                for ref in obj.facts.undefined
-                if _needs_lookup(ref)
-                and not any(self._binds(o.facts, ref) for o in scope if not (ref.copy and o is obj))
-            )
-        return self._memo[key]
+        refs = self.references(obj)
+        satisfied = 0
+        for provider in scope:
+            satisfied |= self.satisfied(obj, provider)
+        return tuple(ref for i, ref in enumerate(refs) if not satisfied >> i & 1)
 
-    def _binds(self, facts: ElfFacts, ref: UndefinedSymbol) -> bool:
+    def references(self, obj: LoadedObject) -> tuple[UndefinedSymbol, ...]:
+        """The references the loader looks up (named by a relocation, not weak)."""
+        refs = self._refs.get(obj.file)
+        if refs is None:
+            refs = self._refs[obj.file] = tuple(r for r in obj.facts.undefined if _needs_lookup(r))
+        return refs
+
+    def satisfied(self, obj: LoadedObject, provider: LoadedObject) -> int:
+        """Bit i set when `provider` binds reference i of `obj`. A COPY-relocated symbol
+        is never bound in the object itself (dl-lookup.c skip_map)."""
+        key = (obj.file, provider.file)
+        mask = self._pairs.get(key)
+        if mask is None:
+            mask = 0
+            same = provider.file == obj.file
+            defined = provider.facts.defined
+            for i, ref in enumerate(self.references(obj)):
+                if ref.name in defined and not (same and ref.copy):
+                    mask |= self._accepts(provider.facts, ref) << i
+            self._pairs[key] = mask
+        return mask
+
+    def _accepts(self, facts: ElfFacts, ref: UndefinedSymbol) -> bool:
         if self.musl:  # musl ignores version names; hidden definitions never bind
             versyms = facts.defined.get(ref.name, ())
             return any(not v & VERSYM_HIDDEN or not facts.has_versym for v in versyms)

@@ -47,6 +47,34 @@ def search(
     name: str,
 ) -> SearchResult:
     """Where glibc's loader finds `name` when object `requester` needs it."""
+    key = (params, _chain(objects, requester), name)
+    memo = ctx.searches.get(key)
+    if isinstance(memo, SearchResult):
+        return memo
+    result = _search(ctx, params, objects, requester, name)
+    ctx.searches[key] = result
+    return result
+
+
+def _chain(objects: Sequence[LoadedObject], requester: int) -> tuple[tuple[str, str], ...]:
+    """What a search depends on besides the name: the requester and who loaded it, up to
+    the main program (their paths give $ORIGIN; their files give RPATH and RUNPATH)."""
+    chain: list[tuple[str, str]] = []
+    index: int | None = requester
+    while index is not None:
+        chain.append((objects[index].path, objects[index].file))
+        index = objects[index].loader
+    chain.append((objects[0].path, objects[0].file))
+    return tuple(chain)
+
+
+def _search(
+    ctx: LoaderContext,
+    params: ProcessParams,
+    objects: Sequence[LoadedObject],
+    requester: int,
+    name: str,
+) -> SearchResult:
     steps: list[SearchStep] = []
     for candidate, rule, owner in _candidates(ctx, params, objects, requester, name):
         outcome, detail = open_verify(ctx, _absolute(ctx, candidate))
@@ -111,8 +139,12 @@ def _from_cache(
 ) -> Iterator[tuple[str, Rule, str | None]]:
     if ctx.cache is None:
         return
-    flags = expected_cache_flags(ctx.target.machine, ctx.target.elf_class)
-    cached = lookup(ctx.cache, name, machine_flags=flags, hwcaps_priority=ctx.target.hwcaps)
+    if name not in ctx.cache_hits:
+        flags = expected_cache_flags(ctx.target.machine, ctx.target.elf_class)
+        ctx.cache_hits[name] = lookup(
+            ctx.cache, name, machine_flags=flags, hwcaps_priority=ctx.target.hwcaps
+        )
+    cached = ctx.cache_hits[name]
     if cached is None:
         return
     # DF_1_NODEFLIB forbids cache entries in the system directories (_dl_map_object).
