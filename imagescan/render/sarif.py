@@ -317,28 +317,33 @@ def run_properties(report: Report) -> dict[str, Any]:
     }
 
 
-def sarif_dict(report: Report) -> dict[str, Any]:
-    """The SARIF log as plain data (one run)."""
-    results = [file_result(report, v, f) for v in report.files for f in v.findings]
-    results += [image_result(report, f) for f in report.image_findings]
-    notifications = [skipped_notification(report, s) for s in report.skipped]
-    driver = {
+def driver_dict(report: Report) -> dict[str, Any]:
+    return {
         "name": "imagescan",
         "version": report.tool_version,
         "informationUri": INFORMATION_URI,
         "rules": [rule_dict(kind) for kind in FindingKind],
     }
+
+
+def base_ids(report: Report) -> dict[str, Any]:
+    """IMAGE_ROOT has no URI on this host: the image is read, never unpacked."""
+    text = (
+        f"The root directory of the image's squashed filesystem ({report.image.reference}); "
+        "paths are inside the image, not on this host."
+    )
+    return {IMAGE_ROOT: {"description": {"text": text}}}
+
+
+def sarif_dict(report: Report) -> dict[str, Any]:
+    """The SARIF log as plain data (one run)."""
+    results = [file_result(report, v, f) for v in report.files for f in v.findings]
+    results += [image_result(report, f) for f in report.image_findings]
+    notifications = [skipped_notification(report, s) for s in report.skipped]
     run = {
-        "tool": {"driver": driver},
+        "tool": {"driver": driver_dict(report)},
         "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": notifications}],
-        "originalUriBaseIds": {
-            IMAGE_ROOT: {
-                "description": {
-                    "text": "The root directory of the image's squashed filesystem "
-                    f"({report.image.reference}); paths are inside the image, not on this host."
-                }
-            }
-        },
+        "originalUriBaseIds": base_ids(report),
         "results": results,
         "columnKind": "unicodeCodePoints",
         "properties": run_properties(report),
