@@ -189,6 +189,17 @@ def test_podman_shaped_export_layers_get_their_index() -> None:
     assert got == [(1, diff_ids[1]), (0, diff_ids[0])]
 
 
+def test_a_layer_at_two_positions_is_left_to_its_diff_id() -> None:
+    # The same layer twice (e.g. two identical RUN steps): the export holds its blob once.
+    same, other = _tar_bytes({"a": b"1"}), _tar_bytes({"b": b"2"})
+    digests = ["sha256:" + hashlib.sha256(layer).hexdigest() for layer in (same, other)]
+    export = _tar_bytes(
+        {f"blobs/sha256/{d[7:]}": b for d, b in zip(digests, (same, other), strict=True)}
+    )
+    diff_ids = [digests[0], digests[1], digests[0]]
+    assert _layers(io.BytesIO(export), diff_ids) == [(None, digests[0]), (1, digests[1])]  # type: ignore[arg-type]
+
+
 def test_a_tampered_blob_fails_its_digest_check() -> None:
     layer = _tar_bytes({"a": b"real"})
     diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()

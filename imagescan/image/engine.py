@@ -110,9 +110,7 @@ def iter_export_layers(
     blobs named by a diff_id get their index and a digest check; a legacy `layer.tar`, or a
     compressed blob (containerd image store exports), gets None: its diff_id places it.
     """
-    positions: dict[str, int] = {}
-    for index, diff_id in enumerate(diff_ids):
-        positions.setdefault(diff_id, index)
+    positions = _positions(diff_ids)
     found = 0
     try:
         with tarfile.open(fileobj=stream, mode="r|") as tar:
@@ -130,8 +128,20 @@ def iter_export_layers(
         )
 
 
+def _positions(diff_ids: Sequence[str]) -> dict[str, int | None]:
+    """diff_id -> its index; None for a diff_id at several positions (an export holds its blob
+    once, and only placing by diff_id fills every position)."""
+    positions: dict[str, int | None] = {}
+    for index, diff_id in enumerate(diff_ids):
+        positions[diff_id] = None if diff_id in positions else index
+    return positions
+
+
 def _layer_of(
-    tar: tarfile.TarFile, member: tarfile.TarInfo, positions: Mapping[str, int], image: str
+    tar: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    positions: Mapping[str, int | None],
+    image: str,
 ) -> tuple[int | None, BinaryIO] | None:
     # Docker 25 and Podman add `<id>/layer.tar` symlinks to the real blobs for old readers:
     # only regular files carry data, so no layer is yielded twice.
