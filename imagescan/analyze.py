@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from imagescan.checks.ldcache import stale_cache_findings
@@ -41,8 +41,16 @@ def elf_files(rootfs: RootFS) -> Iterator[tuple[str, Entry, ElfFacts]]:
             yield path, entry, entry.elf
 
 
-def analyze(rootfs: RootFS, config: ImageConfig, cpu_level: str | None = None) -> Analysis:
-    """Judge every ELF file as the image's own loader would, then plugins inside hosts."""
+def analyze(
+    rootfs: RootFS,
+    config: ImageConfig,
+    cpu_level: str | None = None,
+    plugin_hosts: Sequence[tuple[str, str]] = (),
+) -> Analysis:
+    """Judge every ELF file as the image's own loader would, then plugins inside hosts.
+
+    `plugin_hosts` are declared (plugin path glob, host program) pairs, which win over the
+    hosts imagescan infers."""
     ctx = setup.make_context(rootfs, config, cpu_level)
     judge = _Judge(ctx)
     analysis = Analysis(ctx)
@@ -51,8 +59,9 @@ def analyze(rootfs: RootFS, config: ImageConfig, cpu_level: str | None = None) -
         analysis.verdicts[path] = verdict
         if process is not None:
             analysis.processes[path] = process
-    _judge_plugins(judge, analysis)
+    _judge_plugins(judge, analysis, plugin_hosts)
     _record_loaded_by(analysis)
+    analysis.image_findings.extend(runtime_findings(judge, analysis))
     loader_facts = ctx.facts(judge.default_loader) if judge.default_loader else None
     if judge.default_loader is None or not setup.is_musl_loader(judge.default_loader):
         system_dirs = setup.ldso_defaults(ctx, loader_facts).system_dirs
@@ -220,7 +229,17 @@ def _record_loaded_by(analysis: Analysis) -> None:
             analysis.verdicts[file] = _replace(verdict, loaded_by=tuple(sorted(programs)))
 
 
-def _judge_plugins(judge: _Judge, analysis: Analysis) -> None:
+def _judge_plugins(
+    judge: _Judge, analysis: Analysis, plugin_hosts: Sequence[tuple[str, str]]
+) -> None:
     from imagescan.plugins import judge_plugins
 
-    judge_plugins(judge, analysis)
+    judge_plugins(judge, analysis, plugin_hosts)
+
+
+def runtime_findings(judge: _Judge, analysis: Analysis) -> list[Finding]:
+    """Image-wide checks of what programs load at run time (NSS modules, dlopen names,
+    Go plugins): see imagescan.checks.runtime."""
+    from imagescan.checks.runtime import runtime_checks
+
+    return runtime_checks(judge, analysis)

@@ -8,7 +8,7 @@ the reference oracle), and only the plugin's own references are judged there.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from imagescan.checks.model import FileVerdict, Finding, FindingKind, Status
@@ -58,8 +58,12 @@ def _needs_host(verdict: FileVerdict, facts: ElfFacts) -> bool:
     return unresolved or (not facts.needed and bool(facts.undefined))
 
 
-def judge_plugins(judge: _Judge, analysis: Analysis) -> None:
-    """Re-judge each plugin inside the host that leaves the fewest undefined symbols."""
+def judge_plugins(
+    judge: _Judge, analysis: Analysis, declared: Sequence[tuple[str, str]] = ()
+) -> None:
+    """Re-judge each plugin inside the host that leaves the fewest undefined symbols.
+
+    `declared` (plugin glob, host) pairs are not used yet: see issue 5."""
     for path, verdict in list(analysis.verdicts.items()):
         facts = judge.ctx.facts(path)
         if facts is None or not _needs_host(verdict, facts):
