@@ -13,7 +13,7 @@ loader taught us something, a comment says so.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 # ---------------------------------------------------------------- build steps
@@ -659,6 +659,70 @@ CASE_H_SYMBOL = Case(
     layers=(files("/opt/H2/bin/needs-hv2-at-v2", "/opt/H2/lib/libH.so.1"),),
     programs=frozen({"/opt/H2/bin/needs-hv2-at-v2": undefined("hv2", "call")}),
     libraries=frozen({"/opt/H2/lib/libH.so.1": OK}),
+)
+
+CASE_H_PROVIDER = Case(
+    "H_version_checked_against_the_named_provider",
+    "needs hv2@V2 from libH.so.1 (old: V1 only); another loaded library, libK.so.1, defines"
+    " V2 and hv2: the Verneed names libH, so the start still fails (_dl_check_map_versions)",
+    build=(
+        _H_OLD,
+        _H_NEW,
+        Cc(
+            "/opt/H3/lib/libK.so.1",
+            ("H/libh.c",),
+            (*LIB, *soname("libK.so.1"), "-DWITH_V2", "-Wl,--version-script={S}/H/v2.map"),
+        ),
+        Cc(
+            "/opt/H3/bin/needs-v2",
+            ("H/main.c",),
+            (
+                *EXE,
+                *runpath("/opt/H/lib:/opt/H3/lib"),
+                *against("/link/H", "libH.so.1"),
+                *against("/opt/H3/lib", "libK.so.1"),
+            ),
+        ),
+    ),
+    layers=(files("/opt/H3/bin/needs-v2", "/opt/H/lib/libH.so.1", "/opt/H3/lib/libK.so.1"),),
+    programs=frozen({"/opt/H3/bin/needs-v2": missing_version("V2")}),
+    libraries=frozen({"/opt/H/lib/libH.so.1": OK, "/opt/H3/lib/libK.so.1": OK}),
+)
+
+CASE_O_ORDER = Case(
+    "O_search_order_rpath_llp_runpath",
+    "Env LD_LIBRARY_PATH=/opt/none;/opt/O/llp (';' separates too) holds the new libH (V2);"
+    " /opt/O/rp holds the old one (V1). DT_RPATH is searched before LD_LIBRARY_PATH,"
+    " DT_RUNPATH after it (_dl_map_object)",
+    build=(
+        replace(_H_OLD, out="/opt/O/rp/libH.so.1"),
+        replace(_H_NEW, out="/opt/O/llp/libH.so.1"),
+        Cc(
+            "/opt/O/bin/runpath",
+            ("H/main.c",),
+            (*EXE, *runpath("/opt/O/rp"), *against("/opt/O/llp", "libH.so.1")),
+        ),
+        Cc(
+            "/opt/O/bin/rpath",
+            ("H/main.c",),
+            (*EXE, *rpath("/opt/O/rp"), *against("/opt/O/llp", "libH.so.1")),
+        ),
+    ),
+    layers=(
+        files(
+            "/opt/O/bin/runpath", "/opt/O/bin/rpath", "/opt/O/rp/libH.so.1", "/opt/O/llp/libH.so.1"
+        ),
+    ),
+    env=(PATH, "LD_LIBRARY_PATH=/opt/none;/opt/O/llp"),
+    programs=frozen(
+        {
+            "/opt/O/bin/runpath": ok(resolved={"libH.so.1": "/opt/O/llp/libH.so.1"}),
+            "/opt/O/bin/rpath": resolving(
+                missing_version("V2"), {"libH.so.1": "/opt/O/rp/libH.so.1"}
+            ),
+        }
+    ),
+    libraries=frozen({"/opt/O/rp/libH.so.1": OK, "/opt/O/llp/libH.so.1": OK}),
 )
 
 _I_OLD = Cc("/opt/I/lib/libI.so.1", ("I/libi.c",), (*LIB, *soname("libI.so.1")))
@@ -1412,6 +1476,8 @@ CASES: tuple[Case, ...] = (
     CASE_G_OSABI,
     CASE_H,
     CASE_H_SYMBOL,
+    CASE_H_PROVIDER,
+    CASE_O_ORDER,
     CASE_I,
     CASE_I_ENV,
     CASE_L,
