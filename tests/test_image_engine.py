@@ -401,3 +401,22 @@ def test_unknown_docker_context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("DOCKER_CONTEXT", "nowhere")
     with pytest.raises(EngineError, match="nowhere"):
         DockerEngineSource().open("ubuntu", SourceOptions())
+
+
+@pytest.mark.engine
+def test_the_rootfs_reader_sees_the_same_image_as_from_the_archive(
+    engine_env: DockerEngine, loaded: str, archives: dict[str, Path]
+) -> None:
+    from imagescan.image.dockerarchive import DockerArchiveSource
+    from imagescan.rootfs.reader import read_rootfs
+
+    local = DockerArchiveSource().open(str(archives["legacy"]), SourceOptions())
+    remote = DockerEngineSource().open(loaded, SourceOptions())
+    try:
+        expected, got = read_rootfs(local), read_rootfs(remote)
+    finally:
+        local.close()
+        remote.close()
+    assert "/usr/bin/two" in got.entries
+    assert got.entries == expected.entries
+    assert got.layer_ids == expected.layer_ids

@@ -553,3 +553,23 @@ def test_https_trusting_a_private_ca_through_requests_ca_bundle(
     image = RegistrySource().open(tls_ref, SourceOptions())
     image.close()
     assert image.config.entrypoint == ("/usr/bin/tool",)
+
+
+# ------------------------------------------------------------------ with the layer reader
+
+
+@pytest.mark.registry
+def test_the_rootfs_reader_sees_the_same_image_as_from_the_layout(pushed: Pushed) -> None:
+    from imagescan.image.ocilayout import OciDirSource
+    from imagescan.rootfs.reader import read_rootfs
+
+    local = OciDirSource().open(f"{pushed.layout}:v1", SourceOptions())
+    remote = RegistrySource().open(pushed.single, PLAIN)
+    try:
+        expected, got = read_rootfs(local), read_rootfs(remote)
+    finally:
+        local.close()
+        remote.close()
+    assert "/usr/bin/tool" in got.entries
+    assert got.entries == expected.entries
+    assert got.layer_ids == expected.layer_ids
