@@ -41,6 +41,7 @@ from imagescan.image.ocilayout import check_platform
 ENGINE_TIMEOUT = 300
 EXPORT_CHUNK = 1 << 20
 UNCOMPRESSED_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
+DEFAULT_HOST = "unix:///var/run/docker.sock"
 _HINT = "(use registry:REF or docker-archive:FILE)"
 _TAR_MAGIC_OFFSET = 257  # POSIX ustar "ustar" magic, also GNU "ustar  "
 # Shapes of `docker save` / compat exports that carry layer data:
@@ -203,7 +204,7 @@ class _ChunkRaw(io.RawIOBase):
     def __init__(self, chunks: Iterator[bytes], failure: str) -> None:
         super().__init__()
         self._chunks, self._failure = chunks, failure
-        self._pending = b""
+        self._pending = memoryview(b"")
 
     def readable(self) -> bool:
         return True
@@ -211,7 +212,7 @@ class _ChunkRaw(io.RawIOBase):
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         while not self._pending:
             try:
-                self._pending = next(self._chunks)
+                self._pending = memoryview(next(self._chunks))
             except StopIteration:
                 return 0
             except docker.errors.ImageNotFound as exc:
@@ -248,9 +249,6 @@ def _reason(exc: BaseException) -> str:
             return reason
     first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return first_line[:200]
-
-
-DEFAULT_HOST = "unix:///var/run/docker.sock"
 
 
 def engine_host(environ: Mapping[str, str] = os.environ) -> tuple[str | None, Any]:
