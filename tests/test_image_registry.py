@@ -573,3 +573,19 @@ def test_the_rootfs_reader_sees_the_same_image_as_from_the_layout(pushed: Pushed
     assert "/usr/bin/tool" in got.entries
     assert got.entries == expected.entries
     assert got.layer_ids == expected.layer_ids
+
+
+@pytest.mark.registry
+@pytest.mark.parametrize("compression", ["zstd", "none"])
+def test_zstd_and_uncompressed_layers(
+    registry: RegistryService, tmp_path: Path, compression: str
+) -> None:
+    spec = ImageSpec(layers=[[File("/z/data", b"z" * 10000)]], compression=compression)
+    layout = write_oci_dir(tmp_path / "img", {"v1": spec})
+    ref = registry.push(f"oci:{layout}:v1", f"team/{compression}:v1")
+    image = RegistrySource().open(ref, PLAIN)
+    try:
+        assert compression in image.layers[0].media_type or compression == "none"
+        assert _read_all_layers(image) == [["z/data"]]
+    finally:
+        image.close()
