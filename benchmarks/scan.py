@@ -25,7 +25,7 @@ from imagescan.rootfs.model import RootFS
 from imagescan.rootfs.reader import read_rootfs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from read_floor import DEFAULT, floor  # noqa: E402
+from read_floor import DEFAULT, floor
 
 
 def best_of(runs: int, work: object) -> tuple[float, object]:

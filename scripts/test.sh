@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(gcc libc6-dev gcc-multilib musl-tools golang-go binutils
               binutils-s390x-linux-gnu binutils-powerpc-linux-gnu
-              docker.io docker-registry skopeo apache2-utils file)
+              docker.io docker-registry skopeo apache2-utils podman file)
 
 install_system_packages() {
   local missing=()
