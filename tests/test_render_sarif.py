@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ import jsonschema
 import pytest
 
 from imagescan.checks.model import FindingKind, Severity
+from imagescan.policy.apply import apply_policy
+from imagescan.policy.rules import Policy, Waiver
 from imagescan.render.sarif import (
     IMAGE_ROOT,
     RULES,
@@ -211,3 +214,28 @@ def test_corpus_fingerprints_are_distinct(name: str) -> None:
     results = sarif_dict(corpus_report(name))["runs"][0]["results"]
     prints = [r["partialFingerprints"]["imagescanFinding/v1"] for r in results]
     assert len(set(prints)) == len(prints) > 0
+
+
+def test_policy_waivers_become_accepted_suppressions_with_the_same_fingerprint() -> None:
+    report = corpus_report("glibc-too-new")
+    waiver = Waiver(path="/usr/local/bin/newglibc", reason="built for bookworm hosts")
+    waived = apply_policy(report, Policy(waivers=(waiver,)), today=date(2026, 1, 1))
+    before = {_key(r): r for r in valid_log(report)["runs"][0]["results"]}
+    after = valid_log(waived)["runs"][0]["results"]
+    suppressed = [r for r in after if "suppressions" in r]
+    assert {uri_of(r) for r in suppressed} == {"usr/local/bin/newglibc"}
+    assert len(suppressed) == len(
+        next(v for v in report.files if v.path.endswith("newglibc")).findings
+    )
+    for result in suppressed:
+        assert result["level"] == "note"
+        assert result["suppressions"] == [
+            {"kind": "external", "justification": "built for bookworm hosts"}
+        ]
+        assert _key(result) in before  # the alert keeps its identity, now dismissed
+    assert all("suppressions" not in r for r in after if uri_of(r) != "usr/local/bin/newglibc")
+
+
+def _key(result: dict[str, Any]) -> str:
+    key: str = result["partialFingerprints"]["imagescanFinding/v1"]
+    return key

@@ -23,6 +23,7 @@ SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/imagescan/imagescan"
 IMAGE_ROOT = "IMAGE_ROOT"
 FINGERPRINT_KEY = "imagescanFinding/v1"
+WAIVED = "waived ("
 # the file an image-wide finding of a kind is about, when the finding names no file itself
 IMAGE_FINDING_FILE = {FindingKind.STALE_LD_CACHE: "/etc/ld.so.cache"}
 
@@ -236,6 +237,15 @@ def related_locations(finding: Finding, path: str) -> list[dict[str, Any]]:
     return related
 
 
+def waiver_reason(finding: Finding) -> str | None:
+    """The reason of a policy waiver: policy/apply.py's waive() keeps a waived finding as a
+    note whose message starts "waived (REASON[, until DATE]): "."""
+    if finding.severity != Severity.NOTE or not finding.message.startswith(WAIVED):
+        return None
+    reason, sep, _ = finding.message[len(WAIVED) :].partition("): ")
+    return reason if sep else None
+
+
 def file_result(report: Report, verdict: FileVerdict, finding: Finding) -> dict[str, Any]:
     """One finding about one ELF file of the image."""
     result = _result(finding)
@@ -279,12 +289,19 @@ def image_result(report: Report, finding: Finding) -> dict[str, Any]:
 
 
 def _result(finding: Finding) -> dict[str, Any]:
-    return {
+    result: dict[str, Any] = {
         "ruleId": str(finding.kind),
         "ruleIndex": list(FindingKind).index(finding.kind),
         "level": str(finding.severity),
         "message": {"text": finding.message},
     }
+    reason = waiver_reason(finding)
+    if reason is not None:
+        # an external suppression (the policy file); no status means accepted (SARIF 2.1.0
+        # suppression object; GitLab and sarif-sdk read it so),
+        # and the schema revisions disagree on the property's name (state/status)
+        result["suppressions"] = [{"kind": "external", "justification": reason}]
+    return result
 
 
 def skipped_notification(report: Report, item: Skipped) -> dict[str, Any]:
