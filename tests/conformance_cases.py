@@ -196,6 +196,9 @@ class Case:
         default_factory=lambda: MappingProxyType({})
     )
     requires: tuple[str, ...] = ()  # probes: "gcc -m32"
+    # Paths only a real start can judge (a symlink to a program: neither the oracle nor
+    # imagescan list symlinks as files)
+    starts: Mapping[str, Verdict] = field(default_factory=lambda: MappingProxyType({}))
     # Where the oracle's trace is known to differ from a real start (see the case's comment)
     oracle_differs: Mapping[str, Verdict] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -1002,6 +1005,44 @@ CASE_S_DEDUPE = Case(
     libraries=frozen({"/opt/SD/lib/libsd.so.1": OK, "/opt/SD/x/libX.so.1": missing("libsd.so.1")}),
 )
 
+CASE_E_MAIN = Case(
+    "E_main_origin_is_the_real_path",
+    "/usr/local/bin/tool -> /opt/OR/bin/tool (RUNPATH $ORIGIN/../lib): the main program's"
+    " $ORIGIN comes from /proc/self/exe, symlinks resolved; Env LD_LIBRARY_PATH=$ORIGIN/../lib2"
+    " expands against the main program too (_dl_init_paths)",
+    build=(
+        lib("/opt/OR/lib/libor.so.1", "or_func"),
+        lib("/opt/OR/lib2/libor2.so.1", "or2_func"),
+        exe(
+            "/opt/OR/bin/tool",
+            "or_func",
+            flags=(*runpath("$ORIGIN/../lib"), *against("/opt/OR/lib", "libor.so.1")),
+        ),
+        exe("/opt/OR/bin/tool2", "or2_func", flags=against("/opt/OR/lib2", "libor2.so.1")),
+    ),
+    layers=(
+        (
+            *files(
+                "/opt/OR/bin/tool",
+                "/opt/OR/bin/tool2",
+                "/opt/OR/lib/libor.so.1",
+                "/opt/OR/lib2/libor2.so.1",
+            ),
+            Link("/usr/local/bin/tool", "/opt/OR/bin/tool"),
+            Link("/usr/local/bin/tool2", "../../../opt/OR/bin/tool2"),
+        ),
+    ),
+    env=(PATH, "LD_LIBRARY_PATH=$ORIGIN/../lib2"),
+    programs=frozen(
+        {
+            "/opt/OR/bin/tool": ok(resolved={"libor.so.1": "/opt/OR/bin/../lib/libor.so.1"}),
+            "/opt/OR/bin/tool2": ok(resolved={"libor2.so.1": "/opt/OR/bin/../lib2/libor2.so.1"}),
+        }
+    ),
+    starts=frozen({"/usr/local/bin/tool": OK, "/usr/local/bin/tool2": OK}),
+    libraries=frozen({"/opt/OR/lib/libor.so.1": OK, "/opt/OR/lib2/libor2.so.1": OK}),
+)
+
 _P_BUILD = (
     lib("/link/P/libgone.so.1", "gone_func"),
     lib("/opt/P/lib/libpre.so", "pre_func", "gone_func", flags=against("/link/P", "libgone.so.1")),
@@ -1466,6 +1507,7 @@ CASES: tuple[Case, ...] = (
     CASE_D_DELETED,
     CASE_D_GONE,
     CASE_E,
+    CASE_E_MAIN,
     CASE_G_SHORT,
     CASE_G_TRUNCATED,
     CASE_G_DIRECTORY,
