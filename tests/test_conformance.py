@@ -500,14 +500,13 @@ def _mount_proc(root: Path) -> None:
     """/proc inside the root, in a private mount namespace that dies with the child: ld.so
     reads /proc/self/exe for the main program's $ORIGIN (_dl_get_origin)."""
     (root / "proc").mkdir(exist_ok=True)
-    calls = (
-        lambda: _unshare(CLONE_NEWNS),
-        lambda: _mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None),
-        lambda: _mount(b"proc", str(root / "proc").encode(), b"proc", 0, None),
-    )
-    for call in calls:
-        if call() != 0:
-            raise OSError(ctypes.get_errno(), "cannot mount /proc for the chroot")
+    proc = str(root / "proc").encode()
+    if (
+        _unshare(CLONE_NEWNS) != 0
+        or _mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0
+        or _mount(b"proc", proc, b"proc", 0, None) != 0
+    ):
+        raise OSError(ctypes.get_errno(), "cannot mount /proc for the chroot")
 
 
 def _enter(root: Path, uid: int, gid: int) -> Callable[[], None]:
