@@ -17,7 +17,7 @@ from imagescan.elf.reader import parse_elf
 from imagescan.errors import ImageReadError, MalformedElf
 from imagescan.image.compression import DigestVerifyingReader
 from imagescan.rootfs import layer as layer_module
-from imagescan.rootfs.layer import index_layer, normalise, scan_layer
+from imagescan.rootfs.layer import NOT_READ, index_layer, normalise, scan_layer
 from imagescan.rootfs.model import EntryType, LayerIndex
 from tests.imagebuilder import (
     Dir,
@@ -183,7 +183,10 @@ def test_small_configuration_files_are_kept_verbatim() -> None:
 def test_hidden_files_are_not_read(truncated_elf: bytes) -> None:
     members = [File("/hidden", truncated_elf), File("/seen", b"ok")]
     layer = index(*members, hidden=lambda path: path == "/hidden")
-    assert [e.path for e in layer.entries] == ["/seen"]
+    hidden, seen = layer.entries
+    assert (hidden.path, hidden.verify, hidden.elf) == ("/hidden", NOT_READ, None)
+    assert seen.verify == "file too short"
+    assert hidden.file_id != seen.file_id
     assert layer.skipped == ()  # the malformed ELF was never parsed
     assert len(index(*members).skipped) == 1
 
@@ -193,7 +196,7 @@ def test_visible_hardlink_to_a_hidden_file_is_reported() -> None:
     hidden = {"/a", "/c"}.__contains__
     scan = scan_layer(io.BytesIO(blob), 0, None, hidden=hidden)
     assert scan.unread_link_targets == frozenset({"/a"})
-    assert [e.path for e in scan.index.entries] == ["/b"]
+    assert [e.path for e in scan.index.entries] == ["/a", "/b", "/c"]
 
 
 def test_zstd_and_plain_layers() -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import random
 import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
@@ -15,9 +17,17 @@ import pytest
 from imagescan.elf.reader import parse_elf
 from imagescan.errors import ImageReadError, MalformedElf
 from imagescan.image.dirsource import DirSource
-from imagescan.image.model import LayerAccess, OpenedImage, SourceOptions
+from imagescan.image.model import (
+    ImageConfig,
+    LayerAccess,
+    LayerDescriptor,
+    OpenedImage,
+    RandomAccessLayers,
+    SourceKind,
+    SourceOptions,
+)
 from imagescan.image.ocilayout import OciArchiveSource, OciDirSource
-from imagescan.rootfs.model import Entry, EntryType, RootFS
+from imagescan.rootfs.model import EntryType, RootFS
 from imagescan.rootfs.paths import lookup
 from imagescan.rootfs.reader import read_rootfs
 from tests.imagebuilder import (
@@ -26,8 +36,10 @@ from tests.imagebuilder import (
     Hardlink,
     ImageSpec,
     Member,
+    Opaque,
     Symlink,
     Whiteout,
+    layer_tar,
     write_oci_archive,
     write_oci_dir,
 )
@@ -91,11 +103,6 @@ def one_pass(image: OpenedImage, order: list[int], known: bool = False) -> Opene
     return replace(image, access=OnePass(image.access, order, known))
 
 
-def without_ids(fs: RootFS) -> dict[str, Entry]:
-    """Entries with file_id zeroed: ids are numbered in reading order, which may differ."""
-    return {path: replace(entry, file_id=0) for path, entry in fs.entries.items()}
-
-
 def test_hidden_files_are_never_parsed(tmp_path: Path, broken: bytes, hello: bytes) -> None:
     lower = [Dir("/usr"), File("/usr/replaced", broken), File("/usr/gone", broken)]
     upper = [File("/usr/replaced", hello), Whiteout("/usr/gone")]
@@ -108,7 +115,7 @@ def test_hidden_files_are_never_parsed(tmp_path: Path, broken: bytes, hello: byt
     # and the squash drops what they said.
     streamed = read_rootfs(one_pass(image, [0, 1], known=True))
     assert streamed.skipped == ()
-    assert without_ids(streamed) == without_ids(fs)
+    assert streamed.entries == fs.entries
 
 
 def test_hardlink_of_a_layer_to_its_own_hidden_file(tmp_path: Path, hello: bytes) -> None:
@@ -134,7 +141,7 @@ def test_one_pass_stream_is_placed_by_diff_id(tmp_path: Path) -> None:
     image = open_oci(tmp_path, *layers)
     expected = read_rootfs(image)
     streamed = read_rootfs(one_pass(image, [2, 0, 1]))
-    assert without_ids(streamed) == without_ids(expected)
+    assert streamed.entries == expected.entries
     assert streamed.layer_ids == image.config.diff_ids
     assert streamed.entries["/usr/lib/x"].layer == 1
     assert "/f" not in streamed.entries
@@ -245,3 +252,74 @@ def test_dir_walk_does_not_enter_other_filesystems(tmp_path: Path) -> None:
     finally:
         subprocess.run(["umount", root / "mnt"], check=True)
     assert set(fs.entries) == {"/mnt", "/here"}
+
+
+class MemoryLayers(RandomAccessLayers):
+    """Layer blobs held in memory (a random-access source)."""
+
+    def __init__(self, blobs: list[bytes]) -> None:
+        self.blobs = blobs
+
+    def layer_count(self) -> int:
+        return len(self.blobs)
+
+    def open_layer(self, index: int) -> BinaryIO:
+        return io.BytesIO(self.blobs[index])
+
+
+def random_layer(rng: random.Random, contents: list[bytes]) -> list[Member]:
+    names = ["/a", "/b", "/a/x", "/a/y", "/b/x", "/l/x", "/l/z", "/a/d/x"]
+    members: list[Member] = []
+    for _ in range(rng.randint(1, 6)):
+        path, roll = rng.choice(names), rng.random()
+        if roll < 0.4:
+            members.append(File(path, rng.choice(contents)))
+        elif roll < 0.5:
+            members.append(Dir(path))
+        elif roll < 0.6:
+            members.append(Symlink(path, rng.choice(["a", "/b", "../a", "x"])))
+        elif roll < 0.75:
+            members.append(Whiteout(path))
+        elif roll < 0.85:
+            members.append(Opaque(path))
+        else:
+            members.append(Hardlink(path, rng.choice(names)))
+    if rng.random() < 0.3:
+        members.append(Symlink("/l", rng.choice(["a", "/b"])))
+    return members
+
+
+def test_top_down_read_equals_a_full_read(hello: bytes, broken: bytes) -> None:
+    """Hiding files from the parser never changes what the image holds (random stacks)."""
+    rng = random.Random(6)
+    for _ in range(150):
+        layers = [layer_tar(random_layer(rng, [hello, broken, b"text"])) for _ in range(3)]
+        image = OpenedImage(
+            reference="memory",
+            kind=SourceKind.OCI_DIR,
+            config=ImageConfig(),
+            layers=tuple(LayerDescriptor(f"sha256:{i:064x}") for i in range(3)),
+            access=MemoryLayers(layers),
+        )
+        top_down = read_rootfs(image)
+        full = read_rootfs(one_pass(image, [0, 1, 2], known=True))
+        assert top_down.entries == full.entries, layers
+        assert top_down.skipped == full.skipped
+
+
+def test_hidden_file_reached_by_another_spelling_is_read_after_all(
+    tmp_path: Path, hello: bytes
+) -> None:
+    # The upper hard link names "/lib/a"; the whiteout above it names "/usr/lib/a": the
+    # top-down pass leaves the file unread, sees that, and reads every file again.
+    image = open_oci(
+        tmp_path,
+        [Dir("/usr"), Dir("/usr/lib"), Symlink("/lib", "usr/lib"), File("/usr/lib/a", hello)],
+        [Hardlink("/b", "/lib/a")],
+        [Whiteout("/usr/lib/a")],
+    )
+    messages: list[str] = []
+    fs = read_rootfs(image, progress=messages.append)
+    assert fs.entries["/b"].elf is not None
+    assert "/usr/lib/a" not in fs.entries
+    assert "reading all layers again, every file" in messages

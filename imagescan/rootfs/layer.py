@@ -31,6 +31,9 @@ CAPABILITY_XATTR = "SCHILY.xattr.security.capability"  # PAX form of the file ca
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 FILE_ID_BITS = 32  # file_id = layer << 32 | ordinal of the regular file in its layer
+# `verify` of a regular file left unread because an upper layer hides it: such an entry
+# keeps the tree's shape (its parent directories) and never shows in a squashed image.
+NOT_READ = "not read: an upper layer hides it"
 
 KEPT_PATHS = frozenset(
     {
@@ -95,7 +98,8 @@ def index_layer(
     """The facts of one layer blob (gzip, zstd or plain tar), read once to its end.
 
     `hidden(path)` True means an upper layer deletes or replaces `path`: that regular file
-    is not read at all and is left out. With `compute_diff_id`, the sha256 of the
+    is not read at all; its entry has `verify=NOT_READ` and no facts (so such an index is
+    not the layer's complete, cacheable one). With `compute_diff_id`, the sha256 of the
     uncompressed tar is computed and checked against `diff_id` when one is given.
     """
     return scan_layer(blob, index, diff_id, hidden=hidden, compute_diff_id=compute_diff_id).index
@@ -233,11 +237,13 @@ class _LayerBuilder:
         )
 
     def _regular(self, path: str, member: TarMember, tar: TarStream) -> None:
-        if self.hidden is not None and self.hidden(path):
-            self.unread.add(path)
-            return
-        content = read_content(path, member.size, tar.read_data)
         self.files += 1
+        if self.hidden is not None and self.hidden(path):
+            # Recorded without reading it: it still creates its parent directories.
+            self.unread.add(path)
+            content = FileContent(NOT_READ)
+        else:
+            content = read_content(path, member.size, tar.read_data)
         entry = Entry(
             path=path,
             type=EntryType.FILE,
@@ -263,9 +269,7 @@ class _LayerBuilder:
             reason = "hard link target leads outside the image root"
             self.skipped.append(Skipped(path, reason, self.index))
             return
-        if self.hidden is not None and self.hidden(path):
-            return
-        if target in self.unread:
+        if target in self.unread and not (self.hidden is not None and self.hidden(path)):
             self.unread_link_targets.add(target)
         self.entries.append(
             Entry(path=path, type=EntryType.HARDLINK, layer=self.index, link_target=target)

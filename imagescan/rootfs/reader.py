@@ -14,7 +14,14 @@ from dataclasses import replace
 from imagescan.errors import ImageReadError
 from imagescan.image.model import LayerAccess, OpenedImage
 from imagescan.rootfs.dirwalk import index_directory
-from imagescan.rootfs.layer import FILE_ID_BITS, LayerScan, file_id, index_layer, scan_layer
+from imagescan.rootfs.layer import (
+    FILE_ID_BITS,
+    NOT_READ,
+    LayerScan,
+    file_id,
+    index_layer,
+    scan_layer,
+)
 from imagescan.rootfs.model import Entry, LayerIndex, RootFS
 from imagescan.rootfs.squash import HiddenPaths, squash
 
@@ -28,21 +35,28 @@ def read_rootfs(image: OpenedImage, *, progress: Progress | None = None) -> Root
         return squash([index_directory(image.rootfs_dir)])
     if image.access is None:
         raise ImageReadError(f"{image.reference}: the image has no layers to read")
-    if image.access.random_access:
-        return squash(read_top_down(image, image.access, progress))
-    return squash(read_stream(image, image.access, progress))
+    if not image.access.random_access:
+        return squash(read_stream(image, image.access, progress))
+    rootfs = squash(read_top_down(image, image.access, progress))
+    if any(entry.verify == NOT_READ for entry in rootfs.entries.values()):
+        # A file left unread is visible after all (a hard link reached it by a path the
+        # upper layers spell differently): read every file instead of guessing again.
+        _tell(progress, "reading all layers again, every file")
+        rootfs = squash(read_top_down(image, image.access, progress, hide=False))
+    return rootfs
 
 
 def read_top_down(
-    image: OpenedImage, access: LayerAccess, progress: Progress | None = None
+    image: OpenedImage, access: LayerAccess, progress: Progress | None = None, hide: bool = True
 ) -> list[LayerIndex]:
-    """Every layer's index, read top first with the paths upper layers hide left unread."""
+    """Every layer's index, read top first; with `hide`, the files that upper layers hide
+    are left unread (entries with verify=NOT_READ)."""
     hidden = HiddenPaths()
     count = len(image.layers)
     layers: list[LayerIndex] = []
     for index in reversed(range(count)):
         _tell(progress, f"reading layer {count - index}/{count}")
-        scan = _scan(access, index, _diff_id(image, index), hidden.hidden)
+        scan = _scan(access, index, _diff_id(image, index), hidden.hidden if hide else None)
         if scan.unread_link_targets:
             # A visible hard link of this layer points at a file we left unread: read again.
             needed = scan.unread_link_targets
@@ -54,7 +68,7 @@ def read_top_down(
 
 
 def _scan(
-    access: LayerAccess, index: int, diff_id: str | None, hidden: Callable[[str], bool]
+    access: LayerAccess, index: int, diff_id: str | None, hidden: Callable[[str], bool] | None
 ) -> LayerScan:
     with closing(access.open_layer(index)) as blob:
         return scan_layer(blob, index, diff_id, hidden=hidden)

@@ -87,6 +87,8 @@ class _Tree:
         if entry.type is EntryType.HARDLINK:
             linked = self._linked(entry, path)
             if linked is None:
+                # UnpackLayer removes what is at the path before link(2) fails.
+                self._remove(path)
                 return None
             entry = linked
         elif entry.path != path:
