@@ -10,7 +10,14 @@ import pytest
 from imagescan.render.json import render_json
 from imagescan.render.registry import RENDERERS, TEXT_WIDTH, Format, render
 from tests.conftest import CORPUS
-from tests.render_support import GOLDEN_IMAGE, check_golden, golden_report, synthetic_report
+from tests.render_support import (
+    GOLDEN_IMAGE,
+    IMAGES,
+    check_golden,
+    corpus_report,
+    golden_report,
+    synthetic_report,
+)
 
 
 def test_every_format_has_a_renderer() -> None:
@@ -49,3 +56,16 @@ def test_golden(fmt: Format) -> None:
     text = render(golden_report(), fmt)
     assert str(CORPUS) not in text and "/work/" not in text
     check_golden(f"{GOLDEN_IMAGE}.{fmt}", text)
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_every_format_renders_every_corpus_image(name: str) -> None:
+    report = corpus_report(name)
+    texts = {fmt: render(report, fmt) for fmt in Format}
+    broken = [v.path for v in report.broken()]
+    for fmt, text in texts.items():
+        text.encode("utf-8")
+        assert f"oci-dir:corpus/oci:{name}" in text, fmt
+        assert all(path.lstrip("/") in text for path in broken), fmt
+    words = " ".join(texts[Format.TEXT].split())  # rich wraps the summary at 100 columns
+    assert f"{len(report.files)} ELF files in oci-dir:corpus/oci:{name}: " in words
