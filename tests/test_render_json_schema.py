@@ -13,7 +13,13 @@ import jsonschema
 import pytest
 
 from imagescan.render.json import render_json, report_dict
-from tests.render_support import IMAGES, corpus_report, synthetic_report
+from tests.render_support import (
+    GOLDEN_DIR,
+    GOLDEN_IMAGE,
+    IMAGES,
+    corpus_report,
+    synthetic_report,
+)
 
 
 def schema() -> dict[str, Any]:
@@ -75,3 +81,9 @@ def _drifted() -> list[tuple[str, dict[str, Any]]]:
 def test_schema_rejects_drift(label: str, doc: dict[str, Any]) -> None:
     with pytest.raises(jsonschema.ValidationError):
         validator().validate(doc)
+
+
+def test_golden_json_conforms() -> None:
+    doc = json.loads((GOLDEN_DIR / f"{GOLDEN_IMAGE}.json").read_text("utf-8"))
+    validator().validate(doc)
+    assert doc["summary"]["by_status"]["broken"] == 2
