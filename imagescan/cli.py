@@ -1,6 +1,7 @@
 """The command line: the only module that reads argv, prints, or exits.
 
 Exit codes: 0 nothing at or above --fail-on, 1 findings at or above it, 2 could not scan.
+Unset flags take their defaults from `.imagescan.yaml` and IMAGESCAN_* variables.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -21,8 +24,14 @@ from imagescan.image.model import SourceOptions
 from imagescan.image.platform import parse_platform
 from imagescan.report import Report, severity_at_least
 
-SUBCOMMANDS = ("scan", "ls", "why", "inspect", "diff")
-FORMATS = ("text", "json")
+if TYPE_CHECKING:
+    from imagescan.policy.rules import Policy
+    from imagescan.scan import Scanned, ScanOptions
+
+SUBCOMMANDS = ("scan", "ls", "why", "inspect", "diff", "policy")
+FORMATS = ("text", "json", "sarif", "junit", "markdown")
+LS_FORMATS = ("text", "json")
+DEFAULT_POLICY = "default"
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
@@ -43,13 +52,7 @@ def parse_output(text: str) -> Output:
     return Output(fmt, file if sep and file not in ("", "-") else None)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "reference",
-        help="image: docker:REF, docker-archive:FILE, oci-dir:DIR"
-        "[:tag|@digest], oci-archive:FILE[:tag], registry:REF, dir:PATH, or a bare "
-        "REF (local engine, then registry)",
-    )
+def _image_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--platform",
         help="os/arch[/variant] to pick from a multi-platform index (default: this machine's)",
@@ -62,35 +65,46 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--cpu-level",
-        default=os.environ.get("IMAGESCAN_CPU_LEVEL"),
-        help="target CPU level for glibc-hwcaps (x86-64-v2, x86-64-v3, "
-        "x86-64-v4; default: the baseline)",
+        help="target CPU level for glibc-hwcaps: x86-64-v2, x86-64-v3, x86-64-v4 "
+        "(default: the baseline)",
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="imagescan",
-        description="Will the programs in a container image start? Decided as the image's own "
-        "dynamic loader would, without running anything from the image.",
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "reference",
+        help="image: docker:REF, docker-archive:FILE, oci-dir:DIR[:tag|@digest], "
+        "oci-archive:FILE[:tag], registry:REF, dir:PATH, or a bare REF (a path, else the "
+        "local engine, then the registry)",
     )
-    parser.add_argument("--version", action="version", version=f"imagescan {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _image_options(parser)
+
+
+def _verdict_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--policy",
+        metavar="NAME|FILE",
+        help="a built-in policy (default, strict, glibc-2.17, glibc-2.28) or a policy file "
+        "(default: default)",
+    )
+    parser.add_argument(
+        "--fail-on",
+        choices=[str(s) for s in Severity],
+        help="exit 1 when a finding is at least this severe (default: error)",
+    )
+
+
+def _scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     scan = sub.add_parser("scan", help="judge every ELF file in an image (the default)")
     _common(scan)
+    _verdict_options(scan)
     scan.add_argument(
         "-o",
         "--output",
         action="append",
         type=parse_output,
         metavar="FORMAT[=FILE]",
-        help="text or json, to stdout or FILE; repeatable",
-    )
-    scan.add_argument(
-        "--fail-on",
-        choices=[str(s) for s in Severity],
-        default="error",
-        help="exit 1 when a finding is at least this severe (default: error)",
+        help=f"one of {', '.join(FORMATS)}, to stdout or FILE; repeatable",
     )
     scan.add_argument("-q", "--quiet", action="store_true", help="text: only the summary line")
     scan.add_argument(
@@ -98,11 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit 0 even when findings reach --fail-on (errors still exit 2)",
     )
+
+
+def _other_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ls = sub.add_parser("ls", help="list the files of the squashed image and their layers")
     _common(ls)
     ls.add_argument("paths", nargs="*", metavar="PATH", help="only these paths and below")
     ls.add_argument("--elf", action="store_true", help="only ELF files")
-    ls.add_argument("-o", "--output", choices=FORMATS, default="text")
+    ls.add_argument("-o", "--output", choices=LS_FORMATS, default="text")
     why = sub.add_parser("why", help="explain one file's loader decisions like LD_DEBUG")
     _common(why)
     why.add_argument("file", help="path of the ELF file inside the image")
@@ -113,24 +130,56 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--no-symbols", action="store_true", help="leave out the symbol list")
     diff = sub.add_parser("diff", help="what breaks and what is fixed between two images")
     _common(diff)
+    _verdict_options(diff)
     diff.add_argument("new", help="the newer image (same reference forms)")
+
+
+def _policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    policy = sub.add_parser("policy", help="check a policy file, or print the policy schema")
+    actions = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
+    validate = actions.add_parser("validate", help="load a policy and list every problem")
+    validate.add_argument("file", metavar="NAME|FILE")
+    actions.add_parser("schema", help="print the JSON Schema of policy files")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="imagescan",
+        description="Will the programs in a container image start? Decided as the image's own "
+        "dynamic loader would, without running anything from the image. A bare "
+        "`imagescan REF` means `imagescan scan REF`.",
+    )
+    parser.add_argument("--version", action="version", version=f"imagescan {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _scan_parser(sub)
+    _other_parsers(sub)
+    _policy_parser(sub)
     return parser
 
 
 def normalise_argv(argv: Sequence[str]) -> list[str]:
-    """A bare `imagescan REF ...` means `imagescan scan REF ...`."""
+    """A bare `imagescan REF ...` (or `imagescan --opt ... REF`) means `imagescan scan ...`."""
     args = list(argv)
-    first = next((a for a in args if not a.startswith("-")), None)
-    if (
-        first is not None
-        and first not in SUBCOMMANDS
-        and not {"-h", "--help", "--version"} & set(args[: args.index(first)])
-    ):
-        args.insert(args.index(first), "scan")
+    if args and args[0] not in SUBCOMMANDS and args[0] not in ("-h", "--help", "--version"):
+        args.insert(0, "scan")
     return args
 
 
-def scan_options(args: argparse.Namespace) -> object:
+def apply_defaults(args: argparse.Namespace) -> None:
+    """Fill unset flags from .imagescan.yaml and IMAGESCAN_* (flags win, then env, then file)."""
+    from imagescan.policy.config import load_defaults
+
+    defaults = load_defaults(Path.cwd(), os.environ)
+    for name in ("platform", "cpu_level", "policy"):
+        if hasattr(args, name) and getattr(args, name) is None:
+            setattr(args, name, getattr(defaults, name))
+    if hasattr(args, "fail_on") and args.fail_on is None:
+        args.fail_on = str(defaults.fail_on or Severity.ERROR)
+    if hasattr(args, "policy") and args.policy is None:
+        args.policy = DEFAULT_POLICY
+
+
+def scan_options(args: argparse.Namespace, policy: Policy | None = None) -> ScanOptions:
     from imagescan.scan import ScanOptions
 
     platform = parse_platform(args.platform) if args.platform else None
@@ -139,7 +188,8 @@ def scan_options(args: argparse.Namespace) -> object:
         plain_http=args.plain_http,
         insecure_skip_tls_verify=args.insecure_skip_tls_verify,
     )
-    return ScanOptions(source=source, cpu_level=args.cpu_level)
+    hosts = tuple((h.plugins, h.host) for h in policy.plugin_hosts) if policy else ()
+    return ScanOptions(source=source, cpu_level=args.cpu_level, plugin_hosts=hosts)
 
 
 def progress_printer() -> Callable[[str], None] | None:
@@ -150,44 +200,62 @@ def progress_printer() -> Callable[[str], None] | None:
     return lambda message: console.print(f"[dim]{message}[/dim]", highlight=False)
 
 
-def cmd_scan(args: argparse.Namespace) -> int:
+def load_policy(reference: str) -> Policy:
+    from imagescan.policy.load import load_policy as load
+
+    return load(reference)
+
+
+def judged(reference: str, args: argparse.Namespace, policy: Policy) -> tuple[Scanned, Report]:
+    """Scan an image and apply the policy to its report."""
+    from imagescan.policy.apply import apply_policy
     from imagescan.scan import scan
 
-    scanned = scan(args.reference, scan_options(args), progress_printer())  # type: ignore[arg-type]
+    scanned = scan(reference, scan_options(args, policy), progress_printer())
+    report = apply_policy(scanned.report, policy, today=date.today(), rootfs=scanned.rootfs)
+    return scanned, report
+
+
+def fails(report: Report, fail_on: str) -> bool:
+    worst = report.max_severity()
+    return worst is not None and severity_at_least(worst, Severity(fail_on))
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    policy = load_policy(args.policy)  # a bad policy stops before the image is read
+    _, report = judged(args.reference, args, policy)
     for output in args.output or [Output("text", None)]:
-        write_report(scanned.report, output, quiet=args.quiet)
-    worst = scanned.report.max_severity()
-    failed = worst is not None and severity_at_least(worst, Severity(args.fail_on))
-    return EXIT_FINDINGS if failed and not args.exit_zero else EXIT_OK
+        write_report(report, output, quiet=args.quiet)
+    return EXIT_FINDINGS if fails(report, args.fail_on) and not args.exit_zero else EXIT_OK
 
 
 def write_report(report: Report, output: Output, *, quiet: bool = False) -> None:
-    if output.format == "json":
-        from imagescan.render.json import render_json
+    """Text to a terminal is rich (colour unless NO_COLOR); everything else is plain text."""
+    if output.format == "text" and output.file is None:
+        from imagescan.render.text import render_text
 
-        _write(render_json(report), output.file)
-        return
-    from imagescan.render.text import render_text
-
-    if output.file is None:
         render_text(report, Console(highlight=False), quiet=quiet)
         return
-    with open(output.file, "w", encoding="utf-8") as handle:
-        render_text(report, Console(file=handle, no_color=True, width=100), quiet=quiet)
+    from imagescan.render.registry import render
+
+    _write(render(report, output.format), output.file)
 
 
 def _write(text: str, file: str | None) -> None:
     if file is None:
         sys.stdout.write(text)
-    else:
+        return
+    try:
         Path(file).write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise UsageError(f"cannot write {file}: {err.strerror}") from err
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
     from imagescan.render.listing import listing_json, listing_lines, selected
     from imagescan.scan import image_info, read_image
 
-    image, rootfs = read_image(args.reference, scan_options(args), progress_printer())  # type: ignore[arg-type]
+    image, rootfs = read_image(args.reference, scan_options(args), progress_printer())
     entries = selected(rootfs, args.paths, args.elf)
     if args.output == "json":
         _write(listing_json(image_info(image, rootfs), entries), None)
@@ -203,7 +271,7 @@ def cmd_why(args: argparse.Namespace) -> int:
     from imagescan.render.why import explain
     from imagescan.scan import scan
 
-    scanned = scan(args.reference, scan_options(args), progress_printer())  # type: ignore[arg-type]
+    scanned = scan(args.reference, scan_options(args), progress_printer())
     path = scanned.analysis.ctx.resolve(args.file)
     verdict = scanned.analysis.verdicts.get(path or "")
     if verdict is None:
@@ -219,7 +287,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from imagescan.rootfs.paths import lookup
     from imagescan.scan import read_image
 
-    _, rootfs = read_image(args.reference, scan_options(args), progress_printer())  # type: ignore[arg-type]
+    _, rootfs = read_image(args.reference, scan_options(args), progress_printer())
     entry = lookup(rootfs, args.file)
     if entry is None or entry.elf is None:
         raise UsageError(f"{args.file}: no ELF file at that path in {args.reference}")
@@ -230,15 +298,26 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from imagescan.diff import diff_lines, diff_reports
-    from imagescan.scan import scan
 
-    options = scan_options(args)
-    old = scan(args.reference, options, progress_printer())  # type: ignore[arg-type]
-    new = scan(args.new, options, progress_printer())  # type: ignore[arg-type]
-    result = diff_reports(old.report, new.report)
+    policy = load_policy(args.policy)
+    _, old = judged(args.reference, args, policy)
+    _, new = judged(args.new, args, policy)
+    result = diff_reports(old, new)
     for line in diff_lines(result):
         print(line)
     return EXIT_FINDINGS if result.broken else EXIT_OK
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    if args.policy_command == "schema":
+        from imagescan.policy.schema import schema_text
+
+        sys.stdout.write(schema_text())
+        return EXIT_OK
+    from imagescan.policy.rules import describe
+
+    print(describe(load_policy(args.file), today=date.today()))
+    return EXIT_OK
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -247,6 +326,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "why": cmd_why,
     "inspect": cmd_inspect,
     "diff": cmd_diff,
+    "policy": cmd_policy,
 }
 
 
@@ -258,6 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_ERROR
     try:
+        apply_defaults(args)
         return COMMANDS[args.command](args)
     except ImagescanError as err:
         print(f"imagescan: error: {err.message}", file=sys.stderr)

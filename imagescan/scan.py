@@ -19,6 +19,7 @@ class ScanOptions:
 
     source: SourceOptions = field(default_factory=SourceOptions)
     cpu_level: str | None = None
+    plugin_hosts: tuple[tuple[str, str], ...] = ()  # (plugin glob, host program)
 
 
 @dataclass
@@ -47,7 +48,7 @@ def scan(
 ) -> Scanned:
     """Read an image and judge every ELF file in it."""
     image, rootfs = read_image(reference, options, progress)
-    analysis = analyze(rootfs, image.config, options.cpu_level)
+    analysis = analyze(rootfs, image.config, options.cpu_level, options.plugin_hosts)
     return Scanned(image, rootfs, analysis, make_report(image, rootfs, analysis))
 
 
