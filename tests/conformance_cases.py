@@ -1123,12 +1123,15 @@ CASE_W = Case(
 )
 
 
-def _u_case(name: str, user: str | None, secure: bool) -> Case:
-    suid = missing("libU.so.1") if secure else ok(resolved={"libU.so.1": "/opt/U/lib/libU.so.1"})
+def _u_case(name: str, user: str | None, root_runs: bool) -> Case:
+    """Set-id programs owned by root and by 1000; AT_SECURE when the exec changes the ids."""
+    found = ok(resolved={"libU.so.1": "/opt/U/lib/libU.so.1"})
+    by_root, by_1000 = (found, missing("libU.so.1")) if root_runs else (missing("libU.so.1"), found)
     return Case(
         name,
-        f"setuid-root and setgid-root programs whose library is reachable only through the"
-        f" image's LD_LIBRARY_PATH; User={user!r}: AT_SECURE drops it when the ids change",
+        f"setuid/setgid programs owned by root and by 1000:1000 whose library is reachable only"
+        f" through the image's LD_LIBRARY_PATH; User={user!r}: AT_SECURE (LD_LIBRARY_PATH"
+        f" dropped) exactly when the program's owner/group differs from the running ids",
         build=(
             lib("/opt/U/lib/libU.so.1", "u_func"),
             exe("/opt/U/bin/app", "u_func", flags=against("/opt/U/lib", "libU.so.1")),
@@ -1137,6 +1140,8 @@ def _u_case(name: str, user: str | None, secure: bool) -> Case:
             (
                 Install("/opt/U/bin/suid-app", "/opt/U/bin/app", 0o4755),
                 Install("/opt/U/bin/sgid-app", "/opt/U/bin/app", 0o2755),
+                Install("/opt/U/bin/suid-1000-app", "/opt/U/bin/app", 0o4755, uid=1000, gid=1000),
+                Install("/opt/U/bin/sgid-1000-app", "/opt/U/bin/app", 0o2755, uid=1000, gid=1000),
                 Install("/opt/U/bin/plain-app", "/opt/U/bin/app"),
                 Install("/opt/U/lib/libU.so.1"),
             ),
@@ -1145,13 +1150,50 @@ def _u_case(name: str, user: str | None, secure: bool) -> Case:
         user=user,
         programs=frozen(
             {
-                "/opt/U/bin/suid-app": suid,
-                "/opt/U/bin/sgid-app": suid,
-                "/opt/U/bin/plain-app": ok(resolved={"libU.so.1": "/opt/U/lib/libU.so.1"}),
+                "/opt/U/bin/suid-app": by_root,
+                "/opt/U/bin/sgid-app": by_root,
+                "/opt/U/bin/suid-1000-app": by_1000,
+                "/opt/U/bin/sgid-1000-app": by_1000,
+                "/opt/U/bin/plain-app": found,
             }
         ),
         libraries=frozen({"/opt/U/lib/libU.so.1": OK}),
     )
+
+
+CASE_U_ORIGIN = Case(
+    "U_setuid_origin_outside_trusted_dirs",
+    "a setuid-root program with RUNPATH $ORIGIN/../lib in /opt, User 1000:1000: under AT_SECURE"
+    " a $ORIGIN expansion outside the trusted system dirs is dropped (_dl_dst_substitute,"
+    " check_for_trusted), so the library is not found; the plain copy is fine",
+    build=(
+        lib("/opt/SO/lib/libso.so.1", "so_func"),
+        exe(
+            "/opt/SO/bin/tool",
+            "so_func",
+            flags=(*runpath("$ORIGIN/../lib"), *against("/opt/SO/lib", "libso.so.1")),
+        ),
+    ),
+    layers=(
+        (
+            Install("/opt/SO/bin/suid-tool", "/opt/SO/bin/tool", 0o4755),
+            *files("/opt/SO/bin/tool", "/opt/SO/lib/libso.so.1"),
+        ),
+    ),
+    user="1000:1000",
+    programs=frozen(
+        {
+            "/opt/SO/bin/suid-tool": missing("libso.so.1"),
+            "/opt/SO/bin/tool": ok(resolved={"libso.so.1": "/opt/SO/bin/../lib/libso.so.1"}),
+        }
+    ),
+    libraries=frozen({"/opt/SO/lib/libso.so.1": OK}),
+    # The oracle emulates AT_SECURE by dropping variables only; $ORIGIN stays expanded in its
+    # trace. The real start (test_programs_start_as_expected) fails as the rule says.
+    oracle_differs=frozen(
+        {"/opt/SO/bin/suid-tool": ok(resolved={"libso.so.1": "/opt/SO/bin/../lib/libso.so.1"})}
+    ),
+)
 
 
 CASE_U_PRELOAD = Case(
@@ -1177,8 +1219,8 @@ CASE_U_PRELOAD = Case(
     oracle_differs=frozen({"/opt/P/bin/suid-hello": missing("libgone.so.1")}),
 )
 
-CASE_U_USER = _u_case("U_setuid_user_1000_secure_mode", "1000:1000", secure=True)
-CASE_U_ROOT = _u_case("U_setuid_no_user_not_secure", None, secure=False)
+CASE_U_USER = _u_case("U_setid_run_by_user_1000", "1000:1000", root_runs=False)
+CASE_U_ROOT = _u_case("U_setid_run_by_root", None, root_runs=True)
 
 
 def _hw_libs(prefix: str, name: str) -> tuple[Cc, ...]:
@@ -1536,6 +1578,7 @@ CASES: tuple[Case, ...] = (
     CASE_U_USER,
     CASE_U_ROOT,
     CASE_U_PRELOAD,
+    CASE_U_ORIGIN,
     CASE_HW,
     CASE_HW_CACHE,
     CASE_RELR,
