@@ -120,9 +120,16 @@ def layer_cell(layer: int | None) -> str:
     return "" if layer is None else str(layer)
 
 
+def file_cell(verdict: FileVerdict) -> str:
+    """The path; a plug-in also names the host program it was judged inside."""
+    if verdict.host:
+        return f"{code(verdict.path)} (inside {code(verdict.host)})"
+    return code(verdict.path)
+
+
 def file_rows(verdicts: Sequence[FileVerdict]) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = [
-        (code(v.path), str(v.status), layer_cell(v.layer), findings_cell(v.findings))
+        (file_cell(v), str(v.status), layer_cell(v.layer), findings_cell(v.findings))
         for v in verdicts[:MAX_ROWS]
     ]
     if len(verdicts) > MAX_ROWS:
