@@ -17,6 +17,8 @@ import pytest
 from imagescan.elf.reader import parse_elf
 from imagescan.errors import ImageReadError, MalformedElf
 from imagescan.image.dirsource import DirSource
+from imagescan.image.dockerarchive import DockerArchiveSource
+from imagescan.image.engine import DockerEngineSource
 from imagescan.image.model import (
     ImageConfig,
     LayerAccess,
@@ -30,6 +32,7 @@ from imagescan.image.ocilayout import OciArchiveSource, OciDirSource
 from imagescan.rootfs.model import EntryType, RootFS
 from imagescan.rootfs.paths import lookup
 from imagescan.rootfs.reader import read_rootfs
+from tests import services
 from tests.imagebuilder import (
     Dir,
     File,
@@ -40,11 +43,13 @@ from tests.imagebuilder import (
     Symlink,
     Whiteout,
     layer_tar,
+    write_docker_archive,
     write_oci_archive,
     write_oci_dir,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rootfs"
+docker_engine = services.docker_engine  # the private dockerd of tests/services.py
 CORPUS_IMAGES = [
     "deb12-base",
     "deb11",
@@ -323,3 +328,36 @@ def test_hidden_file_reached_by_another_spelling_is_read_after_all(
     assert fs.entries["/b"].elf is not None
     assert "/usr/lib/a" not in fs.entries
     assert "reading all layers again, every file" in messages
+
+
+@pytest.mark.engine
+def test_engine_export_reads_like_the_archive(
+    tmp_path: Path,
+    hello: bytes,
+    docker_engine: services.DockerEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real one-pass source: docker's export, the same layer at two positions."""
+    spec = ImageSpec(
+        layers=[
+            [Dir("/usr"), Dir("/usr/bin"), File("/usr/bin/hello", hello, mode=0o755)],
+            [File("/usr/bin/gone", b"x"), Symlink("/usr/bin/hi", "hello")],
+            [Whiteout("/usr/bin/gone")],
+            [Dir("/usr"), Dir("/usr/bin"), File("/usr/bin/hello", hello, mode=0o755)],
+        ]
+    )
+    archive = write_docker_archive(tmp_path / "img.tar", spec, tag="rootfs/reader:1")
+    docker_engine.load(archive)
+    monkeypatch.setenv("DOCKER_HOST", docker_engine.host)
+    from_archive = DockerArchiveSource().open(str(archive), SourceOptions())
+    from_engine = DockerEngineSource().open("rootfs/reader:1", SourceOptions())
+    try:
+        assert from_engine.access is not None and not from_engine.access.random_access
+        expected, streamed = read_rootfs(from_archive), read_rootfs(from_engine)
+    finally:
+        from_archive.close()
+        from_engine.close()
+    assert streamed.entries == expected.entries
+    assert streamed.entries["/usr/bin/hello"].layer == 3
+    assert streamed.entries["/usr/bin/hello"].elf is not None
+    assert "/usr/bin/gone" not in streamed.entries
