@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -163,7 +164,7 @@ def test_same_layer_twice_fills_both_positions(tmp_path: Path) -> None:
 def test_layer_not_in_the_config_is_an_error(tmp_path: Path) -> None:
     image = open_oci(tmp_path, [File("/a")], [File("/b")])
     wrong = replace(image, config=replace(image.config, diff_ids=("sha256:" + "0" * 64,) * 2))
-    with pytest.raises(ImageReadError, match="not one of the image's layers"):
+    with pytest.raises(ImageReadError, match="which the image config does not list"):
         read_rootfs(one_pass(wrong, [0, 1]))
 
 
@@ -361,3 +362,16 @@ def test_engine_export_reads_like_the_archive(
     assert streamed.entries["/usr/bin/hello"].layer == 3
     assert streamed.entries["/usr/bin/hello"].elf is not None
     assert "/usr/bin/gone" not in streamed.entries
+
+
+def test_broken_stream_layer_is_named_by_its_place_in_the_stream() -> None:
+    first = layer_tar([File("/a")])
+    image = OpenedImage(
+        reference="img",
+        kind=SourceKind.DOCKER,
+        config=ImageConfig(diff_ids=("sha256:" + hashlib.sha256(first).hexdigest(), "sha256:1")),
+        layers=(),
+        access=MemoryLayers([first, b"not a tar" * 100]),
+    )
+    with pytest.raises(ImageReadError, match="img: layer 2 of the stream cannot be read"):
+        read_rootfs(one_pass(image, [0, 1]))

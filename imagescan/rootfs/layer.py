@@ -112,14 +112,18 @@ def scan_layer(
     *,
     hidden: Hidden | None = None,
     compute_diff_id: bool = False,
+    name: str | None = None,
 ) -> LayerScan:
-    """`index_layer`, also telling which hidden files a visible hard link needs."""
+    """`index_layer`, also telling which hidden files a visible hard link needs.
+
+    `name` is how messages call the layer (default: "layer INDEX (DIFF_ID…)").
+    """
+    name = name or _layer_name(index, diff_id)
     builder = _LayerBuilder(index, hidden)
-    digest = _read_layer(blob, builder, _layer_name(index, diff_id), compute_diff_id)
+    digest = _read_layer(blob, builder, name, compute_diff_id)
     if digest is not None and diff_id is not None and digest != diff_id:
         raise ImageReadError(
-            f"{_layer_name(index, diff_id)}: its content has digest {digest}, "
-            "not the diff_id the image config lists"
+            f"{name}: its content has digest {digest}, not the diff_id the image config lists"
         )
     return builder.result(digest or diff_id)
 

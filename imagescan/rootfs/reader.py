@@ -88,8 +88,9 @@ def read_stream(
         _tell(progress, f"reading layer {number}/{len(diff_ids)}")
         with closing(blob):
             if index is None:
-                layer = index_layer(blob, -1, None, compute_diff_id=True)
-                placed.update(_place_by_diff_id(layer, diff_ids, placed))
+                name = f"{image.reference}: layer {number} of the stream"
+                layer = scan_layer(blob, 0, None, compute_diff_id=True, name=name).index
+                placed.update(_place_by_diff_id(layer, diff_ids, placed, name))
             else:
                 placed[index] = index_layer(blob, index, _diff_id(image, index))
     missing = [index for index in range(len(diff_ids)) if index not in placed]
@@ -99,13 +100,14 @@ def read_stream(
 
 
 def _place_by_diff_id(
-    layer: LayerIndex, diff_ids: tuple[str | None, ...], placed: dict[int, LayerIndex]
+    layer: LayerIndex, diff_ids: tuple[str | None, ...], placed: dict[int, LayerIndex], name: str
 ) -> dict[int, LayerIndex]:
     """The positions (not yet filled) whose diff_id is this layer's, each with its copy."""
     positions = [i for i, d in enumerate(diff_ids) if d == layer.diff_id and i not in placed]
     if not positions:
         raise ImageReadError(
-            f"a layer with diff_id {layer.diff_id} is not one of the image's layers"
+            f"{name} has diff_id {layer.diff_id}, which the image config does not list"
+            " (or lists fewer times)"
         )
     return {position: relayer(layer, position) for position in positions}
 
