@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import os
 import pickle
+import shutil
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,9 @@ def _cached_scan(name: str) -> Report:
         report: Report = pickle.loads(path.read_bytes())
         return report
     report = scan(f"oci-dir:{CORPUS / 'oci'}:{name}", ScanOptions()).report
+    if not path.parent.exists():
+        for stale in path.parent.parent.glob("*"):  # reports of code that has changed since
+            shutil.rmtree(stale, ignore_errors=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(f".{os.getpid()}.tmp")
     partial.write_bytes(pickle.dumps(report))
