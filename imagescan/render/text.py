@@ -45,7 +45,7 @@ def _file(console: Console, verdict: FileVerdict) -> None:
             continue
         line = Text(f"  {finding.severity}: ", style=_STYLE[finding.severity])
         line.append(finding.message)
-        if finding.symbols:
+        if finding.symbols and finding.kind == FindingKind.MISSING_SYMBOL_VERSION:
             line.append(f" (used by: {_names(finding.symbols)})", style="dim")
         console.print(line)
     for (severity, when, required_by), names in symbols.items():
