@@ -692,6 +692,29 @@ CASE_H_PROVIDER = Case(
     libraries=frozen({"/opt/H/lib/libH.so.1": OK, "/opt/H3/lib/libK.so.1": OK}),
 )
 
+CASE_H_HIDDEN = Case(
+    "H_unversioned_reference_skips_hidden_version",
+    "a program linked against an unversioned libhid (foo, bar); the image's libhid has bar@@V1"
+    " and only the hidden foo@V2 (version index 3): check_match rejects hidden versions >= 3"
+    " for an unversioned reference, so foo is undefined (lazy: at call)",
+    build=(
+        Cc(
+            "/opt/H4/lib/libhid.so.1",
+            ("H/libhid.c",),
+            (*LIB, *soname("libhid.so.1"), "-Wl,--version-script={S}/H/hid.map"),
+        ),
+        Cc("/link/H4/libhid.so.1", ("H/libhid.c",), (*LIB, *soname("libhid.so.1"), "-DPLAIN")),
+        Cc(
+            "/opt/H4/bin/app",
+            ("H/hid-main.c",),
+            (*EXE, *runpath("/opt/H4/lib"), *against("/link/H4", "libhid.so.1")),
+        ),
+    ),
+    layers=(files("/opt/H4/bin/app", "/opt/H4/lib/libhid.so.1"),),
+    programs=frozen({"/opt/H4/bin/app": undefined("foo", "call")}),
+    libraries=frozen({"/opt/H4/lib/libhid.so.1": OK}),
+)
+
 CASE_O_ORDER = Case(
     "O_search_order_rpath_llp_runpath",
     "Env LD_LIBRARY_PATH=/opt/none;/opt/O/llp (';' separates too) holds the new libH (V2);"
@@ -1561,6 +1584,7 @@ CASES: tuple[Case, ...] = (
     CASE_H,
     CASE_H_SYMBOL,
     CASE_H_PROVIDER,
+    CASE_H_HIDDEN,
     CASE_O_ORDER,
     CASE_I,
     CASE_I_ENV,
