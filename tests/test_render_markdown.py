@@ -22,6 +22,7 @@ from imagescan.render.markdown import (
     render_markdown,
 )
 from imagescan.report import Report
+from imagescan.rootfs.model import Skipped
 from tests.render_support import HOSTILE_PATH, IMAGES, corpus_report, finding, synthetic_report
 
 ALLOWED_HTML = re.compile(r"^</?(br|details|summary)>$")
@@ -207,3 +208,33 @@ def test_a_plugin_names_its_host() -> None:
     text = render_markdown(dataclasses.replace(report, files=(plugin,)))
     row = tables(parse(text))[1][1]
     assert inline_text(row[0]) == "/usr/lib/py.so (inside /usr/bin/python3)"
+
+
+def test_a_huge_report_fits_in_a_github_comment() -> None:
+    report = _broken(3000, findings=30)
+    noisy = tuple(
+        FileVerdict(
+            f"/usr/lib/n{i:04}.so", "shared", Status.OK, 0, findings=report.files[0].findings
+        )
+        for i in range(2000)
+    )
+    long = "x" * 300
+    report = dataclasses.replace(
+        report,
+        files=report.files + noisy,
+        skipped=tuple(Skipped(f"/s/{i}{long}", long, 0) for i in range(500)),
+        image_findings=tuple(
+            finding(FindingKind.STALE_LD_CACHE, Severity.WARNING, f"{i}{long}") for i in range(300)
+        ),
+    )
+    text = render_markdown(report)
+    assert len(text) <= 65536  # GitHub's limit for a comment body
+    found = tables(parse(text))
+    broken_rows = body_rows(found[1])
+    assert (
+        broken_rows[-1][0]
+        == f"and {3000 - len(broken_rows) + 1} more (see the JSON or SARIF report)"
+    )
+    assert body_rows(found[2])[-1][0].startswith("and ")
+    assert body_rows(found[3])[-1][0].startswith("and ")
+    assert "- and " in text.split("### Image findings")[1].split("###")[0]

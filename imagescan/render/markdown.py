@@ -18,6 +18,8 @@ SHOWN_FINDINGS = 3  # per file; the rest fold into a <details>
 MAX_FINDINGS = 25  # per file, in all; a PR comment is capped at 65536 characters
 MAX_ROWS = 100
 COLLAPSE_ROWS = 10  # longer tables start folded
+# GitHub refuses comments over 65536 characters: each section gets a share of that
+BUDGET_BROKEN, BUDGET_OTHERS, BUDGET_SKIPPED, BUDGET_IMAGE = 36_000, 12_000, 8_000, 6_000
 FATAL = (Status.BROKEN, Status.INTERPRETER_MISSING)
 # CommonMark lets any ASCII punctuation be backslash-escaped; these start markup in a line.
 _MARKUP = re.compile(r"([\\`*_\[\]<>|~&#!])")
@@ -127,20 +129,36 @@ def file_cell(verdict: FileVerdict) -> str:
     return code(verdict.path)
 
 
-def file_rows(verdicts: Sequence[FileVerdict]) -> list[tuple[str, ...]]:
+def fitting(texts: Iterable[str], budget: int) -> int:
+    """How many of the first texts fit in `budget` characters: at least one, at most
+    MAX_ROWS."""
+    count = used = 0
+    for text in texts:
+        used += len(text)
+        if count == MAX_ROWS or (count and used > budget):
+            break
+        count += 1
+    return count
+
+
+def more(count: int) -> str:
+    return f"and {count} more (see the JSON or SARIF report)"
+
+
+def file_rows(verdicts: Sequence[FileVerdict], budget: int) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = [
         (file_cell(v), str(v.status), layer_cell(v.layer), findings_cell(v.findings))
         for v in verdicts[:MAX_ROWS]
     ]
-    if len(verdicts) > MAX_ROWS:
-        rest = len(verdicts) - MAX_ROWS
-        rows.append((f"and {rest} more (see the JSON or SARIF report)", "", "", ""))
+    rows = rows[: fitting(("".join(row) for row in rows), budget)]
+    if len(rows) < len(verdicts):
+        rows.append((more(len(verdicts) - len(rows)), "", "", ""))
     return rows
 
 
-def files_section(title: str, verdicts: Sequence[FileVerdict], *, folded: bool) -> str:
+def files_section(title: str, verdicts: Sequence[FileVerdict], budget: int, *, folded: bool) -> str:
     """A titled table of files and their findings; folded when asked or when long."""
-    body = table(("File", "Status", "Layer", "Findings"), file_rows(verdicts))
+    body = table(("File", "Status", "Layer", "Findings"), file_rows(verdicts, budget))
     if folded or len(verdicts) > COLLAPSE_ROWS:
         body = details(files(len(verdicts)), body)
     return f"### {title}\n\n{body}"
@@ -148,12 +166,19 @@ def files_section(title: str, verdicts: Sequence[FileVerdict], *, folded: bool) 
 
 def skipped_section(items: Sequence[Skipped]) -> str:
     rows = [(code(s.path), layer_cell(s.layer), plain(s.reason)) for s in items[:MAX_ROWS]]
+    rows = rows[: fitting(("".join(row) for row in rows), BUDGET_SKIPPED)]
+    if len(rows) < len(items):
+        rows.append((more(len(items) - len(rows)), "", ""))
     body = table(("File", "Layer", "Why"), rows)
     return f"### Files not read\n\n{details(files(len(items)), body)}"
 
 
 def image_section(findings: Sequence[Finding]) -> str:
-    return "### Image findings\n\n" + "\n".join(f"- {finding_text(f)}" for f in findings)
+    lines = [f"- {finding_text(f)}" for f in findings[:MAX_ROWS]]
+    lines = lines[: fitting(lines, BUDGET_IMAGE)]
+    if len(lines) < len(findings):
+        lines.append(f"- {more(len(findings) - len(lines))}")
+    return "### Image findings\n\n" + "\n".join(lines)
 
 
 def render_markdown(report: Report) -> str:
@@ -166,9 +191,9 @@ def render_markdown(report: Report) -> str:
     if report.image_findings:
         sections.append(image_section(report.image_findings))
     if broken:
-        sections.append(files_section("Broken files", broken, folded=False))
+        sections.append(files_section("Broken files", broken, BUDGET_BROKEN, folded=False))
     if others:
-        sections.append(files_section("Other findings", others, folded=True))
+        sections.append(files_section("Other findings", others, BUDGET_OTHERS, folded=True))
     if report.skipped:
         sections.append(skipped_section(report.skipped))
     return "\n\n".join(sections) + "\n"
