@@ -773,6 +773,8 @@ CASE_I = Case(
         _i_exe("/opt/I/bin/now", "I/call.c", "-Wl,-z,now"),
         _i_exe("/opt/I/bin/weak", "I/weak.c", "-Wl,-z,now"),
         _i_exe("/opt/I/bin/data", "I/data.c", "-Wl,-z,lazy"),
+        _i_exe("/opt/I/bin/data-nopie", "I/data.c", "-no-pie", "-fno-pie", "-Wl,-z,lazy"),
+        _i_exe("/opt/I/bin/tls", "I/tls.c", "-Wl,-z,lazy"),
     ),
     layers=(
         files(
@@ -780,6 +782,8 @@ CASE_I = Case(
             "/opt/I/bin/now",
             "/opt/I/bin/weak",
             "/opt/I/bin/data",
+            "/opt/I/bin/data-nopie",
+            "/opt/I/bin/tls",
             "/opt/I/lib/libI.so.1",
         ),
     ),
@@ -788,7 +792,9 @@ CASE_I = Case(
             "/opt/I/bin/lazy": undefined("fi", "call"),
             "/opt/I/bin/now": undefined("fi", "startup"),
             "/opt/I/bin/weak": ok(),
-            "/opt/I/bin/data": undefined("fd_var", "startup"),
+            "/opt/I/bin/data": undefined("fd_var", "startup"),  # R_X86_64_GLOB_DAT
+            "/opt/I/bin/data-nopie": undefined("fd_var", "startup"),  # R_X86_64_COPY
+            "/opt/I/bin/tls": undefined("ft_var", "startup"),  # R_X86_64_TPOFF64
         }
     ),
     libraries=frozen({"/opt/I/lib/libI.so.1": OK}),
@@ -802,6 +808,26 @@ CASE_I_ENV = Case(
     env=(PATH, "LD_BIND_NOW=1"),
     programs=frozen({"/opt/I/bin/lazy": undefined("fi", "startup")}),
     libraries=frozen({"/opt/I/lib/libI.so.1": OK}),
+)
+
+CASE_Y = Case(
+    "Y_symbol_from_the_global_scope",
+    "libY1 calls y2_func but does not NEED libY2; the program NEEDs both, so the global scope"
+    " (main, then BFS) provides it: fine. Traced alone, libY1 fails when y2_func is called",
+    build=(
+        lib("/opt/Y/lib/libY2.so.1", "y2_func"),
+        lib("/opt/Y/lib/libY1.so.1", "y1_func", "y2_func"),
+        exe(
+            "/opt/Y/bin/app",
+            "y1_func",
+            flags=(*runpath("/opt/Y/lib"), *against("/opt/Y/lib", "libY1.so.1", "libY2.so.1")),
+        ),
+    ),
+    layers=(files("/opt/Y/bin/app", "/opt/Y/lib/libY1.so.1", "/opt/Y/lib/libY2.so.1"),),
+    programs=frozen({"/opt/Y/bin/app": OK}),
+    libraries=frozen(
+        {"/opt/Y/lib/libY1.so.1": undefined("y2_func", "call"), "/opt/Y/lib/libY2.so.1": OK}
+    ),
 )
 
 CASE_L = Case(
@@ -1588,6 +1614,7 @@ CASES: tuple[Case, ...] = (
     CASE_O_ORDER,
     CASE_I,
     CASE_I_ENV,
+    CASE_Y,
     CASE_L,
     CASE_R,
     CASE_R_BOTH,
