@@ -22,6 +22,7 @@ from imagescan.checks.model import Severity
 from imagescan.errors import ImagescanError, UsageError
 from imagescan.image.model import SourceOptions
 from imagescan.image.platform import parse_platform
+from imagescan.render.registry import Format
 from imagescan.report import Report, severity_at_least
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from imagescan.scan import Scanned, ScanOptions
 
 SUBCOMMANDS = ("scan", "ls", "why", "inspect", "diff", "policy")
-FORMATS = ("text", "json", "sarif", "junit", "markdown")
+FORMATS = tuple(str(f) for f in Format)
 LS_FORMATS = ("text", "json")
 DEFAULT_POLICY = "default"
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
