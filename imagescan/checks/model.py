@@ -29,6 +29,11 @@ class FindingKind(enum.StrEnum):
     FRAGILE_DEPENDENCY = "fragile-dependency"
     PRELOAD_MISSING = "preload-missing"
     NO_VERSION_INFORMATION = "no-version-information"
+    # run-time loading (issue 5): plugins, NSS modules, dlopen names, Go plugins
+    PLUGIN_HOST_MISSING = "plugin-host-missing"
+    NSS_MODULE_MISSING = "nss-module-missing"
+    DLOPEN_CANDIDATE_MISSING = "dlopen-candidate-missing"
+    GO_PLUGIN_MISMATCH = "go-plugin-mismatch"
     # policy findings (imagescan.policy): not the loader's verdict, the policy's
     VERSION_CEILING = "version-ceiling"
     RPATH_HYGIENE = "rpath-hygiene"
