@@ -772,7 +772,7 @@ CASE_I = Case(
         _i_exe("/opt/I/bin/lazy", "I/call.c", "-Wl,-z,lazy"),
         _i_exe("/opt/I/bin/now", "I/call.c", "-Wl,-z,now"),
         _i_exe("/opt/I/bin/weak", "I/weak.c", "-Wl,-z,now"),
-        _i_exe("/opt/I/bin/data", "I/data.c", "-Wl,-z,lazy"),
+        _i_exe("/opt/I/bin/data", "I/data.c", "-fPIC", "-Wl,-z,lazy"),
         _i_exe("/opt/I/bin/data-nopie", "I/data.c", "-no-pie", "-fno-pie", "-Wl,-z,lazy"),
         _i_exe("/opt/I/bin/tls", "I/tls.c", "-Wl,-z,lazy"),
     ),
