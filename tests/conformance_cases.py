@@ -79,6 +79,13 @@ class Gone:
 
 
 @dataclass(frozen=True)
+class Opaque:
+    """An opaque-directory marker: the lower layers' contents of `path` are hidden."""
+
+    path: str
+
+
+@dataclass(frozen=True)
 class Folder:
     """A directory (where a library is expected)."""
 
@@ -93,7 +100,7 @@ class Host:
     host_path: str
 
 
-Put = Install | Text | Link | Gone | Folder | Host
+Put = Install | Text | Link | Gone | Opaque | Folder | Host
 
 # ---------------------------------------------------------------- expectations
 
@@ -828,6 +835,25 @@ CASE_Y = Case(
     libraries=frozen(
         {"/opt/Y/lib/libY1.so.1": undefined("y2_func", "call"), "/opt/Y/lib/libY2.so.1": OK}
     ),
+)
+
+CASE_Z = Case(
+    "Z_upper_layer_hides_the_library",
+    "layer 1 has /opt/Z/lib/libZ.so.1; layer 2 marks /opt/Z/lib opaque (.wh..wh..opq) and adds"
+    " only a README there: the squashed image has no libZ, the program is broken",
+    build=(
+        lib("/opt/Z/lib/libZ.so.1", "z_func"),
+        exe(
+            "/opt/Z/bin/app",
+            "z_func",
+            flags=(*runpath("/opt/Z/lib"), *against("/opt/Z/lib", "libZ.so.1")),
+        ),
+    ),
+    layers=(
+        files("/opt/Z/bin/app", "/opt/Z/lib/libZ.so.1"),
+        (Opaque("/opt/Z/lib"), Text("/opt/Z/lib/README", b"the library moved\n")),
+    ),
+    programs=frozen({"/opt/Z/bin/app": missing("libZ.so.1")}),
 )
 
 CASE_L = Case(
@@ -1615,6 +1641,7 @@ CASES: tuple[Case, ...] = (
     CASE_I,
     CASE_I_ENV,
     CASE_Y,
+    CASE_Z,
     CASE_L,
     CASE_R,
     CASE_R_BOTH,

@@ -37,6 +37,7 @@ from tests.imagebuilder import (
     ld_so_cache,
     write_oci_dir,
 )
+from tests.imagebuilder import Opaque as OpaqueDir
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "conformance"
 ORACLE = CORPUS / "oracle.py"
@@ -218,6 +219,8 @@ def _member(put: cc.Put, root: Path) -> Member:
         return Whiteout(put.path)
     if isinstance(put, cc.Folder):
         return Dir(put.path)
+    if isinstance(put, cc.Opaque):
+        return OpaqueDir(put.path)
     return File(put.path, Path(os.path.realpath(put.host_path)).read_bytes(), 0o755)
 
 
