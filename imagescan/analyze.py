@@ -17,7 +17,7 @@ from imagescan.loader.context import LoaderContext
 from imagescan.loader.model import LoadedObject, Process, Rule
 from imagescan.loader.musl_search import musl_params, musl_search
 from imagescan.loader.process import MainObject, build_process
-from imagescan.loader.search import ProcessParams, search
+from imagescan.loader.search import ProcessParams, SearchResult, search
 from imagescan.rootfs.model import Entry, EntryType, RootFS
 
 _NOT_LOADABLE = (FileKind.RELOCATABLE, FileKind.DEBUGINFO, FileKind.CORE, FileKind.OTHER)
@@ -141,6 +141,25 @@ class _Judge:
         preloads += [(p, Rule.PRELOAD_FILE) for p in self.ctx.preload_file]
         main = MainObject(path, facts, _rtld(self.ctx, loader_path, loader_facts), tuple(preloads))
         return build_process(self.ctx, params, main, search)
+
+    def search_from(
+        self, program: str, process: Process, requester: int, name: str
+    ) -> SearchResult | None:
+        """Where the loader of `program`'s process finds `name` when object `requester` asks
+        for it by name at run time (dlopen: the requester's RPATH/RUNPATH, LD_LIBRARY_PATH,
+        the cache, the defaults). None when `program` has no usable loader."""
+        entry = self.ctx.regular_file(program)
+        facts = entry.elf if entry is not None else None
+        loader_path = (facts.interpreter if facts else None) or self.default_loader
+        if entry is None or loader_path is None:
+            return None
+        secure = _secure(entry, self.ctx.run_ids)
+        objects = process.objects
+        if setup.is_musl_loader(loader_path):
+            params = musl_params(self.ctx, loader_path, secure)
+            return musl_search(self.ctx, params, objects, requester, name)
+        params = ProcessParams(setup.ldso_defaults(self.ctx, self.ctx.facts(loader_path)), secure)
+        return search(self.ctx, params, objects, requester, name)
 
     def findings(self, process: Process, *, check_main: bool = True) -> list[Finding]:
         """Every finding of one process; a main object without DT_NEEDED gets no symbol
