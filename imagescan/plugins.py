@@ -1,17 +1,24 @@
-"""Plugins judged inside the program that loads them (Python, Perl, GCC, tc modules).
+"""Plugins judged inside the program that loads them (Python, Perl, GCC, tc modules, and any
+shared object whose missing symbols a program of the image exports).
 
-A plugin's undefined symbols are meant to come from its host, which exports them. The
-host's process is built with the plugin loaded early (as `LD_PRELOAD=plugin host` does in
-the reference oracle), and only the plugin's own references are judged there.
+A plugin's undefined symbols are meant to come from its host, which exports them
+(-rdynamic). The host's process is built with the plugin loaded early (as
+`LD_PRELOAD=plugin host` does in the reference oracle), and only the plugin's own references
+are judged there. Hosts come from, in this order: the policy (`plugin_hosts`), the natural
+pairs (python3.X for `*.cpython-3X-*.so`, perl for XS modules, cc1 for GCC plugins, tc for
+tc modules), then the symbols: the programs whose process defines what the plugin lacks.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from imagescan.checks.model import FileVerdict, Finding, FindingKind, Status
+from imagescan.checks.model import FileVerdict, Finding, FindingKind, Severity, Status
 from imagescan.checks.symbols import undefined_symbol_findings
 from imagescan.elf.model import ElfFacts, FileKind
 
@@ -23,6 +30,23 @@ _HINTS = (
     (re.compile(r"^/usr/lib/gcc/[^/]+/[^/]+/plugin/[^/]+\.so"), ("cc1", "cc1plus", "lto1")),
     (re.compile(r"^/usr/lib/[^/]+/tc/[^/]+\.so$"), ("/usr/sbin/tc", "/sbin/tc", "/usr/bin/tc")),
 )
+_PROGRAMS = (FileKind.EXEC, FileKind.PIE_EXEC)
+# Programs tried per plugin when the symbols choose: building a process costs, and the
+# best-covering few are the only plausible hosts (DESIGN.md "Performance rules").
+_INFERRED_TRIES = 3
+_LISTED = 5  # lacking symbols named in a note
+
+
+@dataclass(frozen=True, slots=True)
+class HostTrial:
+    """The plugin judged inside `host`: `remaining` are its references still undefined."""
+
+    host: str
+    remaining: tuple[Finding, ...]
+
+    @property
+    def lacking(self) -> tuple[str, ...]:
+        return tuple(f.subject for f in self.remaining)
 
 
 def host_candidates(path: str, facts: ElfFacts) -> Iterator[str]:
@@ -51,64 +75,210 @@ def _python_hosts(path: str, facts: ElfFacts) -> Iterator[str]:
     yield from ("/usr/bin/python3", "/usr/local/bin/python3", "/usr/bin/python")
 
 
-def _needs_host(verdict: FileVerdict, facts: ElfFacts) -> bool:
-    if verdict.kind != FileKind.SHARED or verdict.status in (Status.SKIPPED, Status.FOREIGN_ARCH):
-        return False
-    unresolved = any(f.kind == FindingKind.UNDEFINED_SYMBOL for f in verdict.findings)
-    return unresolved or (not facts.needed and bool(facts.undefined))
+def declared_hosts(path: str, declared: Sequence[tuple[str, str]]) -> tuple[str, ...]:
+    """The hosts the policy declares for `path` ((plugin glob, host) pairs), in order."""
+    from imagescan.policy.globs import path_matches
+
+    return tuple(host for pattern, host in declared if path_matches(path, (pattern,)))
 
 
 def judge_plugins(
     judge: _Judge, analysis: Analysis, declared: Sequence[tuple[str, str]] = ()
 ) -> None:
-    """Re-judge each plugin inside the host that leaves the fewest undefined symbols.
-
-    `declared` (plugin glob, host) pairs are not used yet: see issue 5."""
+    """Re-judge each plugin inside its host: the declared one, else the natural one that
+    leaves the fewest undefined symbols, else a program whose symbols provide them all.
+    A plugin no host satisfies keeps its standalone verdict, with a note naming the host
+    that came closest and what it lacks."""
+    pending: list[tuple[str, tuple[str, ...], HostTrial | None]] = []
+    loaded = _loaded_through_needed(analysis)
     for path, verdict in list(analysis.verdicts.items()):
         facts = judge.ctx.facts(path)
-        if facts is None or not _needs_host(verdict, facts):
+        if facts is None or not _loadable_shared(verdict):
             continue
-        best = _best_host(judge, path, facts)
-        if best is not None:
-            host, remaining = best
-            analysis.verdicts[path] = _in_host(verdict, host, remaining)
+        hosts = declared_hosts(path, declared)
+        if hosts:
+            _judge_declared(judge, analysis, path, hosts)
+            continue
+        lacking = _lacking(judge, analysis, path)
+        if not lacking and (facts.needed or not facts.undefined):
+            continue
+        natural = _best(judge, path, host_candidates(path, facts))
+        if lacking and path not in loaded and (natural is None or natural.remaining):
+            pending.append((path, lacking, natural))
+        elif natural is not None:
+            _apply(analysis, path, natural, f"natural host of {_family(path, facts)}")
+    if pending:
+        _judge_inferred(judge, analysis, pending)
 
 
-def _best_host(judge: _Judge, path: str, facts: ElfFacts) -> tuple[str, list[Finding]] | None:
-    best: tuple[str, list[Finding]] | None = None
+def _loadable_shared(verdict: FileVerdict) -> bool:
+    return verdict.kind == FileKind.SHARED and verdict.status not in (
+        Status.SKIPPED,
+        Status.FOREIGN_ARCH,
+    )
+
+
+def _loaded_through_needed(analysis: Analysis) -> set[str]:
+    """Files some program of the image loads through DT_NEEDED (libraries, not plugins)."""
+    loaded: set[str] = set()
+    for path, process in analysis.processes.items():
+        if analysis.verdicts[path].kind in _PROGRAMS:
+            loaded.update(obj.file for obj in process.objects[1:])
+    return loaded
+
+
+def _lacking(judge: _Judge, analysis: Analysis, path: str) -> tuple[str, ...]:
+    """The plugin's own references that its standalone process leaves undefined."""
+    process = analysis.processes.get(path)
+    if process is None:
+        return ()
+    refs = judge.checker(process.musl).unresolved(process.objects[0], process.objects)
+    return tuple(dict.fromkeys(ref.name for ref in refs))
+
+
+def _family(path: str, facts: ElfFacts) -> str:
+    if any(True for _ in _python_hosts(path, facts)):
+        return "Python extension modules"
+    if "perl" in path and any(name.startswith("boot_") for name in facts.defined):
+        return "Perl XS modules"
+    return "GCC plugins" if path.startswith("/usr/lib/gcc/") else "tc modules"
+
+
+def _judge_declared(judge: _Judge, analysis: Analysis, path: str, hosts: Sequence[str]) -> None:
+    for host in hosts:
+        trial = _trial(judge, host, path)
+        if trial is not None:
+            _apply(analysis, path, trial, "declared by the policy (plugin_hosts)")
+            return
+    verdict = analysis.verdicts[path]
+    finding = _host_missing(path, hosts)
+    analysis.verdicts[path] = dataclasses.replace(verdict, findings=(*verdict.findings, finding))
+
+
+def _host_missing(path: str, hosts: Sequence[str]) -> Finding:
+    named = ", ".join(hosts)
+    return Finding(
+        FindingKind.PLUGIN_HOST_MISSING,
+        Severity.WARNING,
+        hosts[0],
+        f"{path}: the policy's host {named} is not a program in the image; judged on its own",
+        required_by=path,
+    )
+
+
+def _best(judge: _Judge, path: str, hosts: Iterable[str]) -> HostTrial | None:
+    """The trial leaving the fewest undefined symbols (the first on a tie)."""
+    best: HostTrial | None = None
     seen: set[str] = set()
-    for host in host_candidates(path, facts):
+    for host in hosts:
         real = judge.ctx.resolve(host)
-        entry = judge.ctx.regular_file(host)
-        if real is None or real in seen or entry is None or entry.elf is None:
+        if real is None or real in seen:
             continue
         seen.add(real)
-        remaining = _remaining_in(judge, host, entry, entry.elf, path)
-        if remaining is not None and (best is None or len(remaining) < len(best[1])):
-            best = (host, remaining)
+        trial = _trial(judge, host, path)
+        if trial is not None and (best is None or len(trial.remaining) < len(best.remaining)):
+            best = trial
     return best
 
 
-def _remaining_in(
-    judge: _Judge, host: str, entry: object, host_facts: ElfFacts, plugin: str
-) -> list[Finding] | None:
-    from imagescan.rootfs.model import Entry
-
-    assert isinstance(entry, Entry)
-    loader = host_facts.interpreter or judge.default_loader
+def _trial(judge: _Judge, host: str, plugin: str) -> HostTrial | None:
+    """The plugin's undefined references inside `host`'s process; None when `host` is not
+    a dynamic program the image's loader can start."""
+    entry = judge.ctx.regular_file(host)
+    facts = entry.elf if entry is not None else None
+    if entry is None or facts is None or facts.kind not in _PROGRAMS:
+        return None
+    loader = facts.interpreter or judge.default_loader
     if loader is None or judge.ctx.regular_file(loader) is None:
         return None
-    process = judge.process(host, entry, host_facts, loader, extra_preloads=(plugin,))
+    process = judge.process(host, entry, facts, loader, extra_preloads=(plugin,))
     plugin_file = judge.ctx.resolve(plugin)
     mine = [i for i, o in enumerate(process.objects) if o.file == plugin_file]
-    return undefined_symbol_findings(process, judge.checker(process.musl), only=mine)
+    remaining = undefined_symbol_findings(process, judge.checker(process.musl), only=mine)
+    return HostTrial(host, tuple(remaining))
 
 
-def _in_host(verdict: FileVerdict, host: str, remaining: list[Finding]) -> FileVerdict:
-    import dataclasses
+def _judge_inferred(
+    judge: _Judge,
+    analysis: Analysis,
+    pending: Sequence[tuple[str, tuple[str, ...], HostTrial | None]],
+) -> None:
+    names = {name for _, lacking, _ in pending for name in lacking}
+    providers = provider_index(analysis, names)
+    for path, lacking, natural in pending:
+        ranked = rank_hosts(lacking, providers, judge.ctx.facts)
+        tried = [t for t in (_trial(judge, h, path) for h in ranked[:_INFERRED_TRIES]) if t]
+        best = min(tried, key=lambda t: len(t.remaining), default=None)
+        if best is not None and not best.remaining:
+            reason = f"its process defines the {len(lacking)} symbols the plugin lacks"
+            _apply(analysis, path, best, reason)
+        elif natural is not None:
+            _apply(analysis, path, natural, f"natural host of {_family(path, _facts(judge, path))}")
+        elif best is not None:
+            _note_closest(analysis, path, best)
 
+
+def _facts(judge: _Judge, path: str) -> ElfFacts:
+    facts = judge.ctx.facts(path)
+    assert facts is not None  # only ELF files are pending
+    return facts
+
+
+def provider_index(analysis: Analysis, names: set[str]) -> dict[str, set[str]]:
+    """For each of `names`, the programs whose process (the program and what it loads)
+    defines it. Each file's symbols are looked at once, whatever the number of programs."""
+    defines: dict[str, tuple[str, ...]] = {}
+    index: dict[str, set[str]] = {}
+    for program, process in analysis.processes.items():
+        if analysis.verdicts[program].kind not in _PROGRAMS:
+            continue
+        for obj in process.objects:
+            found = defines.get(obj.file)
+            if found is None:
+                found = defines[obj.file] = tuple(n for n in names if n in obj.facts.defined)
+            for name in found:
+                index.setdefault(name, set()).add(program)
+    return index
+
+
+def rank_hosts(
+    lacking: Sequence[str],
+    providers: dict[str, set[str]],
+    facts_of: Callable[[str], ElfFacts | None],
+) -> list[str]:
+    """Programs by how many of `lacking` their process defines, then by how many the
+    program exports itself (a -rdynamic host), then by path."""
+    coverage: Counter[str] = Counter()
+    for name in lacking:
+        coverage.update(providers.get(name, ()))
+    own: Counter[str] = Counter()
+    for program in coverage:
+        facts = facts_of(program)
+        if facts is not None:
+            own[program] = sum(1 for name in lacking if name in facts.defined)
+    return sorted(coverage, key=lambda p: (-coverage[p], -own[p], p))
+
+
+def _apply(analysis: Analysis, path: str, trial: HostTrial, reason: str) -> None:
     from imagescan.analyze import status_of
 
+    verdict = analysis.verdicts[path]
     kept = [f for f in verdict.findings if f.kind != FindingKind.UNDEFINED_SYMBOL]
-    findings = tuple(kept + remaining)
-    return dataclasses.replace(verdict, findings=findings, status=status_of(findings), host=host)
+    findings = tuple(kept + list(trial.remaining))
+    analysis.verdicts[path] = dataclasses.replace(
+        verdict,
+        findings=findings,
+        status=status_of(findings),
+        host=trial.host,
+        note=f"judged inside {trial.host}: {reason}",
+    )
+
+
+def _note_closest(analysis: Analysis, path: str, closest: HostTrial) -> None:
+    lacking = closest.lacking
+    listed = ", ".join(lacking[:_LISTED]) + (", ..." if len(lacking) > _LISTED else "")
+    note = (
+        f"no program in the image provides every symbol it lacks; the closest host, "
+        f"{closest.host}, lacks {len(lacking)}: {listed}"
+    )
+    analysis.verdicts[path] = dataclasses.replace(analysis.verdicts[path], note=note)

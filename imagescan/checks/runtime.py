@@ -1,19 +1,76 @@
 """Image-wide checks of what programs load at run time (issue 5): NSS modules named in
 /etc/nsswitch.conf, `dlopen` candidates named by string literals, Go plugins and hosts.
 
-Not written yet: returns no findings."""
+This module is the I/O edge of those checks: it picks the processes and files out of the
+analysis and hands pure functions (checks.nss, checks.dlopen, checks.goplugin) what they
+need."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from imagescan.checks.dlopen import dlopen_findings
+from imagescan.checks.goplugin import go_plugin_findings
 from imagescan.checks.model import Finding
+from imagescan.checks.nss import NSSWITCH, builtin_services, nss_findings, parse_nsswitch
+from imagescan.elf.model import ElfFacts, FileKind
+from imagescan.loader import setup
+from imagescan.loader.model import Process
+from imagescan.loader.search import SearchResult
 
 if TYPE_CHECKING:
     from imagescan.analyze import Analysis, _Judge
 
+_PROGRAMS = (FileKind.EXEC, FileKind.PIE_EXEC)
+_LIBC = "libc.so.6"
+
 
 def runtime_checks(judge: _Judge, analysis: Analysis) -> list[Finding]:
-    """Findings about modules loaded at run time; none yet."""
-    del judge, analysis
-    return []
+    """Findings about modules loaded at run time: NSS, dlopen names, Go plugins."""
+    findings = _nss(judge, analysis)
+    findings += dlopen_findings(_programs(analysis), judge.search_from)
+    findings += go_plugin_findings(_elf_facts(analysis))
+    return findings
+
+
+def _programs(analysis: Analysis) -> Iterator[tuple[str, Process]]:
+    for path in sorted(analysis.processes):
+        if analysis.verdicts[path].kind in _PROGRAMS:
+            yield path, analysis.processes[path]
+
+
+def _elf_facts(analysis: Analysis) -> Iterator[tuple[str, ElfFacts]]:
+    for path in sorted(analysis.verdicts):
+        facts = analysis.ctx.facts(path)
+        if facts is not None:
+            yield path, facts
+
+
+def _nss(judge: _Judge, analysis: Analysis) -> list[Finding]:
+    """glibc only (musl has no NSS); libc loads the modules, so they are searched from
+    libc inside the first program that loads it, with the image's environment."""
+    text = analysis.ctx.rootfs.kept.get(NSSWITCH)
+    if text is None or judge.default_loader is None or setup.is_musl_loader(judge.default_loader):
+        return []
+    found = _libc_in_a_program(analysis)
+    if found is None:
+        return []
+    program, process, libc = found
+
+    def find(name: str) -> SearchResult | None:
+        return judge.search_from(program, process, libc, name)
+
+    databases = parse_nsswitch(text.decode("utf-8", "replace"))
+    return nss_findings(databases, builtin_services(process.objects[libc].facts), find)
+
+
+def _libc_in_a_program(analysis: Analysis) -> tuple[str, Process, int] | None:
+    """A program not in secure mode that loads libc.so.6, and libc's index in it."""
+    for program, process in _programs(analysis):
+        if process.secure or process.musl:
+            continue
+        for index, obj in enumerate(process.objects):
+            if _LIBC in obj.names or obj.facts.soname == _LIBC:
+                return program, process, index
+    return None

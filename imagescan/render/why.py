@@ -14,6 +14,7 @@ def explain(verdict: FileVerdict, process: Process | None, name: str | None) -> 
     yield f"{verdict.path}: {verdict.status}" + (
         f" (judged inside {verdict.host})" if verdict.host else ""
     )
+    yield from _host_choice(verdict, process)
     if process is None:
         yield from (f"  {f.message}" for f in verdict.findings)
         if not verdict.findings:
@@ -32,6 +33,15 @@ def explain(verdict: FileVerdict, process: Process | None, name: str | None) -> 
     for finding in verdict.findings:
         if name is None or name in (finding.subject, finding.version):
             yield f"  {finding.severity}: {finding.message}"
+
+
+def _host_choice(verdict: FileVerdict, process: Process | None) -> Iterator[str]:
+    """Which program a plugin was judged inside and why (imagescan.plugins), or which host
+    came closest when none provides every symbol."""
+    if verdict.note and (verdict.host or "closest host" in verdict.note):
+        yield f"  plugin host: {verdict.note}"
+    if verdict.host and process is not None:
+        yield "  (the trace below is the plugin loaded on its own)"
 
 
 def _search(process: Process, res: Resolution) -> Iterator[str]:

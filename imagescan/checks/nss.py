@@ -1,0 +1,141 @@
+"""NSS modules named in /etc/nsswitch.conf that the image lacks (issue 5).
+
+glibc loads `libnss_<service>.so.2` by name at the first lookup of a database
+(nss/nss_module.c module_load, through __libc_dlopen from libc itself). A module that cannot
+be loaded is status UNAVAIL, whose default action is "continue": the lookup silently goes on
+with the next service, and fails when none is left. Since glibc 2.34 the `files` and `dns`
+services are built into libc and never loaded (nss_module.c module_load_nss_files/_dns).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from imagescan.checks.model import Finding, FindingKind, Severity
+from imagescan.elf.model import ElfFacts
+from imagescan.loader.search import SearchResult
+
+NSSWITCH = "/etc/nsswitch.conf"
+_NSS_REVISION = "2"  # NSS_SHLIB_REVISION
+_BUILTIN_SINCE = "GLIBC_2.34"
+_BUILTIN = ("files", "dns")
+
+
+@dataclass(frozen=True, slots=True)
+class NssService:
+    """One service of a database line, and whether its status actions stop the lookup when
+    it is unavailable (`[UNAVAIL=return]`)."""
+
+    name: str
+    unavail_returns: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NssDatabase:
+    """One `database: service [STATUS=action] ...` line of nsswitch.conf."""
+
+    name: str
+    services: tuple[NssService, ...]
+
+
+def parse_nsswitch(text: str) -> tuple[NssDatabase, ...]:
+    """The databases of an nsswitch.conf (nss/nss_database.c process_line): comments start at
+    '#', a line is `name:` then services, each optionally followed by bracketed actions."""
+    databases: list[NssDatabase] = []
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0]
+        name, colon, rest = line.partition(":")
+        if colon and name.strip() and " " not in name.strip():
+            databases.append(NssDatabase(name.strip(), tuple(_services(rest))))
+    return tuple(databases)
+
+
+def _services(rest: str) -> Iterator[NssService]:
+    tokens = re.findall(r"\[[^\]]*\]?|[^\s\[]+", rest)
+    for i, token in enumerate(tokens):
+        if token.startswith("["):
+            continue
+        actions = tokens[i + 1] if i + 1 < len(tokens) and tokens[i + 1].startswith("[") else ""
+        yield NssService(token, _unavail_returns(actions))
+
+
+def _unavail_returns(actions: str) -> bool:
+    """`[UNAVAIL=return]`, or a negated status other than UNAVAIL (`[!SUCCESS=return]`)."""
+    for item in re.sub(r"\s*=\s*", "=", actions.strip("[]").lower()).split():
+        negate = item.startswith("!")
+        status, _, action = item.lstrip("!").partition("=")
+        if action == "return" and (status == "unavail") != negate:
+            return True
+    return False
+
+
+def module_name(service: str) -> str:
+    """The file glibc opens for a service: libnss_<service>.so.2."""
+    return f"libnss_{service}.so.{_NSS_REVISION}"
+
+
+def builtin_services(libc: ElfFacts | None) -> tuple[str, ...]:
+    """Services libc provides without a module: files and dns since glibc 2.34."""
+    if libc is not None and any(v.name == _BUILTIN_SINCE for v in libc.version_defs):
+        return _BUILTIN
+    return ()
+
+
+def nss_findings(
+    databases: Sequence[NssDatabase],
+    builtin: Sequence[str],
+    find: Callable[[str], SearchResult | None],
+) -> list[Finding]:
+    """One finding per service whose module the loader would not find: a warning when a
+    database is left without any service that works, else a note (lookups go on)."""
+    available: dict[str, bool] = {}
+    steps: dict[str, SearchResult | None] = {}
+    for db in databases:
+        for service in db.services:
+            if service.name in builtin or service.name in available:
+                continue
+            result = find(module_name(service.name))
+            steps[service.name] = result
+            available[service.name] = result is not None and result.path is not None
+    missing = [name for name, ok in available.items() if not ok]
+    return [_finding(name, databases, builtin, available, steps[name]) for name in missing]
+
+
+def _dead(db: NssDatabase, builtin: Sequence[str], available: dict[str, bool]) -> bool:
+    """No service of `db` answers: each is missing, or a missing one ends the lookup."""
+    for service in db.services:
+        if service.name in builtin or available.get(service.name, False):
+            return False
+        if service.unavail_returns:
+            return True
+    return True
+
+
+def _finding(
+    service: str,
+    databases: Sequence[NssDatabase],
+    builtin: Sequence[str],
+    available: dict[str, bool],
+    result: SearchResult | None,
+) -> Finding:
+    using = [db for db in databases if any(s.name == service for s in db.services)]
+    dead = [db.name for db in using if _dead(db, builtin, available)]
+    names = ", ".join(db.name for db in using)
+    module = module_name(service)
+    effect = (
+        f"{', '.join(dead)} lookups fail"
+        if dead
+        else "glibc skips it and goes on with the next service"
+    )
+    tried = tuple((s.path, str(s.rule)) for s in result.steps) if result else ()
+    return Finding(
+        FindingKind.NSS_MODULE_MISSING,
+        Severity.WARNING if dead else Severity.NOTE,
+        module,
+        f"{NSSWITCH} names service '{service}' for {names}, but {module} is not in the "
+        f"image's library search path: {effect}",
+        required_by=NSSWITCH,
+        tried=tried,
+    )
