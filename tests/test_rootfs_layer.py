@@ -8,6 +8,7 @@ import io
 import random
 import subprocess
 import tarfile
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -269,3 +270,37 @@ def test_small_conf_files_anywhere_are_kept_large_ones_ignored() -> None:
         "/etc/passwd",
     }
     assert layer.skipped == ()
+
+
+class Zeros(io.RawIOBase):
+    """`size` zero bytes, produced as they are read."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        n = min(len(buffer), self.left)
+        buffer[:n] = bytes(n)
+        self.left -= n
+        return n
+
+
+def test_memory_does_not_grow_with_the_layer(tmp_path: Path) -> None:
+    size = 96 << 20
+    path = tmp_path / "big.tar.gz"
+    with gzip.open(path, "wb", compresslevel=1) as out, tarfile.open(fileobj=out, mode="w|") as tar:
+        info = tarfile.TarInfo("var/big.img")
+        info.size = size
+        tar.addfile(info, io.BufferedReader(Zeros(size)))
+    tracemalloc.start()
+    try:
+        with path.open("rb") as blob:
+            layer = index_layer(blob, 0, None, compute_diff_id=True)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert layer.entries[0].size == size
+    assert peak < 16 << 20, peak
