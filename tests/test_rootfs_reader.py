@@ -110,8 +110,8 @@ def one_pass(image: OpenedImage, order: list[int], known: bool = False) -> Opene
 
 
 def test_hidden_files_are_never_parsed(tmp_path: Path, broken: bytes, hello: bytes) -> None:
-    lower = [Dir("/usr"), File("/usr/replaced", broken), File("/usr/gone", broken)]
-    upper = [File("/usr/replaced", hello), Whiteout("/usr/gone")]
+    lower: list[Member] = [Dir("/usr"), File("/usr/replaced", broken), File("/usr/gone", broken)]
+    upper: list[Member] = [File("/usr/replaced", hello), Whiteout("/usr/gone")]
     image = open_oci(tmp_path, lower, upper)
     fs = read_rootfs(image)
     assert fs.skipped == ()

@@ -50,7 +50,10 @@ def walk(data: bytes) -> list[tuple[TarMember, bytes]]:
     return [(member, tar.read_data(5)) for member in tar.members()]
 
 
-def summary(name: str, kind: bytes, mode: int, uid: int, gid: int, size: int, link: str) -> tuple:
+Summary = tuple[str, bytes, int, int, int, int, str]
+
+
+def summary(name: str, kind: bytes, mode: int, uid: int, gid: int, size: int, link: str) -> Summary:
     return (name.rstrip("/"), kind, mode, uid, gid, size, link)
 
 
