@@ -7,6 +7,7 @@ from imagescan.rootfs.paths import (
     ELOOP,
     ENOTDIR,
     MAX_SYMLINK_HOPS,
+    Resolution,
     children_index,
     exists_dir,
     listdir,
@@ -124,3 +125,10 @@ def test_children_index_groups_by_parent() -> None:
     index = children_index(MERGED_USR.entries)
     assert index["/usr"] == ("lib",)
     assert index["/etc"] == ("os-release",)
+
+
+def test_empty_symlink_leads_nowhere() -> None:
+    fs = rootfs(d("/a"), s("/a/empty", ""))
+    assert resolve(fs.entries, "/a/empty") == Resolution(None, None, 1)
+    assert lookup(fs, "/a/empty/x") is None
+    assert resolve(fs.entries, "/a/empty", follow_last=False).path == "/a/empty"

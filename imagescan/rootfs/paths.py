@@ -71,6 +71,8 @@ def walk(entries: Mapping[str, Entry], path: str, follow_last: bool = True) -> W
             if hops > MAX_SYMLINK_HOPS:
                 return Walk(candidate, True, ELOOP, hops)
             target = entry.link_target or ""
+            if not target:  # an empty symlink leads nowhere (ENOENT in the kernel's walk)
+                return Walk(candidate, True, None, hops)
             if target.startswith("/"):
                 current = "/"
             parts.extend(reversed(components(target)))
