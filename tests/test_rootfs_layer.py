@@ -304,3 +304,26 @@ def test_memory_does_not_grow_with_the_layer(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert layer.entries[0].size == size
     assert peak < 16 << 20, peak
+
+
+def test_member_count_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(layer_module, "MAX_MEMBERS", 2)
+    index(File("/a"), File("/b"))
+    with pytest.raises(ImageReadError, match="more than 2 members"):
+        index(File("/a"), File("/b"), File("/c"))
+
+
+def test_gnu_sparse_member_is_skipped_and_the_layer_read_on() -> None:
+    sparse = tarfile.TarInfo("var/sparse.img")
+    sparse.type = tarfile.GNUTYPE_SPARSE
+    sparse.size = 600
+    out = io.BytesIO()
+    out.write(sparse.tobuf(tarfile.GNU_FORMAT) + b"s" * 600 + bytes(-600 % 512))
+    after = tarfile.TarInfo("after")
+    after.size = 1
+    out.write(after.tobuf(tarfile.GNU_FORMAT) + b"x" + bytes(511) + bytes(1024))
+    layer = index_layer(io.BytesIO(out.getvalue()), 1, None)
+    assert [e.path for e in layer.entries] == ["/after"]
+    assert [(s.path, s.reason) for s in layer.skipped] == [
+        ("/var/sparse.img", "GNU sparse file: not read")
+    ]
