@@ -168,3 +168,25 @@ def test_old_signed_checksum_is_accepted() -> None:
     data[148:156] = b"%06o\0 " % signed
     ((member, content),) = walk(bytes(data))
     assert (member.name, content) == ("caf\u00e9", b"x")
+
+
+def with_checksum(header: bytearray) -> bytes:
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+    return bytes(header)
+
+
+def test_gnu_sparse_extension_blocks_are_skipped() -> None:
+    sparse = tarfile.TarInfo("sparse")
+    sparse.type = tarfile.GNUTYPE_SPARSE
+    sparse.size = 10
+    header = bytearray(sparse.tobuf(tarfile.GNU_FORMAT))
+    header[482] = 1  # isextended: one extension block follows
+    extension = bytearray(512)  # its own isextended (byte 504) is 0: the last one
+    data = b"0123456789" + bytes(502)
+    tail = archive(tarfile.GNU_FORMAT, [(tarfile.TarInfo("next"), b"n")])
+    members = walk(with_checksum(header) + bytes(extension) + data + tail)
+    assert [(m.name, m.type, content) for m, content in members] == [
+        ("sparse", tarstream.GNU_SPARSE, b"01234"),
+        ("next", tarstream.REGULAR, b"n"),
+    ]
