@@ -1,0 +1,196 @@
+"""Plugins judged inside their host (imagescan.plugins, issue 5): natural hosts (a Python
+extension in python3.11, Perl XS modules in perl), hosts found by their symbols (a plugin of
+an ordinary -rdynamic program), the closest host when none satisfies, declared hosts.
+
+The hosts are small C programs built with -rdynamic that export what the real python3.11 and
+perl export to their modules (PyLong_FromLong, Perl_newXS, ...): the host choice and the
+verdict inside it depend only on those exports, and a real interpreter would make the image
+hundreds of megabytes."""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from imagescan.analyze import Analysis
+from imagescan.checks.model import FileVerdict, FindingKind, Status
+from imagescan.elf.model import ElfFacts, FileKind
+from imagescan.plugins import declared_hosts, host_candidates, rank_hosts
+from imagescan.render.why import explain
+from imagescan.scan import ScanOptions, scan
+from tests.imagebuilder import File, ImageSpec, Member, glibc_base, write_oci_dir
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "plugins"
+LIB = "/usr/lib/x86_64-linux-gnu"
+PYEXT = f"{LIB}/python3/dist-packages/spam.cpython-311-x86_64-linux-gnu.so"
+PERL_OK = f"{LIB}/perl5/5.36/auto/Foo/Foo.so"
+PERL_BROKEN = f"{LIB}/perl5/5.36/auto/Bar/Bar.so"
+WIDGET = "/opt/app/plugins/widget.so"
+PARTIAL = "/opt/app/plugins/partial.so"
+
+
+def gcc(out: Path, source: str, *flags: str) -> bytes:
+    subprocess.run(
+        ["gcc", "-O1", "-o", str(out), str(FIXTURES / source), *flags],
+        check=True,
+        capture_output=True,
+    )
+    return out.read_bytes()
+
+
+def build_files(work: Path) -> list[Member]:
+    """The hosts (exec, 0o755) and plugins (shared, no DT_NEEDED on their hosts)."""
+
+    def host(name: str, define: str) -> bytes:
+        return gcc(work / name, "host.c", "-rdynamic", f"-D{define}")
+
+    def module(name: str, source: str, *flags: str) -> bytes:
+        return gcc(work / name, source, "-shared", "-fPIC", *flags)
+
+    return [
+        File("/usr/bin/python3.11", host("python3.11", "PYTHON"), 0o755),
+        File("/usr/bin/perl", host("perl", "PERL"), 0o755),
+        File("/opt/app/bin/app", host("app", "APP"), 0o755),
+        File(PYEXT, module("spam.so", "pyext.c")),
+        File(PERL_OK, module("Foo.so", "perlxs.c")),
+        File(PERL_BROKEN, module("Bar.so", "perlxs.c", "-DMISSING")),
+        File(WIDGET, module("widget.so", "widget.c")),
+        File(PARTIAL, module("partial.so", "widget.c", "-DMISSING")),
+    ]
+
+
+@functools.cache
+def _layout(work: str) -> Path:
+    root = Path(work)
+    spec = ImageSpec([glibc_base(), build_files(root)])
+    return write_oci_dir(root / "oci", spec)
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _layout(str(tmp_path_factory.mktemp("plugins")))
+
+
+def analysed(layout: Path, declared: tuple[tuple[str, str], ...] = ()) -> Analysis:
+    return scan(f"oci-dir:{layout}:latest", ScanOptions(plugin_hosts=declared)).analysis
+
+
+@pytest.fixture(scope="module")
+def analysis(layout: Path) -> Analysis:
+    return analysed(layout)
+
+
+def undefined(verdict: FileVerdict) -> set[str]:
+    return {f.subject for f in verdict.findings if f.kind == FindingKind.UNDEFINED_SYMBOL}
+
+
+def test_python_extension_is_judged_inside_the_matching_python(analysis: Analysis) -> None:
+    verdict = analysis.verdicts[PYEXT]
+    assert (verdict.host, verdict.status, undefined(verdict)) == (
+        "/usr/bin/python3.11",
+        "ok",
+        set(),
+    )
+    assert verdict.note is not None and "Python extension modules" in verdict.note
+
+
+def test_perl_xs_module_is_ok_inside_perl(analysis: Analysis) -> None:
+    verdict = analysis.verdicts[PERL_OK]
+    assert (verdict.host, verdict.status, undefined(verdict)) == ("/usr/bin/perl", "ok", set())
+
+
+def test_perl_xs_module_with_a_genuinely_missing_symbol_fails_when_called(
+    analysis: Analysis,
+) -> None:
+    """Inside perl only the symbol perl lacks is left, at call time (a lazy PLT call)."""
+    verdict = analysis.verdicts[PERL_BROKEN]
+    assert verdict.host == "/usr/bin/perl"
+    assert verdict.status == Status.BROKEN_LAZY
+    assert undefined(verdict) == {"Perl_gone_in_this_perl"}
+
+
+def test_a_plugin_of_an_unlisted_program_is_judged_inside_it(analysis: Analysis) -> None:
+    """No naming convention points at /opt/app/bin/app: its exported symbols do."""
+    verdict = analysis.verdicts[WIDGET]
+    assert (verdict.host, verdict.status, undefined(verdict)) == ("/opt/app/bin/app", "ok", set())
+    assert verdict.note is not None and "defines the 1 symbols" in verdict.note
+
+
+def test_a_plugin_no_host_satisfies_keeps_its_verdict_and_names_the_closest(
+    analysis: Analysis,
+) -> None:
+    verdict = analysis.verdicts[PARTIAL]
+    assert verdict.host is None
+    assert verdict.status == Status.BROKEN_LAZY
+    assert undefined(verdict) == {"app_register_widget", "app_unknown_hook"}
+    assert verdict.note is not None
+    assert "closest host, /opt/app/bin/app, lacks 1: app_unknown_hook" in verdict.note
+
+
+def test_hosts_themselves_and_libc_are_not_plugins(analysis: Analysis) -> None:
+    hosted = {p for p, v in analysis.verdicts.items() if v.host}
+    assert hosted == {PYEXT, PERL_OK, PERL_BROKEN, WIDGET}
+
+
+def test_a_declared_host_wins_over_inference(layout: Path) -> None:
+    """The policy says perl loads widget.so: judged there, it lacks app_register_widget."""
+    found = analysed(layout, (("/opt/app/plugins/*.so", "/usr/bin/perl"),))
+    verdict = found.verdicts[WIDGET]
+    assert verdict.host == "/usr/bin/perl"
+    assert undefined(verdict) == {"app_register_widget"}
+    assert verdict.note is not None and "declared by the policy" in verdict.note
+
+
+def test_a_declared_host_missing_from_the_image_is_a_warning(layout: Path) -> None:
+    found = analysed(layout, (("**/widget.so", "/usr/bin/widgetd"),))
+    verdict = found.verdicts[WIDGET]
+    assert verdict.host is None
+    kinds = [(f.kind, f.subject, str(f.severity)) for f in verdict.findings]
+    assert (FindingKind.PLUGIN_HOST_MISSING, "/usr/bin/widgetd", "warning") in kinds
+    assert undefined(verdict) == {"app_register_widget"}  # its standalone verdict
+
+
+def test_why_shows_the_host_choice(analysis: Analysis) -> None:
+    lines = list(explain(analysis.verdicts[WIDGET], analysis.processes.get(WIDGET), None))
+    assert lines[0] == f"{WIDGET}: ok (judged inside /opt/app/bin/app)"
+    assert any(line.startswith("  plugin host: judged inside /opt/app/bin/app") for line in lines)
+    closest = list(explain(analysis.verdicts[PARTIAL], analysis.processes.get(PARTIAL), None))
+    assert any("closest host, /opt/app/bin/app" in line for line in closest)
+
+
+# ---------------------------------------------------------------- pure rules
+
+
+def _facts(defined: tuple[str, ...] = ()) -> ElfFacts:
+    return ElfFacts(64, True, 62, 0, 0, 3, FileKind.SHARED, defined=dict.fromkeys(defined, (1,)))
+
+
+def first_host(path: str, facts: ElfFacts) -> str | None:
+    return next(iter(host_candidates(path, facts)), None)
+
+
+def test_natural_hosts_follow_the_module_naming() -> None:
+    python = host_candidates("/usr/lib/python3/dist-packages/x.cpython-312-a.so", _facts())
+    assert list(python)[:2] == ["/usr/bin/python3.12", "/usr/local/bin/python3.12"]
+    assert first_host("/usr/lib/x/perl5/auto/X/X.so", _facts(("boot_X",))) == "/usr/bin/perl"
+    gcc_plugin = "/usr/lib/gcc/x86_64-linux-gnu/12/plugin/annobin.so"
+    assert first_host(gcc_plugin, _facts()) == "/usr/lib/gcc/x86_64-linux-gnu/12/cc1"
+    assert first_host("/usr/lib/x86_64-linux-gnu/tc/m_xt.so", _facts()) == "/usr/sbin/tc"
+    assert first_host("/usr/lib/libfoo.so.1", _facts()) is None
+
+
+def test_declared_hosts_match_globs_in_declaration_order() -> None:
+    declared = (("/opt/**/*.so", "/opt/a"), ("*.so", "/opt/b"), ("/usr/**", "/opt/c"))
+    assert declared_hosts("/opt/app/p.so", declared) == ("/opt/a", "/opt/b")
+    assert declared_hosts("/srv/p.so.1", declared) == ()
+
+
+def test_hosts_rank_by_coverage_then_own_exports_then_path() -> None:
+    providers = {"a": {"/bin/x", "/bin/y", "/bin/z"}, "b": {"/bin/y", "/bin/z"}}
+    facts = {"/bin/z": _facts(("a", "b")), "/bin/y": _facts(())}
+    ranked = rank_hosts(("a", "b", "c"), providers, facts.get)
+    assert ranked == ["/bin/z", "/bin/y", "/bin/x"]
+    assert rank_hosts(("c",), providers, facts.get) == []
