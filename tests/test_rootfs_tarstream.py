@@ -190,3 +190,17 @@ def test_gnu_sparse_extension_blocks_are_skipped() -> None:
         ("sparse", tarstream.GNU_SPARSE, b"01234"),
         ("next", tarstream.REGULAR, b"n"),
     ]
+
+
+def test_endless_extended_headers_are_refused() -> None:
+    pax = tarfile.TarInfo("././@PaxHeader")
+    pax.type = tarfile.XHDTYPE
+    bodies = [b" k%d=v\n" % i for i in range(100, 110)]
+    records = b"".join(b"%d" % (len(body) + 2) + body for body in bodies)  # 2-digit lengths
+    assert parse_pax(records)  # well formed: only their number is hostile
+    pax.size = len(records)
+    one = pax.tobuf(tarfile.GNU_FORMAT) + records + bytes(-len(records) % 512)
+    ok = one * tarstream.MAX_EXTENSIONS + archive(tarfile.GNU_FORMAT, [(tarfile.TarInfo("a"), b"")])
+    assert [m.name for m, _ in walk(ok)] == ["a"]
+    with pytest.raises(TarFormatError, match="extended headers in a row"):
+        walk(one * (tarstream.MAX_EXTENSIONS + 1))

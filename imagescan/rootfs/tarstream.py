@@ -17,6 +17,7 @@ BLOCK = 512
 ZERO_BLOCK = bytes(BLOCK)
 SKIP_CHUNK = 1 << 20
 MAX_META_SIZE = 1 << 20  # a PAX header or GNU long name above 1 MiB is hostile
+MAX_EXTENSIONS = 16  # extended headers before one member (writers use one or two)
 
 REGULAR = b"0"
 REGULAR_TYPES = frozenset({b"0", b"\0", b"7"})  # REGTYPE, AREGTYPE, CONTTYPE
@@ -56,7 +57,7 @@ class TarStream:
     def members(self) -> Iterator[TarMember]:
         """Every member, in stream order, up to the end-of-archive block."""
         pending: dict[str, str] = {}
-        first = True
+        first, extensions = True, 0
         while True:
             self._skip_rest()
             block = self._exact(BLOCK, allow_eof=True)
@@ -70,12 +71,15 @@ class TarStream:
             first = False
             self._start(member.size, member.name)
             if member.type in (PAX, PAX_GLOBAL, GNU_LONGNAME, GNU_LONGLINK):
+                extensions += 1
+                if extensions > MAX_EXTENSIONS:
+                    raise TarFormatError(f"more than {MAX_EXTENSIONS} extended headers in a row")
                 self._extension(member, pending)
                 continue
             if member.type == GNU_SPARSE and block[482]:
                 self._skip_sparse_extensions()
             member = _extended(member, pending)
-            pending = {}
+            pending, extensions = {}, 0
             self._start(member.size, member.name)
             yield member
 
