@@ -75,6 +75,7 @@ def test_member_names_are_normalised() -> None:
 
 def test_hostile_names_are_skipped_and_absolute_names_kept() -> None:
     layer = index(
+        raw("./", tarfile.DIRTYPE),
         raw("../../etc/passwd"),
         raw("/etc/shadow"),
         raw("evil", tarfile.LNKTYPE, "../../../etc/passwd"),

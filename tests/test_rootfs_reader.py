@@ -7,6 +7,8 @@ import io
 import json
 import os
 import random
+import socket
+import struct
 import subprocess
 from collections.abc import Iterator
 from dataclasses import replace
@@ -30,6 +32,7 @@ from imagescan.image.model import (
     SourceOptions,
 )
 from imagescan.image.ocilayout import OciArchiveSource, OciDirSource
+from imagescan.rootfs.dirwalk import index_directory
 from imagescan.rootfs.model import EntryType, RootFS
 from imagescan.rootfs.paths import lookup
 from imagescan.rootfs.reader import read_rootfs
@@ -375,3 +378,35 @@ def test_broken_stream_layer_is_named_by_its_place_in_the_stream() -> None:
     )
     with pytest.raises(ImageReadError, match="img: layer 2 of the stream cannot be read"):
         read_rootfs(one_pass(image, [0, 1]))
+
+
+# VFS_CAP_REVISION_2 with CAP_NET_RAW permitted+effective (include/uapi/linux/capability.h).
+NET_RAW_CAP = struct.pack("<IIIII", 0x02000001, 1 << 13, 0, 0, 0)
+
+
+def test_dir_walk_records_capabilities_skips_sockets_and_bad_elves(
+    tmp_path: Path, broken: bytes
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "ping").write_bytes(b"#!/bin/sh\n")
+    (root / "plain").write_bytes(b"#!/bin/sh\n")
+    (root / "libbad.so").write_bytes(broken)
+    try:
+        os.setxattr(root / "ping", "security.capability", NET_RAW_CAP)
+    except OSError:
+        pytest.skip("cannot set file capabilities here")
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(root / "sock"))
+        fs = read_rootfs(DirSource().open(str(root), SourceOptions()))
+    assert set(fs.entries) == {"/ping", "/plain", "/libbad.so"}
+    assert (fs.entries["/ping"].has_caps, fs.entries["/plain"].has_caps) == (True, False)
+    assert [(s.path, s.reason) for s in fs.skipped] == [
+        ("/libbad.so", fs.entries["/libbad.so"].verify)
+    ]
+
+
+def test_dir_source_root_must_be_a_directory(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ImageReadError, match="not a directory"):
+        index_directory(str(tmp_path / "file"))

@@ -212,3 +212,8 @@ def test_ld_so_conf_d_symlink_through_alternatives_is_readable_by_its_name() -> 
         ]
     )
     assert fs.kept["/etc/ld.so.conf.d/fakeroot.conf"] == b"/usr/lib/x86_64-linux-gnu/libfakeroot\n"
+
+
+def test_opaque_root_hides_every_lower_path() -> None:
+    fs = squashed([Dir("/etc"), File("/etc/x"), File("/y")], [Opaque("/"), File("/z")])
+    assert set(fs.entries) == {"/z"}

@@ -204,3 +204,18 @@ def test_endless_extended_headers_are_refused() -> None:
     assert [m.name for m, _ in walk(ok)] == ["a"]
     with pytest.raises(TarFormatError, match="extended headers in a row"):
         walk(one * (tarstream.MAX_EXTENSIONS + 1))
+
+
+def test_short_reads_are_completed() -> None:
+    data = archive(tarfile.PAX_FORMAT)
+    stream = io.BytesIO(data)
+    tar = TarStream(lambda size: stream.read(min(size, 7)), 1 << 30)  # a trickling source
+    names = [(member.name, tar.read_data(5)) for member in tar.members()]
+    assert names == [(m.name, content) for m, content in walk(data)]
+
+
+def test_negative_base256_number_is_refused() -> None:
+    data = bytearray(archive(tarfile.GNU_FORMAT, [(tarfile.TarInfo("a"), b"")]))
+    data[108:116] = b"\xff" * 8  # uid: GNU base-256, negative
+    with pytest.raises(TarFormatError, match="negative number"):
+        walk(with_checksum(data[:512]) + bytes(data[512:]))
