@@ -36,7 +36,8 @@ NSSWITCH = b"""# /etc/nsswitch.conf
 passwd:         files systemd
 group:          sss
 hosts:          files myhostname dns
-services:       compat [UNAVAIL=return] files
+shadow:         compat [UNAVAIL=return] files
+netgroup:       nis
 """
 
 
@@ -74,7 +75,8 @@ def of_kind(analysis: Analysis, kind: FindingKind) -> list[Finding]:
 def test_missing_nss_modules_are_reported_by_what_they_break(analysis: Analysis) -> None:
     """files and dns are built into glibc >= 2.34; myhostname is in the image; systemd is
     missing but passwd still has files (a note); sss leaves group with nothing, compat
-    returns on UNAVAIL (warnings)."""
+    returns on UNAVAIL (warnings); nis leaves netgroup with nothing, a note (not a user,
+    group or host lookup)."""
     found = {
         (f.subject, str(f.severity)) for f in of_kind(analysis, FindingKind.NSS_MODULE_MISSING)
     }
@@ -82,6 +84,7 @@ def test_missing_nss_modules_are_reported_by_what_they_break(analysis: Analysis)
         ("libnss_systemd.so.2", "note"),
         ("libnss_sss.so.2", "warning"),
         ("libnss_compat.so.2", "warning"),
+        ("libnss_nis.so.2", "note"),
     }
 
 
@@ -112,14 +115,16 @@ def test_before_glibc_2_34_files_and_dns_are_modules_too() -> None:
     new = dataclasses.replace(old, version_defs=(VersionDef(30, "GLIBC_2.34", 0),))
     assert builtin_services(old) == ()
     assert builtin_services(new) == ("files", "dns")
-    databases = parse_nsswitch("passwd: files\nhosts: files dns\n")
+    databases = parse_nsswitch("passwd: files\nhosts: files dns\nnetgroup: nis\n")
     found = nss_findings(databases, builtin_services(old), _missing)
     assert [(f.subject, str(f.severity)) for f in found] == [
         ("libnss_files.so.2", "warning"),
         ("libnss_dns.so.2", "warning"),
+        ("libnss_nis.so.2", "note"),  # netgroup lookups fail: not user, group or host ones
     ]
     assert "passwd, hosts" in found[0].message
-    assert nss_findings(databases, builtin_services(new), _missing) == []
+    later = nss_findings(databases, builtin_services(new), _missing)
+    assert [f.subject for f in later] == ["libnss_nis.so.2"]
 
 
 # ---------------------------------------------------------------- dlopen

@@ -21,6 +21,9 @@ NSSWITCH = "/etc/nsswitch.conf"
 _NSS_REVISION = "2"  # NSS_SHLIB_REVISION
 _BUILTIN_SINCE = "GLIBC_2.34"
 _BUILTIN = ("files", "dns")
+# User, group and host lookups: what programs need to start sessions, drop privileges and
+# connect. A dead database among these is a warning; others (netgroup, rpc, ethers, ...) a note.
+_ESSENTIAL = ("passwd", "group", "shadow", "gshadow", "initgroups", "hosts")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +91,8 @@ def nss_findings(
     builtin: Sequence[str],
     find: Callable[[str], SearchResult | None],
 ) -> list[Finding]:
-    """One finding per service whose module the loader would not find: a warning when a
-    database is left without any service that works, else a note (lookups go on)."""
+    """One finding per service whose module the loader would not find: a warning when it
+    leaves a user, group or host database without any service that works, else a note."""
     available: dict[str, bool] = {}
     steps: dict[str, SearchResult | None] = {}
     for db in databases:
@@ -130,9 +133,10 @@ def _finding(
         else "glibc skips it and goes on with the next service"
     )
     tried = tuple((s.path, str(s.rule)) for s in result.steps) if result else ()
+    essential = any(name in _ESSENTIAL for name in dead)
     return Finding(
         FindingKind.NSS_MODULE_MISSING,
-        Severity.WARNING if dead else Severity.NOTE,
+        Severity.WARNING if essential else Severity.NOTE,
         module,
         f"{NSSWITCH} names service '{service}' for {names}, but {module} is not in the "
         f"image's library search path: {effect}",
