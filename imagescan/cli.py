@@ -235,7 +235,9 @@ def write_report(report: Report, output: Output, *, quiet: bool = False) -> None
     if output.format == "text" and output.file is None:
         from imagescan.render.text import render_text
 
-        render_text(report, Console(highlight=False), quiet=quiet)
+        # A pipe or a file gets whole lines (grep-able); a terminal wraps to its width.
+        console = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+        render_text(report, console, quiet=quiet)
         return
     from imagescan.render.registry import render
 

@@ -167,14 +167,15 @@ def parse_source(source: PolicySource) -> Parsed:
 def problems_of(
     error: ValidationError, lines: Callable[[Sequence[int | str]], int | None] | None = None
 ) -> list[str]:
-    """`loc.path: message (line N)` for every validation error, in the order of the model's
-    fields; the line when `lines` knows it (YAML)."""
-    found = []
-    for item in error.errors(include_url=False):
+    """`loc.path: message (line N)` for every validation error, in the file's line order
+    where the lines are known (YAML), else in the order of the model's fields. Sorting here
+    keeps the listing stable whatever order a pydantic release reports errors in."""
+    found: list[tuple[int, int, str]] = []
+    for rank, item in enumerate(error.errors(include_url=False)):
         line = lines(item["loc"]) if lines is not None else None
         where = f" (line {line})" if line is not None else ""
-        found.append(f"{location(item['loc'])}: {message(item)}{where}")
-    return found
+        found.append((line or 0, rank, f"{location(item['loc'])}: {message(item)}{where}"))
+    return [text for _, _, text in sorted(found)]
 
 
 _TAGS = {"level", "by_fatal_at"}  # discriminator tags pydantic puts in a union's location
