@@ -103,12 +103,19 @@ def judge_plugins(
         if not lacking and (facts.needed or not facts.undefined):
             continue
         natural = _best(judge, path, host_candidates(path, facts))
-        if lacking and path not in loaded and (natural is None or natural.remaining):
+        if _inferable(path, facts, lacking, loaded) and (natural is None or natural.remaining):
             pending.append((path, lacking, natural))
         elif natural is not None:
             _apply(analysis, path, natural, f"natural host of {_family(path, facts)}")
     if pending:
         _judge_inferred(judge, analysis, pending)
+
+
+def _inferable(path: str, facts: ElfFacts, lacking: Sequence[str], loaded: set[str]) -> bool:
+    """Worth a search by symbols: no program loads it through DT_NEEDED, and its own
+    dependencies leave symbols undefined. Without DT_NEEDED, ld.so never checks its
+    symbols ("statically linked") and every program's libc would look like a host."""
+    return bool(lacking) and bool(facts.needed) and path not in loaded
 
 
 def _loadable_shared(verdict: FileVerdict) -> bool:

@@ -30,6 +30,7 @@ PERL_OK = f"{LIB}/perl5/5.36/auto/Foo/Foo.so"
 PERL_BROKEN = f"{LIB}/perl5/5.36/auto/Bar/Bar.so"
 WIDGET = "/opt/app/plugins/widget.so"
 PARTIAL = "/opt/app/plugins/partial.so"
+BARE = "/opt/app/plugins/bare.so"  # no DT_NEEDED, not even libc
 
 
 def gcc(out: Path, source: str, *flags: str) -> bytes:
@@ -59,6 +60,7 @@ def build_files(work: Path) -> list[Member]:
         File(PERL_BROKEN, module("Bar.so", "perlxs.c", "-DMISSING")),
         File(WIDGET, module("widget.so", "widget.c")),
         File(PARTIAL, module("partial.so", "widget.c", "-DMISSING")),
+        File(BARE, module("bare.so", "widget.c", "-nostdlib")),
     ]
 
 
@@ -128,6 +130,13 @@ def test_a_plugin_no_host_satisfies_keeps_its_verdict_and_names_the_closest(
     assert undefined(verdict) == {"app_register_widget", "app_unknown_hook"}
     assert verdict.note is not None
     assert "closest host, /opt/app/bin/app, lacks 1: app_unknown_hook" in verdict.note
+
+
+def test_an_object_without_needed_is_not_given_a_host_by_its_symbols(analysis: Analysis) -> None:
+    """ld.so does not check its symbols ("statically linked"), and every program's libc
+    defines its strlen: the symbols would name no host in particular."""
+    verdict = analysis.verdicts[BARE]
+    assert (verdict.host, verdict.status, verdict.note) == (None, "ok", None)
 
 
 def test_hosts_themselves_and_libc_are_not_plugins(analysis: Analysis) -> None:
