@@ -24,6 +24,7 @@ from imagescan.checks.nss import (
     nss_findings,
     parse_nsswitch,
 )
+from imagescan.elf.inspect import inspect_elf
 from imagescan.elf.model import ElfFacts, FileKind, GoBuildInfo, VersionDef
 from imagescan.loader.model import Outcome, Rule, SearchStep
 from imagescan.loader.search import SearchResult
@@ -148,6 +149,7 @@ GO_FILES = {
     "/usr/local/lib/plugin.so": ("plugin", ("-buildmode=plugin",)),
     "/usr/local/bin/host-v1": ("host-v1", ()),
     "/usr/local/bin/host-v2": ("host-v2", ()),
+    "/usr/local/lib/libadd.so": ("cshared", ("-buildmode=c-shared",)),
 }
 
 
@@ -244,6 +246,24 @@ def test_the_scan_reports_the_go_plugin_mismatch(go_analysis: Analysis) -> None:
     assert [(f.subject, f.required_by) for f in found] == [
         ("example.com/shared", "/usr/local/bin/host-v2")
     ]
+
+
+def test_a_go_c_shared_library_is_recognised_and_inspect_lists_its_exports(
+    go_analysis: Analysis, go_dir: Path
+) -> None:
+    facts = go_analysis.ctx.facts("/usr/local/lib/libadd.so")
+    assert facts is not None and facts.go is not None
+    # Go 1.19 writes no "-buildmode" setting for c-shared; a shared object with build info is
+    assert (facts.kind, facts.go.main_module, facts.go.cgo_enabled) == (
+        "shared",
+        "example.com/cshared",
+        True,
+    )
+    assert facts.go.build_mode in (None, "c-shared")
+    assert not is_go_plugin(facts)
+    inspection = inspect_elf((go_dir / "libadd.so").read_bytes(), "/usr/local/lib/libadd.so")
+    assert "Add" in {sym.name for sym in inspection.exports}
+    assert go_analysis.verdicts["/usr/local/lib/libadd.so"].status == "ok"
 
 
 def _go(version: str, *deps: tuple[str, str]) -> GoBuildInfo:
