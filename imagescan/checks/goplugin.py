@@ -37,15 +37,14 @@ def is_go_plugin(facts: ElfFacts) -> bool:
         return False
     if facts.go is not None and facts.go.build_mode == "plugin":
         return True
-    return any(name.startswith(_PKGHASHBYTES) for name in facts.defined)
+    # every Go plugin links package runtime (one dict lookup, not a scan of the symbols)
+    return f"{_PKGHASHBYTES}runtime" in facts.defined
 
 
 def can_open_plugins(facts: ElfFacts) -> bool:
     """A Go program linked with package plugin: it exports its packages' fingerprints for
     the plugins it opens (cmd/link, DynlinkingGo)."""
-    if facts.kind not in _PROGRAMS:
-        return False
-    return any(name.startswith(_PKGHASH) for name in facts.defined)
+    return facts.kind in _PROGRAMS and f"{_PKGHASH}runtime" in facts.defined
 
 
 def compare(plugin: ElfFacts, host: ElfFacts) -> GoMismatch | None:
