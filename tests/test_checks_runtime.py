@@ -284,3 +284,22 @@ def test_build_information_names_go_versions_and_module_versions() -> None:
     mismatch = compare(plugin, host)
     assert mismatch is not None and (mismatch.package, mismatch.host_has) == ("m", "v2")
     assert compare(plugin, dataclasses.replace(host, go=_go("go1.21.0", ("m", "v1")))) is None
+
+
+# ---------------------------------------------------------------- the corpus
+
+
+def test_the_corpus_go_plugin_and_its_host_agree(corpus_dir: Path) -> None:
+    """The go image's plugin.Open host and plugin were built together: recognised, no
+    mismatch; and stock Debian's nsswitch.conf (db, nis) gives notes, never warnings."""
+    from tests.test_corpus_differential import scanned
+
+    found = scanned("go")
+    plugin = found.ctx.facts("/usr/local/lib/goplugin.so")
+    host = found.ctx.facts("/usr/local/bin/go-plugin-host")
+    assert plugin is not None and is_go_plugin(plugin)
+    assert host is not None and can_open_plugins(host)
+    others = [found.ctx.facts(p) for p in ("/usr/local/bin/go-cgo", "/usr/local/bin/go-static")]
+    assert not any(f is not None and can_open_plugins(f) for f in others)
+    kinds = {(str(f.kind), str(f.severity)) for f in found.image_findings}
+    assert kinds == {("nss-module-missing", "note")}
