@@ -51,6 +51,8 @@ def analyze(
 
     `plugin_hosts` are declared (plugin path glob, host program) pairs, which win over the
     hosts imagescan infers."""
+    if any(e.elf is not None and not e.elf.symbols_read for e in rootfs.entries.values()):
+        raise ValueError("analyze() needs ELF facts with symbols (read_rootfs(symbols=True))")
     ctx = setup.make_context(rootfs, config, cpu_level)
     judge = _Judge(ctx)
     analysis = Analysis(ctx)

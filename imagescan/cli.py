@@ -258,7 +258,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
     from imagescan.render.listing import listing_json, listing_lines, selected
     from imagescan.scan import image_info, read_image
 
-    image, rootfs = read_image(args.reference, scan_options(args), progress_printer())
+    image, rootfs = read_image(
+        args.reference, scan_options(args), progress_printer(), symbols=False
+    )
     entries = selected(rootfs, args.paths, args.elf)
     if args.output == "json":
         _write(listing_json(image_info(image, rootfs), entries), None)

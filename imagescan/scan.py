@@ -33,12 +33,17 @@ class Scanned:
 
 
 def read_image(
-    reference: str, options: ScanOptions, progress: Callable[[str], None] | None = None
+    reference: str,
+    options: ScanOptions,
+    progress: Callable[[str], None] | None = None,
+    *,
+    symbols: bool = True,
 ) -> tuple[OpenedImage, RootFS]:
-    """Open and read an image into its virtual root filesystem."""
+    """Open and read an image into its virtual root filesystem (without ELF symbol tables
+    when `symbols` is False: listing files needs none)."""
     image = open_image(reference, options.source)
     try:
-        return image, read_rootfs(image, progress=progress)
+        return image, read_rootfs(image, progress=progress, symbols=symbols)
     finally:
         image.close()
 

@@ -468,3 +468,18 @@ def test_random_mutations_give_facts_or_malformed(built: Callable[[str], Path]) 
             pos = rng.randrange(0x1000) if rng.random() < 0.8 else rng.randrange(len(data))
             mutated[pos] = rng.randrange(256)
         _expect_malformed_or_facts(bytes(mutated))
+
+
+def test_headers_only_parse_keeps_every_fact_but_the_symbol_tables() -> None:
+    """`imagescan ls` reads ELF files without their symbol tables; nothing else differs."""
+    import dataclasses
+
+    data = Path("/lib/x86_64-linux-gnu/libc.so.6").read_bytes()
+    full = parse_elf(data, "/lib/x86_64-linux-gnu/libc.so.6")
+    light = parse_elf(data, "/lib/x86_64-linux-gnu/libc.so.6", symbols=False)
+    assert full.symbols_read and not light.symbols_read
+    assert light.defined == {} and light.undefined == () and full.defined
+    same = ("defined", "undefined", "strings_so", "symbols_read")
+    for field in dataclasses.fields(full):
+        if field.name not in same:
+            assert getattr(light, field.name) == getattr(full, field.name), field.name

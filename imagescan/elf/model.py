@@ -147,6 +147,7 @@ class ElfFacts:
     go: GoBuildInfo | None = None
     ldso: LdsoDefaults | None = None
     strings_so: tuple[str, ...] = ()  # `lib*.so*` string literals, for dlopen candidates
+    symbols_read: bool = True  # False: headers only (`imagescan ls`), no symbol tables
     # (package path, hex) of each `go.link.pkghashbytes.<package>` a Go plugin or plugin host
     # exports: the link-time fingerprints runtime/plugin.go compares (issue 5)
     go_pkghashes: tuple[tuple[str, str], ...] = ()

@@ -694,16 +694,19 @@ def _strings_so(data: bytes, loads: tuple[ProgramHeader, ...], dyn: _Dynamic) ->
 
 
 # --------------------------------------------------------------------------- entry point
-def parse_elf(data: bytes, path: str) -> ElfFacts:
-    """Facts of one ELF file; raises MalformedElf(reason) when any table is out of range."""
+def parse_elf(data: bytes, path: str, *, symbols: bool = True) -> ElfFacts:
+    """Facts of one ELF file; raises MalformedElf(reason) when any table is out of range.
+
+    Without `symbols` the symbol tables and dlopen strings are not read (what `ls` needs
+    is the header and the dynamic section; the symbols are most of the parsing cost)."""
     try:
-        return _parse(data, path)
+        return _parse(data, path, symbols)
     except (struct.error, IndexError, ValueError, OverflowError) as exc:
         # A check above was missed; still, bad input must never become a traceback.
         raise MalformedElf(f"malformed ELF ({type(exc).__name__}: {exc})") from exc
 
 
-def _parse(data: bytes, path: str) -> ElfFacts:
+def _parse(data: bytes, path: str, symbols: bool = True) -> ElfFacts:
     lay = _layout(data)
     hdr = _header(data, lay)
     phdrs = _program_headers(data, hdr, lay)
@@ -731,7 +734,7 @@ def _parse(data: bytes, path: str) -> ElfFacts:
     )
     if dyn is None:
         return facts
-    return _with_dynamic(facts, data, _Tables(lay, segs, sections, loads), dyn)
+    return _with_dynamic(facts, data, _Tables(lay, segs, sections, loads), dyn, symbols)
 
 
 @dataclass(frozen=True, slots=True)
@@ -744,12 +747,13 @@ class _Tables:
     loads: tuple[ProgramHeader, ...]
 
 
-def _with_dynamic(facts: ElfFacts, data: bytes, t: _Tables, dyn: _Dynamic) -> ElfFacts:
+def _with_dynamic(
+    facts: ElfFacts, data: bytes, t: _Tables, dyn: _Dynamic, symbols: bool = True
+) -> ElfFacts:
     """`facts` completed from PT_DYNAMIC: names, flags, versions, symbols, dlopen strings."""
     needs, by_index = _version_needs(data, dyn, t.lay, t.segs)
-    syms = _symbols(data, dyn, t.lay, t.segs, t.sections, facts.machine, by_index)[0]
     flags = dyn.get(DT_FLAGS) or 0
-    return replace(
+    facts = replace(
         facts,
         dynamic=True,
         needed=dyn.strings(DT_NEEDED),
@@ -763,11 +767,17 @@ def _with_dynamic(facts: ElfFacts, data: bytes, t: _Tables, dyn: _Dynamic) -> El
         version_needs=needs,
         version_defs=_version_defs(data, dyn, t.lay, t.segs),
         has_versym=DT_VERSYM in dyn.tags,
+        symbols_read=symbols,
+    )
+    if not symbols:
+        return facts
+    syms = _symbols(data, dyn, t.lay, t.segs, t.sections, facts.machine, by_index)[0]
+    imports_dlopen = any(u.name == "dlopen" for u in syms.undefined)
+    return replace(
+        facts,
         defined=syms.defined,
         undefined=syms.undefined,
-        strings_so=_strings_so(data, t.loads, dyn)
-        if any(u.name == "dlopen" for u in syms.undefined)
-        else (),
+        strings_so=_strings_so(data, t.loads, dyn) if imports_dlopen else (),
     )
 
 

@@ -35,13 +35,14 @@ class _Walk:
     skipped: list[Skipped] = field(default_factory=list)
     inodes: dict[tuple[int, int], str] = field(default_factory=dict)
     files: int = 0
+    symbols: bool = True
 
 
-def index_directory(root: str, layer: int = 0) -> LayerIndex:
+def index_directory(root: str, layer: int = 0, *, symbols: bool = True) -> LayerIndex:
     """The facts of every file under `root`, as one layer (paths relative to `root`)."""
     if not os.path.isdir(root):
         raise ImageReadError(f"{root}: not a directory")
-    walk = _Walk(layer, os.stat(root).st_dev)
+    walk = _Walk(layer, os.stat(root).st_dev, symbols=symbols)
     pending = [("/", root)]
     while pending:
         image_dir, host_dir = pending.pop()
@@ -105,7 +106,7 @@ def _regular(walk: _Walk, base: Entry, host_path: str, st: os.stat_result) -> No
     walk.inodes[inode] = base.path
     fd = os.open(host_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as stream:
-        content = read_content(base.path, st.st_size, stream.read)
+        content = read_content(base.path, st.st_size, stream.read, symbols=walk.symbols)
     walk.files += 1
     entry = replace(
         base,

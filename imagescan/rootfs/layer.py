@@ -94,15 +94,20 @@ def index_layer(
     *,
     hidden: Hidden | None = None,
     compute_diff_id: bool = False,
+    symbols: bool = True,
 ) -> LayerIndex:
     """The facts of one layer blob (gzip, zstd or plain tar), read once to its end.
 
     `hidden(path)` True means an upper layer deletes or replaces `path`: that regular file
     is not read at all; its entry has `verify=NOT_READ` and no facts (so such an index is
     not the layer's complete, cacheable one). With `compute_diff_id`, the sha256 of the
-    uncompressed tar is computed and checked against `diff_id` when one is given.
+    uncompressed tar is computed and checked against `diff_id` when one is given. Without
+    `symbols`, ELF files are parsed without their symbol tables (enough for `ls`).
     """
-    return scan_layer(blob, index, diff_id, hidden=hidden, compute_diff_id=compute_diff_id).index
+    scan = scan_layer(
+        blob, index, diff_id, hidden=hidden, compute_diff_id=compute_diff_id, symbols=symbols
+    )
+    return scan.index
 
 
 def scan_layer(
@@ -113,13 +118,14 @@ def scan_layer(
     hidden: Hidden | None = None,
     compute_diff_id: bool = False,
     name: str | None = None,
+    symbols: bool = True,
 ) -> LayerScan:
     """`index_layer`, also telling which hidden files a visible hard link needs.
 
     `name` is how messages call the layer (default: "layer INDEX (DIFF_ID…)").
     """
     name = name or _layer_name(index, diff_id)
-    builder = _LayerBuilder(index, hidden)
+    builder = _LayerBuilder(index, hidden, symbols)
     digest = _read_layer(blob, builder, name, compute_diff_id)
     if digest is not None and diff_id is not None and digest != diff_id:
         raise ImageReadError(
@@ -155,7 +161,7 @@ def file_id(layer: int, ordinal: int) -> int:
     return layer << FILE_ID_BITS | ordinal
 
 
-def read_content(path: str, size: int, read: Read) -> FileContent:
+def read_content(path: str, size: int, read: Read, *, symbols: bool = True) -> FileContent:
     """What a regular file's content says; `read(n)` reads it from its first byte.
 
     ELF files are parsed whole; others give open_verify's verdict from the first bytes.
@@ -163,7 +169,7 @@ def read_content(path: str, size: int, read: Read) -> FileContent:
     head = read(HEAD_SIZE)
     verify = header_problem(head, size)
     if verify is None and is_elf(head):
-        return _elf_content(path, size, head, read)
+        return _elf_content(path, size, head, read, symbols)
     if is_kept(path):
         if size > MAX_KEPT_SIZE:
             return FileContent(verify, skip_reason=f"too large to keep ({size} bytes)")
@@ -172,11 +178,12 @@ def read_content(path: str, size: int, read: Read) -> FileContent:
     return FileContent(verify, kept=head + read(max(size - len(head), 0)))
 
 
-def _elf_content(path: str, size: int, head: bytes, read: Read) -> FileContent:
+def _elf_content(path: str, size: int, head: bytes, read: Read, symbols: bool) -> FileContent:
     if size > MAX_ELF_SIZE:
         return FileContent(None, skip_reason=f"too large to parse ({size} bytes)")
     try:
-        return FileContent(None, elf=parse_elf(head + read(size - len(head)), path))
+        data = head + read(size - len(head))
+        return FileContent(None, elf=parse_elf(data, path, symbols=symbols))
     except MalformedElf as exc:
         reason = str(exc) or "malformed ELF file"
         return FileContent(reason, skip_reason=reason)
@@ -188,9 +195,10 @@ def _elf_content(path: str, size: int, head: bytes, read: Read) -> FileContent:
 class _LayerBuilder:
     """Collects the facts of one layer, member by member, in stream order."""
 
-    def __init__(self, index: int, hidden: Hidden | None) -> None:
+    def __init__(self, index: int, hidden: Hidden | None, symbols: bool = True) -> None:
         self.index = index
         self.hidden = hidden
+        self.symbols = symbols
         self.entries: list[Entry] = []
         self.whiteouts: list[str] = []
         self.opaque_dirs: list[str] = []
@@ -247,7 +255,7 @@ class _LayerBuilder:
             self.unread.add(path)
             content = FileContent(NOT_READ)
         else:
-            content = read_content(path, member.size, tar.read_data)
+            content = read_content(path, member.size, tar.read_data, symbols=self.symbols)
         entry = Entry(
             path=path,
             type=EntryType.FILE,

@@ -28,26 +28,34 @@ from imagescan.rootfs.squash import HiddenPaths, squash
 Progress = Callable[[str], None]
 
 
-def read_rootfs(image: OpenedImage, *, progress: Progress | None = None) -> RootFS:
-    """The root filesystem of `image`: every visible path with its facts."""
+def read_rootfs(
+    image: OpenedImage, *, progress: Progress | None = None, symbols: bool = True
+) -> RootFS:
+    """The root filesystem of `image`: every visible path with its facts.
+
+    Without `symbols`, ELF facts leave out the symbol tables (`ls` needs no more)."""
     if image.rootfs_dir is not None:
         _tell(progress, f"reading {image.rootfs_dir}")
-        return squash([index_directory(image.rootfs_dir)])
+        return squash([index_directory(image.rootfs_dir, symbols=symbols)])
     if image.access is None:
         raise ImageReadError(f"{image.reference}: the image has no layers to read")
     if not image.access.random_access:
-        return squash(read_stream(image, image.access, progress))
-    rootfs = squash(read_top_down(image, image.access, progress))
+        return squash(read_stream(image, image.access, progress, symbols))
+    rootfs = squash(read_top_down(image, image.access, progress, symbols=symbols))
     if any(entry.verify == NOT_READ for entry in rootfs.entries.values()):
         # A file left unread is visible after all (a hard link reached it by a path the
         # upper layers spell differently): read every file instead of guessing again.
         _tell(progress, "reading all layers again, every file")
-        rootfs = squash(read_top_down(image, image.access, progress, hide=False))
+        rootfs = squash(read_top_down(image, image.access, progress, False, symbols))
     return rootfs
 
 
 def read_top_down(
-    image: OpenedImage, access: LayerAccess, progress: Progress | None = None, hide: bool = True
+    image: OpenedImage,
+    access: LayerAccess,
+    progress: Progress | None = None,
+    hide: bool = True,
+    symbols: bool = True,
 ) -> list[LayerIndex]:
     """Every layer's index, read top first; with `hide`, the files that upper layers hide
     are left unread (entries with verify=NOT_READ)."""
@@ -56,11 +64,13 @@ def read_top_down(
     layers: list[LayerIndex] = []
     for index in reversed(range(count)):
         _tell(progress, f"reading layer {count - index}/{count}")
-        scan = _scan(access, index, _diff_id(image, index), hidden.hidden if hide else None)
+        scan = _scan(
+            access, index, _diff_id(image, index), hidden.hidden if hide else None, symbols
+        )
         if scan.unread_link_targets:
             # A visible hard link of this layer points at a file we left unread: read again.
             needed = scan.unread_link_targets
-            scan = _scan(access, index, scan.index.diff_id, _except(hidden, needed))
+            scan = _scan(access, index, scan.index.diff_id, _except(hidden, needed), symbols)
         hidden.add(scan.index)
         layers.append(scan.index)
     layers.reverse()
@@ -68,10 +78,14 @@ def read_top_down(
 
 
 def _scan(
-    access: LayerAccess, index: int, diff_id: str | None, hidden: Callable[[str], bool] | None
+    access: LayerAccess,
+    index: int,
+    diff_id: str | None,
+    hidden: Callable[[str], bool] | None,
+    symbols: bool = True,
 ) -> LayerScan:
     with closing(access.open_layer(index)) as blob:
-        return scan_layer(blob, index, diff_id, hidden=hidden)
+        return scan_layer(blob, index, diff_id, hidden=hidden, symbols=symbols)
 
 
 def _except(hidden: HiddenPaths, needed: frozenset[str]) -> Callable[[str], bool]:
@@ -79,7 +93,10 @@ def _except(hidden: HiddenPaths, needed: frozenset[str]) -> Callable[[str], bool
 
 
 def read_stream(
-    image: OpenedImage, access: LayerAccess, progress: Progress | None = None
+    image: OpenedImage,
+    access: LayerAccess,
+    progress: Progress | None = None,
+    symbols: bool = True,
 ) -> list[LayerIndex]:
     """Every layer's index, in the order a one-pass source yields them."""
     diff_ids = _all_diff_ids(image)
@@ -89,10 +106,11 @@ def read_stream(
         with closing(blob):
             if index is None:
                 name = f"{image.reference}: layer {number} of the stream"
-                layer = scan_layer(blob, 0, None, compute_diff_id=True, name=name).index
+                scan = scan_layer(blob, 0, None, compute_diff_id=True, name=name, symbols=symbols)
+                layer = scan.index
                 placed.update(_place_by_diff_id(layer, diff_ids, placed, name))
             else:
-                placed[index] = index_layer(blob, index, _diff_id(image, index))
+                placed[index] = index_layer(blob, index, _diff_id(image, index), symbols=symbols)
     missing = [index for index in range(len(diff_ids)) if index not in placed]
     if missing:
         raise ImageReadError(f"{image.reference}: layer {missing[0]} is missing from the image")
