@@ -89,7 +89,7 @@ def judge_plugins(
     leaves the fewest undefined symbols, else a program whose symbols provide them all.
     A plugin no host satisfies keeps its standalone verdict, with a note naming the host
     that came closest and what it lacks."""
-    pending: list[tuple[str, tuple[str, ...], HostTrial | None]] = []
+    pending: list[_Pending] = []
     loaded = _loaded_through_needed(analysis)
     for path, verdict in list(analysis.verdicts.items()):
         facts = judge.ctx.facts(path)
@@ -104,7 +104,7 @@ def judge_plugins(
             continue
         natural = _best(judge, path, host_candidates(path, facts))
         if _inferable(path, facts, lacking, loaded) and (natural is None or natural.remaining):
-            pending.append((path, lacking, natural))
+            pending.append(_Pending(path, facts, lacking, natural))
         elif natural is not None:
             _apply(analysis, path, natural, f"natural host of {_family(path, facts)}")
     if pending:
@@ -205,30 +205,30 @@ def _trial(judge: _Judge, host: str, plugin: str) -> HostTrial | None:
     return HostTrial(host, tuple(remaining))
 
 
-def _judge_inferred(
-    judge: _Judge,
-    analysis: Analysis,
-    pending: Sequence[tuple[str, tuple[str, ...], HostTrial | None]],
-) -> None:
-    names = {name for _, lacking, _ in pending for name in lacking}
-    providers = provider_index(analysis, names)
-    for path, lacking, natural in pending:
-        ranked = rank_hosts(lacking, providers, judge.ctx.facts)
-        tried = [t for t in (_trial(judge, h, path) for h in ranked[:_INFERRED_TRIES]) if t]
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A plugin left to the symbols: what it lacks alone, and its natural host's trial."""
+
+    path: str
+    facts: ElfFacts
+    lacking: tuple[str, ...]
+    natural: HostTrial | None
+
+
+def _judge_inferred(judge: _Judge, analysis: Analysis, pending: Sequence[_Pending]) -> None:
+    providers = provider_index(analysis, {name for p in pending for name in p.lacking})
+    for plugin in pending:
+        ranked = rank_hosts(plugin.lacking, providers, judge.ctx.facts)[:_INFERRED_TRIES]
+        tried = [t for t in (_trial(judge, host, plugin.path) for host in ranked) if t]
         best = min(tried, key=lambda t: len(t.remaining), default=None)
         if best is not None and not best.remaining:
-            reason = f"its process defines the {len(lacking)} symbols the plugin lacks"
-            _apply(analysis, path, best, reason)
-        elif natural is not None:
-            _apply(analysis, path, natural, f"natural host of {_family(path, _facts(judge, path))}")
+            reason = f"its process defines every symbol the plugin lacks ({len(plugin.lacking)})"
+            _apply(analysis, plugin.path, best, reason)
+        elif plugin.natural is not None:
+            family = _family(plugin.path, plugin.facts)
+            _apply(analysis, plugin.path, plugin.natural, f"natural host of {family}")
         elif best is not None:
-            _note_closest(analysis, path, best)
-
-
-def _facts(judge: _Judge, path: str) -> ElfFacts:
-    facts = judge.ctx.facts(path)
-    assert facts is not None  # only ELF files are pending
-    return facts
+            _note_closest(analysis, plugin.path, best)
 
 
 def provider_index(analysis: Analysis, names: set[str]) -> dict[str, set[str]]:

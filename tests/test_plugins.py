@@ -118,7 +118,7 @@ def test_a_plugin_of_an_unlisted_program_is_judged_inside_it(analysis: Analysis)
     """No naming convention points at /opt/app/bin/app: its exported symbols do."""
     verdict = analysis.verdicts[WIDGET]
     assert (verdict.host, verdict.status, undefined(verdict)) == ("/opt/app/bin/app", "ok", set())
-    assert verdict.note is not None and "defines the 1 symbols" in verdict.note
+    assert verdict.note is not None and "defines every symbol the plugin lacks (1)" in verdict.note
 
 
 def test_a_plugin_no_host_satisfies_keeps_its_verdict_and_names_the_closest(
