@@ -16,6 +16,7 @@ import struct
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import cast
 
 from imagescan.elf.gobuild import parse_go_buildinfo
 from imagescan.elf.ldso import is_ldso_name, ldso_defaults
@@ -694,13 +695,15 @@ def _strings_so(data: bytes, loads: tuple[ProgramHeader, ...], dyn: _Dynamic) ->
 
 
 # --------------------------------------------------------------------------- entry point
-def parse_elf(data: bytes, path: str, *, symbols: bool = True) -> ElfFacts:
+def parse_elf(data: bytes | bytearray, path: str, *, symbols: bool = True) -> ElfFacts:
     """Facts of one ELF file; raises MalformedElf(reason) when any table is out of range.
 
     Without `symbols` the symbol tables and dlopen strings are not read (what `ls` needs
     is the header and the dynamic section; the symbols are most of the parsing cost)."""
     try:
-        return _parse(data, path, symbols)
+        # A bytearray (the layer reader fills one in place) reads like bytes throughout:
+        # every slice taken from it is decoded or unpacked, none is kept or hashed.
+        return _parse(cast(bytes, data), path, symbols)
     except (struct.error, IndexError, ValueError, OverflowError) as exc:
         # A check above was missed; still, bad input must never become a traceback.
         raise MalformedElf(f"malformed ELF ({type(exc).__name__}: {exc})") from exc

@@ -156,6 +156,9 @@ def is_kept(path: str) -> bool:
     return path.startswith("/etc/ld-musl-") and path.endswith(".path")
 
 
+READ_CHUNK = 1 << 20
+
+
 def file_id(layer: int, ordinal: int) -> int:
     """A regular file's identity: unique across layers, shared later by its hard links."""
     return layer << FILE_ID_BITS | ordinal
@@ -178,11 +181,26 @@ def read_content(path: str, size: int, read: Read, *, symbols: bool = True) -> F
     return FileContent(verify, kept=head + read(max(size - len(head), 0)))
 
 
+def _read_whole(head: bytes, size: int, read: Read) -> bytearray:
+    """The whole file in one buffer, filled a chunk at a time: a large library (libLLVM is
+    over 100 MiB) is then held once, not once more for joining the head to the rest."""
+    data = bytearray(size)
+    data[: len(head)] = head
+    filled = len(head)
+    while filled < size:
+        chunk = read(min(READ_CHUNK, size - filled))
+        if not chunk:
+            raise MalformedElf(f"file ends after {filled} of {size} bytes")
+        data[filled : filled + len(chunk)] = chunk
+        filled += len(chunk)
+    return data
+
+
 def _elf_content(path: str, size: int, head: bytes, read: Read, symbols: bool) -> FileContent:
     if size > MAX_ELF_SIZE:
         return FileContent(None, skip_reason=f"too large to parse ({size} bytes)")
     try:
-        data = head + read(size - len(head))
+        data = _read_whole(head, size, read)
         return FileContent(None, elf=parse_elf(data, path, symbols=symbols))
     except MalformedElf as exc:
         reason = str(exc) or "malformed ELF file"
