@@ -39,6 +39,7 @@ group:          sss
 hosts:          files myhostname dns
 shadow:         compat [UNAVAIL=return] files
 netgroup:       nis
+gshadow:        away
 """
 
 
@@ -51,9 +52,20 @@ def gcc(out: Path, source: str, *flags: str) -> bytes:
 def runtime_files(work: Path) -> list[Member]:
     there = gcc(work / "there.so", "there.c", "-shared", "-fPIC", "-Wl,-soname,libthere.so.1")
     nss = gcc(work / "nss.so", "nss_module.c", "-shared", "-fPIC", "-Wl,-soname,libnss_x.so.2")
+    # a module whose own dependency (libthere.so.1, as libaway.so.1) is not in the image
+    gcc(work / "libaway.so", "there.c", "-shared", "-fPIC", "-Wl,-soname,libaway.so.1")
+    away = (
+        "-shared",
+        "-fPIC",
+        f"-L{work}",
+        "-Wl,--no-as-needed",
+        "-laway",
+        "-Wl,-soname,libnss_away.so.2",
+    )
     return [
         File("/etc/nsswitch.conf", NSSWITCH),
         File(f"{LIB}/libnss_myhostname.so.2", nss),
+        File(f"{LIB}/libnss_away.so.2", gcc(work / "away.so", "nss_module.c", *away)),
         File(f"{LIB}/libthere.so.1", there),
         File("/usr/bin/dlopener", gcc(work / "dlopener", "dlopener.c"), 0o755),
     ]
@@ -86,6 +98,7 @@ def test_missing_nss_modules_are_reported_by_what_they_break(analysis: Analysis)
         ("libnss_sss.so.2", "warning"),
         ("libnss_compat.so.2", "warning"),
         ("libnss_nis.so.2", "note"),
+        ("libnss_away.so.2", "warning"),
     }
 
 
@@ -94,6 +107,13 @@ def test_a_missing_nss_module_says_where_it_was_searched(analysis: Analysis) -> 
     assert "group lookups fail" in sss.message
     assert sss.required_by == "/etc/nsswitch.conf"
     assert (f"{LIB}/libnss_sss.so.2", str(Rule.DEFAULT)) in sss.tried
+
+
+def test_an_nss_module_whose_dependency_is_missing_cannot_be_loaded(analysis: Analysis) -> None:
+    away = next(f for f in of_kind(analysis, FindingKind.NSS_MODULE_MISSING) if "away" in f.subject)
+    assert away.provider == "/lib/x86_64-linux-gnu/libnss_away.so.2"  # the first default dir
+    assert "cannot be loaded" in away.message and "libaway.so.1" in away.message
+    assert "gshadow lookups fail" in away.message
 
 
 def test_nsswitch_lines_with_comments_and_actions() -> None:

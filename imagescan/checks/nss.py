@@ -86,24 +86,45 @@ def builtin_services(libc: ElfFacts | None) -> tuple[str, ...]:
     return ()
 
 
+@dataclass(frozen=True, slots=True)
+class _Module:
+    """Where a service's module was searched, and why a module found cannot be loaded."""
+
+    result: SearchResult | None
+    problem: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.result is not None and self.result.path is not None and not self.problem
+
+
+def _no_problem(path: str) -> str | None:
+    del path
+    return None
+
+
 def nss_findings(
     databases: Sequence[NssDatabase],
     builtin: Sequence[str],
     find: Callable[[str], SearchResult | None],
+    load_problem: Callable[[str], str | None] = _no_problem,
 ) -> list[Finding]:
-    """One finding per service whose module the loader would not find: a warning when it
-    leaves a user, group or host database without any service that works, else a note."""
-    available: dict[str, bool] = {}
-    steps: dict[str, SearchResult | None] = {}
+    """One finding per service whose module the loader would not find or cannot load (a
+    dependency missing: dlopen fails, the service is UNAVAIL): a warning when it leaves a
+    user, group or host database without any service that works, else a note."""
+    modules: dict[str, _Module] = {}
     for db in databases:
         for service in db.services:
-            if service.name in builtin or service.name in available:
-                continue
-            result = find(module_name(service.name))
-            steps[service.name] = result
-            available[service.name] = result is not None and result.path is not None
-    missing = [name for name, ok in available.items() if not ok]
-    return [_finding(name, databases, builtin, available, steps[name]) for name in missing]
+            if service.name not in builtin and service.name not in modules:
+                result = find(module_name(service.name))
+                found = result.path if result is not None else None
+                modules[service.name] = _Module(result, load_problem(found) if found else None)
+    available = {name: module.usable for name, module in modules.items()}
+    return [
+        _finding(name, databases, builtin, available, module)
+        for name, module in modules.items()
+        if not module.usable
+    ]
 
 
 def _dead(db: NssDatabase, builtin: Sequence[str], available: dict[str, bool]) -> bool:
@@ -121,25 +142,32 @@ def _finding(
     databases: Sequence[NssDatabase],
     builtin: Sequence[str],
     available: dict[str, bool],
-    result: SearchResult | None,
+    module: _Module,
 ) -> Finding:
     using = [db for db in databases if any(s.name == service for s in db.services)]
     dead = [db.name for db in using if _dead(db, builtin, available)]
-    names = ", ".join(db.name for db in using)
-    module = module_name(service)
     effect = (
         f"{', '.join(dead)} lookups fail"
         if dead
         else "glibc skips it and goes on with the next service"
     )
+    result = module.result
     tried = tuple((s.path, str(s.rule)) for s in result.steps) if result else ()
     essential = any(name in _ESSENTIAL for name in dead)
     return Finding(
         FindingKind.NSS_MODULE_MISSING,
         Severity.WARNING if essential else Severity.NOTE,
-        module,
-        f"{NSSWITCH} names service '{service}' for {names}, but {module} is not in the "
-        f"image's library search path: {effect}",
+        module_name(service),
+        f"{NSSWITCH} names service '{service}' for {', '.join(db.name for db in using)}, "
+        f"but {_why(service, module)}: {effect}",
         required_by=NSSWITCH,
+        provider=result.path if result is not None else None,
         tried=tried,
     )
+
+
+def _why(service: str, module: _Module) -> str:
+    name = module_name(service)
+    if module.result is not None and module.result.path is not None:
+        return f"{name} ({module.result.path}) cannot be loaded: {module.problem}"
+    return f"{name} is not in the image's library search path"

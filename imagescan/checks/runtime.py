@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from imagescan.checks.dlopen import dlopen_findings
 from imagescan.checks.goplugin import go_plugin_findings
-from imagescan.checks.model import Finding
+from imagescan.checks.model import FatalAt, Finding
 from imagescan.checks.nss import NSSWITCH, builtin_services, nss_findings, parse_nsswitch
 from imagescan.elf.model import ElfFacts, FileKind
 from imagescan.loader import setup
@@ -61,8 +61,23 @@ def _nss(judge: _Judge, analysis: Analysis) -> list[Finding]:
     def find(name: str) -> SearchResult | None:
         return judge.search_from(program, process, libc, name)
 
+    def problem(path: str) -> str | None:
+        return _load_problem(analysis, path)
+
     databases = parse_nsswitch(text.decode("utf-8", "replace"))
-    return nss_findings(databases, builtin_services(process.objects[libc].facts), find)
+    builtin = builtin_services(process.objects[libc].facts)
+    return nss_findings(databases, builtin, find, problem)
+
+
+def _load_problem(analysis: Analysis, path: str) -> str | None:
+    """Why dlopen of the library at `path` fails: the first start-up finding of its own
+    verdict (a missing dependency or version), else None."""
+    real = analysis.ctx.resolve(path)
+    verdict = analysis.verdicts.get(real) if real is not None else None
+    if verdict is None:
+        return None
+    fatal = (f for f in verdict.findings if f.fatal_at == FatalAt.STARTUP)
+    return next((f.message for f in fatal), None)
 
 
 def _libc_in_a_program(analysis: Analysis) -> tuple[str, Process, int] | None:
