@@ -31,6 +31,7 @@ PERL_BROKEN = f"{LIB}/perl5/5.36/auto/Bar/Bar.so"
 WIDGET = "/opt/app/plugins/widget.so"
 PARTIAL = "/opt/app/plugins/partial.so"
 BARE = "/opt/app/plugins/bare.so"  # no DT_NEEDED, not even libc
+LINKED = "/opt/app/lib/libwidget.so"  # the same code, loaded by /opt/app/bin/user's DT_NEEDED
 
 
 def gcc(out: Path, source: str, *flags: str) -> bytes:
@@ -61,7 +62,16 @@ def build_files(work: Path) -> list[Member]:
         File(WIDGET, module("widget.so", "widget.c")),
         File(PARTIAL, module("partial.so", "widget.c", "-DMISSING")),
         File(BARE, module("bare.so", "widget.c", "-nostdlib")),
+        File(LINKED, module("libwidget.so", "widget.c", "-Wl,-soname,libwidget.so")),
+        File("/opt/app/bin/user", user(work), 0o755),
     ]
+
+
+def user(work: Path) -> bytes:
+    """A program linked against libwidget.so (DT_NEEDED) that does not define what the
+    library needs: the library is no plugin, and the program is what is broken."""
+    linking = (f"-L{work}", "-Wl,--no-as-needed", "-lwidget", "-Wl,-rpath,/opt/app/lib")
+    return gcc(work / "user", "host.c", *linking, "-Wl,--unresolved-symbols=ignore-in-shared-libs")
 
 
 @functools.cache
@@ -137,6 +147,14 @@ def test_an_object_without_needed_is_not_given_a_host_by_its_symbols(analysis: A
     defines its strlen: the symbols would name no host in particular."""
     verdict = analysis.verdicts[BARE]
     assert (verdict.host, verdict.status, verdict.note) == (None, "ok", None)
+
+
+def test_a_library_a_program_needs_is_not_given_a_host(analysis: Analysis) -> None:
+    """Only shared objects no program loads through DT_NEEDED are plugins: libwidget.so is
+    judged in its own closure, and the program that needs it is broken."""
+    verdict = analysis.verdicts[LINKED]
+    assert (verdict.host, verdict.note, undefined(verdict)) == (None, None, {"app_register_widget"})
+    assert undefined(analysis.verdicts["/opt/app/bin/user"]) == {"app_register_widget"}
 
 
 def test_hosts_themselves_and_libc_are_not_plugins(analysis: Analysis) -> None:
