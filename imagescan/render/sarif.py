@@ -149,6 +149,40 @@ RULES: dict[FindingKind, RuleText] = {
         "can rewrite it), or waive the finding in the policy.",
         Severity.WARNING,
     ),
+    FindingKind.PLUGIN_HOST_MISSING: RuleText(
+        "PluginHostMissing",
+        "The program declared to load a plugin is not in the image",
+        "The policy names a host program for this plugin, but the image has no such "
+        "program; the plugin is judged on its own, where its host's symbols are missing.",
+        "Fix the host path in the policy, or add the program to the image.",
+        Severity.WARNING,
+    ),
+    FindingKind.NSS_MODULE_MISSING: RuleText(
+        "NssModuleMissing",
+        "A service named in nsswitch.conf has no module",
+        "glibc loads libnss_<service>.so.2 for each service /etc/nsswitch.conf names, at run "
+        "time; a missing module is skipped silently, so user, group or host lookups can "
+        "fail without an error.",
+        "Install the module's package, or remove the service from /etc/nsswitch.conf.",
+        Severity.WARNING,
+    ),
+    FindingKind.DLOPEN_CANDIDATE_MISSING: RuleText(
+        "DlopenCandidateMissing",
+        "A library a program may dlopen by name cannot be found",
+        "The program imports dlopen and names this library in a string literal; searched "
+        "as the loader would from that program, it is not in the image.",
+        "Install the library if the program needs it at run time; otherwise waive the "
+        "finding.",
+        Severity.WARNING,
+    ),
+    FindingKind.GO_PLUGIN_MISMATCH: RuleText(
+        "GoPluginMismatch",
+        "A Go plugin was built differently from the program that opens it",
+        "plugin.Open fails when the plugin and the host were built by different Go "
+        "toolchains or with different versions of a package they share.",
+        "Build the plugin and the host together, with the same Go toolchain and go.sum.",
+        Severity.ERROR,
+    ),
 }
 
 
