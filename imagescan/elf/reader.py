@@ -562,6 +562,36 @@ def _symbols(
     return _sort_symbols(rows, lay.is64, dyn.strtab, versyms, by_index, use), count
 
 
+GO_PKGHASHBYTES = b"go.link.pkghashbytes."
+
+
+def _go_pkghashes(
+    data: bytes, dyn: _Dynamic, lay: _Layout, segs: _Segments, count: int
+) -> tuple[tuple[str, str], ...]:
+    """(package, hex) of each `go.link.pkghashbytes.<package>` a Go plugin or a Go program
+    that opens plugins exports: the fingerprints plugin.Open compares (runtime/plugin.go).
+    Only files whose string table names one pay for the second pass over the symbols."""
+    if count == 0 or GO_PKGHASHBYTES not in dyn.strtab:
+        return ()
+    entsize = 24 if lay.is64 else 16
+    off = segs.offset(dyn.get(DT_SYMTAB) or 0, count * entsize, "dynamic symbol table")
+    rows = struct.iter_unpack(
+        lay.endian + ("IBBHQQ" if lay.is64 else "IIIBBH"),
+        memoryview(data)[off : off + count * entsize],
+    )
+    found: list[tuple[str, str]] = []
+    for row in rows:
+        st_name, value, size = (row[0], row[4], row[5]) if lay.is64 else row[:3]
+        end = dyn.strtab.find(b"\0", st_name)
+        name = dyn.strtab[st_name:end]
+        if not name.startswith(GO_PKGHASHBYTES) or not value or not 0 < size <= 64:
+            continue
+        start = segs.offset(value, size, "Go package hash")
+        package = name[len(GO_PKGHASHBYTES) :].decode("utf-8", "surrogateescape")
+        found.append((package, bytes(data[start : start + size]).hex()))
+    return tuple(sorted(found))
+
+
 def _sort_symbols(
     rows: Iterator[tuple[int, ...]],
     is64: bool,
@@ -774,13 +804,14 @@ def _with_dynamic(
     )
     if not symbols:
         return facts
-    syms = _symbols(data, dyn, t.lay, t.segs, t.sections, facts.machine, by_index)[0]
+    syms, count = _symbols(data, dyn, t.lay, t.segs, t.sections, facts.machine, by_index)
     imports_dlopen = any(u.name == "dlopen" for u in syms.undefined)
     return replace(
         facts,
         defined=syms.defined,
         undefined=syms.undefined,
         strings_so=_strings_so(data, t.loads, dyn) if imports_dlopen else (),
+        go_pkghashes=_go_pkghashes(data, dyn, t.lay, t.segs, count),
     )
 
 
