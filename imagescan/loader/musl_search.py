@@ -14,8 +14,7 @@ from imagescan.elf.model import LdsoDefaults
 from imagescan.loader.context import MUSL_ARCH, LoaderContext
 from imagescan.loader.model import LoadedObject, Outcome, Rule, SearchStep
 from imagescan.loader.musl import musl_libc_alias, musl_path_file, musl_sys_path
-from imagescan.loader.search import ProcessParams, SearchResult
-from imagescan.loader.verify import open_verify
+from imagescan.loader.search import ProcessParams, SearchResult, try_candidates
 
 
 def musl_params(ctx: LoaderContext, loader_path: str, secure: bool) -> ProcessParams:
@@ -40,17 +39,10 @@ def musl_search(
     if musl_libc_alias(name) and params.interpreter:
         step = SearchStep(params.interpreter, Rule.MUSL_LIBC, Outcome.FOUND)
         return SearchResult((step,), path=params.interpreter)
-    steps: list[SearchStep] = []
-    for candidate, rule, owner in _candidates(ctx, params, objects, requester, name):
-        outcome, detail = open_verify(ctx, candidate)
-        if outcome == Outcome.SKIPPED:
-            outcome = Outcome.FATAL  # map_library fails and load_library gives up
-        steps.append(SearchStep(candidate, rule, outcome, owner, detail))
-        if outcome == Outcome.FOUND:
-            return SearchResult(tuple(steps), path=candidate)
-        if outcome == Outcome.FATAL:
-            return SearchResult(tuple(steps), fatal=detail)
-    return SearchResult(tuple(steps))
+    # musl checks no class or machine: a file that opens but cannot be mapped makes
+    # map_library fail, and load_library gives up there.
+    candidates = _candidates(ctx, params, objects, requester, name)
+    return try_candidates(ctx, candidates, skipped_is_fatal=True)
 
 
 def _candidates(

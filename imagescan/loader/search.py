@@ -75,9 +75,22 @@ def _search(
     requester: int,
     name: str,
 ) -> SearchResult:
+    return try_candidates(ctx, _candidates(ctx, params, objects, requester, name))
+
+
+Candidate = tuple[str, Rule, str | None]  # path, why it is tried, whose RPATH/RUNPATH
+
+
+def try_candidates(
+    ctx: LoaderContext, candidates: Iterator[Candidate], *, skipped_is_fatal: bool = False
+) -> SearchResult:
+    """Open candidates in order until one is FOUND or FATAL (glibc open_path; musl's
+    path_open, where a file that opens but cannot be mapped ends the search too)."""
     steps: list[SearchStep] = []
-    for candidate, rule, owner in _candidates(ctx, params, objects, requester, name):
+    for candidate, rule, owner in candidates:
         outcome, detail = open_verify(ctx, _absolute(ctx, candidate))
+        if outcome == Outcome.SKIPPED and skipped_is_fatal:
+            outcome = Outcome.FATAL
         steps.append(SearchStep(candidate, rule, outcome, owner, detail))
         if outcome == Outcome.FOUND:
             return SearchResult(tuple(steps), path=candidate)
