@@ -11,6 +11,19 @@ SHARED = Path(
     __import__("os").environ.get("IMAGESCAN_SHARED", str(REPO.parent / "shared"))
 ).resolve()
 CORPUS = SHARED / "corpus"
+# The nine images of ../shared/corpus (its README): named here, not discovered, so that a
+# missing one fails loudly instead of quietly running fewer tests.
+CORPUS_IMAGES = (
+    "deb12-base",
+    "deb11",
+    "glibc-too-new",
+    "runpath-vs-rpath",
+    "missing-symbol",
+    "missing-interpreter",
+    "env-ld-library-path",
+    "env-ld-library-path-unset",
+    "go",
+)
 
 
 @pytest.fixture(scope="session")

@@ -18,19 +18,9 @@ from imagescan.checks.model import FatalAt, FileVerdict, Finding, FindingKind, S
 from imagescan.report import ImageInfo, Report
 from imagescan.rootfs.model import Skipped
 from imagescan.scan import ScanOptions, scan
-from tests.conftest import CORPUS, REPO
+from tests.conftest import CORPUS, CORPUS_IMAGES, REPO
 
-IMAGES = (
-    "deb12-base",
-    "deb11",
-    "glibc-too-new",
-    "runpath-vs-rpath",
-    "missing-symbol",
-    "missing-interpreter",
-    "env-ld-library-path",
-    "env-ld-library-path-unset",
-    "go",
-)
+IMAGES = CORPUS_IMAGES
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 GOLDEN_IMAGE = "glibc-too-new"
 UPDATE_GOLDEN = os.environ.get("IMAGESCAN_UPDATE_GOLDEN") == "1"

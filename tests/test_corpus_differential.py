@@ -19,19 +19,9 @@ from imagescan.checks.model import FileVerdict, FindingKind
 from imagescan.image.model import SourceOptions
 from imagescan.image.sources import open_image
 from imagescan.rootfs.reader import read_rootfs
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, CORPUS_IMAGES
 
-IMAGES = (
-    "deb12-base",
-    "deb11",
-    "glibc-too-new",
-    "runpath-vs-rpath",
-    "missing-symbol",
-    "missing-interpreter",
-    "env-ld-library-path",
-    "env-ld-library-path-unset",
-    "go",
-)
+IMAGES = CORPUS_IMAGES
 STATUS = {
     "broken_lazy": "broken-lazy",
     "interp_missing": "interpreter-missing",

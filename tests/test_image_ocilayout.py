@@ -20,6 +20,7 @@ from imagescan.image.compression import open_decompressed
 from imagescan.image.model import OpenedImage, SourceKind, SourceOptions
 from imagescan.image.ocilayout import OciArchiveSource, OciDirSource
 from imagescan.image.platform import parse_platform
+from tests.conftest import CORPUS_IMAGES
 from tests.imagebuilder import (
     Dir,
     File,
@@ -564,17 +565,7 @@ def test_archive_members_resolve_symlinks_inside_the_archive(tmp_path: Path) -> 
 # ------------------------------------------------------------ the shared corpus
 
 
-CORPUS_TAGS = [
-    "deb12-base",
-    "deb11",
-    "glibc-too-new",
-    "runpath-vs-rpath",
-    "missing-symbol",
-    "missing-interpreter",
-    "env-ld-library-path",
-    "env-ld-library-path-unset",
-    "go",
-]
+CORPUS_TAGS = CORPUS_IMAGES
 
 
 @pytest.mark.parametrize("tag", CORPUS_TAGS)

@@ -37,6 +37,7 @@ from imagescan.rootfs.model import EntryType, RootFS
 from imagescan.rootfs.paths import lookup
 from imagescan.rootfs.reader import read_rootfs
 from tests import services
+from tests.conftest import CORPUS_IMAGES
 from tests.imagebuilder import (
     Dir,
     File,
@@ -54,17 +55,6 @@ from tests.imagebuilder import (
 
 FIXTURES = Path(__file__).parent / "fixtures" / "rootfs"
 docker_engine = services.docker_engine  # the private dockerd of tests/services.py
-CORPUS_IMAGES = [
-    "deb12-base",
-    "deb11",
-    "glibc-too-new",
-    "runpath-vs-rpath",
-    "missing-symbol",
-    "missing-interpreter",
-    "env-ld-library-path",
-    "env-ld-library-path-unset",
-    "go",
-]
 
 
 @pytest.fixture(scope="module")
