@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -64,11 +65,18 @@ def analyze(
     _judge_plugins(judge, analysis, plugin_hosts)
     _record_loaded_by(analysis)
     analysis.image_findings.extend(runtime_findings(judge, analysis))
-    loader_facts = ctx.facts(judge.default_loader) if judge.default_loader else None
-    if judge.default_loader is None or not setup.is_musl_loader(judge.default_loader):
-        system_dirs = setup.ldso_defaults(ctx, loader_facts).system_dirs
-        analysis.image_findings.extend(stale_cache_findings(ctx, system_dirs))
+    analysis.image_findings.extend(_cache_findings(judge))
     return analysis
+
+
+def _cache_findings(judge: _Judge) -> list[Finding]:
+    """stale-ld-cache, for glibc images (musl has no cache)."""
+    loader = judge.default_loader
+    if loader is not None and setup.is_musl_loader(loader):
+        return []
+    loader_facts = judge.ctx.facts(loader) if loader else None
+    system_dirs = setup.ldso_defaults(judge.ctx, loader_facts).system_dirs
+    return stale_cache_findings(judge.ctx, system_dirs)
 
 
 @dataclass
@@ -232,8 +240,6 @@ def _verdict(base: FileVerdict, process: Process, findings: list[Finding]) -> Fi
 
 
 def _replace(verdict: FileVerdict, **changes: object) -> FileVerdict:
-    import dataclasses
-
     return dataclasses.replace(verdict, **changes)  # type: ignore[arg-type]
 
 
