@@ -53,6 +53,9 @@ def scan(
 ) -> Scanned:
     """Read an image and judge every ELF file in it."""
     image, rootfs = read_image(reference, options, progress)
+    if progress is not None:
+        elves = sum(1 for entry in rootfs.entries.values() if entry.elf is not None)
+        progress(f"analysing {elves} ELF files as the image's loader would")
     analysis = analyze(rootfs, image.config, options.cpu_level, options.plugin_hosts)
     return Scanned(image, rootfs, analysis, make_report(image, rootfs, analysis))
 
