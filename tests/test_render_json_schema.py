@@ -87,3 +87,18 @@ def test_golden_json_conforms() -> None:
     doc = json.loads((GOLDEN_DIR / f"{GOLDEN_IMAGE}.json").read_text("utf-8"))
     validator().validate(doc)
     assert doc["summary"]["by_status"]["broken"] == 2
+
+
+def test_a_report_with_waived_findings_conforms() -> None:
+    """The default policy waives libthread_db's debugger-provided symbols: each waived
+    finding says so in `waiver`, and the report still conforms."""
+    from datetime import date
+
+    from imagescan.policy.apply import apply_policy
+    from imagescan.policy.load import load_policy
+
+    report = apply_policy(corpus_report("deb12-base"), load_policy("default"), today=date.today())
+    doc = json.loads(render_json(report))
+    validator().validate(doc)
+    waived = [f for x in doc["files"] for f in x["findings"] if "waiver" in f]
+    assert waived and all(f["severity"] == "note" and f["fatal_at"] is None for f in waived)

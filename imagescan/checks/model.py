@@ -68,6 +68,7 @@ class Finding:
     version: str | None = None
     symbols: tuple[str, ...] = ()
     tried: tuple[tuple[str, str], ...] = ()  # (path, rule) for missing libraries
+    waiver: str | None = None  # the reason of the policy waiver that waived it
 
 
 @dataclass(frozen=True)

@@ -148,6 +148,7 @@ def waive(finding: Finding, waivers: list[Waiver], today: date) -> Finding:
             severity=Severity.NOTE,
             fatal_at=None,
             message=f"waived ({active.reason}{until}): {finding.message}",
+            waiver=active.reason,
         )
     if not waivers:
         return finding

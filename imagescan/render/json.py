@@ -26,6 +26,8 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
         out["symbols"] = list(finding.symbols)
     if finding.tried:
         out["tried"] = [{"path": p, "rule": r} for p, r in finding.tried]
+    if finding.waiver is not None:
+        out["waiver"] = finding.waiver
     return out
 
 

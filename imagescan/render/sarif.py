@@ -23,7 +23,6 @@ SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/imagescan/imagescan"
 IMAGE_ROOT = "IMAGE_ROOT"
 FINGERPRINT_KEY = "imagescanFinding/v1"
-WAIVED = "waived ("
 # the file an image-wide finding of a kind is about, when the finding names no file itself
 IMAGE_FINDING_FILE = {FindingKind.STALE_LD_CACHE: "/etc/ld.so.cache"}
 
@@ -272,12 +271,8 @@ def related_locations(finding: Finding, path: str) -> list[dict[str, Any]]:
 
 
 def waiver_reason(finding: Finding) -> str | None:
-    """The reason of a policy waiver: policy/apply.py's waive() keeps a waived finding as a
-    note whose message starts "waived (REASON[, until DATE]): "."""
-    if finding.severity != Severity.NOTE or not finding.message.startswith(WAIVED):
-        return None
-    reason, sep, _ = finding.message[len(WAIVED) :].partition("): ")
-    return reason if sep else None
+    """The reason of the policy waiver that waived the finding, if one did."""
+    return finding.waiver
 
 
 def file_result(report: Report, verdict: FileVerdict, finding: Finding) -> dict[str, Any]:
