@@ -38,6 +38,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 
 echo "== ruff"
 ruff check imagescan tests benchmarks sample-images
+ruff format --check imagescan
 echo "== mypy --strict"
 mypy imagescan
 echo "== pytest"

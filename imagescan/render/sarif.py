@@ -170,8 +170,7 @@ RULES: dict[FindingKind, RuleText] = {
         "A library a program may dlopen by name cannot be found",
         "The program imports dlopen and names this library in a string literal; searched "
         "as the loader would from that program, it is not in the image.",
-        "Install the library if the program needs it at run time; otherwise waive the "
-        "finding.",
+        "Install the library if the program needs it at run time; otherwise waive the finding.",
         Severity.WARNING,
     ),
     FindingKind.GO_PLUGIN_MISMATCH: RuleText(
