@@ -215,9 +215,42 @@ class _Pending:
     natural: HostTrial | None
 
 
+# The C runtime's libraries: a library whose only lacks are theirs is underlinked (built
+# without -lm, say), not a plugin; any program would "host" it, which says nothing.
+_RUNTIME = re.compile(r"^(libc|libm|libpthread|libdl|librt|libutil|ld-linux[^.]*)\.so")
+
+
+def _runtime_symbols(analysis: Analysis) -> set[str]:
+    """Names the image's C runtime libraries define (those loaded by any program)."""
+    names: set[str] = set()
+    seen: set[str] = set()
+    for process in analysis.processes.values():
+        for obj in process.objects:
+            soname = obj.facts.soname or ""
+            if obj.file not in seen and _RUNTIME.match(soname):
+                seen.add(obj.file)
+                names.update(obj.facts.defined)
+    return names
+
+
+def _underlinked(analysis: Analysis, path: str, lacking: Sequence[str], runtime: set[str]) -> bool:
+    """Every lack is a C runtime symbol: note the missing DT_NEEDED instead of a host."""
+    if not all(name in runtime for name in lacking):
+        return False
+    note = (
+        f"underlinked: {', '.join(lacking[:_LISTED])} come from the C runtime (libm, libc, ...), "
+        "which it does not list in DT_NEEDED; it works only where a program loaded that first"
+    )
+    analysis.verdicts[path] = dataclasses.replace(analysis.verdicts[path], note=note)
+    return True
+
+
 def _judge_inferred(judge: _Judge, analysis: Analysis, pending: Sequence[_Pending]) -> None:
     providers = provider_index(analysis, {name for p in pending for name in p.lacking})
+    runtime = _runtime_symbols(analysis)
     for plugin in pending:
+        if plugin.natural is None and _underlinked(analysis, plugin.path, plugin.lacking, runtime):
+            continue
         ranked = rank_hosts(plugin.lacking, providers, judge.ctx.facts)[:_INFERRED_TRIES]
         tried = [t for t in (_trial(judge, host, plugin.path) for host in ranked) if t]
         best = min(tried, key=lambda t: len(t.remaining), default=None)

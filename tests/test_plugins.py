@@ -221,3 +221,24 @@ def test_hosts_rank_by_coverage_then_own_exports_then_path() -> None:
     ranked = rank_hosts(("a", "b", "c"), providers, facts.get)
     assert ranked == ["/bin/z", "/bin/y", "/bin/x"]
     assert rank_hosts(("c",), providers, facts.get) == []
+
+
+def test_an_underlinked_library_gets_no_host_but_a_note(tmp_path: Path) -> None:
+    """A library whose only lacks are C runtime symbols (built without -lm) is not a plugin
+    of whichever program happens to load libm: it keeps its standalone verdict, as ldd -r
+    gives it, and the note says what is missing from its DT_NEEDED."""
+    libm = "/lib/x86_64-linux-gnu/libm.so.6"
+    lib = gcc(tmp_path / "libroot3.so", "underlinked.c", "-shared", "-fPIC", "-fno-builtin")
+    prog = gcc(tmp_path / "mathuser", "mathuser.c", "-fno-builtin", "-lm")
+    files = [
+        File(libm, Path(libm).read_bytes(), 0o644),
+        File("/usr/bin/mathuser", prog, 0o755),
+        File("/opt/lib/libroot3.so", lib),
+    ]
+    layout = write_oci_dir(tmp_path / "oci", {"t": ImageSpec([glibc_base(), files])})
+    report = scan(f"oci-dir:{layout}:t", ScanOptions()).report
+    verdict = next(v for v in report.files if v.path == "/opt/lib/libroot3.so")
+    assert verdict.host is None
+    assert verdict.status == Status.BROKEN_LAZY
+    assert verdict.note is not None and verdict.note.startswith("underlinked: cbrt")
+    assert {f.subject for f in verdict.findings} == {"cbrt"}
