@@ -6,8 +6,6 @@ that the Verneed entry names (LOADER.md 3.6, edge case 6).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from imagescan.checks.model import FatalAt, Finding, FindingKind, Severity
 from imagescan.elf.model import VersionNeed
 from imagescan.loader.model import LoadedObject, Process
@@ -15,20 +13,15 @@ from imagescan.loader.model import LoadedObject, Process
 DT_RELR_VERSION = "GLIBC_ABI_DT_RELR"
 
 
-def find_needed(objects: Sequence[LoadedObject], name: str) -> LoadedObject | None:
-    """dl-version.c `find_needed`: the loaded object known by this name (`_dl_name_match_p`)."""
-    for obj in objects:
-        if name in obj.names or name == obj.path:
-            return obj
-    return None
-
-
 def version_findings(process: Process) -> list[Finding]:
     """Missing versions (fatal unless weak) and providers without version information."""
+    by_name: dict[str, LoadedObject] = {}
+    for obj in reversed(process.objects):  # the first object known by a name wins
+        by_name.update((name, obj) for name in (*obj.names, obj.path))
     findings: list[Finding] = []
     for obj in process.objects:
         for need in obj.facts.version_needs:
-            provider = find_needed(process.objects, need.file)
+            provider = by_name.get(need.file)
             if provider is not None:
                 findings.extend(_check_need(obj, need, provider))
     return findings

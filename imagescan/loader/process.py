@@ -46,6 +46,7 @@ class _Builder:
     resolutions: list[Resolution] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     pending_rtld: LoadedObject | None = None
+    by_file_id: dict[int, int] = field(default_factory=dict)
 
     def loaded_match(self, name: str) -> int | None:
         """`_dl_lookup_map`: a loaded object known by this name or SONAME."""
@@ -59,17 +60,23 @@ class _Builder:
 
     def add_rtld(self) -> int:
         assert self.pending_rtld is not None
-        self.objects.append(self.pending_rtld)
+        index = self.append(self.pending_rtld)
         self.pending_rtld = None
+        return index
+
+    def append(self, obj: LoadedObject) -> int:
+        """Add an object to the load order, indexed by its file's identity."""
+        self.objects.append(obj)
+        entry = self.ctx.regular_file(obj.file)
+        if entry is not None:
+            self.by_file_id.setdefault(entry.file_id, len(self.objects) - 1)
         return len(self.objects) - 1
 
     def same_file(self, file: str) -> int | None:
         """`_dl_file_id_match_p`: the same file under another name (st_dev/st_ino)."""
         entry = self.ctx.regular_file(file)
-        for index, obj in enumerate(self.objects):
-            other = self.ctx.regular_file(obj.file)
-            if entry is not None and other is not None and other.file_id == entry.file_id:
-                return index
+        if entry is not None and entry.file_id in self.by_file_id:
+            return self.by_file_id[entry.file_id]
         rtld = self.pending_rtld
         if rtld is not None and entry is not None:
             other = self.ctx.regular_file(rtld.file)
@@ -114,8 +121,7 @@ class _Builder:
         facts = self.ctx.facts(file)
         if facts is None:
             return None, False
-        self.objects.append(LoadedObject(result.path, file, facts, (name,), requester))
-        return len(self.objects) - 1, False
+        return self.append(LoadedObject(result.path, file, facts, (name,), requester)), False
 
     def add_resolution(
         self,
@@ -139,7 +145,7 @@ def build_process(
     """Load `main`, its preloads, then every DT_NEEDED breadth-first."""
     builder = _Builder(ctx, params, searcher, pending_rtld=main.interpreter)
     main_file = ctx.resolve(main.path) or main.path
-    builder.objects.append(LoadedObject(main.path, main_file, main.facts, (main.path,), None))
+    builder.append(LoadedObject(main.path, main_file, main.facts, (main.path,), None))
     for name, rule in main.preloads:
         builder.load(0, name, preload=rule)
     index = 0

@@ -47,7 +47,7 @@ def search(
     name: str,
 ) -> SearchResult:
     """Where glibc's loader finds `name` when object `requester` needs it."""
-    key = (params, _chain(objects, requester), name)
+    key = (params, _context_key(ctx, objects, requester, name), name)
     memo = ctx.searches.get(key)
     if isinstance(memo, SearchResult):
         return memo
@@ -56,16 +56,36 @@ def search(
     return result
 
 
-def _chain(objects: Sequence[LoadedObject], requester: int) -> tuple[tuple[str, str], ...]:
-    """What a search depends on besides the name: the requester and who loaded it, up to
-    the main program (their paths give $ORIGIN; their files give RPATH and RUNPATH)."""
-    chain: list[tuple[str, str]] = []
-    index: int | None = requester
-    while index is not None:
-        chain.append((objects[index].path, objects[index].file))
-        index = objects[index].loader
-    chain.append((objects[0].path, objects[0].file))
-    return tuple(chain)
+def _context_key(
+    ctx: LoaderContext, objects: Sequence[LoadedObject], requester: int, name: str
+) -> tuple[object, ...]:
+    """Everything a search depends on besides the name and the process parameters: the
+    RPATHs up the loader chain (unless the requester has RUNPATH), the requester's RUNPATH
+    and DF_1_NODEFLIB, each path with the $ORIGIN it expands against, and the main
+    program's origin when LD_LIBRARY_PATH uses a token. Objects with neither RPATH nor
+    RUNPATH add nothing, so most searches of an image share one key."""
+    loader = objects[requester].facts
+    key: list[object] = [loader.nodeflib]
+    if loader.runpath is not None:
+        key.append(("RUNPATH", loader.runpath, _origin(ctx, objects[requester], requester == 0)))
+    else:
+        index: int | None = requester
+        while index is not None:
+            facts = objects[index].facts
+            if facts.rpath is not None and facts.runpath is None:
+                key.append(("RPATH", facts.rpath, _origin(ctx, objects[index], index == 0)))
+            index = objects[index].loader
+    if "$" in ctx.env.get("LD_LIBRARY_PATH", ""):
+        key.append(("main", _origin(ctx, objects[0], True)))
+    if "/" in name and "$" in name:  # a NEEDED path with $ORIGIN: the requester's origin
+        key.append(("self", _origin(ctx, objects[requester], requester == 0)))
+    return tuple(key)
+
+
+def _origin(ctx: LoaderContext, obj: LoadedObject, is_main: bool) -> str:
+    """$ORIGIN: the main program's is its real path (/proc/self/exe); a library's is the
+    directory it was found in, symlinks NOT resolved (_dl_new_object, LOADER.md case E)."""
+    return dst.dirname(ctx.resolve(obj.file) or obj.file) if is_main else dst.dirname(obj.path)
 
 
 def _search(
@@ -185,12 +205,7 @@ def _dirs(
 def _dst_values(
     ctx: LoaderContext, params: ProcessParams, objects: Sequence[LoadedObject], obj: LoadedObject
 ) -> dst.DstValues:
-    # The main program's origin is its real path (/proc/self/exe); a library's is the
-    # directory it was found in, symlinks NOT resolved (_dl_new_object, LOADER.md case E).
-    if obj is objects[0]:
-        origin = dst.dirname(ctx.resolve(obj.file) or obj.file)
-    else:
-        origin = dst.dirname(obj.path)
+    origin = _origin(ctx, obj, obj is objects[0])
     return dst.DstValues(origin=origin, lib=params.ldso.lib, platform=ctx.target.platform)
 
 
