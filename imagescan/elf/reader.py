@@ -624,7 +624,7 @@ def _sort_symbols(
                 and (value != 0 or shndx == SHN_ABS or stype == STT_TLS)
             ):
                 prev = defined.get(name)
-                defined[name] = (vs,) if prev is None else (*prev, vs)
+                defined[name] = _one_versym(vs) if prev is None else (*prev, vs)
             if index not in use.copy:
                 continue
         undefined.append(_reference(name, index, bind, stype, vs if versyms else 0, by_index, use))
@@ -642,16 +642,38 @@ def _reference(
 ) -> UndefinedSymbol:
     """An undefined symbol (or a COPY-relocated one) with its Vernaux version and relocations."""
     need = by_index.get(versym & 0x7FFF)
-    return UndefinedSymbol(
-        name,
-        need.name if need else None,
-        need.file if need else None,
-        bind == STB_WEAK,
-        index in use.bound,
-        index in use.lazy,
-        stype,
-        index in use.copy,
+    return _shared(
+        UndefinedSymbol(
+            name,
+            need.name if need else None,
+            need.file if need else None,
+            bind == STB_WEAK,
+            index in use.bound,
+            index in use.lazy,
+            stype,
+            index in use.copy,
+        )
     )
+
+
+# Memory: an image holds ~600,000 defined and ~250,000 undefined dynamic symbols but few
+# distinct versym values and ~50,000 distinct references; equal values share one object.
+_ONE_VERSYM: dict[int, tuple[int]] = {}
+_REFERENCES: dict[UndefinedSymbol, UndefinedSymbol] = {}
+_MAX_SHARED = 500_000  # a bound for long-lived processes; past it the table starts again
+
+
+def _one_versym(versym: int) -> tuple[int]:
+    found = _ONE_VERSYM.get(versym)
+    if found is None:
+        found = _ONE_VERSYM[versym] = (versym,)
+    return found
+
+
+def _shared(ref: UndefinedSymbol) -> UndefinedSymbol:
+    if len(_REFERENCES) > _MAX_SHARED:
+        _REFERENCES.clear()
+    return _REFERENCES.setdefault(ref, ref)
 
 
 # --------------------------------------------------------------------------- classification
