@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from imagescan.checks.model import FileVerdict, Finding
-from imagescan.report import SCHEMA_VERSION, Report
+from imagescan.report import SCHEMA_VERSION, ImageInfo, Report
 from imagescan.rootfs.model import Skipped
 
 
@@ -57,19 +57,23 @@ def skipped_dict(item: Skipped) -> dict[str, Any]:
     return {"path": item.path, "reason": item.reason, "layer": item.layer}
 
 
+def image_dict(image: ImageInfo) -> dict[str, Any]:
+    """What was scanned, as both the report and `ls -o json` name it."""
+    return {
+        "reference": image.reference,
+        "source": image.source,
+        "manifest_digest": image.manifest_digest,
+        "architecture": image.architecture,
+        "os": image.os,
+        "layers": list(image.layers),
+    }
+
+
 def report_dict(report: Report) -> dict[str, Any]:
-    image = report.image
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "imagescan", "version": report.tool_version},
-        "image": {
-            "reference": image.reference,
-            "source": image.source,
-            "manifest_digest": image.manifest_digest,
-            "architecture": image.architecture,
-            "os": image.os,
-            "layers": list(image.layers),
-        },
+        "image": image_dict(report.image),
         "summary": {
             "files": len(report.files),
             "by_status": report.status_counts(),

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from imagescan.elf.model import ElfFacts
+from imagescan.render.json import image_dict
 from imagescan.report import ImageInfo
 from imagescan.rootfs.model import Entry, EntryType, RootFS
 
@@ -75,14 +76,7 @@ def entry_dict(entry: Entry) -> dict[str, Any]:
 def listing_json(image: ImageInfo, entries: Iterable[Entry]) -> str:
     doc = {
         "schema_version": SCHEMA_VERSION,
-        "image": {
-            "reference": image.reference,
-            "source": image.source,
-            "manifest_digest": image.manifest_digest,
-            "architecture": image.architecture,
-            "os": image.os,
-            "layers": list(image.layers),
-        },
+        "image": image_dict(image),
         "files": [entry_dict(e) for e in entries],
     }
     return json.dumps(doc, indent=2) + "\n"
