@@ -143,7 +143,9 @@ class _Judge:
             interp = _rtld(self.ctx, loader_path, loader_facts)
             main = MainObject(path, facts, interp, tuple((p, Rule.PRELOAD) for p in extra_preloads))
             return build_process(self.ctx, params, main, musl_search)
-        params = ProcessParams(setup.ldso_defaults(self.ctx, loader_facts), secure)
+        ldso = setup.ldso_defaults(self.ctx, loader_facts)
+        legacy, legacy_hwcap = setup.legacy_hwcaps(self.ctx, ldso)
+        params = ProcessParams(ldso, secure, legacy_subdirs=legacy, legacy_hwcap=legacy_hwcap)
         preloads = [(p, Rule.PRELOAD) for p in extra_preloads]
         preloads += [
             (p, Rule.PRELOAD) for p in setup.env_preloads(self.ctx.env.get("LD_PRELOAD"), secure)

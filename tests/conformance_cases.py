@@ -1354,6 +1354,39 @@ CASE_HW = Case(
     ),
 )
 
+
+def _tls_libs(prefix: str, name: str) -> tuple[Cc, ...]:
+    """The baseline copy (HW_1 only) in the directory, the HW_2 copy in its tls/ subdir."""
+    flags = (*LIB, *soname(name))
+    return (
+        Cc(f"{prefix}/{name}", ("HW/libhw.c",), (*flags, "-Wl,--version-script={S}/HW/hw1.map")),
+        Cc(
+            f"{prefix}/tls/{name}",
+            ("HW/libhw.c",),
+            (*flags, "-DWITH_HW2", "-Wl,--version-script={S}/HW/hw2.map"),
+        ),
+    )
+
+
+CASE_TLS = Case(
+    "HW_legacy_tls_subdir",
+    "glibc <= 2.36 (this image's 2.36) still tries the legacy hwcaps subdirs (tls/ for every"
+    " CPU) before each directory itself: the tls/ copy with HW_2 is the one loaded",
+    build=(
+        *_tls_libs("/opt/TLS/lib", "libtls.so.1"),
+        Cc(
+            "/opt/TLS/bin/app",
+            ("HW/main.c",),
+            (*EXE, *runpath("/opt/TLS/lib"), *against("/opt/TLS/lib/tls", "libtls.so.1")),
+        ),
+    ),
+    layers=(files("/opt/TLS/bin/app", "/opt/TLS/lib/libtls.so.1", "/opt/TLS/lib/tls/libtls.so.1"),),
+    programs=frozen(
+        {"/opt/TLS/bin/app": ok(resolved={"libtls.so.1": "/opt/TLS/lib/tls/libtls.so.1"})}
+    ),
+    libraries=frozen({"/opt/TLS/lib/libtls.so.1": OK, "/opt/TLS/lib/tls/libtls.so.1": OK}),
+)
+
 CASE_HW_CACHE = Case(
     "HW_glibc_hwcaps_in_ld_so_cache",
     "the same pair in a ld.so.conf dir with the cache rebuilt: ldconfig records the"
@@ -1615,6 +1648,7 @@ CASE_W_LLP = Case(
 )
 
 CASES: tuple[Case, ...] = (
+    CASE_TLS,
     CASE_A,
     CASE_B,
     CASE_C,

@@ -110,3 +110,16 @@ def test_fallback_when_strings_are_absent() -> None:
     assert defaults is not None
     assert (defaults.system_dirs, defaults.lib) == (("/lib64/", "/usr/lib64/"), "lib64")
     assert ldso_defaults(b"not an ELF file") is None
+
+
+def test_the_glibc_release_comes_from_the_banner() -> None:
+    """ld.so's banner ("stable release version 2.36.") decides whether the legacy hwcaps
+    subdirectories (removed in glibc 2.37) are searched."""
+    host = ldso_defaults(Path("/lib64/ld-linux-x86-64.so.2").read_bytes())
+    banner = subprocess.run(
+        ["/lib64/ld-linux-x86-64.so.2", "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    major, minor = banner.split("release version ", 1)[1].split(".")[:2]
+    assert host is not None and host.version == (int(major), int(minor))
+    assert ldso_defaults(b"\x7fELF" + bytes(60)) is not None
+    assert ldso_defaults(b"\x7fELF" + bytes(60)).version is None  # type: ignore[union-attr]

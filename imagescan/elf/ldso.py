@@ -41,10 +41,20 @@ def ldso_defaults(data: bytes) -> LdsoDefaults | None:
     machine = int.from_bytes(data[_ELF_MACHINE : _ELF_MACHINE + 2], _byte_order(data))
     platform = _PLATFORM.get(machine)
     dirs = _system_dirs(data)
+    version = _glibc_version(data)
     if not dirs:
         lib = "lib64" if data[_ELF_CLASS] == 2 else "lib"
-        return LdsoDefaults((f"/{lib}/", f"/usr/{lib}/"), lib, platform)
-    return LdsoDefaults(dirs, _dst_lib(data) or dirs[0].strip("/"), platform)
+        return LdsoDefaults((f"/{lib}/", f"/usr/{lib}/"), lib, platform, version)
+    return LdsoDefaults(dirs, _dst_lib(data) or dirs[0].strip("/"), platform, version)
+
+
+_RELEASE = re.compile(rb"release version (\d+)\.(\d+)")
+
+
+def _glibc_version(data: bytes) -> tuple[int, int] | None:
+    """ld.so's banner (`ld.so --version`): "... stable release version 2.36."."""
+    found = _RELEASE.search(data)
+    return (int(found.group(1)), int(found.group(2))) if found else None
 
 
 def _byte_order(data: bytes) -> Literal["big", "little"]:

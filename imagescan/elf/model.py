@@ -102,6 +102,7 @@ class LdsoDefaults:
     system_dirs: tuple[str, ...]
     lib: str
     platform: str | None = None
+    version: tuple[int, int] | None = None  # glibc's, from "release version 2.36" in rodata
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,7 +71,7 @@ class LoaderContext:
     _resolved: dict[str, str | None] = field(default_factory=dict)
     # Memos: the image is fixed, so a search (by its inputs) or a cache lookup is too.
     searches: dict[object, object] = field(default_factory=dict)
-    cache_hits: dict[str, str | None] = field(default_factory=dict)
+    cache_hits: dict[object, str | None] = field(default_factory=dict)
 
     def resolve(self, path: str) -> str | None:
         """The rootfs path of what `path` names after symlinks, or None when absent."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from imagescan.elf.model import LdsoDefaults
 from imagescan.loader import dst
 from imagescan.loader.context import LoaderContext
-from imagescan.loader.ldcache import expected_cache_flags, lookup
+from imagescan.loader.ldcache import LegacyHwcap, expected_cache_flags, lookup
 from imagescan.loader.model import LoadedObject, Outcome, Rule, SearchStep
 from imagescan.loader.verify import open_verify
 
@@ -28,6 +28,10 @@ class ProcessParams:
     secure: bool = False
     musl: bool = False
     interpreter: str | None = None
+    # glibc <= 2.36 only: the tls/, x86_64/, haswell/ ... subdirectories and which legacy
+    # hwcap cache entries it accepts (2.37 removed both).
+    legacy_subdirs: tuple[str, ...] = ()
+    legacy_hwcap: LegacyHwcap | None = None
 
 
 @dataclass(frozen=True)
@@ -138,14 +142,14 @@ def _candidates(
     if llp:
         values = _dst_values(ctx, params, objects, objects[0])
         for directory in dst.search_dirs(llp, values, separators=":;"):
-            yield from _in_dir(ctx, directory, name, Rule.LD_LIBRARY_PATH, None)
+            yield from _in_dir(ctx, params, directory, name, Rule.LD_LIBRARY_PATH, None)
     if loader.facts.runpath is not None:
         for directory in _dirs(ctx, params, objects, loader, loader.facts.runpath):
-            yield from _in_dir(ctx, directory, name, Rule.RUNPATH, loader.path)
+            yield from _in_dir(ctx, params, directory, name, Rule.RUNPATH, loader.path)
     yield from _from_cache(ctx, params, loader, name)
     if not loader.facts.nodeflib:
         for directory in params.ldso.system_dirs:
-            yield from _in_dir(ctx, directory, name, Rule.DEFAULT, None)
+            yield from _in_dir(ctx, params, directory, name, Rule.DEFAULT, None)
 
 
 def _rpath_chain(
@@ -163,7 +167,7 @@ def _rpath_chain(
         obj = objects[index]
         if obj.facts.rpath is not None and obj.facts.runpath is None:
             for directory in _dirs(ctx, params, objects, obj, obj.facts.rpath):
-                yield from _in_dir(ctx, directory, name, Rule.RPATH, obj.path)
+                yield from _in_dir(ctx, params, directory, name, Rule.RPATH, obj.path)
         index = obj.loader
 
 
@@ -172,12 +176,17 @@ def _from_cache(
 ) -> Iterator[tuple[str, Rule, str | None]]:
     if ctx.cache is None:
         return
-    if name not in ctx.cache_hits:
+    key = (name, params.legacy_hwcap)
+    if key not in ctx.cache_hits:
         flags = expected_cache_flags(ctx.target.machine, ctx.target.elf_class)
-        ctx.cache_hits[name] = lookup(
-            ctx.cache, name, machine_flags=flags, hwcaps_priority=ctx.target.hwcaps
+        ctx.cache_hits[key] = lookup(
+            ctx.cache,
+            name,
+            machine_flags=flags,
+            hwcaps_priority=ctx.target.hwcaps,
+            legacy_hwcap=params.legacy_hwcap,
         )
-    cached = ctx.cache_hits[name]
+    cached = ctx.cache_hits[key]
     if cached is None:
         return
     # DF_1_NODEFLIB forbids cache entries in the system directories (_dl_map_object).
@@ -210,11 +219,20 @@ def _dst_values(
 
 
 def _in_dir(
-    ctx: LoaderContext, directory: str, name: str, rule: Rule, owner: str | None
+    ctx: LoaderContext,
+    params: ProcessParams,
+    directory: str,
+    name: str,
+    rule: Rule,
+    owner: str | None,
 ) -> Iterator[tuple[str, Rule, str | None]]:
+    """open_path's order in one directory: glibc-hwcaps levels, then (glibc <= 2.36) the
+    legacy hwcaps subdirectories, then the directory itself (LOADER.md 3.3)."""
     prefix = directory.rstrip("/") + "/" if directory else ""
     for level in ctx.target.hwcaps:
         yield f"{prefix}glibc-hwcaps/{level}/{name}", rule, owner
+    for subdir in params.legacy_subdirs:
+        yield f"{prefix}{subdir}/{name}", rule, owner
     yield f"{prefix}{name}", rule, owner
 
 

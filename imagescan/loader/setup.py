@@ -14,8 +14,8 @@ from imagescan.loader.context import (
     LoaderContext,
     Target,
 )
-from imagescan.loader.hwcaps import hwcaps_subdirs
-from imagescan.loader.ldcache import LdCache, parse_ld_so_cache
+from imagescan.loader.hwcaps import hwcaps_subdirs, legacy_subdirs
+from imagescan.loader.ldcache import LdCache, LegacyHwcap, legacy_hwcap_x86_64, parse_ld_so_cache
 from imagescan.rootfs.model import RootFS
 
 LD_SO_CACHE = "/etc/ld.so.cache"
@@ -126,3 +126,18 @@ def ldso_defaults(ctx: LoaderContext, loader: ElfFacts | None) -> LdsoDefaults:
     if loader is not None and loader.ldso is not None:
         return loader.ldso
     return FALLBACK_LDSO.get(ctx.target.machine, LdsoDefaults(("/lib", "/usr/lib"), "lib"))
+
+
+LAST_LEGACY_HWCAPS = (2, 36)  # glibc 2.37 removed the legacy hwcaps subdirs and cache entries
+
+
+def legacy_hwcaps(
+    ctx: LoaderContext, ldso: LdsoDefaults
+) -> tuple[tuple[str, ...], LegacyHwcap | None]:
+    """The legacy subdirectories and cache-entry filter of an x86_64 glibc <= 2.36 ld.so
+    for the target CPU (dl-hwcaps.c `_dl_important_hwcaps`); nothing for other loaders."""
+    if ctx.target.machine != 62 or ldso.version is None or ldso.version > LAST_LEGACY_HWCAPS:
+        return (), None
+    platform = ctx.target.platform
+    subdirs = legacy_subdirs(platform, ("x86_64",))
+    return subdirs, legacy_hwcap_x86_64(("x86_64",), platform if platform != "x86_64" else None)
