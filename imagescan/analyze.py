@@ -17,7 +17,7 @@ from imagescan.loader import setup
 from imagescan.loader.context import LoaderContext
 from imagescan.loader.model import LoadedObject, Process, Rule
 from imagescan.loader.musl_search import musl_params, musl_search
-from imagescan.loader.process import MainObject, build_process
+from imagescan.loader.process import MainObject, Searcher, build_process
 from imagescan.loader.search import ProcessParams, SearchResult, search
 from imagescan.rootfs.model import Entry, EntryType, RootFS
 
@@ -127,6 +127,17 @@ class _Judge:
             return Status.STATIC
         return None
 
+    def params(self, entry: Entry, loader_path: str) -> tuple[ProcessParams, Searcher]:
+        """The process parameters and search rules of the loader `loader_path` names, for
+        the main file `entry` (its set-id bits decide secure mode)."""
+        secure = _secure(entry, self.ctx.run_ids)
+        if setup.is_musl_loader(loader_path):
+            return musl_params(self.ctx, loader_path, secure), musl_search
+        ldso = setup.ldso_defaults(self.ctx, self.ctx.facts(loader_path))
+        legacy, legacy_hwcap = setup.legacy_hwcaps(self.ctx, ldso)
+        params = ProcessParams(ldso, secure, legacy_subdirs=legacy, legacy_hwcap=legacy_hwcap)
+        return params, search
+
     def process(
         self,
         path: str,
@@ -136,23 +147,17 @@ class _Judge:
         extra_preloads: tuple[str, ...] = (),
     ) -> Process:
         """Build the process for `path` with the loader its PT_INTERP (or the image) names."""
-        loader_facts = self.ctx.facts(loader_path)
-        secure = _secure(entry, self.ctx.run_ids)
-        if setup.is_musl_loader(loader_path):
-            params = musl_params(self.ctx, loader_path, secure)
-            interp = _rtld(self.ctx, loader_path, loader_facts)
-            main = MainObject(path, facts, interp, tuple((p, Rule.PRELOAD) for p in extra_preloads))
-            return build_process(self.ctx, params, main, musl_search)
-        ldso = setup.ldso_defaults(self.ctx, loader_facts)
-        legacy, legacy_hwcap = setup.legacy_hwcaps(self.ctx, ldso)
-        params = ProcessParams(ldso, secure, legacy_subdirs=legacy, legacy_hwcap=legacy_hwcap)
+        params, searcher = self.params(entry, loader_path)
         preloads = [(p, Rule.PRELOAD) for p in extra_preloads]
-        preloads += [
-            (p, Rule.PRELOAD) for p in setup.env_preloads(self.ctx.env.get("LD_PRELOAD"), secure)
-        ]
-        preloads += [(p, Rule.PRELOAD_FILE) for p in self.ctx.preload_file]
-        main = MainObject(path, facts, _rtld(self.ctx, loader_path, loader_facts), tuple(preloads))
-        return build_process(self.ctx, params, main, search)
+        # musl's __dls3 reads LD_PRELOAD (not at all in secure mode) but no ld.so.preload.
+        if not (params.musl and params.secure):
+            env = setup.env_preloads(self.ctx.env.get("LD_PRELOAD"), params.secure)
+            preloads += [(p, Rule.PRELOAD) for p in env]
+        if not params.musl:
+            preloads += [(p, Rule.PRELOAD_FILE) for p in self.ctx.preload_file]
+        rtld = _rtld(self.ctx, loader_path, self.ctx.facts(loader_path))
+        main = MainObject(path, facts, rtld, tuple(preloads))
+        return build_process(self.ctx, params, main, searcher)
 
     def search_from(
         self, program: str, process: Process, requester: int, name: str
@@ -165,13 +170,8 @@ class _Judge:
         loader_path = (facts.interpreter if facts else None) or self.default_loader
         if entry is None or loader_path is None:
             return None
-        secure = _secure(entry, self.ctx.run_ids)
-        objects = process.objects
-        if setup.is_musl_loader(loader_path):
-            params = musl_params(self.ctx, loader_path, secure)
-            return musl_search(self.ctx, params, objects, requester, name)
-        params = ProcessParams(setup.ldso_defaults(self.ctx, self.ctx.facts(loader_path)), secure)
-        return search(self.ctx, params, objects, requester, name)
+        params, searcher = self.params(entry, loader_path)
+        return searcher(self.ctx, params, process.objects, requester, name)
 
     def findings(self, process: Process, *, check_main: bool = True) -> list[Finding]:
         """Every finding of one process; a main object without DT_NEEDED gets no symbol
