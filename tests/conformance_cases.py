@@ -1522,6 +1522,41 @@ CASE_M_PATH = Case(
     libraries=frozen({"/opt/M2/lib/libmp.so": OK, "/usr/lib/libmq.so": OK}),
 )
 
+CASE_M_PRELOAD = Case(
+    "M_musl_ld_preload_from_env",
+    "musl: LD_PRELOAD in the image's Env is loaded before the program's own needs (__dls3,"
+    " load_preload); a preload that needs a missing library breaks every dynamic program",
+    build=(
+        lib("/opt/M5/gone/libgone.so", "gone_func", cc="musl-gcc"),
+        lib(
+            "/opt/M5/lib/libpre.so",
+            "pre_func",
+            "gone_func",
+            cc="musl-gcc",
+            flags=against("/opt/M5/gone", "libgone.so"),
+        ),
+        lib("/opt/M5/lib/libm5.so", "m5_func", cc="musl-gcc"),
+        exe("/opt/M5/bin/app", "m5_func", cc="musl-gcc", flags=against("/opt/M5/lib", "libm5.so")),
+    ),
+    layers=(
+        _musl_base_layer(
+            *files("/opt/M5/bin/app", "/opt/M5/lib/libpre.so", "/opt/M5/lib/libm5.so")
+        ),
+    ),
+    base="musl",
+    requires=("musl-gcc",),
+    env=(PATH, "LD_PRELOAD=/opt/M5/lib/libpre.so", "LD_LIBRARY_PATH=/opt/M5/lib"),
+    # every dynamic object of the image gets the preload, the loader itself included
+    others=missing("libgone.so"),
+    programs=frozen({"/opt/M5/bin/app": missing("libgone.so")}),
+    libraries=frozen(
+        {
+            "/opt/M5/lib/libpre.so": missing("libgone.so"),
+            "/opt/M5/lib/libm5.so": missing("libgone.so"),
+        }
+    ),
+)
+
 CASE_M_INHERIT = Case(
     "M_musl_runpath_inherited",
     "musl: case A's layout (exe RUNPATH=a -> libma without rpath -> libmb in a) works, because"
@@ -1649,6 +1684,7 @@ CASE_W_LLP = Case(
 
 CASES: tuple[Case, ...] = (
     CASE_TLS,
+    CASE_M_PRELOAD,
     CASE_A,
     CASE_B,
     CASE_C,
