@@ -65,6 +65,13 @@ def _image_options(parser: argparse.ArgumentParser) -> None:
         help="do not verify the registry's TLS certificate",
     )
     parser.add_argument(
+        "--cache",
+        metavar="DIR",
+        type=Path,
+        help="keep the facts of each layer in DIR by diff_id, so that shared and repeated "
+        "layers are read once (default: $IMAGESCAN_CACHE_DIR, else no cache)",
+    )
+    parser.add_argument(
         "--cpu-level",
         help="target CPU level for glibc-hwcaps: x86-64-v2, x86-64-v3, x86-64-v4 "
         "(default: the baseline)",
@@ -178,6 +185,8 @@ def apply_defaults(args: argparse.Namespace) -> None:
         args.fail_on = str(defaults.fail_on or Severity.ERROR)
     if hasattr(args, "policy") and args.policy is None:
         args.policy = DEFAULT_POLICY
+    if hasattr(args, "cache") and args.cache is None and os.environ.get("IMAGESCAN_CACHE_DIR"):
+        args.cache = Path(os.environ["IMAGESCAN_CACHE_DIR"])
 
 
 def scan_options(args: argparse.Namespace, policy: Policy | None = None) -> ScanOptions:
@@ -190,7 +199,9 @@ def scan_options(args: argparse.Namespace, policy: Policy | None = None) -> Scan
         insecure_skip_tls_verify=args.insecure_skip_tls_verify,
     )
     hosts = tuple((h.plugins, h.host) for h in policy.plugin_hosts) if policy else ()
-    return ScanOptions(source=source, cpu_level=args.cpu_level, plugin_hosts=hosts)
+    return ScanOptions(
+        source=source, cpu_level=args.cpu_level, plugin_hosts=hosts, cache_dir=args.cache
+    )
 
 
 def progress_printer() -> Callable[[str], None] | None:

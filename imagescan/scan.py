@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from imagescan.analyze import Analysis, analyze
 from imagescan.image.model import OpenedImage, SourceOptions
 from imagescan.image.sources import open_image
 from imagescan.report import ImageInfo, Report
+from imagescan.rootfs.cache import LayerCache
 from imagescan.rootfs.model import RootFS
 from imagescan.rootfs.reader import read_rootfs
 
@@ -20,6 +22,7 @@ class ScanOptions:
     source: SourceOptions = field(default_factory=SourceOptions)
     cpu_level: str | None = None
     plugin_hosts: tuple[tuple[str, str], ...] = ()  # (plugin glob, host program)
+    cache_dir: Path | None = None  # layer facts cached by diff_id (opt-in)
 
 
 @dataclass
@@ -41,11 +44,14 @@ def read_image(
 ) -> tuple[OpenedImage, RootFS]:
     """Open and read an image into its virtual root filesystem (without ELF symbol tables
     when `symbols` is False: listing files needs none)."""
+    cache = LayerCache(options.cache_dir) if options.cache_dir is not None else None
     image = open_image(reference, options.source)
     try:
-        return image, read_rootfs(image, progress=progress, symbols=symbols)
+        return image, read_rootfs(image, progress=progress, symbols=symbols, cache=cache)
     finally:
         image.close()
+        if cache is not None:
+            cache.close()
 
 
 def scan(

@@ -93,6 +93,7 @@ def test_diff_names_what_a_layer_broke(corpus_dir: Path) -> None:
         (["docker-archive:" + str(REPO / "README.md")], "README.md"),
         (["why", str(SAMPLE), "/no/such/file"], "no ELF file at that path"),
         (["oci-dir:"], "nothing after"),
+        ([str(SAMPLE), "--cache", "/tmp"], "writable by others"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], words: str) -> None:
@@ -114,3 +115,12 @@ def test_ls_elf_lists_exactly_the_oracles_elf_files(corpus_dir: Path, name: str)
     expected = set(json.loads((CORPUS / "verdicts" / f"{name}.json").read_text())["elves"])
     assert paths == expected
     assert all(f["elf"]["machine"] == "x86_64" for f in listing["files"])
+
+
+def test_a_cached_second_scan_reports_the_same(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = run(str(SAMPLE), "--cache", str(cache), "-o", "json")
+    second = run(str(SAMPLE), "--cache", str(cache), "-o", "json")
+    assert first.returncode == second.returncode == 1
+    assert json.loads(first.stdout)["files"] == json.loads(second.stdout)["files"]
+    assert (cache / "layers.sqlite").exists()

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from imagescan.errors import ImageReadError
 from imagescan.image.model import LayerAccess, OpenedImage
+from imagescan.rootfs.cache import LayerCache
 from imagescan.rootfs.dirwalk import index_directory
 from imagescan.rootfs.layer import (
     FILE_ID_BITS,
@@ -29,11 +30,19 @@ Progress = Callable[[str], None]
 
 
 def read_rootfs(
-    image: OpenedImage, *, progress: Progress | None = None, symbols: bool = True
+    image: OpenedImage,
+    *,
+    progress: Progress | None = None,
+    symbols: bool = True,
+    cache: LayerCache | None = None,
 ) -> RootFS:
     """The root filesystem of `image`: every visible path with its facts.
 
-    Without `symbols`, ELF facts leave out the symbol tables (`ls` needs no more)."""
+    Without `symbols`, ELF facts leave out the symbol tables (`ls` needs no more). With a
+    `cache`, layers are looked up by diff_id first and read whole (no hiding) when not
+    there, so that what is stored is each layer's complete index."""
+    if cache is not None and image.rootfs_dir is None and image.access is not None:
+        return squash(read_with_cache(image, image.access, cache, progress, symbols))
     if image.rootfs_dir is not None:
         _tell(progress, f"reading {image.rootfs_dir}")
         return squash([index_directory(image.rootfs_dir, symbols=symbols)])
@@ -48,6 +57,47 @@ def read_rootfs(
         _tell(progress, "reading all layers again, every file")
         rootfs = squash(read_top_down(image, image.access, progress, False, symbols))
     return rootfs
+
+
+def read_with_cache(
+    image: OpenedImage,
+    access: LayerAccess,
+    cache: LayerCache,
+    progress: Progress | None = None,
+    symbols: bool = True,
+) -> list[LayerIndex]:
+    """Cached layers from the cache (a registry blob is then not even fetched); the rest
+    read whole, with symbols, and stored. An engine export is one stream: it is skipped
+    only when every layer is cached, else read as usual."""
+    diff_ids = _all_diff_ids(image)
+    cached = {i: c for i, d in enumerate(diff_ids) if d and (c := cache.get(d)) is not None}
+    complete = True
+    if len(cached) == len(diff_ids) or access.random_access:
+        layers = [
+            _cached_or_read(access, i, d, cached.get(i), len(diff_ids), progress)
+            for i, d in enumerate(diff_ids)
+        ]
+    else:
+        layers, complete = read_stream(image, access, progress, symbols), symbols
+    for index, layer in enumerate(layers):
+        if complete and index not in cached:
+            cache.put(layer)
+    return [layer if layer.index == i else relayer(layer, i) for i, layer in enumerate(layers)]
+
+
+def _cached_or_read(
+    access: LayerAccess,
+    index: int,
+    diff_id: str | None,
+    cached: LayerIndex | None,
+    count: int,
+    progress: Progress | None,
+) -> LayerIndex:
+    if cached is not None:
+        _tell(progress, f"layer {index + 1}/{count} from the cache")
+        return cached
+    _tell(progress, f"reading layer {index + 1}/{count} whole, for the cache")
+    return _scan(access, index, diff_id, None).index
 
 
 def read_top_down(
