@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from imagescan.policy.rules import Policy
     from imagescan.scan import Scanned, ScanOptions
 
-SUBCOMMANDS = ("scan", "ls", "why", "inspect", "diff", "policy")
+SUBCOMMANDS = ("scan", "ls", "why", "inspect", "diff", "audit", "policy")
 FORMATS = tuple(str(f) for f in Format)
 LS_FORMATS = ("text", "json")
 DEFAULT_POLICY = "default"
@@ -142,6 +142,21 @@ def _other_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     diff.add_argument("new", help="the newer image (same reference forms)")
 
 
+def _audit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    audit = sub.add_parser("audit", help="scan many images and summarise what is broken")
+    audit.add_argument("references", nargs="*", metavar="REF", help="images to audit")
+    audit.add_argument(
+        "--from",
+        dest="from_file",
+        type=Path,
+        metavar="FILE",
+        help="read more references from FILE, one a line (# comments)",
+    )
+    _image_options(audit)
+    _verdict_options(audit)
+    audit.add_argument("-o", "--output", choices=LS_FORMATS, default="text")
+
+
 def _policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     policy = sub.add_parser("policy", help="check a policy file, or print the policy schema")
     actions = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
@@ -161,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _scan_parser(sub)
     _other_parsers(sub)
+    _audit_parser(sub)
     _policy_parser(sub)
     return parser
 
@@ -324,6 +340,48 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if result.broken else EXIT_OK
 
 
+def audit_references(args: argparse.Namespace) -> list[str]:
+    refs = list(args.references)
+    if args.from_file is not None:
+        try:
+            text = args.from_file.read_text(encoding="utf-8")
+        except OSError as err:
+            raise UsageError(f"cannot read {args.from_file}: {err.strerror}") from err
+        refs += [
+            line.strip()
+            for line in text.splitlines()
+            if line.strip() and not line.strip().startswith("#")
+        ]
+    if not refs:
+        raise UsageError("audit needs at least one image reference (or --from FILE)")
+    return refs
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    import json
+
+    from imagescan.audit import ImageResult, audit_dict, audit_lines
+
+    policy = load_policy(args.policy)
+    results: list[ImageResult] = []
+    for reference in audit_references(args):
+        try:
+            results.append(ImageResult(reference, judged(reference, args, policy)[1]))
+        except ImagescanError as err:  # one unreadable image does not stop the audit
+            results.append(ImageResult(reference, error=err.message))
+    if args.output == "json":
+        _write(json.dumps(audit_dict(results), indent=2) + "\n", None)
+    else:
+        print("\n".join(audit_lines(results)))
+    if any(r.error is not None for r in results):
+        return EXIT_ERROR
+    return (
+        EXIT_FINDINGS
+        if any(fails(r.report, args.fail_on) for r in results if r.report)
+        else EXIT_OK
+    )
+
+
 def cmd_policy(args: argparse.Namespace) -> int:
     if args.policy_command == "schema":
         from imagescan.policy.schema import schema_text
@@ -342,6 +400,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "why": cmd_why,
     "inspect": cmd_inspect,
     "diff": cmd_diff,
+    "audit": cmd_audit,
     "policy": cmd_policy,
 }
 
