@@ -16,6 +16,7 @@ from imagescan.image.model import ImageConfig
 from imagescan.loader import setup
 from imagescan.loader.context import LoaderContext
 from imagescan.loader.model import LoadedObject, Process, Rule
+from imagescan.loader.musl import is_musl_interpreter
 from imagescan.loader.musl_search import musl_params, musl_search
 from imagescan.loader.process import MainObject, Searcher, build_process
 from imagescan.loader.search import ProcessParams, SearchResult, search
@@ -72,7 +73,7 @@ def analyze(
 def _cache_findings(judge: _Judge) -> list[Finding]:
     """stale-ld-cache, for glibc images (musl has no cache)."""
     loader = judge.default_loader
-    if loader is not None and setup.is_musl_loader(loader):
+    if loader is not None and is_musl_interpreter(loader):
         return []
     loader_facts = judge.ctx.facts(loader) if loader else None
     system_dirs = setup.ldso_defaults(judge.ctx, loader_facts).system_dirs
@@ -131,7 +132,7 @@ class _Judge:
         """The process parameters and search rules of the loader `loader_path` names, for
         the main file `entry` (its set-id bits decide secure mode)."""
         secure = _secure(entry, self.ctx.run_ids)
-        if setup.is_musl_loader(loader_path):
+        if is_musl_interpreter(loader_path):
             return musl_params(self.ctx, loader_path, secure), musl_search
         ldso = setup.ldso_defaults(self.ctx, self.ctx.facts(loader_path))
         legacy, legacy_hwcap = setup.legacy_hwcaps(self.ctx, ldso)

@@ -15,8 +15,8 @@ from imagescan.checks.goplugin import go_plugin_findings
 from imagescan.checks.model import FatalAt, Finding
 from imagescan.checks.nss import NSSWITCH, builtin_services, nss_findings, parse_nsswitch
 from imagescan.elf.model import ElfFacts, FileKind
-from imagescan.loader import setup
 from imagescan.loader.model import Process
+from imagescan.loader.musl import is_musl_interpreter
 from imagescan.loader.search import SearchResult
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def _nss(judge: _Judge, analysis: Analysis) -> list[Finding]:
     """glibc only (musl has no NSS); libc loads the modules, so they are searched from
     libc inside the first program that loads it, with the image's environment."""
     text = analysis.ctx.rootfs.kept.get(NSSWITCH)
-    if text is None or judge.default_loader is None or setup.is_musl_loader(judge.default_loader):
+    if text is None or judge.default_loader is None or is_musl_interpreter(judge.default_loader):
         return []
     found = _libc_in_a_program(analysis)
     if found is None:

@@ -20,9 +20,6 @@ from imagescan.rootfs.model import RootFS
 
 LD_SO_CACHE = "/etc/ld.so.cache"
 LD_SO_PRELOAD = "/etc/ld.so.preload"
-_LOADER_NAME = re.compile(
-    r"(^|/)(ld-linux[^/]*\.so[^/]*|ld64\.so\.[0-9]+|ld\.so\.[0-9]+|ld-musl-[^/]+\.so\.1)$"
-)
 
 
 def make_target(config: ImageConfig, cpu_level: str | None = None) -> Target:
@@ -111,14 +108,6 @@ def default_loader(ctx: LoaderContext) -> str | None:
         if ctx.regular_file(path) is not None:
             return path
     return None
-
-
-def is_musl_loader(path: str) -> bool:
-    return "ld-musl-" in path.rsplit("/", 1)[-1]
-
-
-def is_loader_name(path: str) -> bool:
-    return _LOADER_NAME.search(path) is not None
 
 
 def ldso_defaults(ctx: LoaderContext, loader: ElfFacts | None) -> LdsoDefaults:
