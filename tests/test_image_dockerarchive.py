@@ -8,15 +8,15 @@ import shutil
 import subprocess
 import tarfile
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import pytest
 
 from imagescan.errors import ImageReadError, PlatformError, ReferenceError_
-from imagescan.image.compression import open_decompressed
 from imagescan.image.dockerarchive import DockerArchiveSource
 from imagescan.image.model import OpenedImage, SourceKind, SourceOptions
 from imagescan.image.platform import parse_platform
+from tests.image_support import read_all_layers
 from tests.imagebuilder import (
     Dir,
     File,
@@ -41,19 +41,6 @@ def spec(marker: str = "one", **kwargs: Any) -> ImageSpec:
     ]
     kwargs.setdefault("user", "app")
     return ImageSpec(layers=layers, entrypoint=["/usr/bin/tool"], **kwargs)
-
-
-def member_names(stream: BinaryIO) -> list[str]:
-    decoded = open_decompressed(stream)
-    with tarfile.open(fileobj=decoded, mode="r|") as tar:
-        names = [member.name for member in tar]
-    decoded.drain()
-    return names
-
-
-def read_all_layers(image: OpenedImage) -> list[list[str]]:
-    assert image.access is not None
-    return [member_names(stream) for _, stream in image.access.iter_layers()]
 
 
 def open_archive(reference: str, options: SourceOptions = OPTIONS) -> OpenedImage:

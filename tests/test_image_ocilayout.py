@@ -11,7 +11,7 @@ import subprocess
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import pytest
 
@@ -21,6 +21,7 @@ from imagescan.image.model import OpenedImage, SourceKind, SourceOptions
 from imagescan.image.ocilayout import OciArchiveSource, OciDirSource
 from imagescan.image.platform import parse_platform
 from tests.conftest import CORPUS_IMAGES
+from tests.image_support import member_names, read_all_layers
 from tests.imagebuilder import (
     Dir,
     File,
@@ -43,19 +44,6 @@ def spec(marker: str = "one", **kwargs: Any) -> ImageSpec:
         [Dir("/usr"), Dir("/usr/bin"), File("/usr/bin/tool", b"#!/bin/sh\n", 0o755)],
     ]
     return ImageSpec(layers=layers, **kwargs)
-
-
-def member_names(stream: BinaryIO) -> list[str]:
-    decoded = open_decompressed(stream)
-    with tarfile.open(fileobj=decoded, mode="r|") as tar:
-        names = [member.name for member in tar]
-    decoded.drain()
-    return names
-
-
-def read_all_layers(image: OpenedImage) -> list[list[str]]:
-    assert image.access is not None
-    return [member_names(stream) for _, stream in image.access.iter_layers()]
 
 
 def open_dir(reference: str, options: SourceOptions = OPTIONS) -> OpenedImage:

@@ -7,20 +7,18 @@ import base64
 import hashlib
 import json
 import subprocess
-import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import pytest
 
 from imagescan.errors import ImageReadError, PlatformError, ReferenceError_, RegistryError
-from imagescan.image.compression import open_decompressed
-from imagescan.image.model import OpenedImage, Platform, SourceKind, SourceOptions
+from imagescan.image.model import Platform, SourceKind, SourceOptions
 from imagescan.image.platform import host_platform
 from imagescan.image.registry import RegistrySource, parse_challenge, pull_scope
 from tests import services
+from tests.image_support import member_names, read_all_layers
 from tests.imagebuilder import (
     File,
     ImageSpec,
@@ -51,18 +49,6 @@ class Pushed:
     layout: Path
     single: str
     multi: str
-
-
-def _layer_names(stream: BinaryIO) -> list[str]:
-    with tarfile.open(fileobj=open_decompressed(stream), mode="r|") as tar:
-        names = [member.name for member in tar]
-    stream.read()  # to EOF: the digest check runs there
-    return names
-
-
-def _read_all_layers(image: OpenedImage) -> list[list[str]]:
-    assert image.access is not None
-    return [_layer_names(stream) for _, stream in image.access.iter_layers()]
 
 
 def _skopeo_digest(ref: str, creds: tuple[str, str] | None = None) -> str:
@@ -127,7 +113,7 @@ def test_single_image_config_layers_and_digest(pushed: Pushed) -> None:
         assert len(image.layers) == 2
         assert [layer.diff_id for layer in image.layers] == list(image.config.diff_ids)
         assert image.manifest_digest == _skopeo_digest(pushed.single)
-        assert _read_all_layers(image) == [
+        assert read_all_layers(image) == [
             ["etc/base.txt"],
             ["usr/bin/tool"],
         ]
@@ -152,8 +138,8 @@ def test_layers_open_in_any_order(pushed: Pushed) -> None:
     image = RegistrySource().open(pushed.single, PLAIN)
     try:
         assert image.access is not None and image.access.random_access
-        assert _layer_names(image.access.open_layer(1))[-1] == "usr/bin/tool"
-        assert _layer_names(image.access.open_layer(0))[-1] == "etc/base.txt"
+        assert member_names(image.access.open_layer(1))[-1] == "usr/bin/tool"
+        assert member_names(image.access.open_layer(0))[-1] == "etc/base.txt"
     finally:
         image.close()
 
@@ -175,7 +161,7 @@ def test_multi_platform_index_choice(
         pytest.skip("the default-platform case assumes an amd64 host")
     image = RegistrySource().open(pushed.multi, SourceOptions(plain_http=True, platform=platform))
     try:
-        assert _read_all_layers(image) == [[marker]]
+        assert read_all_layers(image) == [[marker]]
         assert image.manifest_digest is not None
         assert image.manifest_digest != _skopeo_digest(
             pushed.multi
@@ -275,7 +261,7 @@ def test_basic_auth_with_config_credentials(
     config = _docker_config(tmp_path, auth_registry.host, *auth_registry.credentials)
     image = RegistrySource().open(private_ref, SourceOptions(plain_http=True, docker_config=config))
     try:
-        assert len(_read_all_layers(image)) == 2
+        assert len(read_all_layers(image)) == 2
     finally:
         image.close()
 
@@ -329,7 +315,7 @@ def test_bearer_token_flow_with_basic_credentials(tiny_token: TinyRegistry, tmp_
     options = SourceOptions(plain_http=True, docker_config=config)
     image = RegistrySource().open(f"{tiny_token.host}/team/app:v1", options)
     try:
-        assert _read_all_layers(image)[1][-1] == "usr/bin/tool"
+        assert read_all_layers(image)[1][-1] == "usr/bin/tool"
     finally:
         image.close()
     token_requests = [r for r in tiny_token.requests if r.startswith("GET /token")]
@@ -400,7 +386,7 @@ def test_blob_redirect_to_storage_gets_no_registry_token(
         options = SourceOptions(plain_http=True, docker_config=config)
         image = RegistrySource().open(f"{tiny_token.host}/team/app:v1", options)
         try:
-            assert _read_all_layers(image) == [["etc/base.txt"], ["usr/bin/tool"]]
+            assert read_all_layers(image) == [["etc/base.txt"], ["usr/bin/tool"]]
         finally:
             image.close()
     # config + 2 layers came from storage, and the Bearer token never went there.
@@ -496,7 +482,7 @@ def test_bearer_flow_against_docker_registry_token_auth(
     token_registry.issuer_requests.clear()
     image = RegistrySource().open(ref, SourceOptions(plain_http=True, docker_config=config))
     try:
-        assert _read_all_layers(image) == [["etc/base.txt"], ["usr/bin/tool"]]
+        assert read_all_layers(image) == [["etc/base.txt"], ["usr/bin/tool"]]
     finally:
         image.close()
     assert token_registry.issuer_requests == [
@@ -538,7 +524,7 @@ def test_https_with_an_untrusted_certificate(tls_ref: str, tls_registry: Registr
 def test_https_insecure_skip_tls_verify(tls_ref: str, recwarn: pytest.WarningsRecorder) -> None:
     image = RegistrySource().open(tls_ref, SourceOptions(insecure_skip_tls_verify=True))
     try:
-        assert _read_all_layers(image) == [["etc/base.txt"], ["usr/bin/tool"]]
+        assert read_all_layers(image) == [["etc/base.txt"], ["usr/bin/tool"]]
     finally:
         image.close()
     assert not [w for w in recwarn if "Unverified HTTPS" in str(w.message)]
@@ -586,6 +572,6 @@ def test_zstd_and_uncompressed_layers(
     image = RegistrySource().open(ref, PLAIN)
     try:
         assert compression in image.layers[0].media_type or compression == "none"
-        assert _read_all_layers(image) == [["z/data"]]
+        assert read_all_layers(image) == [["z/data"]]
     finally:
         image.close()
