@@ -259,23 +259,32 @@ def _wait_for_socket(sock: Path, process: subprocess.Popen[bytes], log: Path) ->
 
 
 @contextlib.contextmanager
-def running_engine(root: Path) -> Iterator[DockerEngine]:
-    """Start a private dockerd (vfs storage, no networking) under `root`; stop and delete it."""
-    if shutil.which("dockerd") is None:
-        pytest.skip("dockerd missing (apt-get install docker.io)")
+def _running_api(root: Path, tool: str, command: list[str], sock: str) -> Iterator[DockerEngine]:
+    """Start a Docker-compatible API service under `root`; stop it, unmount what it left
+    mounted, and delete its storage (vfs keeps a full copy per layer)."""
+    if shutil.which(tool) is None:
+        pytest.skip(
+            f"{tool} missing (apt-get install {'docker.io' if tool == 'dockerd' else tool})"
+        )
     root.mkdir(parents=True, exist_ok=True)
-    log_path = root / "dockerd.log"
+    log_path = root / f"{tool}.log"
     log = log_path.open("wb")
-    process = subprocess.Popen(_dockerd_command(root), stdout=log, stderr=log)
+    process = subprocess.Popen(command, stdout=log, stderr=log)
     try:
-        _wait_for_socket(root / "docker.sock", process, log_path)
-        yield DockerEngine(f"unix://{root / 'docker.sock'}", root)
+        _wait_for_socket(root / sock, process, log_path)
+        yield DockerEngine(f"unix://{root / sock}", root)
     finally:
         stop_process(process, grace=20.0)
         log.close()
         unmount_below(root)
-        # vfs keeps a full copy per layer: do not leave it behind.
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_engine(root: Path) -> Iterator[DockerEngine]:
+    """Start a private dockerd (vfs storage, no networking) under `root`; stop and delete it."""
+    with _running_api(root, "dockerd", _dockerd_command(root), "docker.sock") as engine:
+        yield engine
 
 
 def _podman_command(root: Path) -> list[str]:
@@ -297,20 +306,8 @@ def _podman_command(root: Path) -> list[str]:
 @contextlib.contextmanager
 def running_podman(root: Path) -> Iterator[DockerEngine]:
     """Start Podman's Docker-compatible API service (vfs storage) under `root`; stop and delete."""
-    if shutil.which("podman") is None:
-        pytest.skip("podman missing (apt-get install podman)")
-    root.mkdir(parents=True, exist_ok=True)
-    log_path = root / "podman.log"
-    log = log_path.open("wb")
-    process = subprocess.Popen(_podman_command(root), stdout=log, stderr=log)
-    try:
-        _wait_for_socket(root / "podman.sock", process, log_path)
-        yield DockerEngine(f"unix://{root / 'podman.sock'}", root)
-    finally:
-        stop_process(process, grace=20.0)
-        log.close()
-        unmount_below(root)
-        shutil.rmtree(root, ignore_errors=True)
+    with _running_api(root, "podman", _podman_command(root), "podman.sock") as engine:
+        yield engine
 
 
 @pytest.fixture(scope="session")
