@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import posixpath
 import stat
 import tarfile
@@ -260,12 +259,3 @@ class TarStore:
 
     def close(self) -> None:
         return None
-
-
-def open_store(path: Path, where: str) -> DirStore | TarStore:
-    """A store for a directory or an archive file; ImageReadError when it is neither."""
-    if path.is_dir():
-        return DirStore(path, where)
-    if path.is_file():
-        return TarStore(path, where)
-    raise ImageReadError(f"{where}: {os.fspath(path)} is neither a directory nor a file")

@@ -17,8 +17,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field
 from imagescan.checks.model import FindingKind
 from imagescan.policy.globs import glob_problem
 
-POLICY_SCHEMA_VERSION = 1
-
 Level = Literal["error", "warning", "note", "off"]
 
 # The keys of `severity`: every finding kind, and "default" for the kinds a policy does not name.
