@@ -43,6 +43,9 @@ class Machine:
     hwcaps: tuple[str, ...] = ()
     baseline_levels: tuple[str, ...] = ("", "baseline")
     uname_aliases: tuple[str, ...] = ()
+    # Other rows whose programs this one's kernel and CPU run natively, each with its own
+    # loader from the image (an x86-64 kernel runs i386 and, where enabled, x32 programs).
+    runs: tuple[str, ...] = ()
 
 
 _X86_64_LEVELS = ("x86-64-v4", "x86-64-v3", "x86-64-v2")
@@ -52,7 +55,7 @@ MACHINES: tuple[Machine, ...] = (
         "x86_64", EM_X86_64, 64, True, "amd64", None,
         ("/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-x86-64.so.2"), "x86_64", "x86_64",
         7, 5, "x86_64-linux-gnu", _X86_64_LEVELS,
-        ("", "baseline", "v1", "x86-64", "x86-64-v1"), ("amd64",),
+        ("", "baseline", "v1", "x86-64", "x86-64-v1"), ("amd64",), ("i386", "x32"),
     ),
     Machine(
         "x32", EM_X86_64, 32, True, None, None,

@@ -199,7 +199,8 @@ def _best(judge: Judge, path: str, hosts: Iterable[str]) -> HostTrial | None:
 
 def _trial(judge: Judge, host: str, plugin: str) -> HostTrial | None:
     """The plugin's undefined references inside `host`'s process; None when `host` is not
-    a dynamic program the image's loader can start."""
+    a dynamic program the image's loader can start, or its process cannot load the plugin
+    (another class or machine: never an "ok" for a plugin that was not loaded)."""
     entry = judge.ctx.regular_file(host)
     facts = entry.elf if entry is not None else None
     if entry is None or facts is None or facts.kind not in _PROGRAMS:
@@ -210,6 +211,8 @@ def _trial(judge: Judge, host: str, plugin: str) -> HostTrial | None:
     process = judge.session.process(host, entry, facts, loader, extra_preloads=(plugin,))
     plugin_file = judge.ctx.resolve(plugin)
     mine = [i for i, o in enumerate(process.objects) if o.file == plugin_file]
+    if not mine:
+        return None
     remaining = undefined_symbol_findings(process, judge.checker(process.libc), only=mine)
     return HostTrial(host, tuple(remaining))
 

@@ -77,8 +77,7 @@ class Judge:
     def _early_status(self, facts: ElfFacts) -> Status | None:
         if facts.kind in _NOT_LOADABLE:
             return Status.SKIPPED
-        target = self.ctx.target
-        if facts.machine != target.machine or facts.elf_class != target.elf_class:
+        if self.session.target_for(facts) is None:
             return Status.FOREIGN_ARCH
         if facts.is_static:
             return Status.STATIC

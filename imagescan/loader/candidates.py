@@ -6,7 +6,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable, Iterator
 
-from imagescan.loader.context import LoaderContext
+from imagescan.loader.context import LoaderContext, target_of
 from imagescan.loader.model import (
     Outcome,
     ProcessParams,
@@ -14,6 +14,7 @@ from imagescan.loader.model import (
     SearchPlan,
     SearchResult,
     SearchStep,
+    Target,
 )
 from imagescan.loader.verify import open_verify
 
@@ -38,7 +39,8 @@ def run_plan(
     found = ctx.searches.get(key)
     if found is None:
         candidates = plan_candidates(plan, in_dir, cache)
-        found = try_candidates(ctx, candidates, skipped_is_fatal=skipped_is_fatal)
+        target = target_of(ctx, params)
+        found = try_candidates(ctx, candidates, skipped_is_fatal=skipped_is_fatal, target=target)
         ctx.searches[key] = found
     return found
 
@@ -57,13 +59,17 @@ def plan_candidates(plan: SearchPlan, in_dir: InDir, cache: CacheLookup) -> Iter
 
 
 def try_candidates(
-    ctx: LoaderContext, candidates: Iterator[Candidate], *, skipped_is_fatal: bool = False
+    ctx: LoaderContext,
+    candidates: Iterator[Candidate],
+    *,
+    skipped_is_fatal: bool = False,
+    target: Target | None = None,
 ) -> SearchResult:
     """Open candidates in order until one is FOUND or FATAL (glibc open_path; musl's
     path_open, where a file that opens but cannot be mapped ends the search too)."""
     steps: list[SearchStep] = []
     for candidate, rule, owner in candidates:
-        outcome, detail = open_verify(ctx, absolute(ctx, candidate))
+        outcome, detail = open_verify(ctx, absolute(ctx, candidate), target)
         if outcome == Outcome.SKIPPED and skipped_is_fatal:
             outcome = Outcome.FATAL
         steps.append(SearchStep(candidate, rule, outcome, owner, detail))

@@ -7,27 +7,15 @@ from dataclasses import dataclass, field
 
 from imagescan.elf.model import ElfFacts
 from imagescan.loader.ldcache import LdCache, LegacyHwcap
-from imagescan.loader.model import ProcessParams, SearchPlan, SearchResult
+from imagescan.loader.model import ProcessParams, SearchPlan, SearchResult, Target
 from imagescan.rootfs.model import Entry, EntryType, RootFS
 from imagescan.rootfs.paths import resolve
 
 
-@dataclass(frozen=True)
-class Target:
-    """The CPU the verdict is for: machine, class, byte order, glibc-hwcaps preference."""
-
-    machine: int
-    elf_class: int
-    little_endian: bool = True
-    hwcaps: tuple[str, ...] = ()  # glibc-hwcaps subdirectory names, best first
-    platform: str | None = "x86_64"
-    legacy_hwcaps: tuple[str, ...] = ("x86_64",)  # HWCAP_IMPORTANT names, glibc <= 2.36
-    cpu: str = "x86-64"  # the CPU model's name (machines.CPU_MODELS)
-
-
 @dataclass
 class LoaderContext:
-    """Image-wide inputs of every search. Path queries are memoised (the image is fixed)."""
+    """Image-wide inputs of every search. Path queries are memoised (the image is fixed).
+    `target` is the image's CPU and ABI; a process may run as another (`target_of`)."""
 
     rootfs: RootFS
     target: Target
@@ -40,7 +28,10 @@ class LoaderContext:
     # Memos: the image is fixed, so a search (by its plan) or a cache lookup is too. They
     # live as long as this context, which is one scan's.
     searches: dict[tuple[ProcessParams, SearchPlan], SearchResult] = field(default_factory=dict)
-    cache_hits: dict[tuple[str, LegacyHwcap | None], str | None] = field(default_factory=dict)
+    # (name, legacy hwcap filter, e_machine, class) -> the cache's answer
+    cache_hits: dict[tuple[str, LegacyHwcap | None, int, int], str | None] = field(
+        default_factory=dict
+    )
 
     def resolve(self, path: str) -> str | None:
         """The rootfs path of what `path` names after symlinks, or None when absent."""
@@ -60,3 +51,8 @@ class LoaderContext:
     def facts(self, path: str) -> ElfFacts | None:
         found = self.regular_file(path)
         return found.elf if found is not None else None
+
+
+def target_of(ctx: LoaderContext, params: ProcessParams) -> Target:
+    """The CPU and ABI a process runs as: its own, else the image's."""
+    return params.target or ctx.target

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from imagescan.loader.context import LoaderContext
-from imagescan.loader.model import LibC, LoadedObject, ProcessParams, Rule, SearchResult
+from imagescan.loader.model import (
+    LibC,
+    LoadedObject,
+    ProcessParams,
+    Rule,
+    SearchResult,
+    Target,
+)
 from imagescan.machines import Machine
 
 
@@ -53,8 +60,11 @@ class CLibrary(Protocol):
         """Where the image keeps this loader for `machine`, most usual first."""
         ...
 
-    def params(self, ctx: LoaderContext, interpreter: str, secure: bool) -> ProcessParams:
-        """The process parameters of a program started by `interpreter`."""
+    def params(
+        self, ctx: LoaderContext, interpreter: str, secure: bool, target: Target | None = None
+    ) -> ProcessParams:
+        """The process parameters of a program started by `interpreter`, running as
+        `target` (default: the image's CPU and ABI)."""
         ...
 
     def preloads(self, ctx: LoaderContext, params: ProcessParams) -> tuple[tuple[str, Rule], ...]:

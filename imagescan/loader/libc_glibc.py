@@ -8,7 +8,14 @@ from collections.abc import Sequence
 from imagescan.loader import setup
 from imagescan.loader.context import LoaderContext
 from imagescan.loader.libc import BindingRules, LoaderCheck
-from imagescan.loader.model import LibC, LoadedObject, ProcessParams, Rule, SearchResult
+from imagescan.loader.model import (
+    LibC,
+    LoadedObject,
+    ProcessParams,
+    Rule,
+    SearchResult,
+    Target,
+)
 from imagescan.loader.search import search
 from imagescan.machines import Machine
 
@@ -27,11 +34,13 @@ class Glibc:
     def default_loaders(self, machine: Machine) -> tuple[str, ...]:
         return machine.glibc_loaders
 
-    def params(self, ctx: LoaderContext, interpreter: str, secure: bool) -> ProcessParams:
-        ldso = setup.ldso_defaults(ctx, ctx.facts(interpreter))
-        legacy, legacy_hwcap = setup.legacy_hwcaps(ctx, ldso)
+    def params(
+        self, ctx: LoaderContext, interpreter: str, secure: bool, target: Target | None = None
+    ) -> ProcessParams:
+        ldso = setup.ldso_defaults(ctx, ctx.facts(interpreter), target)
+        legacy, legacy_hwcap = setup.legacy_hwcaps(ctx, ldso, target)
         return ProcessParams(
-            ldso, secure, LibC.GLIBC, interpreter, legacy_subdirs=legacy, legacy_hwcap=legacy_hwcap
+            ldso, secure, LibC.GLIBC, interpreter, legacy, legacy_hwcap, target=target
         )
 
     def preloads(self, ctx: LoaderContext, params: ProcessParams) -> tuple[tuple[str, Rule], ...]:

@@ -8,7 +8,14 @@ from collections.abc import Sequence
 from imagescan.loader import setup
 from imagescan.loader.context import LoaderContext
 from imagescan.loader.libc import BindingRules, LoaderCheck
-from imagescan.loader.model import LibC, LoadedObject, ProcessParams, Rule, SearchResult
+from imagescan.loader.model import (
+    LibC,
+    LoadedObject,
+    ProcessParams,
+    Rule,
+    SearchResult,
+    Target,
+)
 from imagescan.loader.musl import is_musl_interpreter
 from imagescan.loader.musl_search import musl_params, musl_search
 from imagescan.machines import Machine
@@ -27,8 +34,10 @@ class Musl:
     def default_loaders(self, machine: Machine) -> tuple[str, ...]:
         return (f"/lib/ld-musl-{machine.musl_arch}.so.1",) if machine.musl_arch else ()
 
-    def params(self, ctx: LoaderContext, interpreter: str, secure: bool) -> ProcessParams:
-        return musl_params(ctx, interpreter, secure)
+    def params(
+        self, ctx: LoaderContext, interpreter: str, secure: bool, target: Target | None = None
+    ) -> ProcessParams:
+        return musl_params(ctx, interpreter, secure, target)
 
     def preloads(self, ctx: LoaderContext, params: ProcessParams) -> tuple[tuple[str, Rule], ...]:
         """__dls3 reads LD_PRELOAD, not at all in secure mode, and no ld.so.preload."""

@@ -16,6 +16,19 @@ class LibC(enum.StrEnum):
     MUSL = "musl"
 
 
+@dataclass(frozen=True)
+class Target:
+    """The CPU the verdict is for: machine, class, byte order, glibc-hwcaps preference."""
+
+    machine: int
+    elf_class: int
+    little_endian: bool = True
+    hwcaps: tuple[str, ...] = ()  # glibc-hwcaps subdirectory names, best first
+    platform: str | None = "x86_64"
+    legacy_hwcaps: tuple[str, ...] = ("x86_64",)  # HWCAP_IMPORTANT names, glibc <= 2.36
+    cpu: str = "x86-64"  # the CPU model's name (machines.CPU_MODELS)
+
+
 class Rule(enum.StrEnum):
     """Why a directory was searched, in LD_DEBUG's words where it has them."""
 
@@ -114,6 +127,9 @@ class ProcessParams:
     # hwcap cache entries it accepts (2.37 removed both).
     legacy_subdirs: tuple[str, ...] = ()
     legacy_hwcap: LegacyHwcap | None = None
+    # The CPU and ABI the process runs as, when not the image's (an i386 program in an
+    # amd64 image); None: the image's target.
+    target: Target | None = None
 
 
 @dataclass(frozen=True)

@@ -23,21 +23,26 @@ from imagescan.loader.model import (
     SearchResult,
     SearchSegment,
     SearchStep,
+    Target,
 )
 from imagescan.loader.musl import musl_libc_alias, musl_path_file, musl_sys_path
 from imagescan.machines import by_elf
 
 
-def musl_params(ctx: LoaderContext, loader_path: str, secure: bool) -> ProcessParams:
+def musl_params(
+    ctx: LoaderContext, loader_path: str, secure: bool, target: Target | None = None
+) -> ProcessParams:
     """The system path from <prefix>/etc/ld-musl-ARCH.path, or musl's default."""
-    row = by_elf(ctx.target.machine, ctx.target.elf_class, ctx.target.little_endian)
+    run_as = target or ctx.target
+    row = by_elf(run_as.machine, run_as.elf_class, run_as.little_endian)
     arch = row.musl_arch if row is not None and row.musl_arch else "x86_64"
     path_file = musl_path_file(loader_path, arch)
     content = ctx.rootfs.kept.get(path_file)
     if content is None and ctx.regular_file(path_file) is not None:
         content = b""  # present but not kept (too large): treat as unreadable, as musl does
     dirs = musl_sys_path(content)
-    return ProcessParams(LdsoDefaults(dirs, ""), secure, LibC.MUSL, interpreter=loader_path)
+    ldso = LdsoDefaults(dirs, "")
+    return ProcessParams(ldso, secure, LibC.MUSL, interpreter=loader_path, target=target)
 
 
 def musl_search(

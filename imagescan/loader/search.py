@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 
 from imagescan.loader import dst
 from imagescan.loader.candidates import Candidate, run_plan, try_candidates
-from imagescan.loader.context import LoaderContext
+from imagescan.loader.context import LoaderContext, target_of
 from imagescan.loader.ldcache import expected_cache_flags, lookup
 from imagescan.loader.model import (
     LoadedObject,
@@ -103,14 +103,15 @@ def _from_cache(
 ) -> Iterator[str]:
     if ctx.cache is None:
         return
-    key = (name, params.legacy_hwcap)
+    target = target_of(ctx, params)
+    key = (name, params.legacy_hwcap, target.machine, target.elf_class)
     if key not in ctx.cache_hits:
-        flags = expected_cache_flags(ctx.target.machine, ctx.target.elf_class)
+        flags = expected_cache_flags(target.machine, target.elf_class)
         ctx.cache_hits[key] = lookup(
             ctx.cache,
             name,
             machine_flags=flags,
-            hwcaps_priority=ctx.target.hwcaps,
+            hwcaps_priority=target.hwcaps,
             legacy_hwcap=params.legacy_hwcap,
         )
     cached = ctx.cache_hits[key]
@@ -140,14 +141,15 @@ def _dst_values(
     ctx: LoaderContext, params: ProcessParams, objects: Sequence[LoadedObject], obj: LoadedObject
 ) -> dst.DstValues:
     origin = _origin(ctx, obj, obj is objects[0])
-    return dst.DstValues(origin=origin, lib=params.ldso.lib, platform=ctx.target.platform)
+    platform = target_of(ctx, params).platform
+    return dst.DstValues(origin=origin, lib=params.ldso.lib, platform=platform)
 
 
 def _in_dir(ctx: LoaderContext, params: ProcessParams, directory: str, name: str) -> Iterator[str]:
     """open_path's order in one directory: glibc-hwcaps levels, then (glibc <= 2.36) the
     legacy hwcaps subdirectories, then the directory itself (LOADER.md 3.3)."""
     prefix = directory.rstrip("/") + "/" if directory else ""
-    for level in ctx.target.hwcaps:
+    for level in target_of(ctx, params).hwcaps:
         yield f"{prefix}glibc-hwcaps/{level}/{name}"
     for subdir in params.legacy_subdirs:
         yield f"{prefix}{subdir}/{name}"

@@ -12,10 +12,17 @@ from dataclasses import dataclass, field
 from imagescan.elf.model import ElfFacts
 from imagescan.loader.context import LoaderContext
 from imagescan.loader.libc import CLibrary
-from imagescan.loader.model import LoadedObject, Process, ProcessParams, Rule, SearchResult
+from imagescan.loader.model import (
+    LoadedObject,
+    Process,
+    ProcessParams,
+    Rule,
+    SearchResult,
+    Target,
+)
 from imagescan.loader.process import MainObject, build_process
 from imagescan.loader.registry import C_LIBRARIES, c_library_for
-from imagescan.loader.setup import target_machine
+from imagescan.loader.setup import compat_target, target_machine
 from imagescan.rootfs.model import Entry
 
 
@@ -32,9 +39,27 @@ class LoaderSession:
         self.default_loader = _default_loader(self.ctx)
         self.bind_now_env = bool(self.ctx.env.get("LD_BIND_NOW"))
 
+    def target_for(self, facts: ElfFacts) -> Target | None:
+        """The CPU and ABI `facts` runs as: the image's; another architecture the platform
+        runs natively when the image has its loader (i386 on x86-64, issue 9); else None
+        (foreign)."""
+        image = self.ctx.target
+        if facts.machine == image.machine and facts.elf_class == image.elf_class:
+            return image
+        other = compat_target(self.ctx, facts)
+        if other is None or not (facts.interpreter or _default_loader(self.ctx, other)):
+            return None
+        return other
+
     def loader_of(self, facts: ElfFacts) -> str | None:
-        """The loader that would start `facts`: its PT_INTERP, else the image's default."""
-        return facts.interpreter or self.default_loader
+        """The loader that would start `facts`: its PT_INTERP, else the image's default for
+        the file's architecture."""
+        if facts.interpreter:
+            return facts.interpreter
+        target = self.target_for(facts)
+        if target is None or target is self.ctx.target:
+            return self.default_loader
+        return _default_loader(self.ctx, target)
 
     def c_library(self, loader_path: str) -> CLibrary:
         """The C library whose loader `loader_path` is."""
@@ -48,7 +73,13 @@ class LoaderSession:
         """The process parameters of `loader_path` for the main file `entry` (its set-id
         bits and capabilities decide secure mode)."""
         secure = is_secure(entry, self.ctx.run_ids)
-        return self.c_library(loader_path).params(self.ctx, loader_path, secure)
+        run_as = self._run_as(entry.elf)
+        return self.c_library(loader_path).params(self.ctx, loader_path, secure, run_as)
+
+    def _run_as(self, facts: ElfFacts | None) -> Target | None:
+        """The process's own target when it is not the image's (None: the image's)."""
+        target = self.target_for(facts) if facts is not None else None
+        return None if target is None or target is self.ctx.target else target
 
     def process(
         self,
@@ -61,7 +92,7 @@ class LoaderSession:
         """The process `loader_path` builds for `path`; `extra_preloads` are loaded first
         (a plugin inside its host, as `LD_PRELOAD=plugin host` does)."""
         lib = self.c_library(loader_path)
-        params = lib.params(self.ctx, loader_path, is_secure(entry, self.ctx.run_ids))
+        params = self.params(entry, loader_path)
         preloads = ((p, Rule.PRELOAD) for p in extra_preloads)
         main = MainObject(
             path, facts, _rtld(self.ctx, loader_path), (*preloads, *lib.preloads(self.ctx, params))
@@ -94,9 +125,10 @@ def is_secure(entry: Entry, run_ids: tuple[int, int]) -> bool:
     return entry.has_caps and uid != 0
 
 
-def _default_loader(ctx: LoaderContext) -> str | None:
-    """The image's own loader for its architecture: glibc's first, then musl's."""
-    machine = target_machine(ctx)
+def _default_loader(ctx: LoaderContext, target: Target | None = None) -> str | None:
+    """The image's own loader for an architecture (default: the image's): glibc's first,
+    then musl's."""
+    machine = target_machine(ctx, target)
     for lib in C_LIBRARIES.values():
         for path in lib.default_loaders(machine):
             if ctx.regular_file(path) is not None:

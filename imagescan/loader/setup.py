@@ -7,9 +7,10 @@ import re
 from imagescan.elf.model import ElfFacts, LdsoDefaults
 from imagescan.errors import UsageError
 from imagescan.image.model import ImageConfig
-from imagescan.loader.context import LoaderContext, Target
+from imagescan.loader.context import LoaderContext
 from imagescan.loader.hwcaps import hwcaps_subdirs, legacy_subdirs
 from imagescan.loader.ldcache import LdCache, LegacyHwcap, legacy_hwcap_x86_64, parse_ld_so_cache
+from imagescan.loader.model import Target
 from imagescan.machines import (
     DEFAULT,
     EM_X86_64,
@@ -31,7 +32,11 @@ def make_target(config: ImageConfig, cpu: str | None = None) -> Target:
     """The CPU the verdict is for: a model or level name of machines.CPU_MODELS (`haswell`,
     `x86-64-v3`, `v3`, `zen4`, `z15`...), default the architecture's baseline."""
     row = by_oci(config.architecture) or DEFAULT
-    model = cpu_model(row, cpu)
+    return target_for(row, cpu_model(row, cpu))
+
+
+def target_for(row: Machine, model: CpuModel) -> Target:
+    """The Target of one architecture on one CPU model."""
     levels = hwcaps_subdirs(model.level, row.e_machine, row.little_endian) if model.level else ()
     return Target(
         row.e_machine, row.elf_class, row.little_endian, levels, model.platform,
@@ -67,10 +72,20 @@ def _loader_view(model: CpuModel) -> tuple[str, str | None, tuple[str, ...]]:
     return model.level, model.platform, model.legacy_hwcaps
 
 
-def target_machine(ctx: LoaderContext) -> Machine:
-    """The machines-table row of the image's target."""
-    target = ctx.target
-    return by_elf(target.machine, target.elf_class, target.little_endian) or DEFAULT
+def target_machine(ctx: LoaderContext, target: Target | None = None) -> Machine:
+    """The machines-table row of `target` (default: the image's)."""
+    run_as = target or ctx.target
+    return by_elf(run_as.machine, run_as.elf_class, run_as.little_endian) or DEFAULT
+
+
+def compat_target(ctx: LoaderContext, facts: ElfFacts) -> Target | None:
+    """The target an ELF file of another architecture runs as where the image's platform runs
+    it natively (machines.Machine.runs: i386 on x86-64), else None (foreign)."""
+    image = target_machine(ctx)
+    row = by_elf(facts.machine, facts.elf_class, facts.little_endian)
+    if row is None or row.name not in image.runs:
+        return None
+    return target_for(row, baseline_cpu(row))
 
 
 def make_context(rootfs: RootFS, config: ImageConfig, cpu: str | None = None) -> LoaderContext:
@@ -132,11 +147,14 @@ def _passwd_ids(name: str, passwd: bytes | None) -> tuple[int, int]:
     return (0, 0) if name == "root" else (65534, 65534)
 
 
-def ldso_defaults(ctx: LoaderContext, loader: ElfFacts | None) -> LdsoDefaults:
-    """Search defaults compiled into the image's ld.so, else the distribution's known ones."""
+def ldso_defaults(
+    ctx: LoaderContext, loader: ElfFacts | None, target: Target | None = None
+) -> LdsoDefaults:
+    """Search defaults compiled into the image's ld.so, else the distribution's known ones
+    (for `target`, default the image's)."""
     if loader is not None and loader.ldso is not None:
         return loader.ldso
-    triplet = target_machine(ctx).fallback_multiarch
+    triplet = target_machine(ctx, target).fallback_multiarch
     if triplet is None:
         return LdsoDefaults(("/lib", "/usr/lib"), "lib")
     return LdsoDefaults(
@@ -148,13 +166,16 @@ LAST_LEGACY_HWCAPS = (2, 36)  # glibc 2.37 removed the legacy hwcaps subdirs and
 
 
 def legacy_hwcaps(
-    ctx: LoaderContext, ldso: LdsoDefaults
+    ctx: LoaderContext, ldso: LdsoDefaults, target: Target | None = None
 ) -> tuple[tuple[str, ...], LegacyHwcap | None]:
     """The legacy subdirectories and cache-entry filter of an x86_64 glibc <= 2.36 ld.so
-    for the target CPU (dl-hwcaps.c `_dl_important_hwcaps`); nothing for other loaders."""
-    if ctx.target.machine != EM_X86_64 or ldso.version is None or ldso.version > LAST_LEGACY_HWCAPS:
+    for the target CPU (dl-hwcaps.c `_dl_important_hwcaps`); nothing for other loaders
+    (their legacy names are not modelled: an i386 process in an amd64 image gets none)."""
+    run_as = target or ctx.target
+    old = ldso.version is None or ldso.version > LAST_LEGACY_HWCAPS
+    if run_as.machine != EM_X86_64 or run_as.elf_class != 64 or old:
         return (), None
-    platform = ctx.target.platform
-    names = ctx.target.legacy_hwcaps
+    platform = run_as.platform
+    names = run_as.legacy_hwcaps
     subdirs = legacy_subdirs(platform, names)
     return subdirs, legacy_hwcap_x86_64(names, platform if platform != "x86_64" else None)
