@@ -7,11 +7,12 @@ model objects; the compiled cases H, I, Y of tests/test_conformance.py stay the 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from imagescan.checks.model import FatalAt, FindingKind, Severity, Status
 from imagescan.checks.symbols import accepts
 from imagescan.checks.versions import DT_RELR_VERSION
-from imagescan.elf.model import DF_1_NOW, VERSYM_HIDDEN, VersionNeed
+from imagescan.elf.model import DF_1_NOW, VERSYM_HIDDEN, ElfFacts, VersionNeed
 from tests.loader_factories import (
     Tree,
     config,
@@ -80,7 +81,7 @@ RULES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _h_tree(lib_h: object, *, exe_needs: tuple[VersionNeed, ...] | None = None) -> Tree:
+def _h_tree(lib_h: ElfFacts, *, exe_needs: tuple[VersionNeed, ...] | None = None) -> Tree:
     """exe NEEDs libH.so.1 (RUNPATH /opt/H/lib) and calls hv2@V2 from it."""
     needs = exe_needs if exe_needs is not None else (need("libH.so.1", "V2"),)
     exe = program(
@@ -89,7 +90,7 @@ def _h_tree(lib_h: object, *, exe_needs: tuple[VersionNeed, ...] | None = None) 
         version_needs=needs,
         undefined=[ref("hv2", "V2", "libH.so.1")],
     )
-    return glibc_tree().file(EXE, exe).file(LIBH, lib_h)  # type: ignore[arg-type]
+    return glibc_tree().file(EXE, exe).file(LIBH, lib_h)
 
 
 # ---------------------------------------------------------------- 3.6 version needs
@@ -293,7 +294,7 @@ def test_do_lookup_x_only_relocated_references_are_looked_up() -> None:
 # ---------------------------------------------------------------- 3.8 when it kills
 
 
-def _i_tree(**exe_facts: object) -> Tree:
+def _i_tree(**exe_facts: Any) -> Tree:
     """Case I: libI lacks fi; exe calls fi through the PLT."""
     tree = glibc_tree().file("/opt/I/libI.so", library("libI.so", defines=("other",)))
     exe = program(["libI.so"], runpath="/opt/I", undefined=[ref("fi")], **exe_facts)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import pytest
 
+from imagescan.analyze import analyze
 from imagescan.checks.model import FatalAt, FindingKind, Severity, Status
+from imagescan.elf.model import ElfFacts, LdsoDefaults
 from imagescan.loader import dst
 from imagescan.loader.ldconf import ldconfig_dirs, parse_ld_so_conf
 from imagescan.loader.setup import env_preloads
@@ -485,10 +487,10 @@ def test_dl_new_object_origin_of_relative_realname_uses_cwd() -> None:
 # ---------------------------------------------------------------- 3.3 open_path / open_verify
 
 
-def _two_dirs(first: object, first_verify: str | None = None) -> Tree:
+def _two_dirs(first: ElfFacts | None, first_verify: str | None = None) -> Tree:
     """RUNPATH /d1:/d2; /d2/libG.so.1 is the good one, /d1/libG.so.1 is `first`."""
     tree = glibc_tree().file("/d2/libG.so.1", library("libG.so.1"))
-    tree.file("/d1/libG.so.1", first, verify=first_verify)  # type: ignore[arg-type]
+    tree.file("/d1/libG.so.1", first, verify=first_verify)
     return tree.file(APP, program(["libG.so.1"], runpath="/d1:/d2"))
 
 
@@ -537,7 +539,7 @@ def test_open_verify_short_file_is_fatal() -> None:
     ],
     ids=["big-endian", "osabi", "e_type"],
 )
-def test_open_verify_header_problems_are_fatal(facts: object) -> None:
+def test_open_verify_header_problems_are_fatal(facts: ElfFacts) -> None:
     """LOADER.md 3.3, edge case 5: wrong byte order, OSABI/ABIVERSION/padding/EI_VERSION and
     e_type/phentsize problems are fatal, no fallback to later directories."""
     assert _g_search(_two_dirs(facts)) == [("/d1/libG.so.1", "RUNPATH", FATAL)]
@@ -783,8 +785,6 @@ def test_dl_platform_haswell_on_x86_64_v3() -> None:
 def test_ldso_defaults_read_from_the_image_ldso() -> None:
     """LOADER.md 3.5, edge case 9: the system dirs and $LIB come from the image's own ld.so
     (a Fedora-like /lib64 build here), not from a hard-coded list."""
-    from imagescan.elf.model import LdsoDefaults
-
     fedora = library("ld-linux-x86-64.so.2", ldso=LdsoDefaults(("/lib64", "/usr/lib64"), "lib64"))
     tree = Tree().file("/lib64/ld-linux-x86-64.so.2", fedora)
     tree.file("/usr/lib64/libf.so", library("libf.so"))
@@ -844,8 +844,6 @@ def test_case_c_dl_map_object_deps_first_requester_fails() -> None:
 def test_case_d_dl_load_cache_lookup_conf_without_ldconfig() -> None:
     """LOADER.md case D: a directory listed in ld.so.conf.d without re-running ldconfig:
     not found; imagescan also says the cache is stale."""
-    from imagescan.analyze import analyze
-
     rootfs = _conf_only_tree().rootfs()
     analysis = analyze(rootfs, config())
     assert analysis.verdicts[APP].status == Status.BROKEN
