@@ -45,7 +45,7 @@ from imagescan.loader.musl_search import musl_params, musl_search
 from imagescan.loader.process import MainObject, build_process
 from imagescan.loader.search import ProcessParams, SearchResult, search
 from imagescan.rootfs.model import Entry, EntryType, RootFS
-from tests.test_loader_ldcache import write_new
+from tests.test_loader_ldcache import write_compat, write_new, write_old
 
 EM_X86_64, EM_AARCH64, EM_386 = 62, 183, 3
 LIBDIR = "/lib/x86_64-linux-gnu"
@@ -322,10 +322,13 @@ def musl_tree(path_file: bytes | None = None) -> Tree:
 CacheRow = tuple[str, str] | tuple[str, str, str]  # soname, path[, glibc-hwcaps name]
 
 
-def ld_so_cache(rows: Sequence[CacheRow], *, flags: int = X86_64_LIBC6) -> bytes:
-    """/etc/ld.so.cache bytes (new format) as ldconfig writes them: keys in descending
-    _dl_cache_libcmp order, glibc-hwcaps entries before the plain one of the same key,
-    duplicates in the order given (the first directory scanned wins at lookup)."""
+def ld_so_cache(
+    rows: Sequence[CacheRow], *, flags: int = X86_64_LIBC6, layout: str = "new"
+) -> bytes:
+    """/etc/ld.so.cache bytes as ldconfig writes them: keys in descending _dl_cache_libcmp
+    order, glibc-hwcaps entries before the plain one of the same key, duplicates in the
+    order given (the first directory scanned wins at lookup). `layout` "old" is the libc5
+    format, "compat" the old one with the new one inside (no hwcaps entries in either)."""
     names = sorted({row[2] for row in rows if len(row) == 3})
     entries = []
     for order, row in enumerate(rows):
@@ -339,8 +342,11 @@ def ld_so_cache(rows: Sequence[CacheRow], *, flags: int = X86_64_LIBC6) -> bytes
         by_key = cache_libcmp(b[0].encode(), a[0].encode())
         return by_key or (not a[3]) - (not b[3]) or a[4] - b[4]
 
-    ordered = sorted(entries, key=functools.cmp_to_key(compare))
-    return write_new([e[:4] for e in ordered], names)
+    ordered = [e[:4] for e in sorted(entries, key=functools.cmp_to_key(compare))]
+    if layout != "new":
+        assert not names, "the old layouts have no hwcap field"
+        return write_old(ordered) if layout == "old" else write_compat(ordered)
+    return write_new(ordered, names)
 
 
 # ---------------------------------------------------------------- image config, loader objects

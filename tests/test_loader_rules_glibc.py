@@ -61,6 +61,7 @@ RULES: dict[str, tuple[str, ...]] = {
         "test_dl_map_object_runpath_of_requester_blocks_chain_rpath",
         "test_get_dynamic_info_rpath_ignored_when_runpath_present",
         "test_dl_map_object_ld_library_path_colon_and_semicolon",
+        "test_dl_init_paths_ld_library_path_dsts_expand_against_main",
         "test_dl_map_object_nodeflib_drops_defaults_and_system_cache_entries",
         "test_dl_map_object_needed_with_slash_is_not_searched",
         "test_dl_lookup_map_matches_soname_of_loaded_object",
@@ -92,6 +93,7 @@ RULES: dict[str, tuple[str, ...]] = {
         "test_search_cache_first_directory_scanned_wins",
         "test_dl_cache_check_flags_other_abi_entry_skipped",
         "test_dl_load_cache_lookup_wrong_endian_cache_ignored",
+        "test_dl_load_cache_lookup_reads_all_three_layouts",
         "test_parse_conf_include_hwcap_and_trailing_slash",
     ),
     "3.5": (
@@ -321,6 +323,17 @@ def test_dl_map_object_ld_library_path_colon_and_semicolon() -> None:
         ("/opt/zero/libx.so.1", "LD_LIBRARY_PATH", ABSENT),
         ("/opt/two/libx.so.1", "LD_LIBRARY_PATH", FOUND),
     ]
+
+
+def test_dl_init_paths_ld_library_path_dsts_expand_against_main() -> None:
+    """LOADER.md 3.2: LD_LIBRARY_PATH's DSTs are expanded against the main program, whoever
+    the requester is."""
+    tree = glibc_tree().file("/opt/x/lib/libq.so", library("libq.so"))
+    tree.file("/opt/x/bin/app", program()).file("/opt/y/libr.so", library("libr.so"))
+    ctx = context(tree.rootfs(), config("LD_LIBRARY_PATH=$ORIGIN/../lib"))
+    objects = [loaded("/opt/x/bin/app", program()), loaded("/opt/y/libr.so", library("libr.so"), 0)]
+    result = find(ctx, objects, "libq.so")
+    assert tried(result) == [("/opt/x/bin/../lib/libq.so", "LD_LIBRARY_PATH", FOUND)]
 
 
 def test_dl_map_object_nodeflib_drops_defaults_and_system_cache_entries() -> None:
@@ -698,6 +711,22 @@ def test_dl_cache_check_flags_other_abi_entry_skipped() -> None:
     result = find(context(tree.rootfs()), [loaded(APP, program())], "lib32.so.1")
     assert result.path is None
     assert "ld.so.cache" not in [str(s.rule) for s in result.steps]
+
+
+@pytest.mark.parametrize("layout", ["new", "old", "compat"])
+def test_dl_load_cache_lookup_reads_all_three_layouts(layout: str) -> None:
+    """LOADER.md 3.4: the new format, the old "ld.so-1.7.0" one and old-followed-by-new are
+    all read; keys are found by the digit-aware binary search (libn.so.9 < libn.so.10)."""
+    names = [f"libn.so.{n}" for n in (1, 2, 9, 10, 11, 100)] + ["liba.so.1", "libz.so.1"]
+    tree = glibc_tree().text(
+        "/etc/ld.so.cache", ld_so_cache([(n, f"/opt/n/{n}") for n in names], layout=layout)
+    )
+    for name in names:
+        tree.file(f"/opt/n/{name}", library(name))
+    ctx = context(tree.rootfs())
+    main = [loaded(APP, program())]
+    assert {n: find(ctx, main, n).path for n in names} == {n: f"/opt/n/{n}" for n in names}
+    assert find(ctx, main, "libn.so.3").path is None
 
 
 def test_dl_load_cache_lookup_wrong_endian_cache_ignored() -> None:

@@ -60,6 +60,7 @@ RULES: dict[str, tuple[str, ...]] = {
         "test_musl_path_open_eloop_inhibits_further_search",
         "test_musl_load_library_sys_path_file",
         "test_musl_map_library_no_class_check",
+        "test_musl_load_library_same_inode_reused",
         "test_musl_load_library_shortname_not_soname",
         "test_musl_load_library_second_libc_is_the_loader",
         "test_musl_find_sym_ignores_version_names",
@@ -241,6 +242,17 @@ def test_musl_load_library_sys_path_file() -> None:
     assert dirs(b"") == ()
     tree = _tree(path_file=b"").file("/lib/libz.so.1", library("libz.so.1"))
     assert find(context(tree.rootfs()), main, "libz.so.1", musl=True).steps == ()
+
+
+def test_musl_load_library_same_inode_reused() -> None:
+    """LOADER.md 3.9: a file found under a new name with the (dev, ino) of a loaded object
+    is that object."""
+    tree = _tree().file(APP, _musl_app(["libone.so", "libtwo.so"], runpath="/opt/i"))
+    tree.file("/opt/i/libone.so", library("libone.so"))
+    tree.hardlink("/opt/i/libtwo.so", "/opt/i/libone.so")
+    proc = process(context(tree.rootfs()), APP, musl=True)
+    assert load_order(proc) == [APP, "/opt/i/libone.so", MUSL_LDSO]
+    assert resolved(proc)["libtwo.so"] == "/opt/i/libone.so"
 
 
 def test_musl_map_library_no_class_check() -> None:
