@@ -84,6 +84,7 @@ RULES: dict[str, tuple[str, ...]] = {
         "test_open_path_glibc_hwcaps_subdirs_first",
         "test_open_path_legacy_subdirs_of_glibc_2_36",
         "test_open_path_eloop_ends_that_path_list",
+        "test_open_path_unreadable_candidate_is_skipped",
     ),
     "3.4": (
         "test_dl_load_cache_lookup_finds_soname_outside_search_dirs",
@@ -155,6 +156,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "Secure mode": (
         "test_dl_non_dynamic_init_secure_mode_follows_the_user",
         "test_dl_non_dynamic_init_file_capabilities_are_secure",
+        "test_dl_non_dynamic_init_user_name_from_the_image_passwd",
         "test_dl_dst_substitute_secure_main_origin_outside_trusted_dirs_dropped",
         "test_is_trusted_path_normalize_prefix_after_dotdot",
         "test_dl_dst_substitute_secure_library_origin_not_trust_checked",
@@ -166,6 +168,7 @@ RULES: dict[str, tuple[str, ...]] = {
         "test_dl_main_preloads_load_before_needed",
         "test_do_preload_missing_dependency_breaks_every_program",
         "test_do_preload_missing_file_is_a_warning",
+        "test_do_preload_unusable_file_is_a_warning",
         "test_do_preload_into_object_without_needed",
         "test_rtld_ld_so_preload_separators",
     ),
@@ -582,6 +585,20 @@ def test_open_path_eloop_ends_that_path_list() -> None:
     assert "/d2/libG.so.1" not in [s.path for s in result.steps]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="open() of a root-owned 0600 file by User 1000 fails with EACCES, which open_path "
+    "skips like ENOENT; imagescan ignores permission bits and takes the unreadable file",
+)
+def test_open_path_unreadable_candidate_is_skipped() -> None:
+    """LOADER.md 3.3: an errno in {ENOENT, EACCES, ENOTDIR} goes on to the next candidate:
+    /d1/libG.so.1 (root, mode 0600) cannot be opened by User 1000, /d2's copy is used."""
+    tree = _two_dirs(library("libG.so.1"))
+    tree.file("/d1/libG.so.1", library("libG.so.1"), mode=0o600)
+    verdict = verdicts(tree.rootfs(), config(user="1000:1000"))[APP]
+    assert verdict.resolved["libG.so.1"] == "/d2/libG.so.1"
+
+
 def test_open_path_realname_is_not_symlink_resolved() -> None:
     """LOADER.md 3.3: the realname is dir/name as tried, not the symlink's target."""
     tree = glibc_tree().file("/opt/v/libv.so.1.2.3", library("libv.so.1"))
@@ -950,6 +967,19 @@ def test_dl_non_dynamic_init_secure_mode_follows_the_user() -> None:
     }
 
 
+def test_dl_non_dynamic_init_user_name_from_the_image_passwd() -> None:
+    """LOADER.md Secure mode: a `User` given by name runs with the ids the image's
+    /etc/passwd gives it; "root" is not secure for a setuid-root program."""
+    tree = _setid_tree().text("/etc/passwd", b"root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/:\n")
+    env = "LD_LIBRARY_PATH=/opt/U/lib"
+    as_app = verdicts(tree.rootfs(), config(env, user="app"))
+    assert as_app["/opt/U/bin/suid-app"].status == Status.BROKEN
+    assert as_app["/opt/U/bin/suid-1000-app"].status == Status.OK
+    assert verdicts(tree.rootfs(), config(env, user="root"))["/opt/U/bin/suid-app"].status == (
+        Status.OK
+    )
+
+
 def test_dl_non_dynamic_init_file_capabilities_are_secure() -> None:
     """LOADER.md Secure mode: a file with capabilities runs in secure mode for a non-root
     user."""
@@ -1099,6 +1129,20 @@ def test_do_preload_missing_file_is_a_warning() -> None:
         ("preload-missing", "/opt/P/lib/nowhere.so", None),
     ]
     assert "cannot be preloaded" in verdict.findings[0].message
+
+
+def test_do_preload_unusable_file_is_a_warning() -> None:
+    """LOADER.md Preloads: do_preload catches every error of mapping the preload itself
+    (wrong class, too short): "cannot be preloaded ... ignored", the program starts."""
+    tree = _preload_tree().file("/opt/P/lib/short.so", None, verify="file too short")
+    tree.file("/opt/P/lib/lib32.so", library("lib32.so", elf_class=32, machine=EM_386))
+    image = config("LD_PRELOAD=/opt/P/lib/short.so:/opt/P/lib/lib32.so")
+    verdict = verdicts(tree.rootfs(), image)["/opt/P/bin/hello"]
+    assert verdict.status == Status.OK
+    assert kinds(verdict.findings) == [
+        ("preload-missing", "/opt/P/lib/lib32.so", None),
+        ("preload-missing", "/opt/P/lib/short.so", None),
+    ]
 
 
 @pytest.mark.xfail(
