@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import pytest
+
 from imagescan.checks.model import FatalAt, FindingKind, Severity, Status
 from imagescan.checks.symbols import accepts
 from imagescan.checks.versions import DT_RELR_VERSION
@@ -43,6 +45,7 @@ RULES: dict[str, tuple[str, ...]] = {
         "test_dl_check_map_versions_every_object_at_start",
         "test_match_symbol_compares_hash_and_name",
         "test_dl_check_map_versions_dt_relr_without_glibc_abi_dt_relr",
+        "test_dl_check_map_versions_dt_relr_check_needs_a_verneed",
     ),
     "3.7": (
         "test_do_lookup_x_searches_the_global_scope",
@@ -75,7 +78,10 @@ RULES: dict[str, tuple[str, ...]] = {
         "test_do_lookup_x_weak_undefined_is_not_an_error",
         "test_dl_relocate_object_data_ref_fails_at_start",
     ),
-    "edge 14": ("test_dl_check_map_versions_dt_relr_without_glibc_abi_dt_relr",),
+    "edge 14": (
+        "test_dl_check_map_versions_dt_relr_without_glibc_abi_dt_relr",
+        "test_dl_check_map_versions_dt_relr_check_needs_a_verneed",
+    ),
     "case H": ("test_case_h_dl_check_map_versions_version_not_found",),
     "case I": ("test_case_i_dl_relocate_object_lazy_vs_now",),
 }
@@ -192,6 +198,19 @@ def test_dl_check_map_versions_dt_relr_without_glibc_abi_dt_relr() -> None:
     assert kinds(verdicts(tree.rootfs())["/usr/bin/marked"].findings) == [
         ("missing-symbol-version", "GLIBC_ABI_DT_RELR", "startup")
     ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="_dl_check_map_versions raises the DT_RELR error only for an object that has "
+    "DT_VERNEED ('dyn != NULL'); imagescan also refuses one without any version need",
+)
+def test_dl_check_map_versions_dt_relr_check_needs_a_verneed() -> None:
+    """LOADER.md 3.6, edge case 14: the DT_RELR test sits inside the DT_VERNEED handling, so
+    a DT_RELR object that NEEDs libc.so.6 but has no version needs at all is not refused."""
+    exe = program(["libc.so.6"], has_relr=True)
+    verdict = verdicts(glibc_tree().file("/usr/bin/bare", exe).rootfs())["/usr/bin/bare"]
+    assert verdict.status == Status.OK
 
 
 # ---------------------------------------------------------------- 3.7 symbol lookup

@@ -46,6 +46,7 @@ from tests.loader_factories import (
 )
 
 APP = "/usr/bin/app"
+SYSTEM_DIRS = (LIBDIR, USRLIBDIR, "/lib", "/usr/lib")  # Debian 12's ld.so, in its order
 MISSING, FOUND, SKIPPED, FATAL, ABSENT = "missing-library", "found", "skipped", "fatal", "absent"
 
 # LOADER.md rule -> the tests in this file that pin it (read by test_loader_rules_coverage).
@@ -242,7 +243,7 @@ def test_dl_map_object_search_order_rpath_llp_runpath_cache_defaults() -> None:
     RUNPATH, ld.so.cache, then the compiled-in system directories (case O)."""
     ctx = context(_search_tree().rootfs(), config("LD_LIBRARY_PATH=/opt/llp"))
     cached = [("/opt/cached/libx.so.1", "ld.so.cache", ABSENT)]
-    defaults = [(f"{d}/libx.so.1", "system search path", ABSENT) for d in ctx_dirs()]
+    defaults = [(f"{d}/libx.so.1", "system search path", ABSENT) for d in SYSTEM_DIRS]
     with_rpath = find(ctx, [loaded(APP, program(rpath="/opt/rp"))], "libx.so.1")
     assert tried(with_rpath) == [
         ("/opt/rp/libx.so.1", "RPATH", ABSENT),
@@ -258,10 +259,6 @@ def test_dl_map_object_search_order_rpath_llp_runpath_cache_defaults() -> None:
         *defaults,
     ]
     assert with_rpath.path is None and with_rpath.fatal is None
-
-
-def ctx_dirs() -> tuple[str, ...]:
-    return (LIBDIR, USRLIBDIR, "/lib", "/usr/lib")
 
 
 def test_dl_map_object_rpath_inherited_up_the_loader_chain() -> None:
