@@ -228,6 +228,11 @@ def test_do_lookup_x_searches_the_global_scope() -> None:
     assert found[EXE].status == Status.OK and found[EXE].findings == ()
     assert found["/opt/Y/libY1.so"].status == Status.BROKEN_LAZY
     assert kinds(found["/opt/Y/libY1.so"].findings) == [("undefined-symbol", "y2_func", "call")]
+    # A preload is in the global scope too (main, preloads, then BFS).
+    tree.file(EXE, program(["libY1.so"], runpath="/opt/Y"))
+    assert verdicts(tree.rootfs())[EXE].status == Status.BROKEN_LAZY
+    preloaded = verdicts(tree.rootfs(), config("LD_PRELOAD=/opt/Y/libY2.so"))
+    assert preloaded[EXE].status == Status.OK
 
 
 def test_check_match_unversioned_provider_satisfies_versioned_ref() -> None:

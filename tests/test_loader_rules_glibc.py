@@ -621,6 +621,11 @@ def test_open_path_glibc_hwcaps_subdirs_first() -> None:
     ]
     baseline = find(context(tree.rootfs()), main, "libhw.so.1")
     assert tried(baseline) == [("/opt/hw/libhw.so.1", "RUNPATH", FOUND)]
+    # Every directory, LD_LIBRARY_PATH's and the system ones too.
+    ctx = context(tree.rootfs(), config("LD_LIBRARY_PATH=/opt/llp"), cpu_level="x86-64-v2")
+    paths = [s.path for s in find(ctx, [loaded(APP, program())], "libnone.so").steps]
+    assert paths[:2] == ["/opt/llp/glibc-hwcaps/x86-64-v2/libnone.so", "/opt/llp/libnone.so"]
+    assert paths[2:4] == [f"{LIBDIR}/glibc-hwcaps/x86-64-v2/libnone.so", f"{LIBDIR}/libnone.so"]
 
 
 def test_open_path_legacy_subdirs_of_glibc_2_36() -> None:
