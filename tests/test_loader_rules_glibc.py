@@ -25,6 +25,7 @@ from tests.loader_factories import (
     LIBC,
     LIBDIR,
     USRLIBDIR,
+    CacheRow,
     Tree,
     config,
     context,
@@ -690,7 +691,7 @@ def test_dl_load_cache_lookup_stale_entry_falls_through_to_defaults() -> None:
 def test_search_cache_glibc_hwcaps_entry_by_cpu_level() -> None:
     """LOADER.md 3.4, edge case 8: a glibc-hwcaps cache entry is chosen when the CPU
     supports its level, ranked by the CPU's preference; otherwise the plain entry."""
-    rows = [
+    rows: list[CacheRow] = [
         ("libhw.so.1", "/opt/hw/libhw.so.1"),
         ("libhw.so.1", "/opt/hw/glibc-hwcaps/x86-64-v2/libhw.so.1", "x86-64-v2"),
         ("libhw.so.1", "/opt/hw/glibc-hwcaps/x86-64-v3/libhw.so.1", "x86-64-v3"),
