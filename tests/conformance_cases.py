@@ -1682,7 +1682,37 @@ CASE_W_LLP = Case(
     libraries=frozen({"/libW2.so.1": OK}),
 )
 
+
+def _nod_lib(out: str, bind: str) -> Cc:
+    return Cc(out, ("NOD/noneed.c",), (*LIB, "-nostdlib", *soname(out.rsplit("/", 1)[1]), bind))
+
+
+CASE_NOD = Case(
+    "NOD_no_needed_still_relocated",
+    "-nostdlib shared objects without any DT_NEEDED calling an undefined function: ld.so's"
+    " 'statically linked' replaces only the dependency list in trace mode; the object is"
+    " relocated and the symbol fails (-z now at start, -z lazy when called), in a program too",
+    build=(
+        _nod_lib("/opt/NOD/lib/libnodnow.so", "-Wl,-z,now"),
+        _nod_lib("/opt/NOD/lib/libnodlazy.so", "-Wl,-z,lazy"),
+        Cc(
+            "/opt/NOD/bin/app",
+            ("NOD/main.c",),
+            (*EXE, *runpath("/opt/NOD/lib"), *against("/opt/NOD/lib", "libnodlazy.so")),
+        ),
+    ),
+    layers=(files("/opt/NOD/bin/app", "/opt/NOD/lib/libnodnow.so", "/opt/NOD/lib/libnodlazy.so"),),
+    programs=frozen({"/opt/NOD/bin/app": undefined("nowhere", "call")}),
+    libraries=frozen(
+        {
+            "/opt/NOD/lib/libnodnow.so": undefined("nowhere", "startup"),
+            "/opt/NOD/lib/libnodlazy.so": undefined("nowhere", "call"),
+        }
+    ),
+)
+
 CASES: tuple[Case, ...] = (
+    CASE_NOD,
     CASE_TLS,
     CASE_M_PRELOAD,
     CASE_A,

@@ -14,10 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imagescan.analyze import analyze
-from imagescan.checks.libraries import fragile_findings, library_findings
 from imagescan.checks.model import FileVerdict, Finding
-from imagescan.checks.symbols import SymbolChecker, undefined_symbol_findings
-from imagescan.checks.versions import dt_relr_findings, version_findings
+from imagescan.checks.verdict import Judge
 from imagescan.elf.model import (
     DF_1_NODEFLIB,
     DF_1_PIE,
@@ -40,10 +38,10 @@ from imagescan.loader.ldcache import (
     FLAG_X8664_LIB64,
     cache_libcmp,
 )
-from imagescan.loader.model import LoadedObject, Process, Rule
-from imagescan.loader.musl_search import musl_params, musl_search
-from imagescan.loader.process import MainObject, build_process
-from imagescan.loader.search import ProcessParams, SearchResult, search
+from imagescan.loader.libc import CLibrary
+from imagescan.loader.model import LibC, LoadedObject, Process, ProcessParams, SearchResult
+from imagescan.loader.registry import c_library
+from imagescan.loader.session import LoaderSession
 from imagescan.rootfs.model import Entry, EntryType, RootFS
 from tests.test_loader_ldcache import write_compat, write_new, write_old
 
@@ -364,15 +362,18 @@ def context(
     return setup.make_context(rootfs, image or config(), cpu_level)
 
 
+def _lib(musl: bool) -> CLibrary:
+    return c_library(LibC.MUSL if musl else LibC.GLIBC)
+
+
 def glibc_params(ctx: LoaderContext, *, secure: bool = False) -> ProcessParams:
     """Process parameters of the image's glibc ld.so (its compiled-in defaults)."""
-    ldso = setup.ldso_defaults(ctx, ctx.facts(LDSO))
-    legacy, legacy_hwcap = setup.legacy_hwcaps(ctx, ldso)
-    return ProcessParams(ldso, secure, legacy_subdirs=legacy, legacy_hwcap=legacy_hwcap)
+    return _lib(False).params(ctx, LDSO, secure)
 
 
 def musl_process_params(ctx: LoaderContext, *, secure: bool = False) -> ProcessParams:
-    return musl_params(ctx, MUSL_LDSO, secure)
+    """Process parameters of the image's musl loader (its path file)."""
+    return _lib(True).params(ctx, MUSL_LDSO, secure)
 
 
 def loaded(
@@ -393,51 +394,22 @@ def find(
 ) -> SearchResult:
     """Where the loader finds `name` for `objects[requester]` (default: the last one)."""
     index = len(objects) - 1 if requester is None else requester
-    if musl:
-        return musl_search(ctx, params or musl_process_params(ctx), objects, index, name)
-    return search(ctx, params or glibc_params(ctx), objects, index, name)
+    lib = _lib(musl)
+    chosen = params or lib.params(ctx, MUSL_LDSO if musl else LDSO, False)
+    return lib.search(ctx, chosen, objects, index, name)
 
 
-def _rtld(ctx: LoaderContext, path: str) -> LoadedObject | None:
-    facts = ctx.facts(path)
-    if facts is None:
-        return None
-    names = (path,) + ((facts.soname,) if facts.soname else ())
-    return LoadedObject(path, ctx.resolve(path) or path, facts, names, None)
+def process(ctx: LoaderContext, main: str, *, musl: bool = False) -> Process:
+    """The process the image's loader (glibc's, or musl's) builds for the program at `main`:
+    its preloads as that loader reads them, then the DT_NEEDED breadth-first."""
+    entry = ctx.regular_file(main)
+    assert entry is not None and entry.elf is not None, f"no ELF at {main}"
+    return LoaderSession(ctx).process(main, entry, entry.elf, MUSL_LDSO if musl else LDSO)
 
 
-def process(
-    ctx: LoaderContext,
-    main: str,
-    *,
-    secure: bool = False,
-    musl: bool = False,
-    preloads: Sequence[str] = (),
-    preload_file: bool = True,
-) -> Process:
-    """The process the loader builds for the program at `main`: `preloads` as LD_PRELOAD,
-    then (glibc) the entries of /etc/ld.so.preload, then the DT_NEEDED breadth-first."""
-    facts = ctx.facts(main)
-    assert facts is not None, f"no ELF at {main}"
-    loads = [(p, Rule.PRELOAD) for p in preloads]
-    if not musl and preload_file:
-        loads += [(p, Rule.PRELOAD_FILE) for p in ctx.preload_file]
-    params = musl_process_params(ctx, secure=secure) if musl else glibc_params(ctx, secure=secure)
-    rtld = _rtld(ctx, MUSL_LDSO if musl else LDSO)
-    start = MainObject(main, facts, rtld, tuple(loads))
-    return build_process(ctx, params, start, musl_search if musl else search)
-
-
-def findings(
-    proc: Process, *, bind_now_env: bool = False, check_main: bool = True
-) -> list[Finding]:
-    """The checks a C library's loader runs on a process (glibc adds versions, DT_RELR)."""
-    checker = SymbolChecker(bind_now_env=bind_now_env, musl=proc.musl)
-    found = library_findings(proc) + fragile_findings(proc)
-    if not proc.musl:
-        found += version_findings(proc) + dt_relr_findings(proc)
-    only = None if check_main else range(1, len(proc.objects))
-    return found + undefined_symbol_findings(proc, checker, only=only)
+def findings(ctx: LoaderContext, proc: Process) -> list[Finding]:
+    """The checks the process's C library's loader runs (glibc adds versions, DT_RELR)."""
+    return Judge(LoaderSession(ctx)).findings(proc)
 
 
 def verdicts(

@@ -106,8 +106,9 @@ def test_dl_check_map_versions_missing_version_is_fatal() -> None:
     """LOADER.md 3.6, edge case 6: a Vernaux version the provider does not define is fatal
     at start, "version `V2' not found (required by exe)", whatever the binding mode."""
     tree = _h_tree(library("libH.so.1", versions=("V1",), defines={"hv1": "V1"}))
-    proc = process(context(tree.rootfs()), EXE)
-    version = [f for f in findings(proc) if f.kind == FindingKind.MISSING_SYMBOL_VERSION]
+    ctx = context(tree.rootfs())
+    proc = process(ctx, EXE)
+    version = [f for f in findings(ctx, proc) if f.kind == FindingKind.MISSING_SYMBOL_VERSION]
     assert [(f.subject, f.fatal_at, f.severity, f.provider) for f in version] == [
         ("V2", FatalAt.STARTUP, Severity.ERROR, LIBH)
     ]

@@ -14,6 +14,7 @@ import pytest
 
 from imagescan.checks.model import FatalAt, Status
 from imagescan.elf.model import ElfFacts
+from imagescan.loader.model import LibC
 from imagescan.loader.musl import MUSL_DEFAULT_PATH, musl_path_file
 from tests.loader_factories import (
     EM_386,
@@ -309,9 +310,10 @@ def test_musl_find_sym_ignores_version_names() -> None:
         undefined=[ref("hv1", "V2", "libH.so.1", at_start=True), ref("hid", at_start=True)],
     )
     tree = _tree().file("/opt/H/libH.so.1", lib_h).file(APP, exe)
-    proc = process(context(tree.rootfs()), APP, musl=True)
-    assert proc.musl
-    assert kinds(findings(proc)) == [("undefined-symbol", "hid", "startup")]
+    ctx = context(tree.rootfs())
+    proc = process(ctx, APP, musl=True)
+    assert proc.libc == LibC.MUSL
+    assert kinds(findings(ctx, proc)) == [("undefined-symbol", "hid", "startup")]
 
 
 def test_musl_do_relocs_all_at_start() -> None:

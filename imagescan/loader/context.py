@@ -5,45 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from imagescan.elf.model import ElfFacts, LdsoDefaults
-from imagescan.loader.ldcache import LdCache
+from imagescan.elf.model import ElfFacts
+from imagescan.loader.ldcache import LdCache, LegacyHwcap
+from imagescan.loader.model import ProcessParams, SearchPlan, SearchResult
 from imagescan.rootfs.model import Entry, EntryType, RootFS
 from imagescan.rootfs.paths import resolve
-
-# e_machine -> (OCI architecture names, ELF class). Used to tell foreign files.
-MACHINES: dict[str, tuple[int, int]] = {
-    "amd64": (62, 64),
-    "386": (3, 32),
-    "arm64": (183, 64),
-    "arm": (40, 32),
-    "ppc64le": (21, 64),
-    "s390x": (22, 64),
-    "riscv64": (243, 64),
-}
-
-# Compiled-in defaults per distribution family, when the image's ld.so cannot be read
-# (LOADER.md 3.5 and edge case 9: Debian multiarch vs /lib64).
-FALLBACK_LDSO = {
-    62: LdsoDefaults(
-        ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib", "/usr/lib"),
-        "lib/x86_64-linux-gnu",
-    ),
-    183: LdsoDefaults(
-        ("/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib", "/usr/lib"),
-        "lib/aarch64-linux-gnu",
-    ),
-}
-
-GLIBC_LOADERS = {
-    62: ("/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-x86-64.so.2"),
-    183: ("/lib/ld-linux-aarch64.so.1",),
-    3: ("/lib/ld-linux.so.2",),
-    40: ("/lib/ld-linux-armhf.so.3", "/lib/ld-linux.so.3"),
-    21: ("/lib64/ld64.so.2",),
-    22: ("/lib/ld64.so.1",),
-    243: ("/lib/ld-linux-riscv64-lp64d.so.1",),
-}
-MUSL_ARCH = {62: "x86_64", 183: "aarch64", 3: "i386", 40: "armhf", 22: "s390x", 243: "riscv64"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +21,8 @@ class Target:
     little_endian: bool = True
     hwcaps: tuple[str, ...] = ()  # glibc-hwcaps subdirectory names, best first
     platform: str | None = "x86_64"
+    legacy_hwcaps: tuple[str, ...] = ("x86_64",)  # HWCAP_IMPORTANT names, glibc <= 2.36
+    cpu: str = "x86-64"  # the CPU model's name (machines.CPU_MODELS)
 
 
 @dataclass
@@ -69,9 +37,10 @@ class LoaderContext:
     cache: LdCache | None = None
     preload_file: tuple[str, ...] = ()
     _resolved: dict[str, str | None] = field(default_factory=dict)
-    # Memos: the image is fixed, so a search (by its inputs) or a cache lookup is too.
-    searches: dict[object, object] = field(default_factory=dict)
-    cache_hits: dict[object, str | None] = field(default_factory=dict)
+    # Memos: the image is fixed, so a search (by its plan) or a cache lookup is too. They
+    # live as long as this context, which is one scan's.
+    searches: dict[tuple[ProcessParams, SearchPlan], SearchResult] = field(default_factory=dict)
+    cache_hits: dict[tuple[str, LegacyHwcap | None], str | None] = field(default_factory=dict)
 
     def resolve(self, path: str) -> str | None:
         """The rootfs path of what `path` names after symlinks, or None when absent."""
