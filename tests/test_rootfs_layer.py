@@ -249,9 +249,9 @@ def test_absurd_declared_size_makes_the_layer_unreadable() -> None:
         (gzip.compress(b"plain text, gzipped, no tar inside\n" * 40), "not a tar"),
         (gzip.compress(layer_tar([File("/x", NOISE)]))[:50_000], r"layer 5.*corrupt gzip"),
         (layer_tar([File("/x", b"y" * 100_000)])[:50_000], "layer 5"),
-        (layer_tar([File("/x", b"y" * 512)])[:1024], "end-of-archive"),
+        (layer_tar([File("/x", b"y" * 512)])[:700], "unexpected end of data"),
     ],
-    ids=["empty", "text", "gzipped-text", "truncated-gzip", "truncated-data", "no-end-block"],
+    ids=["empty", "text", "gzipped-text", "truncated-gzip", "truncated-data", "cut-in-member"],
 )
 def test_broken_layers_raise_one_error_naming_the_layer(blob: bytes, message: str) -> None:
     with pytest.raises(ImageReadError, match=message) as caught:
@@ -328,3 +328,14 @@ def test_gnu_sparse_member_is_skipped_and_the_layer_read_on() -> None:
     assert [(s.path, s.reason) for s in layer.skipped] == [
         ("/var/sparse.img", "GNU sparse file: not read")
     ]
+
+
+def test_a_layer_without_its_end_of_archive_block_is_read_whole() -> None:
+    """Issue 10 item 3: the engines accept a layer that stops at a member boundary."""
+    tar = layer_tar([File("/etc/passwd", b"root:x:0:0::/root:/bin/sh\n"), File("/x", b"y" * 600)])
+    cut = tar.rstrip(b"\0")
+    cut += bytes(-len(cut) % 512)
+    assert cut[-512:] != bytes(512)
+    layer = index_layer(io.BytesIO(gzip.compress(cut)), 1, None, compute_diff_id=True)
+    assert {e.path for e in layer.entries} >= {"/etc/passwd", "/x"}
+    assert layer.kept["/etc/passwd"].startswith(b"root:")
