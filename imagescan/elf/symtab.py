@@ -226,6 +226,8 @@ def go_pkghashes(
     found: list[tuple[str, str]] = []
     for row in rows:
         st_name, value, size = (row[0], row[4], row[5]) if lay.is64 else row[:3]
+        if not dyn.strtab.startswith(GO_PKGHASHBYTES, st_name):
+            continue  # checked first: a find per symbol over one long name is quadratic
         end = dyn.strtab.find(b"\0", st_name)
         name = dyn.strtab[st_name:end]
         if not name.startswith(GO_PKGHASHBYTES) or not value or not 0 < size <= 64:
@@ -245,8 +247,11 @@ def _sort_symbols(
     use: _RelocUse,
 ) -> Symbols:
     defined: dict[str, tuple[int, ...]] = {}
+    # Versyms of names defined more than once, joined at the end: growing a tuple per
+    # duplicate was quadratic in the symbols sharing one name (issue 15).
+    more: dict[str, list[int]] = {}
     undefined: list[UndefinedSymbol] = []
-    strsz, find, intern = len(strtab), strtab.find, sys.intern
+    names = _Names(strtab)
     for index, row in enumerate(rows):
         if is64:
             st_name, st_info, _other, shndx, value, _size = row
@@ -255,10 +260,7 @@ def _sort_symbols(
         bind, stype = st_info >> 4, st_info & 0xF
         if index == 0 or bind == STB_LOCAL:
             continue
-        end = find(b"\0", st_name) if st_name < strsz else -1
-        if end < 0:
-            raise MalformedElf(f"symbol {index}: bad name offset {st_name}")
-        name = intern(strtab[st_name:end].decode("utf-8", "surrogateescape"))
+        name = names.at(st_name, index)
         vs = versyms[index] if versyms else NO_VERSYM
         if shndx != SHN_UNDEF:
             # dl-lookup.c do_lookup_x skips zero-valued non-TLS symbols and other types.
@@ -268,11 +270,36 @@ def _sort_symbols(
                 and (value != 0 or shndx == SHN_ABS or stype == STT_TLS)
             ):
                 prev = defined.get(name)
-                defined[name] = _one_versym(vs) if prev is None else (*prev, vs)
+                if prev is None:
+                    defined[name] = _one_versym(vs)
+                else:
+                    more.setdefault(name, list(prev)).append(vs)
             if index not in use.copy:
                 continue
         undefined.append(_reference(name, index, bind, stype, vs if versyms else 0, by_index, use))
+    for name, repeated in more.items():
+        defined[name] = tuple(repeated)
     return Symbols(defined, tuple(undefined))
+
+
+class _Names:
+    """Symbol names by string-table offset, each decoded once: symbols that share one long
+    name must not each search and decode it again (issue 15)."""
+
+    def __init__(self, strtab: bytes) -> None:
+        self.strtab = strtab
+        self.seen: dict[int, str] = {}
+
+    def at(self, st_name: int, index: int) -> str:
+        found = self.seen.get(st_name)
+        if found is not None:
+            return found
+        end = self.strtab.find(b"\0", st_name) if st_name < len(self.strtab) else -1
+        if end < 0:
+            raise MalformedElf(f"symbol {index}: bad name offset {st_name}")
+        decoded = self.strtab[st_name:end].decode("utf-8", "surrogateescape")
+        found = self.seen[st_name] = sys.intern(decoded)
+        return found
 
 
 def _reference(

@@ -1,0 +1,151 @@
+"""Hostile inputs built from scratch, for the regression tests, the hostile-image suite and
+the fuzzers' seed corpora (issue 15). Each builder takes the size that matters, so a test can
+build two sizes and compare the cost.
+
+The ELF builder writes the smallest file the reader accepts: one PT_LOAD that maps the whole
+file at address 0 (so every address is its own file offset), PT_DYNAMIC, and the tables the
+caller asks for. No C compiler is involved: the hostile shapes cannot come out of one.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+EHDR, PHDR = 64, 56
+ET_DYN, EM_X86_64 = 3, 62
+PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
+DT_NEEDED, DT_HASH, DT_STRTAB, DT_SYMTAB, DT_STRSZ, DT_SYMENT = 1, 4, 5, 6, 10, 11
+DT_SONAME, DT_VERNEED, DT_VERNEEDNUM = 14, 0x6FFFFFFE, 0x6FFFFFFF
+STB_GLOBAL, STT_FUNC = 1, 2
+
+
+@dataclass
+class Symbol:
+    """One dynsym row: `name` is an offset into the string table."""
+
+    name: int
+    defined: bool = True
+    info: int = STB_GLOBAL << 4 | STT_FUNC
+
+
+@dataclass
+class Need:
+    """One Verneed: the file and the Vernaux names, all offsets into the string table."""
+
+    file: int
+    names: Sequence[int] = ()
+
+
+@dataclass
+class SyntheticElf:
+    """What the file holds; offsets are into `strtab`."""
+
+    strtab: bytes = b"\0"
+    needed: Sequence[int] = ()
+    soname: int | None = None
+    symbols: Sequence[Symbol] = ()
+    verneed: Sequence[Need] = ()
+    interp: bytes | None = None
+    extra: bytes = b""  # bytes appended to the file image (a fake ld.so's rodata)
+    tags: list[tuple[int, int]] = field(default_factory=list)
+
+
+def elf_bytes(spec: SyntheticElf) -> bytes:
+    """A 64-bit little-endian x86-64 ET_DYN holding `spec`."""
+    nphdr = 3 if spec.interp is not None else 2
+    body = bytearray()
+    start = EHDR + PHDR * nphdr
+
+    def place(data: bytes) -> int:
+        pad = -(start + len(body)) % 8
+        body.extend(bytes(pad))
+        offset = start + len(body)
+        body.extend(data)
+        return offset
+
+    interp = place(spec.interp + b"\0") if spec.interp is not None else 0
+    strtab = place(spec.strtab)
+    tags = [(DT_STRTAB, strtab), (DT_STRSZ, len(spec.strtab))]
+    tags += [(DT_NEEDED, n) for n in spec.needed]
+    if spec.soname is not None:
+        tags.append((DT_SONAME, spec.soname))
+    if spec.symbols:
+        rows = [bytes(24)] + [_sym(s) for s in spec.symbols]
+        tags.append((DT_SYMTAB, place(b"".join(rows))))
+        tags.append((DT_SYMENT, 24))
+        tags.append((DT_HASH, place(struct.pack("<II", 0, len(rows)))))
+    if spec.verneed:
+        tags += [(DT_VERNEED, place(_verneed(spec.verneed))), (DT_VERNEEDNUM, len(spec.verneed))]
+    place(spec.extra)
+    tags += spec.tags
+    dynamic = place(b"".join(struct.pack("<qQ", t, v) for t, v in [*tags, (0, 0)]))
+    size = start + len(body)
+    phdrs = [struct.pack("<IIQQQQQQ", PT_LOAD, 5, 0, 0, 0, size, size, 0x1000)]
+    dyn_size = 16 * (len(tags) + 1)
+    phdrs.append(struct.pack("<IIQQQQQQ", PT_DYNAMIC, 6, dynamic, dynamic, 0, dyn_size, 0, 8))
+    if spec.interp is not None:
+        n = len(spec.interp) + 1
+        phdrs.append(struct.pack("<IIQQQQQQ", PT_INTERP, 4, interp, interp, 0, n, n, 1))
+    ident = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
+    ehdr = ident + struct.pack(
+        "<HHIQQQIHHHHHH", ET_DYN, EM_X86_64, 1, 0, EHDR, 0, 0, EHDR, PHDR, nphdr, 64, 0, 0
+    )
+    return ehdr + b"".join(phdrs) + bytes(body)
+
+
+def _sym(symbol: Symbol) -> bytes:
+    shndx, value = (1, 0x1000) if symbol.defined else (0, 0)
+    return struct.pack("<IBBHQQ", symbol.name, symbol.info, 0, shndx, value, 0)
+
+
+def _verneed(needs: Sequence[Need]) -> bytes:
+    out = bytearray()
+    for i, need in enumerate(needs):
+        size = 16 + 16 * len(need.names)
+        nxt = size if i + 1 < len(needs) else 0
+        out += struct.pack("<HHIII", 1, len(need.names), need.file, 16, nxt)
+        for j, name in enumerate(need.names):
+            last = j + 1 == len(need.names)
+            out += struct.pack("<IHHII", 0, 0, 2 + j, name, 0 if last else 16)
+    return bytes(out)
+
+
+# ---------------------------------------------------------------- hostile ELF shapes
+
+
+def same_name_symbols(n: int) -> bytes:
+    """`n` defined symbols that all share one name (once quadratic in the reader)."""
+    return elf_bytes(SyntheticElf(b"\0foo\0", symbols=[Symbol(1)] * n))
+
+
+def needed_one_long_string(n: int, length: int = 1 << 20) -> bytes:
+    """`n` DT_NEEDED and `n` Verneed entries all naming one `length`-byte string."""
+    strtab = b"\0lib" + b"x" * (length - 6) + b".so\0" + b"V1\0"
+    version = 4 + length - 6 + 3 + 1
+    needs = [Need(1, [version])] * n
+    return elf_bytes(SyntheticElf(strtab, needed=[1] * n, verneed=needs))
+
+
+def fake_ldso(size: int) -> bytes:
+    """A file named like glibc's ld.so holding one `size`-byte run "/lib/lib/lib/..." after a
+    NUL and none after it: the system-dirs regex once backtracked over every "lib" and "/"
+    pair in it (25 s for 300 KB)."""
+    return elf_bytes(SyntheticElf(extra=b"\0/" + b"lib/" * (size // 4) + b"x"))
+
+
+def dependency_chain(n: int) -> list[tuple[str, bytes]]:
+    """(path, bytes) of a program needing lib0, each libI needing libI+1, up to lib<n-1>."""
+    files = []
+    for i in range(n):
+        name = f"libchain{i}.so"
+        nxt = f"libchain{i + 1}.so"
+        strtab = b"\0" + name.encode() + b"\0" + nxt.encode() + b"\0"
+        needed = [len(name) + 2] if i + 1 < n else []
+        spec = SyntheticElf(strtab, needed=needed, soname=1)
+        files.append((f"/usr/lib/{name}", elf_bytes(spec)))
+    interp = b"/lib64/ld-linux-x86-64.so.2"
+    program = SyntheticElf(b"\0libchain0.so\0", needed=[1], interp=interp)
+    files.append(("/usr/bin/chain", elf_bytes(program)))
+    return files
