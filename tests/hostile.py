@@ -9,9 +9,17 @@ caller asks for. No C compiler is involved: the hostile shapes cannot come out o
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import json
 import struct
-from collections.abc import Sequence
+import tarfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.imagebuilder import MT_OCI_INDEX as MT_INDEX
+from tests.imagebuilder import File, ImageSpec, write_docker_archive, write_oci_dir
 
 EHDR, PHDR = 64, 56
 ET_DYN, EM_X86_64 = 3, 62
@@ -149,3 +157,100 @@ def dependency_chain(n: int) -> list[tuple[str, bytes]]:
     program = SyntheticElf(b"\0libchain0.so\0", needed=[1], interp=interp)
     files.append(("/usr/bin/chain", elf_bytes(program)))
     return files
+
+
+def ld_so_conf_doubling(depth: int) -> dict[str, bytes]:
+    """/etc/ld.so.conf and `depth` files, each including the next one twice (2^depth
+    parses when every include is read again) and naming one directory."""
+    files = {"/etc/ld.so.conf": b"include /etc/ld.so.conf.d/c0.conf\n"}
+    for i in range(depth):
+        nxt = f"/etc/ld.so.conf.d/c{i + 1}.conf"
+        text = f"/opt/d{i}\ninclude {nxt}\ninclude {nxt}\n" if i + 1 < depth else f"/opt/d{i}\n"
+        files[f"/etc/ld.so.conf.d/c{i}.conf"] = text.encode()
+    return files
+
+
+# ---------------------------------------------------------------- hostile images
+
+
+def bytes_read(work: Callable[[], object]) -> int:
+    """rchar of this process (/proc/self/io) while `work()` runs: what read(2) returned, a
+    measure of repeated work that does not depend on the machine's speed."""
+
+    def rchar() -> int:
+        text = Path("/proc/self/io").read_text()
+        return int(next(line for line in text.splitlines() if line.startswith("rchar:"))[7:])
+
+    before = rchar()
+    work()
+    return rchar() - before
+
+
+def _sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def index_dag(dest: Path, levels: int, width: int) -> str:
+    """An OCI layout whose index.json leads through `levels` image indexes of `width`
+    entries that all name the next level; the reference asks for a digest that is not there
+    (every path searched). Returns the reference."""
+    write_oci_dir(dest, ImageSpec(layers=[[File("/etc/os-release", b"ID=x\n")]]))
+    below: dict[str, object] | None = None
+    for _ in range(levels):
+        entries = [below] * width if below is not None else []
+        doc = json.dumps({"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": entries})
+        data = doc.encode()
+        (dest / "blobs/sha256" / _sha256(data)[7:]).write_bytes(data)
+        below = {"mediaType": MT_INDEX, "digest": _sha256(data), "size": len(data)}
+    top = {"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": [below] * width}
+    (dest / "index.json").write_text(json.dumps(top))
+    return f"oci-dir:{dest}@sha256:{'0' * 64}"
+
+
+def pax_loop_layer() -> bytes:
+    """A gzip layer whose PAX header holds the 11 bytes "10 path=a\\nx" (a hang once)."""
+    payload = b"10 path=a\nx"
+    header = tarfile.TarInfo("././@PaxHeader")
+    header.type, header.size = tarfile.XHDTYPE, len(payload)
+    block = header.tobuf(tarfile.USTAR_FORMAT)
+    member = tarfile.TarInfo("a").tobuf(tarfile.USTAR_FORMAT)
+    data = block + payload + bytes(-len(payload) % 512) + member + bytes(1024)
+    return gzip.compress(data)
+
+
+def declared_huge_elf_layer(declared: int = 1 << 30) -> bytes:
+    """A gzip layer whose one member declares `declared` bytes of ELF and holds 64 KiB."""
+    info = tarfile.TarInfo("usr/lib/libhuge.so")
+    info.size = declared
+    body = same_name_symbols(10)[:64] + bytes(64 << 10)
+    return gzip.compress(info.tobuf(tarfile.GNU_FORMAT) + body)
+
+
+def write_layers_dir(dest: Path, blobs: Sequence[bytes], spec: ImageSpec | None = None) -> str:
+    """An OCI layout over raw layer blobs (diff_ids not checked: absent from the config)."""
+    base = dest.parent / (dest.name + "-blobs")
+    base.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, blob in enumerate(blobs):
+        path = base / f"layer{i}.tar.gz"
+        path.write_bytes(blob)
+        paths.append(path)
+    image = spec or ImageSpec(layers=[])
+    image.base = paths
+    write_oci_dir(dest, image)
+    return f"oci-dir:{dest}"
+
+
+def gzipped_docker_save(dest: Path, layers: int, shape: str = "legacy") -> Path:
+    """`docker save | gzip` of an image of `layers` small layers, each with 64 KiB of noise
+    (so the archive does not compress to nothing)."""
+    members = [
+        [File(f"/data/layer{i}", hashlib.sha256(str(i).encode()).digest() * 2048)]
+        for i in range(layers)
+    ]
+    archive = write_docker_archive(
+        dest.with_suffix(".plain"), ImageSpec(layers=members), shape=shape
+    )
+    dest.write_bytes(gzip.compress(archive.read_bytes(), 1))
+    archive.unlink()
+    return dest
