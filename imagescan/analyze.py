@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+from imagescan.checks.kept import unread_config_findings
 from imagescan.checks.ldcache import stale_cache_findings
 from imagescan.checks.libraries import fragile_findings, library_findings
 from imagescan.checks.model import FatalAt, FileVerdict, Finding, FindingKind, Severity, Status
@@ -67,6 +68,7 @@ def analyze(
     _record_loaded_by(analysis)
     analysis.image_findings.extend(runtime_findings(judge, analysis))
     analysis.image_findings.extend(_cache_findings(judge))
+    analysis.image_findings.extend(unread_config_findings(rootfs))
     return analysis
 
 

@@ -20,6 +20,7 @@ from imagescan.image.compression import DigestVerifyingReader
 from imagescan.rootfs import layer as layer_module
 from imagescan.rootfs.layer import NOT_READ, index_layer, normalise, scan_layer
 from imagescan.rootfs.model import EntryType, LayerIndex
+from tests.hostile import declared_huge_elf_layer
 from tests.imagebuilder import (
     Dir,
     File,
@@ -339,3 +340,34 @@ def test_a_layer_without_its_end_of_archive_block_is_read_whole() -> None:
     layer = index_layer(io.BytesIO(gzip.compress(cut)), 1, None, compute_diff_id=True)
     assert {e.path for e in layer.entries} >= {"/etc/passwd", "/x"}
     assert layer.kept["/etc/passwd"].startswith(b"root:")
+
+
+def test_kept_files_stop_at_the_budget_and_say_so() -> None:
+    """Issue 15: 150 x 8 MiB files in /etc/ld.so.conf.d/ were all kept (1.25 GB)."""
+    members = [File(f"/etc/ld.so.conf.d/{i:02}.conf", b"#" * 30_000) for i in range(5)]
+    members += [File(f"/opt/x/{i}.conf", b"#" * 30_000) for i in range(3)]
+    blob = compress(layer_tar(members), "gzip")
+    budget = layer_module.KeptBudget(100_000)
+    layer = scan_layer(io.BytesIO(blob), 0, None, budget=budget).index
+    kept_conf_d = [p for p in layer.kept if p.startswith("/etc/ld.so.conf.d/")]
+    assert kept_conf_d == [f"/etc/ld.so.conf.d/{i:02}.conf" for i in range(3)]
+    assert not [p for p in layer.kept if p.startswith("/opt/")]  # budget spent: not kept
+    reasons = {s.path: s.reason for s in layer.skipped}
+    assert reasons == {
+        "/etc/ld.so.conf.d/03.conf": layer_module.NOT_KEPT,
+        "/etc/ld.so.conf.d/04.conf": layer_module.NOT_KEPT,
+    }
+    assert budget.left == 100_000 - 3 * 30_000
+
+
+def test_a_declared_huge_elf_member_is_not_allocated_before_its_bytes_arrive() -> None:
+    """Issue 15: a member declaring 1 GiB of ELF allocated 1 GiB before reading a byte."""
+    blob = declared_huge_elf_layer(1 << 30)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageReadError, match="unexpected end of data"):
+            index_layer(io.BytesIO(blob), 0, None)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 << 20
