@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from imagescan.checks.analysis import Analysis
 from imagescan.checks.cpu import cpu_sensitive, with_cpu_findings
+from imagescan.checks.kept import unread_config_findings
 from imagescan.checks.ldcache import stale_cache_findings
 from imagescan.checks.model import FileVerdict, Finding
 from imagescan.checks.plugins import judge_plugins
@@ -57,6 +58,7 @@ def analyze(
     hosted = {**verdicts, **judge_plugins(judge, alone, plugin_hosts)}
     judged = dataclasses.replace(alone, verdicts=with_loaded_by(hosted, processes))
     image_findings = runtime_checks(judge.session, judged) + _cache_findings(judge.session)
+    image_findings += unread_config_findings(rootfs)
     return dataclasses.replace(judged, image_findings=tuple(image_findings))
 
 

@@ -73,6 +73,14 @@ def _image_options(parser: argparse.ArgumentParser) -> None:
         "layers are read once (default: $IMAGESCAN_CACHE_DIR, else no cache)",
     )
     parser.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=float,
+        default=300.0,
+        help="give up on a registry that has not delivered the image within SECONDS, all "
+        "requests together (default: 300)",
+    )
+    parser.add_argument(
         "--cpu",
         "--cpu-level",
         dest="cpu_level",
@@ -218,6 +226,7 @@ def scan_options(args: argparse.Namespace, policy: Policy | None = None) -> Scan
         platform=platform,
         plain_http=args.plain_http,
         insecure_skip_tls_verify=args.insecure_skip_tls_verify,
+        timeout=args.timeout,
     )
     hosts = tuple((h.plugins, h.host) for h in policy.plugin_hosts) if policy else ()
     return ScanOptions(

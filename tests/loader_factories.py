@@ -32,12 +32,8 @@ from imagescan.elf.model import (
 from imagescan.image.model import ImageConfig
 from imagescan.loader import setup
 from imagescan.loader.context import LoaderContext
-from imagescan.loader.ldcache import (
-    DL_CACHE_HWCAP_EXTENSION,
-    FLAG_ELF_LIBC6,
-    FLAG_X8664_LIB64,
-    cache_libcmp,
-)
+from imagescan.loader.ldcache import DL_CACHE_HWCAP_EXTENSION, cache_libcmp
+from imagescan.loader.ldcache_model import FLAG_ELF_LIBC6, FLAG_X8664_LIB64
 from imagescan.loader.libc import CLibrary
 from imagescan.loader.model import LibC, LoadedObject, Process, ProcessParams, SearchResult
 from imagescan.loader.registry import c_library

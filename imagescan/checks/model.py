@@ -38,6 +38,8 @@ class FindingKind(enum.StrEnum):
     # policy findings (imagescan.policy): not the loader's verdict, the policy's
     VERSION_CEILING = "version-ceiling"
     RPATH_HYGIENE = "rpath-hygiene"
+    # hostile images (issue 15): a file the checks read was not kept (size budget)
+    CONFIG_NOT_READ = "config-not-read"
 
 
 class Status(enum.StrEnum):
