@@ -153,8 +153,10 @@ def build_process(
         for name in builder.objects[index].facts.needed:
             builder.load(index, name)
         index += 1
-    if builder.pending_rtld is not None:
-        builder.add_rtld()  # rtld.c: ld.so joins the global scope at the end when unneeded
+    if builder.pending_rtld is not None and params.musl:
+        builder.add_rtld()  # musl's loader is libc: its symbols are always global
+    # glibc (rtld.c dl_main): ld.so is taken out of the search list unless a DT_NEEDED
+    # names it, so an unneeded ld.so defines nothing (`__tls_get_addr`) for the process.
     return Process(
         tuple(builder.objects),
         tuple(builder.resolutions),
