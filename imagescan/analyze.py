@@ -7,8 +7,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from imagescan.checks.ldcache import stale_cache_findings
-from imagescan.checks.libraries import fragile_findings, library_findings
+from imagescan.checks.libraries import fragile_findings, library_findings, own_header_findings
 from imagescan.checks.model import FatalAt, FileVerdict, Finding, FindingKind, Severity, Status
+from imagescan.checks.protected import protected_findings
 from imagescan.checks.symbols import SymbolChecker, undefined_symbol_findings
 from imagescan.checks.versions import dt_relr_findings, version_findings
 from imagescan.elf.model import ElfFacts, FileKind
@@ -179,9 +180,10 @@ class _Judge:
         check of its own (ld.so says "statically linked" and stops there)."""
         checker = self.checker(process.musl)
         only = None if check_main else range(1, len(process.objects))
-        found = library_findings(process) + fragile_findings(process)
+        found = own_header_findings(process) + library_findings(process) + fragile_findings(process)
         if not process.musl:
             found += version_findings(process) + dt_relr_findings(process)
+            found += protected_findings(process)
         found += undefined_symbol_findings(process, checker, only=only)
         return found
 

@@ -208,6 +208,8 @@ class Case:
     starts: Mapping[str, Verdict] = field(default_factory=lambda: MappingProxyType({}))
     # Where the oracle's trace is known to differ from a real start (see the case's comment)
     oracle_differs: Mapping[str, Verdict] = field(default_factory=lambda: MappingProxyType({}))
+    # Libraries whose `libraries` verdict imagescan must reach too (judged as main objects)
+    library_checks: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------- gcc flag helpers
@@ -597,9 +599,31 @@ CASE_G_OSABI = Case(
         {
             "/opt/G/d2/libG.so.1": OK,
             # traced on its own, ld.so refuses to load it for the same reason
-            "/opt/G/d1/libG.so.1": Verdict("broken", loader_says="ELF file OS ABI invalid"),
+            "/opt/G/d1/libG.so.1": incompatible("/opt/G/d1/libG.so.1", "ELF file OS ABI invalid"),
         }
     ),
+    library_checks=("/opt/G/d1/libG.so.1",),
+)
+
+CASE_G_DEBUG = Case(
+    "G_debug_only_candidate_is_fatal",
+    "RUNPATH d1:d2, d1/libG.so.1 is `objcopy --only-keep-debug` of the library: its notes keep"
+    " file bytes, its PT_DYNAMIC has p_filesz 0: 'object file has no dynamic section'"
+    " (_dl_map_object_from_fd), fatal",
+    build=_g_build(Patch("/opt/G/d1/libG.so.1", "/opt/G/d2/libG.so.1", "only-keep-debug")),
+    layers=((*_G_FILES, Install("/opt/G/d1/libG.so.1", mode=0o644)),),
+    programs=frozen(
+        {"/opt/G/bin/app": incompatible("libG.so.1", "object file has no dynamic section")}
+    ),
+    libraries=frozen(
+        {
+            "/opt/G/d2/libG.so.1": OK,
+            "/opt/G/d1/libG.so.1": incompatible(
+                "/opt/G/d1/libG.so.1", "object file has no dynamic section"
+            ),
+        }
+    ),
+    library_checks=("/opt/G/d1/libG.so.1",),
 )
 
 _H_OLD = Cc(
@@ -1453,6 +1477,161 @@ CASE_RELR = Case(
     ),
 )
 
+_V_FLAGS = (*LIB, *soname("libself.so.1"))
+
+CASE_V_SELF = Case(
+    "V_version_need_names_the_object_itself",
+    "libself.so.1 was linked against an older libself.so.1 (f@V2): its DT_NEEDED and Verneed"
+    " name itself, and it defines only V1. find_needed finds the object itself (the NEEDED"
+    " lookup by SONAME added the name): version `V2' not found",
+    build=(
+        Cc("/link/V/libself.so.1", ("V/old.c",), (*_V_FLAGS, "-Wl,--version-script={S}/V/v2.map")),
+        Cc(
+            "/opt/V/lib/libself.so.1",
+            ("V/libself.c",),
+            (*_V_FLAGS, "-Wl,--version-script={S}/V/v1.map", *against("/link/V", "libself.so.1")),
+        ),
+        Cc(
+            "/opt/V/bin/app",
+            ("V/main.c",),
+            (*EXE, *runpath("/opt/V/lib"), *against("/opt/V/lib", "libself.so.1")),
+        ),
+    ),
+    layers=(files("/opt/V/bin/app", "/opt/V/lib/libself.so.1"),),
+    programs=frozen({"/opt/V/bin/app": missing_version("V2")}),
+    libraries=frozen({"/opt/V/lib/libself.so.1": missing_version("V2")}),
+    library_checks=("/opt/V/lib/libself.so.1",),
+)
+
+_NOSTDLIB_LIB = (*LIB, "-nostdlib")
+
+CASE_T_RTLD = Case(
+    "T_tls_get_addr_without_ld_so_in_scope",
+    "two -nostdlib libraries sharing a __thread variable and a -nostdlib program: nothing"
+    " needs ld.so, so rtld.c leaves it out of the search list and __tls_get_addr (an ld.so"
+    " symbol, called through the PLT) is undefined: the process dies at the first access",
+    build=(
+        Cc("/opt/T/lib/libta.so.1", ("T/libta.c",), (*_NOSTDLIB_LIB, *soname("libta.so.1"))),
+        Cc(
+            "/opt/T/lib/libtb.so.1",
+            ("T/libtb.c",),
+            (
+                *_NOSTDLIB_LIB,
+                *soname("libtb.so.1"),
+                *runpath("/opt/T/lib"),
+                *against("/opt/T/lib", "libta.so.1"),
+            ),
+        ),
+        Cc(
+            "/opt/T/bin/app",
+            ("T/start.c",),
+            (
+                *EXE,
+                "-nostdlib",
+                "-fno-stack-protector",
+                *runpath("/opt/T/lib"),
+                *against("/opt/T/lib", "libtb.so.1"),
+            ),
+        ),
+    ),
+    layers=(files("/opt/T/bin/app", "/opt/T/lib/libta.so.1", "/opt/T/lib/libtb.so.1"),),
+    programs=frozen({"/opt/T/bin/app": undefined("__tls_get_addr", "call")}),
+    libraries=frozen(
+        {
+            "/opt/T/lib/libtb.so.1": undefined("__tls_get_addr", "call"),
+            # no DT_NEEDED: the oracle checks its symbols inside libc.so.6's process, where
+            # nothing needs ld.so either
+            "/opt/T/lib/libta.so.1": undefined("__tls_get_addr", "call"),
+        }
+    ),
+    library_checks=("/opt/T/lib/libtb.so.1",),
+)
+
+CASE_F_FILTER = Case(
+    "F_filter_and_auxiliary_filtees_absent",
+    "libF.so.1 is a filter (-Wl,-F,libfilteeF.so.1), libAux.so.1 an auxiliary filter"
+    " (-Wl,-f,libauxF.so.1); neither filtee is in the image. _dl_map_object_deps loads"
+    " filtees like DT_NEEDED: a DT_FILTER one is fatal when absent, a DT_AUXILIARY one ignored",
+    build=(
+        lib("/opt/F/lib/libF.so.1", "f_func", flags=("-Wl,-F,libfilteeF.so.1",)),
+        lib("/opt/F/lib/libAux.so.1", "aux_func", flags=("-Wl,-f,libauxF.so.1",)),
+        exe(
+            "/opt/F/bin/app-filter",
+            "f_func",
+            flags=(*runpath("/opt/F/lib"), *against("/opt/F/lib", "libF.so.1")),
+        ),
+        exe(
+            "/opt/F/bin/app-aux",
+            "aux_func",
+            flags=(*runpath("/opt/F/lib"), *against("/opt/F/lib", "libAux.so.1")),
+        ),
+    ),
+    layers=(
+        files(
+            "/opt/F/bin/app-filter",
+            "/opt/F/bin/app-aux",
+            "/opt/F/lib/libF.so.1",
+            "/opt/F/lib/libAux.so.1",
+        ),
+    ),
+    programs=frozen(
+        {"/opt/F/bin/app-filter": missing("libfilteeF.so.1"), "/opt/F/bin/app-aux": OK}
+    ),
+    # dlopen("libF.so.1") fails the same way as the program's start
+    libraries=frozen(
+        {"/opt/F/lib/libF.so.1": missing("libfilteeF.so.1"), "/opt/F/lib/libAux.so.1": OK}
+    ),
+    library_checks=("/opt/F/lib/libF.so.1", "/opt/F/lib/libAux.so.1"),
+    # `ld.so libF.so.1` (the oracle's trace) does not load the filtees of its main object
+    oracle_differs=frozen({"/opt/F/lib/libF.so.1": OK}),
+)
+
+
+def _px_lib(out: str, *flags: str) -> Cc:
+    return Cc(out, ("PX/libp.c",), (*LIB, *soname("libP.so.1"), *flags))
+
+
+def _px_exe(out: str, libdir: str) -> Cc:
+    # linked against a default-visibility copy: GNU ld 2.40 refuses a copy relocation
+    # against a protected symbol itself, so the protected library arrives only at run time
+    flags = (*EXE, "-fno-pie", "-no-pie", *runpath(libdir), *against("/link/PX", "libP.so.1"))
+    return Cc(out, ("PX/main.c",), flags)
+
+
+CASE_PX_PROTECTED = Case(
+    "PX_copy_relocation_against_protected_data",
+    "a non-PIE program copies pdata (R_X86_64_COPY); the image's libP.so.1 defines it"
+    " STV_PROTECTED. Built with -mno-direct-extern-access (GNU_PROPERTY_1_NEEDED_INDIRECT_"
+    "EXTERN_ACCESS) the start fails; unmarked, ld.so only warns (dl-protected.h)",
+    build=(
+        _px_lib("/link/PX/libP.so.1"),
+        _px_lib("/opt/PX/marked/libP.so.1", "-DPROTECTED", "-mno-direct-extern-access"),
+        _px_lib("/opt/PX/plain/libP.so.1", "-DPROTECTED"),
+        _px_exe("/opt/PX/bin/app-marked", "/opt/PX/marked"),
+        _px_exe("/opt/PX/bin/app-plain", "/opt/PX/plain"),
+    ),
+    layers=(
+        files(
+            "/opt/PX/bin/app-marked",
+            "/opt/PX/bin/app-plain",
+            "/opt/PX/marked/libP.so.1",
+            "/opt/PX/plain/libP.so.1",
+        ),
+    ),
+    programs=frozen(
+        {
+            "/opt/PX/bin/app-marked": Verdict(
+                "broken",
+                frozenset({Finding("protected-copy-relocation", "pdata")}),
+                (),
+                "error due to GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS",
+            ),
+            "/opt/PX/bin/app-plain": ok(warn("protected-copy-relocation", "pdata")),
+        }
+    ),
+    requires=("gcc -mno-direct-extern-access",),
+)
+
 # ---------------------------------------------------------------- musl (ldso/dynlink.c)
 
 MUSL_LOADER = "/lib/ld-musl-x86_64.so.1"
@@ -1703,6 +1882,11 @@ CASES: tuple[Case, ...] = (
     CASE_G_MACHINE,
     CASE_G_ENDIAN,
     CASE_G_OSABI,
+    CASE_G_DEBUG,
+    CASE_V_SELF,
+    CASE_T_RTLD,
+    CASE_F_FILTER,
+    CASE_PX_PROTECTED,
     CASE_H,
     CASE_H_SYMBOL,
     CASE_H_PROVIDER,

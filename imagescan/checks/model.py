@@ -29,6 +29,7 @@ class FindingKind(enum.StrEnum):
     FRAGILE_DEPENDENCY = "fragile-dependency"
     PRELOAD_MISSING = "preload-missing"
     NO_VERSION_INFORMATION = "no-version-information"
+    PROTECTED_COPY_RELOCATION = "protected-copy-relocation"
     # run-time loading (issue 5): plugins, NSS modules, dlopen names, Go plugins
     PLUGIN_HOST_MISSING = "plugin-host-missing"
     NSS_MODULE_MISSING = "nss-module-missing"

@@ -19,6 +19,8 @@ from typing import cast
 from imagescan.elf.dynamic import (
     DF_1_PIE,
     DF_TEXTREL,
+    DT_AUXILIARY,
+    DT_FILTER,
     DT_FLAGS,
     DT_FLAGS_1,
     DT_NEEDED,
@@ -60,7 +62,9 @@ from imagescan.elf.headers import (
     type_problem,
 )
 from imagescan.elf.ldso import is_ldso_name, ldso_defaults
+from imagescan.elf.mapping import map_problem, phdr_table_problem
 from imagescan.elf.model import ET_CORE, ET_DYN, ET_EXEC, ET_REL, ElfFacts, FileKind, GoBuildInfo
+from imagescan.elf.notes import indirect_extern_access
 from imagescan.elf.symtab import go_pkghashes, read_symbols
 from imagescan.errors import MalformedElf
 
@@ -159,15 +163,12 @@ def parse_elf(data: bytes | bytearray, path: str, *, symbols: bool = True) -> El
 def _parse(data: bytes, path: str, symbols: bool = True) -> ElfFacts:
     lay = read_layout(data)
     hdr = read_header(data, lay)
-    phdrs = program_headers(data, hdr, lay)
+    unreadable = phdr_table_problem(hdr, 56 if lay.is64 else 32, len(data))
+    phdrs = () if unreadable else program_headers(data, hdr, lay)
     loads = tuple(ph for ph in phdrs if ph.p_type == PT_LOAD)
     segs = Segments(loads, len(data))
     sections = section_headers(data, hdr, lay)
     interp = _interpreter(data, phdrs)
-    dyn_ph = next((ph for ph in phdrs if ph.p_type == PT_DYNAMIC), None)
-    if _no_file_image(loads):
-        dyn_ph = None  # a separate debug file: its tables point at bytes that are not there
-    dyn = read_dynamic(data, dyn_ph, lay, segs) if dyn_ph else None
     facts = ElfFacts(
         elf_class=64 if lay.is64 else 32,
         little_endian=lay.endian == "<",
@@ -175,16 +176,36 @@ def _parse(data: bytes, path: str, symbols: bool = True) -> ElfFacts:
         osabi=data[7],
         abiversion=data[8],
         e_type=hdr.e_type,
-        kind=_kind(path, hdr.e_type, loads, interp, dyn),
+        kind=FileKind.OTHER,
         ident_problem=ident_problem(data[:EI_NIDENT], hdr.e_version),
         type_problem=type_problem(hdr, lay),
+        map_problem=unreadable or map_problem(hdr, phdrs),
         interpreter=interp,
         go=_go(data, hdr, sections, loads),
         ldso=ldso_defaults(data) if is_ldso_name(posixpath.basename(path)) else None,
+        indirect_extern_access=indirect_extern_access(data, phdrs, lay),
     )
-    if dyn is None:
+    if unreadable:
         return facts
-    return _with_dynamic(facts, data, _Tables(lay, segs, sections, loads), dyn, symbols)
+    dyn_ph = next((ph for ph in phdrs if ph.p_type == PT_DYNAMIC), None)
+    if _no_file_image(loads):
+        dyn_ph = None  # a separate debug file: its tables point at bytes that are not there
+    try:
+        dyn = read_dynamic(data, dyn_ph, lay, segs) if dyn_ph else None
+        facts = replace(facts, kind=_kind(path, hdr.e_type, loads, interp, dyn))
+        if dyn is None:
+            return facts
+        return _with_dynamic(facts, data, _Tables(lay, segs, sections, loads), dyn, symbols)
+    except MalformedElf:
+        # open_verify or the mapping refuses this file before its dynamic section is read:
+        # that refusal, not the table it never reads, is what the loader says of it.
+        if facts.ident_problem or facts.type_problem or facts.map_problem:
+            return replace(facts, kind=_kind(path, hdr.e_type, loads, interp, _UNREAD))
+        raise
+
+
+# A dynamic section the loader never gets to read: it still makes an ET_DYN file a library.
+_UNREAD = Dynamic({}, b"", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +228,8 @@ def _with_dynamic(
         facts,
         dynamic=True,
         needed=dyn.strings(DT_NEEDED),
+        filters=dyn.strings(DT_FILTER),
+        auxiliary=dyn.strings(DT_AUXILIARY),
         soname=dyn.string(DT_SONAME),
         rpath=dyn.string(DT_RPATH),
         runpath=dyn.string(DT_RUNPATH),
@@ -226,6 +249,7 @@ def _with_dynamic(
     return replace(
         facts,
         defined=syms.defined,
+        protected=syms.protected,
         undefined=syms.undefined,
         strings_so=_strings_so(data, t.loads, dyn) if imports_dlopen else (),
         go_pkghashes=go_pkghashes(data, dyn, t.lay, t.segs, count),

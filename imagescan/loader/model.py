@@ -70,6 +70,7 @@ class Resolution:
     fatal: str | None = None  # the loader's error when a candidate was fatal
     preload: bool = False
     fragile: bool = False  # reused, but the requester's own search would not find it
+    auxiliary: bool = False  # a DT_AUXILIARY filtee: not finding it is no error
 
     @property
     def missing(self) -> bool:

@@ -129,6 +129,16 @@ RULES: dict[FindingKind, RuleText] = {
         "program gets the ABI it expects.",
         Severity.NOTE,
     ),
+    FindingKind.PROTECTED_COPY_RELOCATION: RuleText(
+        "ProtectedCopyRelocation",
+        "The program copies a library's protected data",
+        "The program's copy relocation binds to a protected symbol of a library; the loader "
+        "warns, and refuses to start the program when the library is marked "
+        "GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS (gcc -mno-direct-extern-access).",
+        "Rebuild the program as PIE with -fPIC or -mno-direct-extern-access, or give the "
+        "symbol default visibility in the library.",
+        Severity.ERROR,
+    ),
     FindingKind.VERSION_CEILING: RuleText(
         "VersionCeiling",
         "A required symbol version is above the policy's ceiling",
