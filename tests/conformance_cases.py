@@ -1477,6 +1477,64 @@ CASE_RELR = Case(
     ),
 )
 
+CASE_G_SCRIPT_DEFAULT = Case(
+    "G_needed_name_is_a_linker_script_in_a_system_dir",
+    "the program needs libscript.so, and /usr/lib/x86_64-linux-gnu/libscript.so is a GNU ld"
+    " script (as libc.so is): ldconfig left it out of the cache, the system-directory search"
+    " opens it, open_verify says 'invalid ELF header', fatal",
+    build=(
+        lib("/link/LS/libscript.so", "ls_func"),
+        exe("/opt/LS/bin/app", "ls_func", flags=against("/link/LS", "libscript.so")),
+    ),
+    layers=(
+        (
+            *files("/opt/LS/bin/app"),
+            Install(f"{LIBDIR}/libscript.so", "fixture:G/libc-like.ld", 0o644),
+        ),
+    ),
+    ldconfig=True,
+    programs=frozen({"/opt/LS/bin/app": incompatible("libscript.so", "invalid ELF header")}),
+)
+
+CASE_AUDIT = Case(
+    "AU_audit_module_absent_is_ignored",
+    "DT_AUDIT (-Wl,--audit) and LD_AUDIT name modules that are not in the image: rtld.c"
+    " prints 'cannot be loaded as audit interface ... ignored' and starts the program",
+    build=(
+        lib("/opt/AU/lib/libau.so.1", "au_func"),
+        exe(
+            "/opt/AU/bin/app",
+            "au_func",
+            flags=(
+                "-Wl,--audit=libaudit-gone.so.1",
+                *runpath("/opt/AU/lib"),
+                *against("/opt/AU/lib", "libau.so.1"),
+            ),
+        ),
+    ),
+    layers=(files("/opt/AU/bin/app", "/opt/AU/lib/libau.so.1"),),
+    env=(PATH, "LD_AUDIT=/opt/AU/lib/libaudit-env-gone.so"),
+    programs=frozen({"/opt/AU/bin/app": OK}),
+    libraries=frozen({"/opt/AU/lib/libau.so.1": OK}),
+)
+
+CASE_UNIQUE = Case(
+    "U2_gnu_unique_symbol",
+    "libu.so.1 defines uvar as STB_GNU_UNIQUE (EI_OSABI becomes ELFOSABI_GNU); the program"
+    " reads it: do_lookup_x binds unique symbols like global ones",
+    build=(
+        Cc("/opt/U2/lib/libu.so.1", ("U2/libu.c",), (*LIB, *soname("libu.so.1"))),
+        Cc(
+            "/opt/U2/bin/app",
+            ("U2/main.c",),
+            (*EXE, *runpath("/opt/U2/lib"), *against("/opt/U2/lib", "libu.so.1")),
+        ),
+    ),
+    layers=(files("/opt/U2/bin/app", "/opt/U2/lib/libu.so.1"),),
+    programs=frozen({"/opt/U2/bin/app": ok(resolved={"libu.so.1": "/opt/U2/lib/libu.so.1"})}),
+    libraries=frozen({"/opt/U2/lib/libu.so.1": OK}),
+)
+
 _V_FLAGS = (*LIB, *soname("libself.so.1"))
 
 CASE_V_SELF = Case(
@@ -1819,6 +1877,60 @@ CASE_M_DOLLAR = Case(
     libraries=frozen({"/opt/M4/lib/libm4.so": OK}),
 )
 
+
+def _long_dir(length: int) -> str:
+    """An absolute directory path of exactly `length` characters (components of 200)."""
+    parts, left = ["/opt/M6"], length - len("/opt/M6")
+    while left > 0:
+        part = "d" * min(200, left - 1)
+        parts.append(part)
+        left -= len(part) + 1
+    return "/".join(parts)
+
+
+_M6_FITS, _M6_TOO_LONG = _long_dir(502), _long_dir(503)  # + "/" + "libm6.so": 511, 512 bytes
+
+CASE_M_PATH_BUF = Case(
+    "M_musl_dir_name_buffer_limit",
+    "musl: path_open builds DIR/NAME in a 512-byte buffer (2*NAME_MAX+2) and passes over a"
+    " directory whose DIR/NAME does not fit: found at 511 bytes, not at 512",
+    build=(
+        lib(f"{_M6_FITS}/libm6.so", "m6_func", cc="musl-gcc"),
+        lib(f"{_M6_TOO_LONG}/libm6.so", "m6_func", cc="musl-gcc"),
+        exe(
+            "/opt/M6/bin/app-fits",
+            "m6_func",
+            cc="musl-gcc",
+            flags=(*rpath(_M6_FITS), *against(_M6_FITS, "libm6.so")),
+        ),
+        exe(
+            "/opt/M6/bin/app-too-long",
+            "m6_func",
+            cc="musl-gcc",
+            flags=(*rpath(_M6_TOO_LONG), *against(_M6_TOO_LONG, "libm6.so")),
+        ),
+    ),
+    layers=(
+        _musl_base_layer(
+            *files(
+                "/opt/M6/bin/app-fits",
+                "/opt/M6/bin/app-too-long",
+                f"{_M6_FITS}/libm6.so",
+                f"{_M6_TOO_LONG}/libm6.so",
+            )
+        ),
+    ),
+    base="musl",
+    requires=("musl-gcc",),
+    programs=frozen(
+        {
+            "/opt/M6/bin/app-fits": ok(resolved={"libm6.so": f"{_M6_FITS}/libm6.so"}),
+            "/opt/M6/bin/app-too-long": missing("libm6.so"),
+        }
+    ),
+    libraries=frozen({f"{_M6_FITS}/libm6.so": OK, f"{_M6_TOO_LONG}/libm6.so": OK}),
+)
+
 CASE_X = Case(
     "X_interpreter_missing_and_static",
     "an image with only musl's loader: a glibc program's PT_INTERP is missing; static and"
@@ -1884,6 +1996,9 @@ CASES: tuple[Case, ...] = (
     CASE_G_OSABI,
     CASE_G_DEBUG,
     CASE_V_SELF,
+    CASE_G_SCRIPT_DEFAULT,
+    CASE_AUDIT,
+    CASE_UNIQUE,
     CASE_T_RTLD,
     CASE_F_FILTER,
     CASE_PX_PROTECTED,
@@ -1918,5 +2033,6 @@ CASES: tuple[Case, ...] = (
     CASE_M_PATH,
     CASE_M_INHERIT,
     CASE_M_DOLLAR,
+    CASE_M_PATH_BUF,
     CASE_X,
 )

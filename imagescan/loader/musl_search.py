@@ -13,7 +13,13 @@ from collections.abc import Iterator, Sequence
 from imagescan.elf.model import LdsoDefaults
 from imagescan.loader.context import MUSL_ARCH, LoaderContext
 from imagescan.loader.model import LoadedObject, Outcome, Rule, SearchStep
-from imagescan.loader.musl import musl_libc_alias, musl_path_file, musl_sys_path
+from imagescan.loader.musl import (
+    MUSL_PATH_BUF,
+    NAME_MAX,
+    musl_libc_alias,
+    musl_path_file,
+    musl_sys_path,
+)
 from imagescan.loader.search import ProcessParams, SearchResult, try_candidates
 
 
@@ -55,6 +61,8 @@ def _candidates(
     if "/" in name:
         yield name, Rule.SLASH, None
         return
+    if len(name) > NAME_MAX:
+        return  # load_library: a longer name is not searched at all
     llp = None if params.secure else ctx.env.get("LD_LIBRARY_PATH")
     if llp:
         yield from _in_dirs(_split(llp), name, Rule.LD_LIBRARY_PATH, None)
@@ -88,4 +96,7 @@ def _in_dirs(
     dirs: Sequence[str], name: str, rule: Rule, owner: str | None
 ) -> Iterator[tuple[str, Rule, str | None]]:
     for directory in dirs:
-        yield f"{directory.rstrip('/')}/{name}", rule, owner
+        # path_open: snprintf(buf, 512, "%.*s/%s", dir, name) must fit, else the directory
+        # is passed over (the directory as written, trailing '/' and all)
+        if len(directory) + 1 + len(name) < MUSL_PATH_BUF:
+            yield f"{directory.rstrip('/')}/{name}", rule, owner
