@@ -30,6 +30,7 @@ class FindingKind(enum.StrEnum):
     PRELOAD_MISSING = "preload-missing"
     NO_VERSION_INFORMATION = "no-version-information"
     CPU_DEPENDENT = "cpu-dependent"  # the verdict differs between CPU models (issue 9)
+    PROTECTED_COPY_RELOCATION = "protected-copy-relocation"
     # run-time loading (issue 5): plugins, NSS modules, dlopen names, Go plugins
     PLUGIN_HOST_MISSING = "plugin-host-missing"
     NSS_MODULE_MISSING = "nss-module-missing"

@@ -18,6 +18,15 @@ DT_RELA, DT_RELASZ, DT_RELAENT, DT_STRSZ, DT_SYMENT = 7, 8, 9, 10, 11
 DT_SONAME, DT_RPATH, DT_REL, DT_RELSZ, DT_RELENT = 14, 15, 17, 18, 19
 DT_PLTREL, DT_TEXTREL, DT_JMPREL = 20, 22, 23
 DT_RUNPATH, DT_FLAGS, DT_RELRSZ, DT_RELR = 29, 30, 35, 36
+DT_AUXILIARY, DT_FILTER = 0x7FFFFFFD, 0x7FFFFFFF
+DT_INIT, DT_FINI, DT_INIT_ARRAY, DT_FINI_ARRAY, DT_INIT_ARRAYSZ, DT_FINI_ARRAYSZ = (
+    12,
+    13,
+    25,
+    26,
+    27,
+    28,
+)
 DT_GNU_HASH = 0x6FFFFEF5
 DT_VERSYM, DT_RELACOUNT, DT_RELCOUNT, DT_FLAGS_1 = 0x6FFFFFF0, 0x6FFFFFF9, 0x6FFFFFFA, 0x6FFFFFFB
 DT_VERDEF, DT_VERDEFNUM, DT_VERNEED, DT_VERNEEDNUM = 0x6FFFFFFC, 0x6FFFFFFD, 0x6FFFFFFE, 0x6FFFFFFF
@@ -26,14 +35,20 @@ VER_FLG_BASE, VER_FLG_WEAK = 0x1, 0x2
 
 
 # --------------------------------------------------------------------------- dynamic section
-def _dynamic_entries(data: bytes, ph: ProgramHeader, lay: Layout) -> dict[int, list[int]]:
-    """DT tag -> values in order, up to DT_NULL (or the end of PT_DYNAMIC)."""
-    check_range(data, ph.p_offset, ph.p_filesz, "PT_DYNAMIC")
+def _dynamic_entries(
+    data: bytes, ph: ProgramHeader, lay: Layout, segs: Segments
+) -> dict[int, list[int]]:
+    """DT tag -> values in order, up to DT_NULL (or the end of the segment's file image).
+
+    ld.so reads the dynamic array where PT_DYNAMIC's p_vaddr maps it (l_ld), up to DT_NULL:
+    p_offset and p_filesz (beyond being non-zero) are never used (dl-load.c)."""
+    start = segs.offset(ph.p_vaddr, 0, "PT_DYNAMIC") if segs.extent(ph.p_vaddr) else 0
+    size = segs.extent(ph.p_vaddr)
     fmt = lay.endian + ("qQ" if lay.is64 else "iI")
     ent = struct.calcsize(fmt)
-    end = ph.p_offset + ph.p_filesz - ph.p_filesz % ent
+    end = start + size - size % ent
     tags: dict[int, list[int]] = {}
-    for tag, val in struct.iter_unpack(fmt, memoryview(data)[ph.p_offset : end]):
+    for tag, val in struct.iter_unpack(fmt, memoryview(data)[start:end]):
         if tag == DT_NULL:
             break
         tags.setdefault(tag, []).append(val)
@@ -77,7 +92,7 @@ class Dynamic:
 
 
 def read_dynamic(data: bytes, ph: ProgramHeader, lay: Layout, segs: Segments) -> Dynamic:
-    tags = _dynamic_entries(data, ph, lay)
+    tags = _dynamic_entries(data, ph, lay, segs)
     strtab_addr, strsz = _last(tags, DT_STRTAB), _last(tags, DT_STRSZ)
     if strtab_addr is None:
         if any(t in tags for t in (DT_NEEDED, DT_SONAME, DT_RPATH, DT_RUNPATH, DT_SYMTAB)):

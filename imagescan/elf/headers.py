@@ -89,6 +89,8 @@ class ProgramHeader:
     p_offset: int
     p_vaddr: int
     p_filesz: int
+    p_memsz: int = 0
+    p_align: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,9 +175,9 @@ def program_headers(data: bytes, hdr: ElfHeader, lay: Layout) -> tuple[ProgramHe
     for i in range(hdr.e_phnum):
         f = struct.unpack_from(fmt, data, hdr.e_phoff + i * hdr.e_phentsize)
         if lay.is64:  # p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz, ...
-            out.append(ProgramHeader(f[0], f[1], f[2], f[3], f[5]))
-        else:  # p_type, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_flags, ...
-            out.append(ProgramHeader(f[0], f[6], f[1], f[2], f[4]))
+            out.append(ProgramHeader(f[0], f[1], f[2], f[3], f[5], f[6], f[7]))
+        else:  # p_type, p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_flags, p_align
+            out.append(ProgramHeader(f[0], f[6], f[1], f[2], f[4], f[5], f[7]))
     return tuple(out)
 
 

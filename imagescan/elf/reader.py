@@ -19,8 +19,16 @@ from typing import cast
 from imagescan.elf.dynamic import (
     DF_1_PIE,
     DF_TEXTREL,
+    DT_AUXILIARY,
+    DT_FILTER,
+    DT_FINI,
+    DT_FINI_ARRAY,
+    DT_FINI_ARRAYSZ,
     DT_FLAGS,
     DT_FLAGS_1,
+    DT_INIT,
+    DT_INIT_ARRAY,
+    DT_INIT_ARRAYSZ,
     DT_NEEDED,
     DT_RELR,
     DT_RELRSZ,
@@ -60,7 +68,9 @@ from imagescan.elf.headers import (
     type_problem,
 )
 from imagescan.elf.ldso import is_ldso_name, ldso_defaults
+from imagescan.elf.mapping import init_problem, map_problem, phdr_table_problem
 from imagescan.elf.model import ET_CORE, ET_DYN, ET_EXEC, ET_REL, ElfFacts, FileKind, GoBuildInfo
+from imagescan.elf.notes import indirect_extern_access
 from imagescan.elf.symtab import go_pkghashes, read_symbols
 from imagescan.errors import MalformedElf
 
@@ -159,7 +169,42 @@ def parse_elf(data: bytes | bytearray, path: str, *, symbols: bool = True) -> El
 def _parse(data: bytes, path: str, symbols: bool = True) -> ElfFacts:
     lay = read_layout(data)
     hdr = read_header(data, lay)
-    phdrs = program_headers(data, hdr, lay)
+    unreadable = phdr_table_problem(hdr, 56 if lay.is64 else 32, len(data))
+    phdrs = () if unreadable or type_problem(hdr, lay) else program_headers(data, hdr, lay)
+    facts = ElfFacts(
+        elf_class=64 if lay.is64 else 32,
+        little_endian=lay.endian == "<",
+        machine=hdr.e_machine,
+        osabi=data[7],
+        abiversion=data[8],
+        e_type=hdr.e_type,
+        kind=FileKind.OTHER,
+        ident_problem=ident_problem(data[:EI_NIDENT], hdr.e_version),
+        type_problem=type_problem(hdr, lay),
+        map_problem=unreadable or map_problem(hdr, phdrs, len(data), lay.is64),
+    )
+    if unreadable or (facts.type_problem and hdr.e_type in (ET_DYN, ET_EXEC)):
+        return facts  # a bad e_phentsize: no program header is read, by ld.so or here
+    try:
+        return _with_headers(facts, data, path, (hdr, lay, phdrs), symbols)
+    except MalformedElf:
+        # open_verify or the mapping refuses this file before it reads anything else: that
+        # refusal, not a table the loader never gets to, is what the loader says of it.
+        if facts.ident_problem or facts.type_problem or facts.map_problem:
+            loads = tuple(ph for ph in phdrs if ph.p_type == PT_LOAD)
+            return replace(facts, kind=_kind(path, hdr.e_type, loads, None, _UNREAD))
+        raise
+
+
+def _with_headers(
+    facts: ElfFacts,
+    data: bytes,
+    path: str,
+    headers: tuple[ElfHeader, Layout, tuple[ProgramHeader, ...]],
+    symbols: bool,
+) -> ElfFacts:
+    """`facts` completed from the program and section headers, then PT_DYNAMIC."""
+    hdr, lay, phdrs = headers
     loads = tuple(ph for ph in phdrs if ph.p_type == PT_LOAD)
     segs = Segments(loads, len(data))
     sections = section_headers(data, hdr, lay)
@@ -168,23 +213,21 @@ def _parse(data: bytes, path: str, symbols: bool = True) -> ElfFacts:
     if _no_file_image(loads):
         dyn_ph = None  # a separate debug file: its tables point at bytes that are not there
     dyn = read_dynamic(data, dyn_ph, lay, segs) if dyn_ph else None
-    facts = ElfFacts(
-        elf_class=64 if lay.is64 else 32,
-        little_endian=lay.endian == "<",
-        machine=hdr.e_machine,
-        osabi=data[7],
-        abiversion=data[8],
-        e_type=hdr.e_type,
+    facts = replace(
+        facts,
         kind=_kind(path, hdr.e_type, loads, interp, dyn),
-        ident_problem=ident_problem(data[:EI_NIDENT], hdr.e_version),
-        type_problem=type_problem(hdr, lay),
         interpreter=interp,
         go=_go(data, hdr, sections, loads),
         ldso=ldso_defaults(data) if is_ldso_name(posixpath.basename(path)) else None,
+        indirect_extern_access=indirect_extern_access(data, phdrs, lay),
     )
     if dyn is None:
         return facts
     return _with_dynamic(facts, data, _Tables(lay, segs, sections, loads), dyn, symbols)
+
+
+# A dynamic section the loader never gets to read: it still makes an ET_DYN file a library.
+_UNREAD = Dynamic({}, b"", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +250,8 @@ def _with_dynamic(
         facts,
         dynamic=True,
         needed=dyn.strings(DT_NEEDED),
+        filters=dyn.strings(DT_FILTER),
+        auxiliary=dyn.strings(DT_AUXILIARY),
         soname=dyn.string(DT_SONAME),
         rpath=dyn.string(DT_RPATH),
         runpath=dyn.string(DT_RUNPATH),
@@ -218,6 +263,7 @@ def _with_dynamic(
         version_defs=version_defs(data, dyn, t.lay, t.segs),
         has_versym=DT_VERSYM in dyn.tags,
         symbols_read=symbols,
+        map_problem=facts.map_problem or _init_problem(t.loads, dyn),
     )
     if not symbols:
         return facts
@@ -226,10 +272,23 @@ def _with_dynamic(
     return replace(
         facts,
         defined=syms.defined,
+        protected=syms.protected,
         undefined=syms.undefined,
         strings_so=_strings_so(data, t.loads, dyn) if imports_dlopen else (),
         go_pkghashes=go_pkghashes(data, dyn, t.lay, t.segs, count),
     )
+
+
+def _init_problem(loads: tuple[ProgramHeader, ...], dyn: Dynamic) -> str | None:
+    """Where the constructors and destructors the loader runs are (for the arrays their
+    starts: an empty array has nothing to run)."""
+    functions = [a for a in (dyn.get(DT_INIT), dyn.get(DT_FINI)) if a]
+    arrays = [
+        dyn.get(array) or 0
+        for array, size in ((DT_INIT_ARRAY, DT_INIT_ARRAYSZ), (DT_FINI_ARRAY, DT_FINI_ARRAYSZ))
+        if dyn.get(size)
+    ]
+    return init_problem(loads, functions, arrays)
 
 
 def _go(

@@ -45,6 +45,7 @@ from imagescan.machines import relocation_types
 
 STB_LOCAL, STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE = 0, 1, 2, 10
 STT_NOTYPE, STT_OBJECT, STT_FUNC, STT_COMMON, STT_TLS, STT_GNU_IFUNC = 0, 1, 2, 5, 6, 10
+STV_PROTECTED = 3
 # dl-lookup.c do_lookup_x: ALLOWED_STT and the bindings it accepts.
 _LOOKUP_TYPES = frozenset((STT_NOTYPE, STT_OBJECT, STT_FUNC, STT_COMMON, STT_TLS, STT_GNU_IFUNC))
 _LOOKUP_BINDS = frozenset((STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE))
@@ -181,6 +182,7 @@ def _reloc_use(data: bytes, dyn: Dynamic, lay: Layout, segs: Segments, machine: 
 class Symbols:
     defined: dict[str, tuple[int, ...]]
     undefined: tuple[UndefinedSymbol, ...]
+    protected: frozenset[str] = frozenset()  # defined with STV_PROTECTED
 
 
 def read_symbols(
@@ -253,11 +255,12 @@ def _sort_symbols(
     more: dict[str, list[int]] = {}
     undefined: list[UndefinedSymbol] = []
     names = _Names(strtab)
+    protected: list[str] = []
     for index, row in enumerate(rows):
         if is64:
-            st_name, st_info, _other, shndx, value, _size = row
+            st_name, st_info, other, shndx, value, _size = row
         else:
-            st_name, value, _size, st_info, _other, shndx = row
+            st_name, value, _size, st_info, other, shndx = row
         bind, stype = st_info >> 4, st_info & 0xF
         if index == 0 or bind == STB_LOCAL:
             continue
@@ -275,12 +278,14 @@ def _sort_symbols(
                     defined[name] = _one_versym(vs)
                 else:
                     more.setdefault(name, list(prev)).append(vs)
+                if other & 3 == STV_PROTECTED:
+                    protected.append(name)
             if index not in use.copy:
                 continue
         undefined.append(_reference(name, index, bind, stype, vs if versyms else 0, by_index, use))
     for name, repeated in more.items():
         defined[name] = tuple(repeated)
-    return Symbols(defined, tuple(undefined))
+    return Symbols(defined, tuple(undefined), frozenset(protected))
 
 
 class _Names:

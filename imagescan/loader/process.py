@@ -95,7 +95,9 @@ class _Builder:
                 return self.add_rtld()
         return None
 
-    def load(self, requester: int, name: str, preload: Rule | None = None) -> None:
+    def load(
+        self, requester: int, name: str, preload: Rule | None = None, *, auxiliary: bool = False
+    ) -> None:
         """Resolve `name` for object `requester`; append the object when it is new."""
         known = self.loaded_match(name)
         if known is not None:
@@ -109,13 +111,32 @@ class _Builder:
             return
         result = self.searcher(self.ctx, self.params, self.objects, requester, name)
         found, reused = self.place(result, requester, name)
+        if auxiliary and found is None:
+            # dl-deps.c: the error of an auxiliary filtee is dropped, fatal candidate or not
+            self.resolutions.append(Resolution(requester, name, result.steps, None, auxiliary=True))
+            return
         self.add_resolution(
             requester, name, result.steps, found, preload, fatal=result.fatal, reused=reused
         )
 
+    def load_dependencies(self, index: int) -> None:
+        """DT_NEEDED, then (glibc only) the DT_FILTER and DT_AUXILIARY filtees, which
+        `_dl_map_object_deps` maps in the same loop. Filtees go before their filter in the
+        real search list; here they are appended, which changes only which of two
+        definitions wins, not whether a symbol is found."""
+        facts = self.objects[index].facts
+        for name in facts.needed:
+            self.load(index, name)
+        if not self.params.load.filtees:
+            return  # musl's decode_dyn ignores both tags
+        for name in facts.filters:
+            self.load(index, name)
+        for name in facts.auxiliary:
+            self.load(index, name, auxiliary=True)
+
     def fragile(self, requester: int, name: str, known: int) -> bool:
         """Found only because another object loaded it first (LOADER.md edge case 3)."""
-        if known == 0 or self.objects[known].loader == requester:
+        if known in (0, requester) or self.objects[known].loader == requester:
             return False
         own = self.searcher(self.ctx, self.params, self.objects, requester, name)
         return own.path is None and own.fatal is None
@@ -162,11 +183,12 @@ def build_process(
         builder.load(0, name, preload=rule)
     index = 0
     while index < len(builder.objects):
-        for name in builder.objects[index].facts.needed:
-            builder.load(index, name)
+        builder.load_dependencies(index)
         index += 1
-    if builder.pending_rtld is not None:
-        builder.add_rtld()  # rtld.c: ld.so joins the global scope at the end when unneeded
+    if builder.pending_rtld is not None and params.load.ldso_always_global:
+        builder.add_rtld()  # musl's loader is libc: its symbols are always global
+    # glibc (rtld.c dl_main): ld.so is taken out of the search list unless a DT_NEEDED
+    # names it, so an unneeded ld.so defines nothing (`__tls_get_addr`) for the process.
     return Process(
         tuple(builder.objects),
         tuple(builder.resolutions),

@@ -120,6 +120,15 @@ RULES: dict[FindingKind, RuleText] = {
         "Remove the preload entry or install the library.",
         Severity.WARNING,
     ),
+    FindingKind.CONFIG_NOT_READ: RuleText(
+        "ConfigNotRead",
+        "A file the loader reads was too large to judge",
+        "The image holds a configuration file the loader reads (ld.so.conf and what it "
+        "includes, ld.so.cache, ld.so.preload, a musl path file) beyond imagescan's size "
+        "budget: the verdicts that depend on it could not be checked.",
+        "Shrink or remove the file; a real image's loader configuration is a few kilobytes.",
+        Severity.ERROR,
+    ),
     FindingKind.CPU_DEPENDENT: RuleText(
         "CpuDependent",
         "Whether the program starts depends on the CPU",
@@ -138,6 +147,16 @@ RULES: dict[FindingKind, RuleText] = {
         "Usually harmless; rebuild the library with its version script to be sure the "
         "program gets the ABI it expects.",
         Severity.NOTE,
+    ),
+    FindingKind.PROTECTED_COPY_RELOCATION: RuleText(
+        "ProtectedCopyRelocation",
+        "The program copies a library's protected data",
+        "The program's copy relocation binds to a protected symbol of a library; the loader "
+        "warns, and refuses to start the program when the library is marked "
+        "GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS (gcc -mno-direct-extern-access).",
+        "Rebuild the program as PIE with -fPIC or -mno-direct-extern-access, or give the "
+        "symbol default visibility in the library.",
+        Severity.ERROR,
     ),
     FindingKind.VERSION_CEILING: RuleText(
         "VersionCeiling",
