@@ -16,7 +16,7 @@ import io
 import json
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO, NoReturn
 
@@ -52,6 +52,7 @@ from imagescan.image.model import (
 )
 from imagescan.image.ocilayout import check_platform
 from imagescan.image.platform import Candidate, choose, host_platform
+from imagescan.image.rawstream import buffered
 
 ACCEPT = ", ".join([MT_OCI_MANIFEST, MT_DOCKER_MANIFEST, MT_OCI_INDEX, MT_DOCKER_LIST])
 CONNECT_TIMEOUT = 10.0
@@ -94,29 +95,17 @@ def pull_scope(repository: str) -> str:
     return f"repository:{repository}:pull"
 
 
-class _ResponseRaw(io.RawIOBase):
-    """The body of a streamed response; transport failures become one RegistryError."""
+def _response_read(response: requests.Response, failure: str) -> Callable[[int], bytes]:
+    """Reads the body of a streamed response; transport failures become one RegistryError."""
 
-    def __init__(self, response: requests.Response, failure: str) -> None:
-        super().__init__()
-        self._response = response
-        self._failure = failure
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+    def read(size: int) -> bytes:
         try:
-            data = self._response.raw.read(len(buffer), decode_content=False)
+            data: bytes = response.raw.read(size, decode_content=False)
         except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
-            raise RegistryError(f"{self._failure}: {_transport_reason(exc)}") from exc
-        buffer[: len(data)] = data
-        return len(data)
+            raise RegistryError(f"{failure}: {_transport_reason(exc)}") from exc
+        return data
 
-    def close(self) -> None:
-        if not self.closed:
-            self._response.close()
-        super().close()
+    return read
 
 
 def _transport_reason(exc: BaseException) -> str:
@@ -388,8 +377,8 @@ def _error_code(response: requests.Response) -> str | None:
 
 
 def _read_limited(response: requests.Response, limit: int, what: str) -> bytes:
-    stream = _ResponseRaw(response, f"reading {what} broke")
-    with io.BufferedReader(stream) as reader:
+    read = _response_read(response, f"reading {what} broke")
+    with buffered(read, response.close, io.DEFAULT_BUFFER_SIZE) as reader:
         data = reader.read(limit + 1)
     if len(data) > limit:
         raise ImageReadError(f"{what} is larger than {limit} bytes: refusing it")
@@ -445,7 +434,7 @@ class RegistryLayers(RandomAccessLayers):
         what = f"layer {index} ({layer.digest})"
         response = self._client.get(f"blobs/{layer.digest}", what, blob=True)
         failure = f"reading {what} of {self._image} from registry {self._client.host} broke"
-        reader = io.BufferedReader(_ResponseRaw(response, failure), buffer_size=1 << 20)
+        reader = buffered(_response_read(response, failure), response.close)
         return DigestVerifyingReader(reader, layer.digest, f"{what} of {self._image}", layer.size)
 
     def close(self) -> None:
