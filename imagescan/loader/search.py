@@ -70,14 +70,18 @@ def _context_key(
     RUNPATH add nothing, so most searches of an image share one key."""
     loader = objects[requester].facts
     key: list[object] = [loader.nodeflib]
+    # Each RPATH/RUNPATH with its owner: the steps name the owner (issue 14: without it the
+    # memo handed one library's search, owner and all, to another with the same RUNPATH).
     if loader.runpath is not None:
-        key.append(("RUNPATH", loader.runpath, _origin(ctx, objects[requester], requester == 0)))
+        origin = _origin(ctx, objects[requester], requester == 0)
+        key.append(("RUNPATH", loader.runpath, origin, objects[requester].path))
     else:
         index: int | None = requester
         while index is not None:
             facts = objects[index].facts
             if facts.rpath is not None and facts.runpath is None:
-                key.append(("RPATH", facts.rpath, _origin(ctx, objects[index], index == 0)))
+                origin = _origin(ctx, objects[index], index == 0)
+                key.append(("RPATH", facts.rpath, origin, objects[index].path))
             index = objects[index].loader
     if "$" in ctx.env.get("LD_LIBRARY_PATH", ""):
         key.append(("main", _origin(ctx, objects[0], True)))
