@@ -20,6 +20,7 @@ from imagescan.loader.musl import is_musl_interpreter
 from imagescan.loader.musl_search import musl_params, musl_search
 from imagescan.loader.process import MainObject, Searcher, build_process
 from imagescan.loader.search import ProcessParams, SearchResult, search
+from imagescan.parallel import map_forked
 from imagescan.rootfs.model import Entry, EntryType, RootFS
 
 _NOT_LOADABLE = (FileKind.RELOCATABLE, FileKind.DEBUGINFO, FileKind.CORE, FileKind.OTHER)
@@ -48,18 +49,21 @@ def analyze(
     config: ImageConfig,
     cpu_level: str | None = None,
     plugin_hosts: Sequence[tuple[str, str]] = (),
+    jobs: int = 1,
 ) -> Analysis:
     """Judge every ELF file as the image's own loader would, then plugins inside hosts.
 
     `plugin_hosts` are declared (plugin path glob, host program) pairs, which win over the
-    hosts imagescan infers."""
+    hosts imagescan infers. The files are judged by up to `jobs` processes (same result)."""
     if any(e.elf is not None and not e.elf.symbols_read for e in rootfs.entries.values()):
         raise ValueError("analyze() needs ELF facts with symbols (read_rootfs(symbols=True))")
     ctx = setup.make_context(rootfs, config, cpu_level)
     judge = _Judge(ctx)
     analysis = Analysis(ctx)
-    for path, entry, facts in elf_files(rootfs):
-        verdict, process = judge.file(path, entry, facts)
+    files = list(elf_files(rootfs))
+    shared = [facts for _, _, facts in files]  # forked children send these back by reference
+    judged = map_forked(lambda file: judge.file(*file), files, jobs, shared)
+    for (path, _, _), (verdict, process) in zip(files, judged, strict=True):
         analysis.verdicts[path] = verdict
         if process is not None:
             analysis.processes[path] = process

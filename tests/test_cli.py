@@ -124,3 +124,12 @@ def test_a_cached_second_scan_reports_the_same(tmp_path: Path) -> None:
     assert first.returncode == second.returncode == 1
     assert json.loads(first.stdout)["files"] == json.loads(second.stdout)["files"]
     assert (cache / "layers.sqlite").exists()
+
+
+def test_jobs_changes_the_time_not_the_report(corpus_dir: Path) -> None:
+    ref = f"oci-dir:{corpus_dir / 'oci'}:deb12-base"  # 752 ELF files: two processes judge them
+    one, two = run(ref, "--jobs", "1", "-o", "json"), run(ref, "-j", "2", "-o", "json")
+    assert one.returncode == two.returncode, two.stderr
+    assert json.loads(one.stdout) == json.loads(two.stdout)
+    done = run("audit", "--jobs", "0", ref)
+    assert done.returncode == 2 and "'0' is not a positive number" in done.stderr
