@@ -16,7 +16,8 @@ from typing import BinaryIO, cast
 import zstandard
 
 from imagescan.errors import ImageReadError
-from imagescan.image.rawstream import CHUNK, RawStream, buffered
+from imagescan.image.rawstream import CHUNK, RawStream, Read, buffered
+from imagescan.image.readahead import ReadAhead
 
 try:  # isal's inflater is several times faster than zlib's; same format and errors.
     from isal import igzip as _gzip
@@ -165,7 +166,9 @@ class _ZstdDecoder:
         return True
 
 
-def _decoding(decoder: BinaryIO, source: BinaryIO, what: str, kind: str) -> RawStream:
+def _decoding(
+    decoder: BinaryIO, source: BinaryIO, what: str, kind: str
+) -> tuple[Read, Callable[[], None]]:
     """Reads a decompressor, turning its errors into one ImageReadError naming the blob."""
 
     def read(size: int) -> bytes:
@@ -180,13 +183,13 @@ def _decoding(decoder: BinaryIO, source: BinaryIO, what: str, kind: str) -> RawS
         decoder.close()
         source.close()
 
-    return RawStream(read, close)
+    return read, close
 
 
 class DecompressedReader(io.BufferedReader):
     """The uncompressed bytes of a layer blob; `compression` is "gzip", "zstd" or "none"."""
 
-    def __init__(self, raw: io.RawIOBase, source: BinaryIO, compression: str) -> None:
+    def __init__(self, raw: RawStream, source: BinaryIO, compression: str) -> None:
         super().__init__(raw, buffer_size=CHUNK)
         self._source = source
         self.compression = compression
@@ -218,15 +221,40 @@ def compression_of(head: bytes) -> str:
     return "zstd" if head.startswith(ZSTD_MAGIC) else "none"
 
 
-def open_decompressed(stream: BinaryIO, what: str = "layer") -> DecompressedReader:
-    """The uncompressed stream of a layer blob, compression recognised by its magic bytes."""
+def open_decompressed(
+    stream: BinaryIO, what: str = "layer", *, read_ahead: bool = False
+) -> DecompressedReader:
+    """The uncompressed stream of a layer blob, compression recognised by its magic bytes.
+
+    With `read_ahead`, a thread reads (fetches, verifies, inflates) ahead of the caller
+    through a bounded queue, so decompression overlaps what the caller does with the bytes
+    (isal, zstandard and hashlib release the GIL); close the reader to stop it."""
     head, stream = _sniff(stream)
     kind = compression_of(head)
+    read, close = _decoded(stream, what, kind)
+    if read_ahead:
+        ahead = ReadAhead(read)
+        read, close = ahead.read, _then(ahead.close, close)
+    return DecompressedReader(RawStream(read, close), stream, kind)
+
+
+def _decoded(stream: BinaryIO, what: str, kind: str) -> tuple[Read, Callable[[], None]]:
+    """(read, close) of the decoded bytes of `stream`."""
     if kind == "none":
-        return DecompressedReader(_prefixed(b"", stream), stream, kind)
+        return stream.read, stream.close
     decoder: BinaryIO
     if kind == "gzip":
         decoder = cast(BinaryIO, _gzip.GzipFile(fileobj=stream, mode="rb"))  # type: ignore[no-untyped-call]
     else:
         decoder = buffered(_ZstdDecoder(stream).read)
-    return DecompressedReader(_decoding(decoder, stream, what, kind), stream, kind)
+    return _decoding(decoder, stream, what, kind)
+
+
+def _then(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
+    def both() -> None:
+        try:
+            first()
+        finally:
+            second()
+
+    return both
