@@ -602,7 +602,11 @@ def _sort_symbols(
 ) -> _Symbols:
     defined: dict[str, tuple[int, ...]] = {}
     undefined: list[UndefinedSymbol] = []
+    # The profile's top function (issue 14): names are cut from the string table decoded
+    # once when it is ASCII (the offsets then mean the same), and lookups are locals.
     strsz, find, intern = len(strtab), strtab.find, sys.intern
+    text = strtab.decode("ascii") if strtab.isascii() else None
+    get, one, copy = defined.get, _ONE_VERSYM, use.copy
     for index, row in enumerate(rows):
         if is64:
             st_name, st_info, _other, shndx, value, _size = row
@@ -614,7 +618,10 @@ def _sort_symbols(
         end = find(b"\0", st_name) if st_name < strsz else -1
         if end < 0:
             raise MalformedElf(f"symbol {index}: bad name offset {st_name}")
-        name = intern(strtab[st_name:end].decode("utf-8", "surrogateescape"))
+        if text is not None:
+            name = intern(text[st_name:end])
+        else:
+            name = intern(strtab[st_name:end].decode("utf-8", "surrogateescape"))
         vs = versyms[index] if versyms else NO_VERSYM
         if shndx != SHN_UNDEF:
             # dl-lookup.c do_lookup_x skips zero-valued non-TLS symbols and other types.
@@ -623,9 +630,12 @@ def _sort_symbols(
                 and stype in _LOOKUP_TYPES
                 and (value != 0 or shndx == SHN_ABS or stype == STT_TLS)
             ):
-                prev = defined.get(name)
-                defined[name] = _one_versym(vs) if prev is None else (*prev, vs)
-            if index not in use.copy:
+                prev = get(name)
+                if prev is not None:
+                    defined[name] = (*prev, vs)
+                else:
+                    defined[name] = one.get(vs) or _one_versym(vs)
+            if index not in copy:
                 continue
         undefined.append(_reference(name, index, bind, stype, vs if versyms else 0, by_index, use))
     return _Symbols(defined, tuple(undefined))
