@@ -14,6 +14,7 @@ import io
 import os
 import pickle
 import signal
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
@@ -33,8 +34,9 @@ def default_jobs() -> int:
 
 
 def jobs_for(count: int, jobs: int) -> int:
-    """How many processes `count` items are worth: one when fork is unavailable."""
-    if not hasattr(os, "fork"):
+    """How many processes `count` items are worth: one when fork is unavailable, or unsafe
+    because another thread runs (a lock it holds would stay held in the child forever)."""
+    if not hasattr(os, "fork") or threading.active_count() > 1:
         return 1
     return max(1, min(jobs, count // MIN_ITEMS_PER_JOB))
 

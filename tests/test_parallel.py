@@ -4,6 +4,7 @@ analysis of every corpus image is the same with several processes as with one.""
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 
 import pytest
@@ -93,3 +94,15 @@ def test_the_analysis_is_the_same_with_several_processes(small_shares: None, nam
     assert three.processes == one.processes  # what `why` explains, search steps and all
     assert three.image_findings == one.image_findings
     assert make_report(image, rootfs, three) == make_report(image, rootfs, one)
+
+
+def test_no_fork_while_another_thread_runs(small_shares: None) -> None:
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        results = map_forked(where, list(range(20)), 4)
+    finally:
+        stop.set()
+        other.join()
+    assert {pid for _, pid in results} == {PARENT}
