@@ -1,6 +1,6 @@
 """A scan, `ls`, the analysis and a warm rescan against the read floor, in one run.
 
-Usage: python benchmarks/scan.py [REFERENCE] [--runs N] [--jobs N] [--syft PATH]
+Usage: python benchmarks/scan.py [REFERENCE] [--runs N] [--jobs N] [--syft PATH] [--syft-runs N]
 (default: the corpus image deb12-base; for the large image see make_debian_image.py)
 
 Every figure is measured in a fresh process (so that its peak RSS is its own), the kinds
@@ -181,6 +181,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--syft", default=shutil.which("syft"), help="syft to compare with")
+    parser.add_argument("--syft-runs", type=int, default=1)
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--cache", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -199,9 +200,12 @@ def report(args: argparse.Namespace) -> None:
         for _ in range(args.runs):
             for kind in [*kinds, "warm"]:
                 runs[kind].append(in_child(kind, args.reference, args.jobs, cache))
-            peer = syft_once(args.syft, syft_reference(args.reference)) if args.syft else None
-            if peer is not None:
-                runs["syft"].append(peer)
+                print(f"  {kind}: {runs[kind][-1]}", file=sys.stderr, flush=True)
+    for _ in range(args.syft_runs if args.syft else 0):  # slow: fewer runs than ours
+        peer = syft_once(args.syft, syft_reference(args.reference))
+        if peer is not None:
+            runs["syft"].append(peer)
+            print(f"  syft: {peer}", file=sys.stderr, flush=True)
     base = median(runs["floor"], "wall")
     print(line("floor", runs["floor"]) + f"  ({runs['floor'][0]['what']})")
     print(line("ls", runs["ls"], base) + "  (target <= 1.0x)")
