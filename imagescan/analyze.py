@@ -24,6 +24,7 @@ from imagescan.loader import setup
 from imagescan.loader.libc import LoaderCheck
 from imagescan.loader.model import Process
 from imagescan.loader.session import LoaderSession
+from imagescan.parallel import map_forked
 from imagescan.rootfs.model import Entry, EntryType, RootFS
 
 __all__ = ["Analysis", "analyze", "elf_files"]
@@ -42,18 +43,20 @@ def analyze(
     config: ImageConfig,
     cpu_level: str | None = None,
     plugin_hosts: Sequence[tuple[str, str]] = (),
+    jobs: int = 1,
 ) -> Analysis:
     """Judge every ELF file as the image's own loader would, then plugins inside hosts.
 
     `cpu_level` names the CPU model (machines.CPU_MODELS); without it, files whose verdict
     depends on the CPU are judged on each model (checks.cpu). `plugin_hosts` are declared
-    (plugin path glob, host program) pairs, which win over the hosts imagescan infers."""
+    (plugin path glob, host program) pairs, which win over the hosts imagescan infers. The
+    files are judged by up to `jobs` processes (imagescan.parallel; the same result)."""
     if any(e.elf is not None and not e.elf.symbols_read for e in rootfs.entries.values()):
         raise ValueError("analyze() needs ELF facts with symbols (read_rootfs(symbols=True))")
     judge = Judge(LoaderSession(setup.make_context(rootfs, config, cpu_level)))
-    verdicts, processes = judge_files(judge, rootfs)
+    verdicts, processes = judge_files(judge, rootfs, jobs)
     if cpu_level is None and cpu_sensitive(rootfs):
-        verdicts = _across_cpus(rootfs, config, judge.ctx.target.cpu, verdicts)
+        verdicts = _across_cpus(rootfs, config, judge.ctx.target.cpu, verdicts, jobs)
     alone = Analysis(judge.ctx, verdicts, processes)
     hosted = {**verdicts, **judge_plugins(judge, alone, plugin_hosts)}
     judged = dataclasses.replace(alone, verdicts=with_loaded_by(hosted, processes))
@@ -62,12 +65,16 @@ def analyze(
     return dataclasses.replace(judged, image_findings=tuple(image_findings))
 
 
-def judge_files(judge: Judge, rootfs: RootFS) -> tuple[dict[str, FileVerdict], dict[str, Process]]:
+def judge_files(
+    judge: Judge, rootfs: RootFS, jobs: int = 1
+) -> tuple[dict[str, FileVerdict], dict[str, Process]]:
     """Each ELF file judged as the main object, and the process of each dynamic one."""
     verdicts: dict[str, FileVerdict] = {}
     processes: dict[str, Process] = {}
-    for path, entry, facts in elf_files(rootfs):
-        verdict, process = judge.file(path, entry, facts)
+    files = list(elf_files(rootfs))
+    shared = [facts for _, _, facts in files]  # forked children send these back by reference
+    judged = map_forked(lambda file: judge.file(*file), files, jobs, shared)
+    for (path, _, _), (verdict, process) in zip(files, judged, strict=True):
         verdicts[path] = verdict
         if process is not None:
             processes[path] = process
@@ -75,14 +82,18 @@ def judge_files(judge: Judge, rootfs: RootFS) -> tuple[dict[str, FileVerdict], d
 
 
 def _across_cpus(
-    rootfs: RootFS, config: ImageConfig, baseline: str, verdicts: dict[str, FileVerdict]
+    rootfs: RootFS,
+    config: ImageConfig,
+    baseline: str,
+    verdicts: dict[str, FileVerdict],
+    jobs: int = 1,
 ) -> dict[str, FileVerdict]:
     """No CPU named: each file judged on every CPU model too, where the image has anything
     whose search depends on the CPU (checks.cpu)."""
     others = []
     for cpu in setup.other_cpus(config):
         judge = Judge(LoaderSession(setup.make_context(rootfs, config, cpu)))
-        others.append((cpu, judge_files(judge, rootfs)[0]))
+        others.append((cpu, judge_files(judge, rootfs, jobs)[0]))
     return with_cpu_findings(baseline, verdicts, others)
 
 

@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +22,7 @@ from imagescan.checks.model import Severity
 from imagescan.errors import ImagescanError, UsageError
 from imagescan.image.model import SourceOptions
 from imagescan.image.platform import parse_platform
+from imagescan.parallel import default_jobs
 from imagescan.render.registry import Format
 from imagescan.report import Report, severity_at_least
 from imagescan.rootfs.model import RootFS
@@ -101,6 +102,22 @@ def _common(parser: argparse.ArgumentParser) -> None:
     _image_options(parser)
 
 
+def _jobs_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive,
+        metavar="N",
+        help="processes that judge the ELF files of an image (default: this machine's cores)",
+    )
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return int(text)
+
+
 def _verdict_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policy",
@@ -128,6 +145,7 @@ def _scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help=f"one of {', '.join(FORMATS)}, to stdout or FILE; repeatable",
     )
     scan.add_argument("-q", "--quiet", action="store_true", help="text: only the summary line")
+    _jobs_option(scan)
     scan.add_argument(
         "--exit-zero",
         action="store_true",
@@ -168,6 +186,7 @@ def _audit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _image_options(audit)
     _verdict_options(audit)
     audit.add_argument("-o", "--output", choices=LS_FORMATS, default="text")
+    _jobs_option(audit)
 
 
 def _policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -229,9 +248,10 @@ def scan_options(args: argparse.Namespace, policy: Policy | None = None) -> Scan
         timeout=args.timeout,
     )
     hosts = tuple((h.plugins, h.host) for h in policy.plugin_hosts) if policy else ()
-    return ScanOptions(
+    options = ScanOptions(
         source=source, cpu_level=args.cpu_level, plugin_hosts=hosts, cache_dir=args.cache
     )
+    return replace(options, jobs=getattr(args, "jobs", None) or default_jobs())
 
 
 def progress_printer() -> Callable[[str], None] | None:

@@ -23,6 +23,7 @@ class ScanOptions:
     cpu_level: str | None = None
     plugin_hosts: tuple[tuple[str, str], ...] = ()  # (plugin glob, host program)
     cache_dir: Path | None = None  # layer facts cached by diff_id (opt-in)
+    jobs: int = 1  # processes for the analysis (imagescan.parallel)
 
 
 @dataclass
@@ -62,7 +63,9 @@ def scan(
     if progress is not None:
         elves = sum(1 for entry in rootfs.entries.values() if entry.elf is not None)
         progress(f"analysing {elves} ELF files as the image's loader would")
-    analysis = analyze(rootfs, image.config, options.cpu_level, options.plugin_hosts)
+    analysis = analyze(
+        rootfs, image.config, options.cpu_level, options.plugin_hosts, jobs=options.jobs
+    )
     return Scanned(image, rootfs, analysis, make_report(image, rootfs, analysis))
 
 

@@ -126,6 +126,15 @@ def test_a_cached_second_scan_reports_the_same(tmp_path: Path) -> None:
     assert (cache / "layers.sqlite").exists()
 
 
+def test_jobs_changes_the_time_not_the_report(corpus_dir: Path) -> None:
+    ref = f"oci-dir:{corpus_dir / 'oci'}:deb12-base"  # 752 ELF files: two processes judge them
+    one, two = run(ref, "--jobs", "1", "-o", "json"), run(ref, "-j", "2", "-o", "json")
+    assert one.returncode == two.returncode, two.stderr
+    assert json.loads(one.stdout) == json.loads(two.stdout)
+    done = run("audit", "--jobs", "0", ref)
+    assert done.returncode == 2 and "'0' is not a positive number" in done.stderr
+
+
 def test_why_and_inspect_say_what_is_wrong_with_a_corrupt_elf_file(tmp_path: Path) -> None:
     """Issue 9: a file `ls --elf` lists but the reader could not parse is explained, not
     called absent; a path not in the image says so."""

@@ -152,11 +152,6 @@ class _ResponseRaw(io.RawIOBase):
             self._received += len(data)
             return len(data)
 
-    def close(self) -> None:
-        if not self.closed:
-            self._response.close()
-        super().close()
-
 
 class _Deadline:
     """When one request, or the whole image, must be done (time.monotonic seconds)."""

@@ -391,13 +391,14 @@ _READ_ERRORS = (TarFormatError, OSError, EOFError)
 def _read_layer(blob: BinaryIO, builder: _LayerBuilder, name: str, hashed: bool) -> str | None:
     """Walk the layer's tar once, feeding `builder`; the diff_id when `hashed`."""
     try:
-        stream = open_decompressed(blob, name)
-        hasher = _HashingReader(stream.read) if hashed else None
-        read = hasher.read if hasher is not None else stream.read
-        _walk_tar(read, builder)
-        while read(1 << 20):  # the rest of the tar (padding) counts for the diff_id
-            pass
-        _drain(stream)  # checks the gzip CRC, then the blob digest, at EOF
+        # Inflating runs on a thread ahead of the walk (issue 14); closing stops it.
+        with open_decompressed(blob, name, read_ahead=True) as stream:
+            hasher = _HashingReader(stream.read) if hashed else None
+            read = hasher.read if hasher is not None else stream.read
+            _walk_tar(read, builder)
+            while read(1 << 20):  # the rest of the tar (padding) counts for the diff_id
+                pass
+            _drain(stream)  # checks the gzip CRC, then the blob digest, at EOF
     except _READ_ERRORS as exc:
         raise ImageReadError(f"{name} cannot be read: {_describe(exc)}") from None
     return hasher.digest() if hasher is not None else None

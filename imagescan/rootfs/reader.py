@@ -12,7 +12,7 @@ from contextlib import closing
 from dataclasses import replace
 
 from imagescan.errors import ImageReadError
-from imagescan.image.model import LayerAccess, OpenedImage
+from imagescan.image.model import DirectoryLayers, LayerAccess, OpenedImage
 from imagescan.rootfs.cache import LayerCache
 from imagescan.rootfs.dirwalk import index_directory
 from imagescan.rootfs.layer import (
@@ -41,11 +41,8 @@ def read_rootfs(
     Without `symbols`, ELF facts leave out the symbol tables (`ls` needs no more). With a
     `cache`, layers are looked up by diff_id first and read whole (no hiding) when not
     there, so that what is stored is each layer's complete index."""
-    if cache is not None and image.rootfs_dir is None and image.access is not None:
+    if cache is not None and image.access is not None:
         return squash(read_with_cache(image, image.access, cache, progress, symbols))
-    if image.rootfs_dir is not None:
-        _tell(progress, f"reading {image.rootfs_dir}")
-        return squash([index_directory(image.rootfs_dir, symbols=symbols)])
     if image.access is None:
         raise ImageReadError(f"{image.reference}: the image has no layers to read")
     if not image.access.random_access:
@@ -139,6 +136,8 @@ def _scan(
     symbols: bool = True,
     budget: KeptBudget | None = None,
 ) -> LayerScan:
+    if isinstance(access, DirectoryLayers):  # read whole: hiding only ever saves work
+        return LayerScan(index_directory(access.directory(index), index, symbols=symbols))
     with closing(access.open_layer(index)) as blob:
         return scan_layer(blob, index, diff_id, hidden=hidden, symbols=symbols, budget=budget)
 
