@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from imagescan.audit import ImageResult, audit_lines
+from imagescan.audit import ImageResult, audit_dict, audit_lines
 from tests.conftest import REPO
 
 SAMPLE = str(REPO / "sample-images" / "sample.tar")
@@ -49,7 +49,7 @@ def test_no_reference_is_a_usage_error() -> None:
 
 
 def test_lines_for_a_clean_image_and_an_error() -> None:
-    lines = audit_lines([ImageResult("img:1", error="registry said 404")])
+    lines = audit_lines(audit_dict([ImageResult("img:1", error="registry said 404")]))
     assert lines == [
         "img:1: not scanned: registry said 404",
         "1 images: 0 with programs that will not start, 1 not scanned",
