@@ -108,7 +108,7 @@ def test_a_store_of_another_user_is_refused(tmp_path: Path) -> None:
     below = tmp_path / "below"
     below.mkdir(mode=0o755)
     os.chown(below, NOBODY, NOBODY)
-    with pytest.raises(UsageError, match="above the store.*another user"):
+    with pytest.raises(UsageError, match=r"above the store.*another user"):
         open_store(below / "store")
 
 
