@@ -11,7 +11,9 @@ Failures: an error imagescan knows (an unreadable image) is a result, not a fail
 that raises is run again once (`retries=1`); a worker that dies takes its task to another
 worker (the scheduler's `allowed-failures`, set to 1 for the LocalCluster of `--workers`).
 A task that fails twice is listed with its error and the audit goes on; `attempts` says
-how many times the scheduler ran each image.
+how many times a worker started each image (each start is logged to the scheduler as a
+Dask event before the work begins: the scheduler's own count of suspicious tasks also
+counts tasks that were only queued on the dead worker).
 
 Every worker keeps one store per thread (a worker plugin), so that a group's base layers,
 decoded once, serve the group's next images.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -47,9 +50,15 @@ class StorePlugin(WorkerPlugin):
     name = PLUGIN
 
     def __init__(self, location: str | None) -> None:
-        self.location = location
+        self.location = location  # all that is sent to the workers
         self._stores: dict[int, Store] = {}
         self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"location": self.location}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["location"])  # type: ignore[misc]
 
     def store(self) -> Store | None:
         if self.location is None:
@@ -67,9 +76,12 @@ class StorePlugin(WorkerPlugin):
             self._stores.clear()
 
 
-def audit_task(reference: str, position: int, settings: AuditSettings) -> ImageResult:
-    """What a worker runs for one image."""
-    plugin = get_worker().plugins.get(PLUGIN)
+def audit_task(reference: str, position: int, settings: AuditSettings, topic: str) -> ImageResult:
+    """What a worker runs for one image. Its start goes to the scheduler as an event first,
+    so that a run cut short by the worker's death is still counted."""
+    worker = get_worker()
+    worker.log_event(topic, {"position": position})
+    plugin = worker.plugins.get(PLUGIN)
     store = plugin.store() if isinstance(plugin, StorePlugin) else None
     return audit_image(reference, position, settings, store)
 
@@ -117,6 +129,7 @@ def audit_on_dask(
             reference,
             position,
             settings,
+            f"imagescan-audit-{run}",
             key=f"imagescan-audit-{run}-{position}",
             workers=[where] if where else None,
             allow_other_workers=True,
@@ -125,8 +138,8 @@ def audit_on_dask(
         )
     results = [_result(futures[p], ref, p) for p, ref in images]
     _tell(progress, f"{len(results)} images audited on {len(addresses)} workers")
-    attempts = client.run_on_scheduler(_attempts, keys=[f.key for f in futures.values()])
-    return [_with_attempts(r, attempts.get(futures[r.position].key, 1)) for r in results]
+    starts = Counter(e["position"] for _, e in client.get_events(f"imagescan-audit-{run}"))
+    return [replace(r, attempts=max(starts[r.position], 1)) for r in results]
 
 
 def _result(future: Future[Any], reference: str, position: int) -> ImageResult:
@@ -140,21 +153,6 @@ def _result(future: Future[Any], reference: str, position: int) -> ImageResult:
     if not isinstance(result, ImageResult):
         return ImageResult(reference, error="the worker returned no result", position=position)
     return result
-
-
-def _with_attempts(result: ImageResult, attempts: int) -> ImageResult:
-    return replace(result, attempts=max(attempts, result.attempts))
-
-
-def _attempts(dask_scheduler: Any, keys: Sequence[str]) -> dict[str, int]:
-    """On the scheduler: how many times each task ran (deaths of its worker + retries)."""
-    counts = {}
-    for key in keys:
-        task = dask_scheduler.tasks.get(key)
-        if task is not None:
-            retried = RETRIES - task.retries if task.retries is not None else 0
-            counts[key] = 1 + task.suspicious + max(retried, 0)
-    return counts
 
 
 def base_groups(

@@ -28,8 +28,17 @@ def programs(work: Path) -> dict[str, bytes]:
     gcc = ["gcc", "-O1"]
     subprocess.run([*gcc, "-o", work / "hello", FIXTURES / "hello.c"], check=True)
     subprocess.run(
-        [*gcc, "-shared", "-fPIC", "-Wl,--version-script", FIXTURES / "libver.map",
-         "-Wl,-soname,libver.so", "-o", work / "libver.so", FIXTURES / "libver.c"],
+        [
+            *gcc,
+            "-shared",
+            "-fPIC",
+            "-Wl,--version-script",
+            FIXTURES / "libver.map",
+            "-Wl,-soname,libver.so",
+            "-o",
+            work / "libver.so",
+            FIXTURES / "libver.c",
+        ],
         check=True,
     )
     subprocess.run(
@@ -53,8 +62,10 @@ def build_fleet(dest: Path, count: int, broken: set[int], bases: int = 2) -> Fle
     base = glibc_base()
     specs: dict[str, ImageSpec] = {}
     for i in range(count):
-        top = [File(f"/etc/image-{i}", f"image {i}\n".encode()),
-               File("/usr/local/bin/hello", elves["hello"], 0o755)]
+        top = [
+            File(f"/etc/image-{i}", f"image {i}\n".encode()),
+            File("/usr/local/bin/hello", elves["hello"], 0o755),
+        ]
         if i in broken:
             top.append(File("/usr/local/bin/needs-libver", elves["needs-libver"], 0o755))
         flavour = [File("/etc/base-flavour", f"base {i % bases}\n".encode())]
@@ -91,11 +102,19 @@ def running_postgres() -> Iterator[str]:
             shutil.chown(path, user)
     port = free_port()
     try:
-        subprocess.run([initdb, "-D", data, "-U", "postgres", "-A", "trust", "--no-sync"],
-                       check=True, capture_output=True, user=user)
+        subprocess.run(
+            [initdb, "-D", data, "-U", "postgres", "-A", "trust", "--no-sync"],
+            check=True,
+            capture_output=True,
+            user=user,
+        )
         options = f"-c listen_addresses='' -k {sockets} -p {port} -c fsync=off"
-        subprocess.run([pg_ctl, "-D", data, "-o", options, "-w", "-t", "60", "-l",
-                        root / "log", "start"], check=True, capture_output=True, user=user)
+        subprocess.run(
+            [pg_ctl, "-D", data, "-o", options, "-w", "-t", "60", "-l", root / "log", "start"],
+            check=True,
+            capture_output=True,
+            user=user,
+        )
         yield f"postgresql://postgres@/postgres?host={sockets}&port={port}"
     finally:
         pid_file = data / "postmaster.pid"
@@ -147,14 +166,28 @@ def running_dask(workers: int = 2) -> Iterator[DaskCluster]:
     env = {**os.environ, "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1"}
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env}
     scheduler = subprocess.Popen(
-        _dask("scheduler", "--host", "127.0.0.1", "--port", str(port),
-              "--no-dashboard"), **quiet)
+        _dask("scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"), **quiet
+    )
     started: list[subprocess.Popen[bytes]] = []
     try:
         for _ in range(workers):
-            started.append(subprocess.Popen(
-                _dask("worker", address, "--host", "127.0.0.1", "--nthreads", "1",
-                      "--no-nanny", "--no-dashboard", "--death-timeout", "60"), **quiet))
+            started.append(
+                subprocess.Popen(
+                    _dask(
+                        "worker",
+                        address,
+                        "--host",
+                        "127.0.0.1",
+                        "--nthreads",
+                        "1",
+                        "--no-nanny",
+                        "--no-dashboard",
+                        "--death-timeout",
+                        "60",
+                    ),
+                    **quiet,
+                )
+            )
         with Client(address, timeout=START_TIMEOUT) as client:
             client.wait_for_workers(workers, timeout=START_TIMEOUT)
         yield DaskCluster(address, scheduler, started)

@@ -140,8 +140,10 @@ def test_an_old_pickle_cache_is_dropped_unread(tmp_path: Path) -> None:
     with sqlite3.connect(store / FILE_NAME) as db:
         db.execute("CREATE TABLE layers (diff_id TEXT, version TEXT, data BLOB)")
         for diff_id in diff_ids(ref):
-            db.execute("INSERT INTO layers VALUES (?, ?, ?)",
-                       (diff_id, f"{__version__}/facts-1", pickle.dumps(Planted(marker))))
+            db.execute(
+                "INSERT INTO layers VALUES (?, ?, ?)",
+                (diff_id, f"{__version__}/facts-1", pickle.dumps(Planted(marker))),
+            )
     (store / FILE_NAME).chmod(0o600)
     opened = open_store(store)
     _, rootfs = read_image(ref, _options(), store=opened)
@@ -181,8 +183,10 @@ def test_a_store_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
 def age(tmp: Path, diff_id: str, days: float) -> dict[str, int]:
     """Make one layer's entry look unused for `days`; the size of every entry."""
     with sqlite3.connect(tmp / "store" / FILE_NAME) as db:
-        db.execute("UPDATE layer_facts SET used = ? WHERE diff_id = ?",
-                   (time.time() - days * 86400, diff_id))
+        db.execute(
+            "UPDATE layer_facts SET used = ? WHERE diff_id = ?",
+            (time.time() - days * 86400, diff_id),
+        )
         return dict(db.execute("SELECT diff_id, size FROM layer_facts").fetchall())
 
 
