@@ -26,7 +26,9 @@ class SqliteDatabase:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self._conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
+            self._conn = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            )
             self._conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.Error as err:
             raise UsageError(f"store {path}: {err}") from err
