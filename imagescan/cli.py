@@ -294,8 +294,16 @@ def judged(reference: str, args: argparse.Namespace, policy: Policy) -> tuple[Sc
     """Scan an image and apply the policy to its report."""
     from imagescan.policy.apply import apply_policy
     from imagescan.scan import scan
+    from imagescan.store import open_store
 
-    scanned = scan(reference, scan_options(args, policy), progress_printer())
+    store = open_store(args.cache) if getattr(args, "cache", None) is not None else None
+    try:
+        scanned = scan(reference, scan_options(args, policy), progress_printer(), store=store)
+    finally:
+        if store is not None:  # issue 12: entries the store ignored are said, not hidden
+            for note in store.stats.notes:
+                print(f"imagescan: note: {note}", file=sys.stderr)
+            store.close()
     report = apply_policy(scanned.report, policy, today=date.today(), rootfs=scanned.rootfs)
     return scanned, report
 
@@ -423,6 +431,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     shard = parse_shard(args.shard, dict(os.environ)) if args.shard else None
     images = select_shard(references, *shard) if shard else list(enumerate(references))
     location = store_location(args)
+    if args.history and location is None:
+        raise UsageError("--history needs a store: --store DIR|URL (or --cache DIR)")
     started = time.time()
     results = run_audit(images, audit_settings(args, policy, location), args)
     for result in results:

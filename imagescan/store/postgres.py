@@ -23,6 +23,7 @@ class PostgresDatabase:
 
     blob = "BYTEA"
     real = "DOUBLE PRECISION"
+    lock = f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"
 
     def __init__(self, url: str) -> None:
         try:
@@ -48,7 +49,6 @@ class PostgresDatabase:
     @contextmanager
     def write(self) -> Iterator[None]:
         with self._conn.transaction():
-            self.rows("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
             yield
 
     def vacuum(self) -> None:

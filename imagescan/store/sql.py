@@ -52,6 +52,7 @@ class Database(Protocol):
 
     blob: str
     real: str
+    lock: str  # a statement that serialises migrations across clients (inside write())
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
@@ -227,6 +228,7 @@ def _past(reference: str, row: tuple[Any, ...], stats: StoreStats) -> PastOutcom
 def migrate(db: Database, location: str) -> None:
     """Bring the schema to SCHEMA_VERSION; refuse a store written by a newer imagescan."""
     with db.write():
+        db.rows(db.lock)
         db.rows("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         rows = db.rows("SELECT value FROM meta WHERE key = 'schema_version'")
         current = int(rows[0][0]) if rows else 0

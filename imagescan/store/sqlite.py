@@ -22,6 +22,7 @@ class SqliteDatabase:
 
     blob = "BLOB"
     real = "REAL"
+    lock = "SELECT 1"  # BEGIN IMMEDIATE has the database's write lock already
 
     def __init__(self, path: Path) -> None:
         self.path = path
