@@ -19,14 +19,19 @@ from tests.imagebuilder import File, ImageSpec, glibc_base, write_oci_dir
 SAMPLE = str(REPO / "sample-images" / "sample.tar")
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
+def run_env(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "imagescan", "audit", *args],
+        [sys.executable, "-m", "imagescan", *args],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=REPO,
+        env={**os.environ, **(env or {})},
     )
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_env("audit", *args)
 
 
 def test_summary_names_broken_files_and_unreadable_images(tmp_path: Path) -> None:
@@ -68,17 +73,6 @@ def test_lines_for_a_clean_image_and_an_error() -> None:
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
     return build_fleet(tmp_path_factory.mktemp("fleet"), 6, broken={1, 4})
-
-
-def run_env(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imagescan", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=REPO,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def test_shards_merged_give_the_summary_of_one_run(fleet: Fleet, tmp_path: Path) -> None:
