@@ -24,7 +24,6 @@ from imagescan.policy.rules import Policy
 from imagescan.report import Report, severity_at_least
 from imagescan.scan import ScanOptions
 from imagescan.store import open_store
-from imagescan.store.codec import Codec
 from imagescan.store.model import ImageSummary, Outcome, Run, Store
 
 SCHEMA_VERSION = 1
@@ -91,12 +90,17 @@ def judge(
     report = apply_policy(
         scanned.report, settings.policy, today=settings.today, rootfs=scanned.rootfs
     )
-    digest = scanned.image.manifest_digest
-    return report, result_key(digest, scanned.image.config.diff_ids, settings)
+    if store is None:
+        return report, None  # nothing records or reuses it
+    digest, diff_ids = scanned.image.manifest_digest, scanned.image.config.diff_ids
+    return report, result_key(digest, diff_ids, settings, store.facts_version)
 
 
 def result_key(
-    manifest_digest: str | None, diff_ids: Sequence[str], settings: AuditSettings
+    manifest_digest: str | None,
+    diff_ids: Sequence[str],
+    settings: AuditSettings,
+    facts_version: str,
 ) -> str | None:
     """What an image's result depends on, hashed: its bytes (manifest digest, diff_ids),
     the analysis version, the policy and options, and the day when a waiver can expire.
@@ -106,7 +110,7 @@ def result_key(
     dated = any(w.expires is not None for w in settings.policy.waivers)
     options = replace(settings.options, cache_dir=None)
     parts = [
-        Codec().version,
+        facts_version,
         manifest_digest,
         list(diff_ids),
         repr(settings.policy),
@@ -147,7 +151,7 @@ def _reused(
         return None
     image = open_image(reference, settings.options.source)
     image.close()
-    key = result_key(image.manifest_digest, image.config.diff_ids, settings)
+    key = result_key(image.manifest_digest, image.config.diff_ids, settings, store.facts_version)
     summary = store.reusable(key) if key is not None else None
     if summary is None or summary.manifest_digest != image.manifest_digest:
         return None

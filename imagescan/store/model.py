@@ -118,6 +118,7 @@ class Store(Protocol):
 
     stats: StoreStats
     location: str
+    facts_version: str  # the version layer facts are keyed by (imagescan.store.codec)
 
     def get(self, diff_id: str) -> LayerIndex | None: ...
 

@@ -70,6 +70,7 @@ class SqlStore:
         self.db = db
         self.location = location
         self.codec = Codec()
+        self.facts_version = self.codec.version
         self.stats = StoreStats()
         self._vacuum = vacuum
         self._recent: OrderedDict[str, LayerIndex] = OrderedDict()
