@@ -60,6 +60,23 @@ def test_the_cluster_gives_what_one_process_gives(
     assert {i["reference"] for i in remote["images"] if i["broken"]} == fleet.broken
 
 
+def test_an_image_that_fails_twice_is_listed_and_the_audit_goes_on(
+    cluster: DaskCluster, fleet: Fleet
+) -> None:
+    """Settings a worker cannot use (no policy): every task raises, is run once more
+    (retries), then listed with its error; no image is lost."""
+    from dataclasses import replace
+
+    from imagescan.cluster import audit_on_dask
+
+    broken_settings = replace(settings(), policy=None)  # type: ignore[arg-type]
+    with distributed.Client(cluster.address, timeout=60) as client:
+        results = audit_on_dask(list(enumerate(fleet.references[:2])), broken_settings, client)
+    assert [r.position for r in results] == [0, 1]
+    assert all(r.error and "failed on the cluster: AttributeError" in r.error for r in results)
+    assert [r.attempts for r in results] == [2, 2]
+
+
 # Corpus images (Debian 12 based, ~750 ELF files each: seconds per image, long enough to
 # kill a worker inside one) and what the real loader says of them (corpus README).
 CORPUS_FLEET = ("missing-symbol", "go", "runpath-vs-rpath", "env-ld-library-path")
