@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -31,11 +31,12 @@ if TYPE_CHECKING:
     from imagescan.policy.rules import Policy
     from imagescan.scan import Scanned, ScanOptions
 
-SUBCOMMANDS = ("scan", "ls", "why", "inspect", "diff", "audit", "policy")
+SUBCOMMANDS: tuple[str, ...] = ("scan", "ls", "why", "inspect", "diff", "audit", "policy")
 FORMATS = tuple(str(f) for f in Format)
 LS_FORMATS = ("text", "json")
 DEFAULT_POLICY = "default"
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+SUBCOMMANDS += ("history", "merge", "cache")  # issue 12
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,61 @@ def _audit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _verdict_options(audit)
     audit.add_argument("-o", "--output", choices=LS_FORMATS, default="text")
     _jobs_option(audit)
+    _audit_fleet_options(audit)
+    _fleet_parsers(sub)
+
+
+def _store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        metavar="DIR|URL",
+        help="the store of layer facts and audit runs: a directory (SQLite) or "
+        "postgresql://… (needs imagescan[postgres]); default: --cache / $IMAGESCAN_CACHE_DIR",
+    )
+
+
+def _audit_fleet_options(audit: argparse.ArgumentParser) -> None:
+    _store_option(audit)
+    audit.add_argument(
+        "--history", action="store_true", help="also show since when each image is broken"
+    )
+    audit.add_argument(
+        "--rescan",
+        action="store_true",
+        help="scan every image even when the store has a result for its unchanged digest",
+    )
+    audit.add_argument(
+        "--scheduler", metavar="ADDRESS", help="run on this Dask cluster (tcp://HOST:8786)"
+    )
+    audit.add_argument(
+        "--workers", type=int, metavar="N", help="run on a local Dask cluster of N workers"
+    )
+    audit.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="audit only shard I of N of the list (N alone: I from $JOB_COMPLETION_INDEX)",
+    )
+
+
+def _fleet_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    history = sub.add_parser("history", help="since when each image is broken (audit runs)")
+    history.add_argument("references", nargs="*", metavar="REF", help="images to look up")
+    history.add_argument("--from", dest="from_file", type=Path, metavar="FILE")
+    history.add_argument("--cache", metavar="DIR", type=Path, help=argparse.SUPPRESS)
+    _store_option(history)
+    history.add_argument("--runs", type=int, default=100, help="runs looked at (default 100)")
+    history.add_argument("-o", "--output", choices=LS_FORMATS, default="text")
+    merge = sub.add_parser("merge", help="merge the JSON results of `audit --shard` runs")
+    merge.add_argument("files", nargs="+", metavar="FILE", type=Path)
+    _verdict_options(merge)
+    merge.add_argument("-o", "--output", choices=LS_FORMATS, default="text")
+    cache = sub.add_parser("cache", help="manage the store of layer facts")
+    actions = cache.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
+    prune = actions.add_parser("prune", help="drop layer facts unused for long, or the oldest")
+    prune.add_argument("--cache", metavar="DIR", type=Path, help=argparse.SUPPRESS)
+    _store_option(prune)
+    prune.add_argument("--older-than", metavar="AGE", help="unused for AGE: 30d, 12h, 90m")
+    prune.add_argument("--max-size", metavar="SIZE", help="keep at most SIZE: 5G, 500M")
 
 
 def _policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -272,8 +328,16 @@ def judged(reference: str, args: argparse.Namespace, policy: Policy) -> tuple[Sc
     """Scan an image and apply the policy to its report."""
     from imagescan.policy.apply import apply_policy
     from imagescan.scan import scan
+    from imagescan.store import open_store
 
-    scanned = scan(reference, scan_options(args, policy), progress_printer())
+    store = open_store(args.cache) if getattr(args, "cache", None) is not None else None
+    try:
+        scanned = scan(reference, scan_options(args, policy), progress_printer(), store=store)
+    finally:
+        if store is not None:  # issue 12: entries the store ignored are said, not hidden
+            for note in store.stats.notes:
+                print(f"imagescan: note: {note}", file=sys.stderr)
+            store.close()
     report = apply_policy(scanned.report, policy, today=date.today(), rootfs=scanned.rootfs)
     return scanned, report
 
@@ -408,28 +472,136 @@ def audit_references(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    import json
+    import time
 
-    from imagescan.audit import ImageResult, audit_dict, audit_lines
+    from imagescan.audit import audit_dict, exit_status, parse_shard, record_run, select_shard
 
     policy = load_policy(args.policy)
-    results: list[ImageResult] = []
-    for reference in audit_references(args):
+    references = audit_references(args)
+    shard = parse_shard(args.shard, dict(os.environ)) if args.shard else None
+    images = select_shard(references, *shard) if shard else list(enumerate(references))
+    location = store_location(args)
+    if args.history and location is None:
+        raise UsageError("--history needs a store: --store DIR|URL (or --cache DIR)")
+    started = time.time()
+    results = run_audit(images, audit_settings(args, policy, location), args)
+    for result in results:
+        for note in result.notes:
+            print(f"imagescan: note: {result.reference}: {note}", file=sys.stderr)
+    if location is not None:
+        record_run(results, location, started)
+    doc = audit_dict(results, (*shard, len(references)) if shard else None)
+    if args.history:
+        doc["history"] = history_docs(location, [r.reference for r in results], 100)
+    write_audit(doc, args.output)
+    errors, failing = exit_status(doc, args.fail_on)
+    return EXIT_ERROR if errors else EXIT_FINDINGS if failing else EXIT_OK
+
+
+def store_location(args: argparse.Namespace) -> str | None:
+    """--store, else --cache / $IMAGESCAN_CACHE_DIR."""
+    if getattr(args, "store", None):
+        return str(args.store)
+    return str(args.cache) if getattr(args, "cache", None) is not None else None
+
+
+def audit_settings(args: argparse.Namespace, policy: Policy, location: str | None) -> Any:
+    from dataclasses import replace
+
+    from imagescan.audit import AuditSettings
+
+    options = replace(scan_options(args, policy), cache_dir=None)  # the audit's store instead
+    return AuditSettings(options, policy, date.today(), location, reuse=not args.rescan)
+
+
+def run_audit(images: list[tuple[int, str]], settings: Any, args: argparse.Namespace) -> Any:
+    """On Dask with --scheduler or --workers, else in this process."""
+    from imagescan.audit import audit_images
+
+    if args.scheduler is None and args.workers is None:
+        return audit_images(images, settings, progress_printer())
+    try:
+        from imagescan.cluster import audit_on_dask, connect
+    except ImportError as err:
+        raise UsageError(
+            "--scheduler and --workers need Dask: pip install 'imagescan[cluster]'"
+        ) from err
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers needs at least 1")
+    with connect(args.scheduler, args.workers) as client:
+        return audit_on_dask(images, settings, client, progress_printer())
+
+
+def history_docs(location: str | None, references: list[str], runs: int) -> list[Any]:
+    from imagescan.history import history_dict, image_history
+    from imagescan.store import open_store
+
+    if location is None:
+        raise UsageError("history needs a store: --store DIR|URL (or --cache DIR)")
+    store = open_store(location)
+    try:
+        past = store.history(references, runs)
+    finally:
+        store.close()
+    return [
+        history_dict(image_history(ref, [p for p in past if p.outcome.reference == ref]))
+        for ref in references
+    ]
+
+
+def write_audit(doc: dict[str, Any], output: str) -> None:
+    import json
+
+    from imagescan.audit import audit_lines
+    from imagescan.history import history_text
+
+    if output == "json":
+        _write(json.dumps(doc, indent=2) + "\n", None)
+        return
+    lines = audit_lines(doc) if "images" in doc else []
+    lines += history_text(doc.get("history", []))
+    print("\n".join(lines))
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    docs = history_docs(store_location(args), audit_references(args), args.runs)
+    write_audit({"history": docs}, args.output)
+    return EXIT_FINDINGS if any(d["state"] == "broken" for d in docs) else EXIT_OK
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from imagescan.audit import exit_status, load_result, merge
+
+    docs = []
+    for file in args.files:
         try:
-            results.append(ImageResult(reference, judged(reference, args, policy)[1]))
-        except ImagescanError as err:  # one unreadable image does not stop the audit
-            results.append(ImageResult(reference, error=err.message))
-    if args.output == "json":
-        _write(json.dumps(audit_dict(results), indent=2) + "\n", None)
-    else:
-        print("\n".join(audit_lines(results)))
-    if any(r.error is not None for r in results):
-        return EXIT_ERROR
-    return (
-        EXIT_FINDINGS
-        if any(fails(r.report, args.fail_on) for r in results if r.report)
-        else EXIT_OK
-    )
+            docs.append(load_result(file.read_text(encoding="utf-8"), str(file)))
+        except OSError as err:
+            raise UsageError(f"cannot read {file}: {err.strerror}") from err
+    doc = merge(docs)
+    write_audit(doc, args.output)
+    errors, failing = exit_status(doc, args.fail_on)
+    return EXIT_ERROR if errors else EXIT_FINDINGS if failing else EXIT_OK
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from imagescan.store import open_store
+    from imagescan.store.units import parse_age, parse_size
+
+    location = store_location(args)
+    if location is None:
+        raise UsageError("cache prune needs --store DIR|URL (or --cache DIR)")
+    if args.older_than is None and args.max_size is None:
+        raise UsageError("cache prune needs --older-than AGE and/or --max-size SIZE")
+    age = parse_age(args.older_than) if args.older_than else None
+    size = parse_size(args.max_size) if args.max_size else None
+    store = open_store(location)
+    try:
+        pruned = store.prune(age, size)
+    finally:
+        store.close()
+    print(f"pruned {pruned.layers} layer entries, {pruned.bytes / (1 << 20):.1f} MiB")
+    return EXIT_OK
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
@@ -453,6 +625,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "audit": cmd_audit,
     "policy": cmd_policy,
 }
+COMMANDS.update(history=cmd_history, merge=cmd_merge, cache=cmd_cache)  # issue 12
 
 
 def main(argv: Sequence[str] | None = None) -> int:
