@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from imagescan.checks.ldcache import stale_cache_findings
@@ -48,6 +48,7 @@ def analyze(
     config: ImageConfig,
     cpu_level: str | None = None,
     plugin_hosts: Sequence[tuple[str, str]] = (),
+    on_file: Callable[[str], None] | None = None,
 ) -> Analysis:
     """Judge every ELF file as the image's own loader would, then plugins inside hosts.
 
@@ -63,6 +64,8 @@ def analyze(
         analysis.verdicts[path] = verdict
         if process is not None:
             analysis.processes[path] = process
+        if on_file is not None:  # progress (issue 10 item 9)
+            on_file(path)
     _judge_plugins(judge, analysis, plugin_hosts)
     _record_loaded_by(analysis)
     analysis.image_findings.extend(runtime_findings(judge, analysis))
