@@ -206,7 +206,9 @@ def _audit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def _policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     policy = sub.add_parser("policy", help="check a policy file, or print the policy schema")
-    actions = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
+    actions = policy.add_subparsers(
+        dest="policy_command", metavar="ACTION", required=True, help="validate or schema"
+    )
     validate = actions.add_parser("validate", help="load a policy and list every problem")
     validate.add_argument(
         "file", metavar="NAME|FILE", help="a built-in policy name or a policy file"
@@ -226,7 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
         "`imagescan REF` means `imagescan scan REF`.",
     )
     parser.add_argument("--version", action="version", version=f"imagescan {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", help="what to do (default: scan)"
+    )
     _scan_parser(sub)
     _other_parsers(sub)
     _audit_parser(sub)
@@ -325,6 +329,7 @@ class ProgressDisplay:
         self.done, self.total = 0, size
         description = f"layer {index} of {count} ({short_id(diff_id)})"
         self.progress.reset(self.task, total=size, description=description, amount="")
+        self.progress.refresh()  # drawn at once: a small layer may be read within one tick
 
     def read(self, nbytes: int) -> None:
         self.done += nbytes
@@ -343,6 +348,7 @@ class ProgressDisplay:
         self.progress.reset(
             self.task, total=total, description="analysing ELF files", amount=f"0 of {total}"
         )
+        self.progress.refresh()
 
     def analysed(self, path: str) -> None:
         self.done += 1

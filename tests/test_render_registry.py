@@ -74,3 +74,16 @@ def test_every_format_renders_every_corpus_image(name: str) -> None:
         assert f"oci-dir:corpus/oci:{name}" in text, fmt
         assert all(path.lstrip("/") in text for path in broken), fmt
     assert f"{len(report.files)} ELF files in oci-dir:corpus/oci:{name}: " in texts[Format.TEXT]
+
+
+def test_rich_stays_inside_render_text_and_cli() -> None:
+    """Issue 8: the terminal library is one adapter (render/text.py) plus the command line."""
+    from tests.conftest import REPO
+
+    users = {
+        str(path.relative_to(REPO / "imagescan"))
+        for path in (REPO / "imagescan").rglob("*.py")
+        if "from rich" in path.read_text(encoding="utf-8")
+        or "import rich" in path.read_text(encoding="utf-8")
+    }
+    assert users == {"render/text.py", "cli.py"}

@@ -189,8 +189,7 @@ def _node_lines(node: Node, indent: str, last: bool) -> Iterator[str]:
     if node.path is None:
         yield f"{branch}{name}  ✗ {node.state}"
     else:
-        where = "" if node.state == "found" else f" ({node.state})"
-        yield f"{branch}{name} => {display(node.path)}  [{node.rule}]{where}"
+        yield f"{branch}{name} => {display(node.path)}  [{display(node.rule or '')}]"
     more = indent + ("    " if last else "│   ") + "    "
     for version in node.versions_missing:
         yield f"{more}✗ version {display(version)} not found in {display(node.path or '')}"
