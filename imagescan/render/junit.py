@@ -13,7 +13,9 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+from imagescan.checks.causes import roots
 from imagescan.checks.model import FileVerdict, Finding, Severity, Status
+from imagescan.render.fold import fallout_phrase
 from imagescan.report import Report
 from imagescan.rootfs.model import Skipped
 
@@ -80,8 +82,10 @@ def verdict_lines(report: Report, verdict: FileVerdict) -> list[str]:
         lines.append(verdict.note)
     if verdict.status == Status.STATIC:
         lines.append("statically linked: no dynamic loader involved, nothing to resolve")
-    for finding in verdict.findings:
+    for finding, fallout in roots(verdict.findings):  # one root cause, one entry
         lines += finding_lines(finding)
+        if fallout:
+            lines.append(f"    {fallout_phrase(finding, fallout)}")
     return lines
 
 

@@ -8,7 +8,6 @@ interprets it. Only a terminal view wraps; files and pipes get whole lines (grep
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from io import StringIO
 
 from rich.console import Console
@@ -17,6 +16,7 @@ from rich.text import Text
 from imagescan.checks.causes import roots
 from imagescan.checks.model import FileVerdict, Finding, FindingKind, Severity, Status
 from imagescan.render.escape import display
+from imagescan.render.fold import fallout_phrase, names_text, versioned
 from imagescan.report import Report
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.NOTE: "dim"}
@@ -25,7 +25,6 @@ _STATUS_STYLE = {
     Status.INTERPRETER_MISSING: "bold red",
     Status.BROKEN_LAZY: "yellow",
 }
-SHOWN_NAMES = 8  # symbol names shown per line; the rest are counted
 
 
 def render_text(report: Report, console: Console, *, quiet: bool = False) -> None:
@@ -82,15 +81,16 @@ def _file(console: Console, verdict: FileVerdict) -> None:
         if finding.kind == FindingKind.UNDEFINED_SYMBOL:
             waived = f"waived ({finding.waiver}): " if finding.waiver else ""
             key = (finding.severity, str(finding.fatal_at), finding.required_by or "", waived)
-            symbols.setdefault(key, []).append(_versioned(finding))
+            symbols.setdefault(key, []).append(versioned(finding))
             continue
         console.print(_finding_line(finding, ""))
         if fallout:
-            console.print(Text(f"    {fallout_phrase(finding, fallout)}", style="dim"))
+            console.print(Text(f"    {display(fallout_phrase(finding, fallout))}", style="dim"))
     for (severity, when, required_by, waived), names in symbols.items():
         line = Text(f"  {severity}: {display(waived)}", style=_STYLE[severity])
         fails = "fails at start" if when == "startup" else "fails when called"
-        line.append(f"undefined symbols ({fails}) in {display(required_by)}: {names_text(names)}")
+        line.append(f"undefined symbols ({fails}) in {display(required_by)}: ")
+        line.append(display(names_text(names)))
         console.print(line)
     if verdict.findings_cut:
         console.print(Text(f"  and {verdict.findings_cut} more findings (left out)", style="dim"))
@@ -101,29 +101,8 @@ def _finding_line(finding: Finding, prefix: str) -> Text:
     line.append(display(finding.message))
     if finding.symbols and finding.kind == FindingKind.MISSING_SYMBOL_VERSION:
         used = names_text(finding.symbols, finding.symbols_cut)
-        line.append(f" (used by: {used})", style="dim")
+        line.append(f" (used by: {display(used)})", style="dim")
     return line
-
-
-def fallout_phrase(cause: Finding, fallout: Sequence[Finding]) -> str:
-    """The consequences of one root cause, as a count: "and the 31 symbols it would have
-    provided (a, b, ...)"."""
-    names = names_text([_versioned(f) for f in fallout])
-    count = f"{len(fallout)} symbol{'s' if len(fallout) != 1 else ''}"
-    if cause.kind == FindingKind.MISSING_SYMBOL_VERSION:
-        return f"and the {count} of that version left undefined: {names}"
-    return f"and the {count} it would have provided, left undefined: {names}"
-
-
-def _versioned(finding: Finding) -> str:
-    return f"{finding.subject}@{finding.version}" if finding.version else finding.subject
-
-
-def names_text(names: Sequence[str], cut: int = 0) -> str:
-    """The first SHOWN_NAMES names (escaped), then how many more."""
-    shown = ", ".join(display(n) for n in names[:SHOWN_NAMES])
-    more = len(names) - min(len(names), SHOWN_NAMES) + cut
-    return shown + (f" and {more} more" if more else "")
 
 
 def summary_line(report: Report) -> Text:
