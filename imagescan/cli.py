@@ -551,9 +551,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     env = scanned.image.config.env_value("LD_BIND_NOW")
     facts = entry.elf
     symbols = not args.no_symbols
+    ids = scanned.rootfs.layer_ids
+    layer_id = ids[entry.layer] if entry.layer is not None and entry.layer < len(ids) else None
     emit(
         outputs,
-        lambda: list(inspect_lines(entry, facts, verdict, symbols=symbols, bind_now_env=bool(env))),
+        lambda: list(
+            inspect_lines(
+                entry, facts, verdict, symbols=symbols, bind_now_env=bool(env), layer_id=layer_id
+            )
+        ),
         lambda: inspect_dict(entry, facts, verdict, symbols=symbols, bind_now_env=bool(env)),
     )
     return ExitCode.OK

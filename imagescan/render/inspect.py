@@ -9,6 +9,7 @@ from typing import Any
 from imagescan.checks.model import FileVerdict
 from imagescan.elf.model import VERSYM_HIDDEN, ElfFacts, UndefinedSymbol
 from imagescan.loader.musl import is_musl_interpreter
+from imagescan.progress import short_id
 from imagescan.render.escape import display
 from imagescan.rootfs.model import Entry
 
@@ -43,10 +44,13 @@ def inspect_lines(
     *,
     symbols: bool = True,
     bind_now_env: bool = False,
+    layer_id: str | None = None,
 ) -> Iterator[str]:
-    """The dynamic facts the loader uses, in readelf's vocabulary, then scan's verdict."""
+    """The dynamic facts the loader uses, in readelf's vocabulary, then scan's verdict;
+    the layer by its index from 0 at the base and its short diff_id."""
     size = f"{entry.size} bytes"
-    yield f"{display(entry.path)}  (layer {entry.layer}, mode {entry.mode & 0o7777:04o}, {size})"
+    layer = f"layer {entry.layer} {short_id(layer_id)}"
+    yield f"{display(entry.path)}  ({layer}, mode {entry.mode & 0o7777:04o}, {size})"
     order = "LSB" if facts.little_endian else "MSB"
     yield f"  ELF{facts.elf_class} {order} {machine_name(facts)} {osabi_name(facts)}"
     yield from _dynamic(facts)

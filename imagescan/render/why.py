@@ -18,6 +18,7 @@ from imagescan.checks.model import FileVerdict, FindingKind, Status
 from imagescan.checks.symbols import accepts
 from imagescan.loader.model import Outcome, Process, Resolution, Rule
 from imagescan.render.escape import display
+from imagescan.render.fold import names_text, versioned
 from imagescan.rootfs.model import EntryType, RootFS
 
 BROKEN = (Status.BROKEN, Status.BROKEN_LAZY, Status.INTERPRETER_MISSING)
@@ -200,14 +201,19 @@ def _node_lines(node: Node, indent: str, last: bool) -> Iterator[str]:
 
 
 def _fallout_lines(verdict: FileVerdict) -> Iterator[str]:
-    """Undefined symbols, counted per object (their cause is marked in the tree)."""
-    counts: dict[str, int] = {}
+    """Undefined symbols, per object and cause: those a missing library or version explains
+    say so (the cause is marked in the tree above)."""
+    groups: dict[tuple[str, str | None], list[str]] = {}
     for finding in verdict.findings:
         if finding.kind == FindingKind.UNDEFINED_SYMBOL:
-            key = finding.required_by or verdict.path
-            counts[key] = counts.get(key, 0) + 1
-    for required_by, count in counts.items():
-        yield f"  {count} undefined symbol(s) in {display(required_by)} (see the report)"
+            key = (finding.required_by or verdict.path, finding.caused_by)
+            groups.setdefault(key, []).append(versioned(finding))
+    for (required_by, cause), names in groups.items():
+        because = f": left undefined by {cause.partition(':')[2]} ({cause.partition(':')[0]})"
+        yield (
+            f"  undefined in {display(required_by)}: {display(names_text(names))}"
+            + (display(because) if cause else "")
+        )
 
 
 def node_dict(node: Node) -> dict[str, Any]:
