@@ -305,9 +305,9 @@ class ProgressDisplay:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
-            TextColumn("{task.fields[amount]}"),
+            TextColumn("{task.fields[amount]}", markup=False),
             TimeElapsedColumn(),
             console=Console(stderr=True),
             transient=True,
@@ -327,7 +327,7 @@ class ProgressDisplay:
         from imagescan.progress import short_id
 
         self.done, self.total = 0, size
-        description = f"layer {index} of {count} ({short_id(diff_id)})"
+        description = f"layer {index} of {count} ({display(short_id(diff_id))})"
         self.progress.reset(self.task, total=size, description=description, amount="")
         self.progress.refresh()  # drawn at once: a small layer may be read within one tick
 

@@ -17,13 +17,13 @@ from tests.conftest import CORPUS, REPO
 SAMPLE = REPO / "sample-images" / "sample.tar"
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
+def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "imagescan", *args],
         capture_output=True,
         text=True,
         timeout=300,
-        cwd=REPO,
+        cwd=cwd,
     )
 
 
@@ -134,16 +134,6 @@ FIXTURES = REPO / "tests" / "fixtures" / "issue10"
 EVIL_SONAME = "libevil\x1b]0;owned\x07.so"  # OSC 0: would set the window title
 EVIL_PATH = "/usr/bin/app\x1b[2J\r"  # CSI 2J: would clear the screen
 EVIL_TARGET = "\x1b]52;c;ZXZpbA==\x07"  # OSC 52: would write the clipboard
-
-
-def run_in(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "imagescan", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=cwd,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -341,12 +331,12 @@ def test_the_header_names_the_policy_and_the_config_file(tmp_path: Path) -> None
     config file names itself."""
     config = tmp_path / ".imagescan.yaml"
     config.write_text("policy: strict\n")
-    text = run_in(tmp_path, str(SAMPLE)).stdout.splitlines()[0]
+    text = run(str(SAMPLE), cwd=tmp_path).stdout.splitlines()[0]
     assert text == f"{SAMPLE} (linux/amd64), policy strict, config {config}"
-    report = json.loads(run_in(tmp_path, str(SAMPLE), "-o", "json").stdout)
+    report = json.loads(run(str(SAMPLE), "-o", "json", cwd=tmp_path).stdout)
     assert report["config"] == {"policy": "strict", "config_file": str(config)}
     config.write_text("polcy: strict\n")
-    broken = run_in(tmp_path, str(SAMPLE))
+    broken = run(str(SAMPLE), cwd=tmp_path)
     assert broken.returncode == 2 and str(config) in broken.stderr
 
 
@@ -423,3 +413,17 @@ def test_progress_is_drawn_on_a_terminal_and_nowhere_else() -> None:
     _, quiet = _with_terminal_stderr(str(SAMPLE), "-q")
     assert "layer" not in quiet
     assert run(str(SAMPLE)).stderr == ""
+
+
+def test_diff_and_audit_write_json_and_take_exit_zero(corpus_dir: Path) -> None:
+    """Item 11: the same -o and --exit-zero on diff and audit."""
+    oci = corpus_dir / "oci"
+    old, new = f"oci-dir:{oci}:deb12-base", f"oci-dir:{oci}:runpath-vs-rpath"
+    done = run("diff", old, new, "-o", "json")
+    assert done.returncode == 1
+    broken = [c["path"] for c in json.loads(done.stdout)["newly_broken"]]
+    assert "/opt/app/bin/app-runpath" in broken
+    assert run("diff", old, new, "--exit-zero", "-q").returncode == 0
+    audit = run("audit", str(SAMPLE), "-o", "json", "--exit-zero")
+    assert audit.returncode == 0
+    assert json.loads(audit.stdout)["images"][0]["broken"] == ["/usr/local/bin/needs-newer"]

@@ -48,6 +48,10 @@ class Counts:
 
 
 def is_failure(verdict: FileVerdict) -> bool:
+    """The policy's gate when a policy judged the file (a waiver keeps the loader's status
+    but passes the gate, issue 10 item 13), else the loader's verdict."""
+    if verdict.gate is not None:
+        return verdict.gate == "fail"
     return verdict.status in FAILING or any(f.severity == Severity.ERROR for f in verdict.findings)
 
 

@@ -209,11 +209,9 @@ def _fallout_lines(verdict: FileVerdict) -> Iterator[str]:
             key = (finding.required_by or verdict.path, finding.caused_by)
             groups.setdefault(key, []).append(versioned(finding))
     for (required_by, cause), names in groups.items():
-        because = f": left undefined by {cause.partition(':')[2]} ({cause.partition(':')[0]})"
-        yield (
-            f"  undefined in {display(required_by)}: {display(names_text(names))}"
-            + (display(because) if cause else "")
-        )
+        kind, _, subject = (cause or "").partition(":")
+        because = f": left undefined by {subject} ({kind})" if cause else ""
+        yield f"  undefined in {display(required_by)}: {display(names_text(names) + because)}"
 
 
 def node_dict(node: Node) -> dict[str, Any]:
