@@ -27,6 +27,7 @@ from imagescan.image.platform import parse_platform
 from imagescan.render.escape import display
 from imagescan.render.registry import Format
 from imagescan.report import Report, severity_at_least
+from imagescan.rootfs.model import RootFS
 
 if TYPE_CHECKING:
     from imagescan.policy.rules import Policy
@@ -84,9 +85,21 @@ def _image_options(parser: argparse.ArgumentParser) -> None:
         "layers are read once (default: $IMAGESCAN_CACHE_DIR, else no cache)",
     )
     parser.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=float,
+        default=300.0,
+        help="give up on a registry that has not delivered the image within SECONDS, all "
+        "requests together (default: 300)",
+    )
+    parser.add_argument(
+        "--cpu",
         "--cpu-level",
-        help="target CPU level for glibc-hwcaps: x86-64-v2, x86-64-v3, x86-64-v4 "
-        "(default: the baseline)",
+        dest="cpu_level",
+        metavar="CPU",
+        help="judge for one CPU: x86-64, x86-64-v2, x86-64-v3, x86-64-v4 (non-Intel), "
+        "haswell, skylake-avx512 (Intel), zen3, zen4, power9, z15, ... (default: judge each "
+        "CPU model where the verdict depends on it, and report cpu-dependent files)",
     )
 
 
@@ -289,6 +302,7 @@ def scan_options(args: argparse.Namespace, policy: Policy | None = None) -> Scan
         platform=platform,
         plain_http=args.plain_http,
         insecure_skip_tls_verify=args.insecure_skip_tls_verify,
+        timeout=args.timeout,
     )
     hosts = tuple((h.plugins, h.host) for h in policy.plugin_hosts) if policy else ()
     return ScanOptions(
@@ -502,10 +516,26 @@ def _verdict_of(scanned: Scanned, report: Report, args: argparse.Namespace) -> F
     verdict = next((v for v in report.files if v.path == path), None)
     if verdict is None:
         raise UsageError(
-            f"{display(args.file)}: no ELF file at that path in {display(args.reference)}"
+            not_an_elf_file(scanned.rootfs, args.file, args.reference)
             + _suggestion(args.file, (v.path for v in report.files))
         )
     return verdict
+
+
+def not_an_elf_file(rootfs: RootFS, path: str, reference: str) -> str:
+    """Why `path` has no verdict: not in the image, not ELF, or an ELF file that could not be
+    read (issue 9: what ls --elf lists, why and inspect explain)."""
+    from imagescan.rootfs.paths import lookup, resolve
+
+    real = resolve(rootfs.entries, path).path or path
+    reason = next((s.reason for s in rootfs.skipped if s.path == real), None)
+    entry = lookup(rootfs, path)
+    if reason is not None:
+        return f"{path}: not judged: {reason}"
+    if entry is None:
+        return f"{path}: no such file in {reference}"
+    loader = f" (the loader would say: {entry.verify})" if entry.verify else ""
+    return f"{path}: not an ELF file ({entry.type}){loader} in {reference}"
 
 
 def cmd_why(args: argparse.Namespace) -> int:
@@ -544,7 +574,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     entry = lookup(scanned.rootfs, args.file)
     if entry is None or entry.elf is None:
         raise UsageError(
-            f"{display(args.file)}: no ELF file at that path in {display(args.reference)}"
+            not_an_elf_file(scanned.rootfs, args.file, args.reference)
             + _suggestion(args.file, (v.path for v in report.files))
         )
     verdict = next((v for v in report.files if v.path == entry.path), None)

@@ -1,9 +1,5 @@
-"""Print the policy JSON Schema, or rewrite the committed imagescan/policy/schema.json.
-
-A developer tool (issue 8: the package's modules neither read argv nor print):
-    python scripts/policy_schema.py            # print it
-    python scripts/policy_schema.py --write    # after a change to imagescan/policy/model.py
-"""
+"""Developer tool: print the policy JSON Schema, or `--write` it to imagescan/policy/schema.json
+(the committed file a test compares with the models)."""
 
 from __future__ import annotations
 
@@ -13,11 +9,14 @@ from collections.abc import Sequence
 from imagescan.policy.schema import SCHEMA_FILE, schema_text
 
 
-def main(argv: Sequence[str]) -> int:
-    if list(argv) == ["--write"]:
-        SCHEMA_FILE.write_text(schema_text(), encoding="utf-8")
+def main(argv: Sequence[str] | None = None, schema_file: str | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--write"]:
+        target = SCHEMA_FILE if schema_file is None else schema_file
+        with open(target, "w", encoding="utf-8") as out:
+            out.write(schema_text())
         return 0
-    if argv:
+    if args:
         print("usage: python scripts/policy_schema.py [--write]", file=sys.stderr)
         return 2
     sys.stdout.write(schema_text())
@@ -25,4 +24,4 @@ def main(argv: Sequence[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())

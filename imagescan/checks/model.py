@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -29,6 +29,7 @@ class FindingKind(enum.StrEnum):
     FRAGILE_DEPENDENCY = "fragile-dependency"
     PRELOAD_MISSING = "preload-missing"
     NO_VERSION_INFORMATION = "no-version-information"
+    CPU_DEPENDENT = "cpu-dependent"  # the verdict differs between CPU models (issue 9)
     # run-time loading (issue 5): plugins, NSS modules, dlopen names, Go plugins
     PLUGIN_HOST_MISSING = "plugin-host-missing"
     NSS_MODULE_MISSING = "nss-module-missing"
@@ -37,6 +38,8 @@ class FindingKind(enum.StrEnum):
     # policy findings (imagescan.policy): not the loader's verdict, the policy's
     VERSION_CEILING = "version-ceiling"
     RPATH_HYGIENE = "rpath-hygiene"
+    # hostile images (issue 15): a file the checks read was not kept (size budget)
+    CONFIG_NOT_READ = "config-not-read"
 
 
 class Status(enum.StrEnum):
@@ -91,3 +94,13 @@ class FileVerdict:
     note: str | None = None
     gate: str | None = None  # "pass" or "fail" under the policy and --fail-on (issue 10)
     findings_cut: int = 0  # findings left out by the report's bound (issue 15)
+
+
+def status_of(findings: Sequence[Finding]) -> Status:
+    """broken when anything fails at start, broken-lazy when only calls fail, else ok."""
+    whens = {f.fatal_at for f in findings}
+    if FatalAt.STARTUP in whens:
+        return Status.BROKEN
+    if FatalAt.CALL in whens:
+        return Status.BROKEN_LAZY
+    return Status.OK

@@ -13,6 +13,7 @@ import json
 import posixpath
 import stat
 import tarfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -131,6 +132,13 @@ class _SectionRaw(io.RawIOBase):
         if not self.closed:
             self._stream.close()
         super().close()
+
+
+class _SharedSectionRaw(_SectionRaw):
+    """A section of a stream that later sections go on reading: closing leaves it open."""
+
+    def close(self) -> None:
+        io.RawIOBase.close(self)
 
 
 class _ForwardRaw(io.RawIOBase):
@@ -257,6 +265,27 @@ class TarStore:
         except OSError as exc:
             raise ImageReadError(f"cannot read {path} in {self.where}: {exc.strerror}") from exc
         return io.BufferedReader(raw, buffer_size=1 << 20)
+
+    def open_in_order(self, paths: Sequence[str]) -> Iterator[tuple[int, BinaryIO]]:
+        """(position in `paths`, stream) of each member, in archive order: a compressed
+        archive is decompressed once for all of them, where `open` starts again from its
+        first byte each time (100 layers of a gzipped `docker save` took 92 s; issue 15).
+        Each stream must be read to its end, or closed, before the next is taken."""
+        infos = [(self._resolve(path), n) for n, path in enumerate(paths)]
+        for info, n in infos:
+            if info is None:
+                raise ImageReadError(f"{paths[n]} is missing from {self.where}")
+        ordered = sorted(infos, key=lambda pair: pair[0].offset_data if pair[0] else 0)
+        shared = self._seekable()
+        try:
+            for info, n in ordered:
+                assert info is not None
+                if shared.tell() > info.offset_data:  # the same member twice: start again
+                    yield n, self.open(paths[n])
+                    continue
+                yield n, io.BufferedReader(_SharedSectionRaw(shared, info.offset_data, info.size))
+        finally:
+            shared.close()
 
     def close(self) -> None:
         return None

@@ -74,6 +74,8 @@ class SourceOptions:
     plain_http: bool = False
     insecure_skip_tls_verify: bool = False
     docker_config: str | None = None
+    # Seconds a registry may take for one image, all requests together (issue 15).
+    timeout: float = 300.0
 
 
 class LayerAccess(Protocol):

@@ -161,7 +161,7 @@ def tree_lines(
     verdict: FileVerdict, process: Process | None, nodes: Sequence[Node]
 ) -> Iterator[str]:
     """The tree as text, every string from the image escaped."""
-    loader = "" if process is None else f"  ({'musl' if process.musl else 'glibc'} loader)"
+    loader = "" if process is None else f"  ({process.libc} loader)"
     yield f"{display(verdict.path)}: {verdict.status}{loader}"
     if verdict.host:
         yield f"  judged inside {display(verdict.host)}: {display(verdict.note or '')}"
@@ -341,7 +341,7 @@ def why_dict(
     """`why -o json`: the file, its status, the loader, and the tree (strings exact)."""
     out: dict[str, Any] = {"path": verdict.path, "status": str(verdict.status)}
     if process is not None:
-        out["loader"] = "musl" if process.musl else "glibc"
+        out["loader"] = str(process.libc)
         out["needs"] = [node_dict(node) for node in nodes]
     out["findings"] = [
         {"kind": str(f.kind), "severity": str(f.severity), "message": f.message}
