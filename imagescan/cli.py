@@ -30,8 +30,8 @@ from imagescan.report import Report, severity_at_least
 from imagescan.rootfs.model import RootFS
 
 if TYPE_CHECKING:
+    from imagescan.image.progress import ProgressSink
     from imagescan.policy.rules import Policy
-    from imagescan.progress import ProgressSink
     from imagescan.scan import Scanned, ScanOptions
 
 SUBCOMMANDS = ("scan", "ls", "why", "inspect", "diff", "audit", "policy")
@@ -338,7 +338,7 @@ class ProgressDisplay:
         self.progress.stop()
 
     def layer(self, index: int, count: int, size: int | None, diff_id: str | None) -> None:
-        from imagescan.progress import short_id
+        from imagescan.image.progress import short_id
 
         self.done, self.total = 0, size
         description = f"layer {index} of {count} ({display(short_id(diff_id))})"

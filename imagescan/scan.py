@@ -10,8 +10,8 @@ from imagescan.analyze import Analysis, analyze
 from imagescan.checks.causes import link_causes
 from imagescan.checks.model import FileVerdict
 from imagescan.image.model import OpenedImage, SourceOptions
+from imagescan.image.progress import CountingAccess, ProgressSink
 from imagescan.image.sources import open_image
-from imagescan.progress import CountingAccess, ProgressSink
 from imagescan.report import ImageInfo, Report, bounded_verdict
 from imagescan.rootfs.cache import LayerCache
 from imagescan.rootfs.model import RootFS

@@ -8,8 +8,8 @@ from typing import Any
 
 from imagescan.checks.model import FileVerdict
 from imagescan.elf.model import VERSYM_HIDDEN, ElfFacts, UndefinedSymbol
+from imagescan.image.progress import short_id
 from imagescan.loader.musl import is_musl_interpreter
-from imagescan.progress import short_id
 from imagescan.render.escape import display
 from imagescan.rootfs.model import Entry
 

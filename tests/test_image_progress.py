@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import tarfile
 
-from imagescan.progress import short_id
+from imagescan.image.progress import short_id
 from imagescan.scan import ScanOptions, scan
 from tests.conftest import REPO
 
