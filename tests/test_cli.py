@@ -355,11 +355,12 @@ def test_why_draws_the_runpath_case_as_a_tree(corpus_dir: Path) -> None:
     done = run("why", ref, "/opt/app/bin/app-runpath", "libb.so")
     assert done.returncode == 1, done.stderr
     lines = done.stdout.splitlines()
+    assert lines[1] == "  loader: glibc"
     assert (
-        lines[1]
+        lines[2]
         == "└── liba.so => /opt/app/bin/../lib/liba.so  [RUNPATH of /opt/app/bin/app-runpath]"
     )
-    assert lines[2] == "    └── libb.so  ✗ not found"
+    assert lines[3] == "    └── libb.so  ✗ not found"
     assert "DT_RUNPATH is not inherited" in done.stdout
     assert "in the image but not reached: /opt/app/lib/libb.so" in done.stdout
     assert "add $ORIGIN to its RUNPATH" in done.stdout

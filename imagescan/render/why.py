@@ -161,10 +161,11 @@ def tree_lines(
     verdict: FileVerdict, process: Process | None, nodes: Sequence[Node]
 ) -> Iterator[str]:
     """The tree as text, every string from the image escaped."""
-    loader = "" if process is None else f"  ({process.libc} loader)"
-    yield f"{display(verdict.path)}: {verdict.status}{loader}"
-    if verdict.host:
-        yield f"  judged inside {display(verdict.host)}: {display(verdict.note or '')}"
+    inside = f" (judged inside {display(verdict.host)})" if verdict.host else ""
+    yield f"{display(verdict.path)}: {verdict.status}{inside}"
+    yield from _host_choice(verdict, process)
+    if process is not None:
+        yield f"  loader: {process.libc}"
     if process is None:
         for finding in verdict.findings:
             yield f"  {finding.severity}: {display(finding.message)}"
@@ -182,6 +183,26 @@ def tree_lines(
         kids = node.children
         work.extend(reversed([(k, below, i == len(kids) - 1) for i, k in enumerate(kids)]))
     yield from _fallout_lines(verdict)
+
+
+def _host_choice(verdict: FileVerdict, process: Process | None) -> Iterator[str]:
+    """Which program a plugin was judged inside and why (checks.plugins), or which host
+    came closest when none provides every symbol."""
+    if verdict.note and (verdict.host or "closest host" in verdict.note):
+        yield f"  plugin host: {display(verdict.note)}"
+    if verdict.host and process is not None:
+        yield "  (the tree below is the plugin loaded on its own)"
+
+
+def explain(verdict: FileVerdict, process: Process | None, name: str | None) -> Iterator[str]:
+    """The whole explanation as `why` prints it: the tree (narrowed to `name`, a library),
+    then the LD_DEBUG-like trace of `name` when one is given."""
+    nodes = tree(process) if process is not None else []
+    if name is not None:
+        nodes = narrowed(nodes, name)
+    yield from tree_lines(verdict, process, nodes)
+    if process is not None and name is not None:
+        yield from trace(verdict, process, name)
 
 
 def _node_lines(node: Node, indent: str, last: bool) -> Iterator[str]:
