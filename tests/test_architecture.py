@@ -21,16 +21,20 @@ PACKAGE = Path(__file__).resolve().parent.parent / "imagescan"
 # policy judges and the renderers print; scan/diff/audit drive the whole pipeline for cli.
 STAGES: tuple[tuple[str, ...], ...] = (
     ("imagescan", "imagescan.errors", "imagescan.machines", "imagescan.globs"),
+    ("imagescan.parallel",),
     ("imagescan.image",),
     ("imagescan.elf",),
     ("imagescan.rootfs",),
     ("imagescan.loader",),
     ("imagescan.checks",),
+    ("imagescan.store",),  # layer facts and audit results (issue 12)
     ("imagescan.analyze",),
     ("imagescan.report",),
     ("imagescan.policy",),
     ("imagescan.render",),
-    ("imagescan.scan", "imagescan.diff", "imagescan.audit"),
+    ("imagescan.scan", "imagescan.diff"),
+    ("imagescan.audit", "imagescan.history"),
+    ("imagescan.cluster",),  # audits on Dask (issue 12)
     ("imagescan.cli",),
     ("imagescan.__main__",),
 )
@@ -97,7 +101,9 @@ def stage_of(module: str) -> int:
     best = (-1, -1)  # (length of the matching prefix, stage)
     for index, prefixes in enumerate(STAGES):
         for prefix in prefixes:
-            if module == prefix or module.startswith(prefix + "."):
+            # "imagescan" is the package's own face only, not every module below it
+            below = prefix != "imagescan" and module.startswith(prefix + ".")
+            if module == prefix or below:
                 best = max(best, (len(prefix), index))
     assert best[1] >= 0, f"{module} belongs to no stage of STAGES: add it"
     return best[1]

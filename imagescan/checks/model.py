@@ -73,6 +73,8 @@ class Finding:
     symbols: tuple[str, ...] = ()
     tried: tuple[tuple[str, str], ...] = ()  # (path, rule) for missing libraries
     waiver: str | None = None  # the reason of the policy waiver that waived it
+    caused_by: str | None = None  # `kind:subject` of the root cause (checks.causes, issue 10)
+    symbols_cut: int = 0  # symbols left out of `symbols` by the report's bound (issue 15)
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ class FileVerdict:
     loaded_by: tuple[str, ...] = ()
     go_version: str | None = None
     note: str | None = None
+    gate: str | None = None  # "pass" or "fail" under the policy and --fail-on (issue 10)
+    findings_cut: int = 0  # findings left out by the report's bound (issue 15)
 
 
 def status_of(findings: Sequence[Finding]) -> Status:

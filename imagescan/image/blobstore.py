@@ -19,6 +19,7 @@ from typing import BinaryIO, Protocol
 
 from imagescan.errors import ImageReadError
 from imagescan.image.compression import compression_of, open_decompressed, parse_digest
+from imagescan.image.pathref import archive_error
 from imagescan.image.rawstream import RawStream, buffered
 
 MAX_JSON_BYTES = 16 << 20  # manifests, indexes and configs are kilobytes; refuse absurd ones
@@ -189,7 +190,7 @@ class TarStore:
             with self._seekable() as stream, tarfile.open(fileobj=stream, mode="r:") as tar:
                 self._members = _index_archive(tar, where, self._file_size)
         except (tarfile.TarError, EOFError) as exc:
-            raise ImageReadError(f"{where} is not a tar archive or is damaged ({exc})") from exc
+            raise ImageReadError(archive_error(path, exc)) from exc
         except OSError as exc:
             raise ImageReadError(f"cannot read {where}: {exc.strerror or exc}") from exc
 

@@ -28,6 +28,10 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
         out["tried"] = [{"path": p, "rule": r} for p, r in finding.tried]
     if finding.waiver is not None:
         out["waiver"] = finding.waiver
+    if finding.caused_by is not None:
+        out["caused_by"] = finding.caused_by
+    if finding.symbols_cut:
+        out["symbols_cut"] = finding.symbols_cut
     return out
 
 
@@ -50,6 +54,10 @@ def file_dict(verdict: FileVerdict) -> dict[str, Any]:
         out["go_version"] = verdict.go_version
     if verdict.note:
         out["note"] = verdict.note
+    if verdict.gate is not None:
+        out["gate"] = verdict.gate
+    if verdict.findings_cut:
+        out["findings_cut"] = verdict.findings_cut
     return out
 
 
@@ -77,8 +85,9 @@ def report_dict(report: Report) -> dict[str, Any]:
         "summary": {
             "files": len(report.files),
             "by_status": report.status_counts(),
-            "skipped": len(report.skipped),
+            "skipped": len(report.not_judged()),
         },
+        "config": {"policy": report.policy, "config_file": report.config_file},
         "files": [file_dict(v) for v in report.files],
         "image_findings": [finding_dict(f) for f in report.image_findings],
         "skipped": [skipped_dict(s) for s in report.skipped],

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from imagescan.checks.causes import roots
 from imagescan.checks.model import FileVerdict, Finding, Status
+from imagescan.render.fold import fallout_phrase
 from imagescan.report import Report
 from imagescan.rootfs.model import Skipped
 
@@ -106,11 +108,18 @@ def finding_text(finding: Finding) -> str:
     return f"**{finding.severity}**: {plain(finding.message)}"
 
 
+def _cause_text(cause: Finding, fallout: Sequence[Finding]) -> str:
+    text = finding_text(cause)
+    return f"{text} ({plain(fallout_phrase(cause, fallout))})" if fallout else text
+
+
 def findings_cell(findings: Sequence[Finding]) -> str:
-    """The first few findings, then the rest folded; one line, for a table cell."""
-    texts = [finding_text(f) for f in findings[:MAX_FINDINGS]]
-    if len(findings) > MAX_FINDINGS:
-        texts.append(f"and {len(findings) - MAX_FINDINGS} more")
+    """The first few root causes, each with its fallout as a count, then the rest folded;
+    one line, for a table cell."""
+    grouped = roots(findings)
+    texts = [_cause_text(cause, fallout) for cause, fallout in grouped[:MAX_FINDINGS]]
+    if len(grouped) > MAX_FINDINGS:
+        texts.append(f"and {len(grouped) - MAX_FINDINGS} more")
     cell = "<br>".join(texts[:SHOWN_FINDINGS])
     rest = texts[SHOWN_FINDINGS:]
     if rest:

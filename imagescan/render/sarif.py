@@ -280,6 +280,10 @@ def finding_properties(finding: Finding) -> dict[str, Any]:
         out["symbols"] = list(finding.symbols)
     if finding.tried:
         out["tried"] = [{"path": p, "rule": r} for p, r in finding.tried]
+    if finding.caused_by is not None:
+        out["causedBy"] = finding.caused_by
+    if finding.symbols_cut:
+        out["symbolsCut"] = finding.symbols_cut
     return out
 
 
@@ -313,6 +317,10 @@ def file_result(report: Report, verdict: FileVerdict, finding: Finding) -> dict[
     result["partialFingerprints"] = {FINGERPRINT_KEY: fingerprint(finding, verdict.path)}
     properties = layer_properties(report, verdict.layer)
     properties["status"] = str(verdict.status)
+    if verdict.gate is not None:
+        properties["gate"] = verdict.gate
+    if verdict.findings_cut:
+        properties["findingsCut"] = verdict.findings_cut
     if verdict.host:
         properties["host"] = verdict.host
     result["properties"] = properties | finding_properties(finding)
@@ -386,8 +394,9 @@ def run_properties(report: Report) -> dict[str, Any]:
         "summary": {
             "files": len(report.files),
             "byStatus": report.status_counts(),
-            "skipped": len(report.skipped),
+            "skipped": len(report.not_judged()),
         },
+        "config": {"policy": report.policy, "configFile": report.config_file},
     }
 
 

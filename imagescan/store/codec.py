@@ -111,6 +111,8 @@ def _for_type(hint: Any) -> _Pair:
         return _optional_pair(hint)
     if origin is tuple:
         return _tuple_pair(typing.get_args(hint))
+    if origin is frozenset:
+        return _set_pair(_for_type(typing.get_args(hint)[0]))
     if origin in (Mapping, dict):
         key, value = typing.get_args(hint)
         if key is not str:
@@ -232,6 +234,19 @@ def _many_pair(item: _Pair) -> _Pair:
 
     encode = _Pair(lambda v: [item.encode(x) for x in v], decode, "").encode
     return _Pair(encode, decode, f"[{item.shape}...]", None, column)
+
+
+def _set_pair(item: _Pair) -> _Pair:
+    """frozenset[X] of plain values: a sorted list (the same entry for the same set)."""
+    many = _many_pair(item)
+
+    def encode(value: Any) -> Any:
+        return many.encode(sorted(value))
+
+    def decode(raw: Any) -> Any:
+        return frozenset(many.decode(raw))
+
+    return _Pair(encode, decode, f"{{{item.shape}...}}")
 
 
 def _mapping_pair(value: _Pair) -> _Pair:
