@@ -21,7 +21,7 @@ from imagescan.rootfs.model import LayerIndex
 
 # Bump when what a LayerIndex holds changes (ElfFacts, Entry, kept files): old entries
 # then stop matching instead of being read as something else.
-FACTS_SCHEMA = 1
+FACTS_SCHEMA = 2  # 2: package databases and package sources are kept (issue 11)
 VERSION = f"{__version__}/facts-{FACTS_SCHEMA}"
 
 
