@@ -162,6 +162,14 @@ RULE_HELP = {
 }
 
 
+def add_rule_help(run: dict[str, Any], report: Report) -> None:
+    """Each rule's help says what the fix hints of its results hold (with hints only)."""
+    if report.hints is None:
+        return
+    for rule in run["tool"]["driver"]["rules"]:
+        rule["help"]["text"] += rule_help(FindingKind(rule["id"]))
+
+
 def rule_help(kind: FindingKind) -> str:
     """What a rule's help adds about the fix hints its results carry."""
     extra = RULE_HELP.get(kind, "The result's fix says why and what to change.")

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from imagescan.checks.model import FileVerdict, Finding, FindingKind, Severity
-from imagescan.render.hints import rule_help, sarif_fix
+from imagescan.render.hints import add_rule_help, sarif_fix
 from imagescan.report import Report
 from imagescan.rootfs.model import Skipped
 
@@ -203,7 +203,7 @@ def rule_dict(kind: FindingKind) -> dict[str, Any]:
         "name": text.name,
         "shortDescription": {"text": text.short},
         "fullDescription": {"text": text.full},
-        "help": {"text": text.help + rule_help(kind)},
+        "help": {"text": text.help},
         "defaultConfiguration": {"level": str(text.level)},
         "properties": {"tags": ["dynamic-loader", "container-image"]},
     }
@@ -396,6 +396,7 @@ def sarif_dict(report: Report) -> dict[str, Any]:
         "columnKind": "unicodeCodePoints",
         "properties": run_properties(report),
     }
+    add_rule_help(run, report)
     return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
 
 
