@@ -82,8 +82,9 @@ def primary_xml(data: bytes) -> dict[str, list[tuple[str, str]]]:
         name = package.findtext(f"{_COMMON_NS}name") or ""
         for entry in package.iter(f"{_RPM_NS}entry"):
             provide = entry.get("name", "")
-            parent = provide.partition("(")[0]
-            if provide.endswith(")") and is_library_name(parent) and name:
+            parent, _, rest = provide.partition("(")
+            # NAME()(64bit) is the library itself; NAME(OPENSSL_3.0.0)(64bit) a version of it
+            if rest in (")", ")(64bit)") and is_library_name(parent) and name:
                 found.setdefault(parent, []).append((provide, name))
     return found
 

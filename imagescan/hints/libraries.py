@@ -103,15 +103,15 @@ def _conf_name(directory: str) -> str:
 def absent_fix(name: str, requester: str, ctx: HintContext) -> Fix:
     """No file of that name in the image: the package that ships it, or what to look up."""
     image = ctx.image
-    providers = ctx.index.provides(name) if ctx.index is not None else ()
+    providers = _ranked(ctx.index.provides(name), ctx) if ctx.index is not None else []
     facts = [("from", ctx.origin(requester))] if requester else []
     if providers:
-        packages = sorted({package for _, package in providers})
-        facts += [("provided_by", f"{package} ({path})") for path, package in providers[:5]]
+        facts += [("provided_by", f"{package} ({where})") for where, package in providers[:5]]
         facts.append(("index", ctx.index.origin if ctx.index else ""))
+        best = providers[0][1]
         distro = image.distro_name or image.distro_id
-        why = f"{name} is in no file of the image; in {distro}, {', '.join(packages)} ship it"
-        return Fix("library-absent", why, (_install(image.distro_id, packages[0]),), tuple(facts))
+        why = f"{name} is in no file of the image; in {distro}, package {best} ships it"
+        return Fix("library-absent", why, (_install(image.distro_id, best),), tuple(facts))
     why = f"{name} is in no file of the image"
     lookup = _lookup(image.distro_id, name)
     steps = (
@@ -121,6 +121,23 @@ def absent_fix(name: str, requester: str, ctx: HintContext) -> Fix:
         "or copy it from the build stage next to the program and give the program a RUNPATH",
     )
     return Fix("library-absent", why, steps, tuple(facts))
+
+
+def _ranked(providers: tuple[tuple[str, str], ...], ctx: HintContext) -> list[tuple[str, str]]:
+    """Providers best first: in the directory of the image's own libc (the architecture's
+    library directory: not lib32, not a hardware-specific subdirectory), debug files last."""
+    libc = ctx.image.libc
+    home = posixpath.dirname(libc.path).removeprefix("/usr") if libc is not None else None
+
+    def rank(item: tuple[str, str]) -> int:
+        where = item[0]
+        if "/debug/" in where:
+            return 3
+        if not where.startswith("/"):  # an apk so: or rpm ()(64bit) provide
+            return 1 if where.endswith("(64bit)") or where.startswith("so:") else 2
+        return 0 if posixpath.dirname(where).removeprefix("/usr") == home else 2
+
+    return sorted(providers, key=rank)
 
 
 def _install(distro: str | None, package: str) -> str:

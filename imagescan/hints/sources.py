@@ -4,12 +4,14 @@ yum/dnf's repos.d. Pure: from the kept files to where each index lives."""
 from __future__ import annotations
 
 import configparser
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from imagescan.packages.dpkg import paragraphs
 from imagescan.packages.osrelease import OsRelease
 
+_OPTIONS = re.compile(r"\[[^\]]*\]")  # sources.list(5): "deb [arch=amd64 signed-by=...] URI"
 APT_LIST, APT_DIR = "/etc/apt/sources.list", "/etc/apt/sources.list.d/"
 APK_REPOSITORIES, YUM_DIR = "/etc/apk/repositories", "/etc/yum.repos.d/"
 # image config architecture -> each manager's name for it
@@ -46,7 +48,7 @@ def _apt_entries(kept: Mapping[str, bytes]) -> list[tuple[str, str, list[str]]]:
     lists = [APT_LIST, *sorted(p for p in kept if p.startswith(APT_DIR) and p.endswith(".list"))]
     for path in lists:
         for line in _text(kept, path).splitlines():
-            words = [w for w in line.split("#")[0].split() if not w.startswith("[")]
+            words = _OPTIONS.sub(" ", line.split("#")[0]).split()
             if len(words) >= 3 and words[0] == "deb":
                 entries.append((words[1], words[2], words[3:]))
     for path in sorted(p for p in kept if p.startswith(APT_DIR) and p.endswith(".sources")):
