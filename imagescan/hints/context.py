@@ -10,7 +10,7 @@ from imagescan.checks.model import FileVerdict
 from imagescan.elf.model import ElfFacts, FileKind
 from imagescan.hints.index import PackageIndex
 from imagescan.hints.model import ImageProvenance, Provenance
-from imagescan.hints.provenance import short_diff_id
+from imagescan.hints.provenance import provenance_of
 from imagescan.image.model import ImageConfig
 from imagescan.loader.ldconf import parse_ld_so_conf
 from imagescan.packages.model import PackageDb
@@ -29,6 +29,7 @@ class HintContext:
     provenance: Mapping[str, Provenance]
     verdicts: Mapping[str, FileVerdict]
     index: PackageIndex | None = None
+    steps: tuple[str | None, ...] = ()  # the build step of each layer
     _by_name: dict[str, list[str]] | None = field(default=None, repr=False)
     _conf_dirs: tuple[str, ...] | None = field(default=None, repr=False)
 
@@ -50,8 +51,7 @@ class HintContext:
             return known.summary
         entry = self.rootfs.entries.get(real)
         layer = entry.layer if entry is not None else None
-        diff_id = self.rootfs.layer_ids[layer] if layer is not None else None
-        return Provenance(layer, short_diff_id(diff_id), None, self.packages.owner(real)).summary
+        return provenance_of(real, layer, self.rootfs, self.steps, self.packages).summary
 
     def files_named(self, name: str) -> list[str]:
         """ELF files whose SONAME or file name is `name` (symlinks count by their name),

@@ -8,6 +8,7 @@ from dataclasses import replace
 from imagescan.analyze import elf_files
 from imagescan.hints.context import HintContext
 from imagescan.hints.fixes import fix_for
+from imagescan.hints.history import layer_steps
 from imagescan.hints.index import PackageIndex
 from imagescan.hints.libc import find_libc
 from imagescan.hints.model import FindingKey, Fix, Hints, finding_key
@@ -34,7 +35,8 @@ def make_hints(
     image = image_provenance(rootfs, db, libc)
     provenance = file_provenance(((v.path, v.layer) for v in report.files), rootfs, config, db)
     verdicts = {verdict.path: verdict for verdict in report.files}
-    ctx = HintContext(rootfs, config, db, image, provenance, verdicts, index)
+    steps = layer_steps(config.history, len(rootfs.layer_ids))
+    ctx = HintContext(rootfs, config, db, image, provenance, verdicts, index, steps)
     fixes: dict[FindingKey, Fix] = {}
     for verdict in report.files:
         for finding in verdict.findings:

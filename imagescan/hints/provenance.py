@@ -25,16 +25,21 @@ def file_provenance(
 ) -> dict[str, Provenance]:
     """(path, layer) of each judged file -> its Provenance."""
     steps = layer_steps(config.history, len(rootfs.layer_ids))
-    found: dict[str, Provenance] = {}
-    for path, layer in paths:
-        known = layer is not None and 0 <= layer < len(rootfs.layer_ids)
-        found[path] = Provenance(
-            layer=layer,
-            diff_id=short_diff_id(rootfs.layer_ids[layer]) if known and layer is not None else None,
-            created_by=steps[layer] if known and layer is not None else None,
-            package=db.owner(path),
-        )
-    return found
+    return {path: provenance_of(path, layer, rootfs, steps, db) for path, layer in paths}
+
+
+def provenance_of(
+    path: str,
+    layer: int | None,
+    rootfs: RootFS,
+    steps: tuple[str | None, ...],
+    db: PackageDb,
+) -> Provenance:
+    """One file's Provenance; `steps` is each layer's build step (history.layer_steps)."""
+    if layer is None or not 0 <= layer < len(rootfs.layer_ids):
+        return Provenance(layer, None, None, db.owner(path))
+    step = steps[layer] if layer < len(steps) else None
+    return Provenance(layer, short_diff_id(rootfs.layer_ids[layer]), step, db.owner(path))
 
 
 def image_provenance(rootfs: RootFS, db: PackageDb, libc: CLibrary | None) -> ImageProvenance:
