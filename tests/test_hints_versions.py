@@ -74,7 +74,7 @@ def test_libstdcxx_and_openssl_nodes_on_the_real_debian_11(corpus_dir: Path) -> 
         assert any(base in step for step in fix.steps), (node, fix.steps)
         facts = dict(fix.facts)
         assert facts["image_has"] == image_has  # the newest node of that library it has
-        assert facts["from"] == "package apt 2.2.4 (layer 0: mkimage layer deb11-base)"
+        assert facts["required_by_from"] == "package apt 2.2.4 (layer 0: mkimage layer deb11-base)"
     stdcxx = dict(fix_facts("GLIBCXX_3.4.30", libstdcxx, report, rootfs, image.config))
     assert (
         stdcxx["provider_from"] == "package libstdc++6 10.2.1-6 (layer 0: mkimage layer deb11-base)"

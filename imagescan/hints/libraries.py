@@ -36,7 +36,7 @@ def _elsewhere(
 ) -> Fix:
     where = posixpath.dirname(found[0])
     real_requester = ctx.resolve(requester) or requester
-    facts = (("found", ", ".join(found)), ("from", ctx.origin(found[0])))
+    facts = (("found", ", ".join(found)), ("found_from", ctx.origin(found[0])))
     runpath_owner = _runpath_naming(where, requester, ctx, verdict)
     origin = _origin_path(where, posixpath.dirname(real_requester))
     patch = f"patchelf --set-rpath {shlex.quote(origin)} {real_requester}"
@@ -104,7 +104,7 @@ def absent_fix(name: str, requester: str, ctx: HintContext) -> Fix:
     """No file of that name in the image: the package that ships it, or what to look up."""
     image = ctx.image
     providers = _ranked(ctx.index.provides(name), ctx) if ctx.index is not None else []
-    facts = [("from", ctx.origin(requester))] if requester else []
+    facts = [("required_by_from", ctx.origin(requester))] if requester else []
     if providers:
         facts += [("provided_by", f"{package} ({where})") for where, package in providers[:5]]
         facts.append(("index", ctx.index.origin if ctx.index else ""))

@@ -17,7 +17,11 @@ def interpreter_fix(finding: Finding, ctx: HintContext) -> Fix:
     wanted, program = finding.subject, finding.required_by or ""
     libc = ctx.image.libc
     has = f"{libc.name} {libc.version or ''}".strip() if libc else "no C library"
-    facts = (("interpreter", wanted), ("image_libc", has), ("from", ctx.origin(program)))
+    facts = (
+        ("interpreter", wanted),
+        ("image_libc", has),
+        ("required_by_from", ctx.origin(program)),
+    )
     base = posixpath.basename(wanted)
     if base.startswith("ld-musl-"):
         why = f"{program} is a musl program (interpreter {wanted}); the image has {has}"

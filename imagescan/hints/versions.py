@@ -16,7 +16,11 @@ def version_fix(finding: Finding, ctx: HintContext) -> Fix:
     node = finding.version or finding.subject
     parsed = parse_node(node)
     requester = finding.required_by or ""
-    facts = [("needed", node), ("required_by", requester), ("from", ctx.origin(requester))]
+    facts = [
+        ("needed", node),
+        ("required_by", requester),
+        ("required_by_from", ctx.origin(requester)),
+    ]
     if finding.provider:
         facts += [("provider", finding.provider), ("provider_from", ctx.origin(finding.provider))]
     has = _newest_of(finding, ctx, parsed[0] if parsed else None)
@@ -111,4 +115,4 @@ def relr_fix(finding: Finding, ctx: HintContext) -> Fix:
         "relink without -z pack-relative-relocs (or with a linker that adds the version need)",
         "or move the runtime base to one with glibc >= 2.36 (Debian 12, Ubuntu 24.04)",
     )
-    return Fix("dt-relr-on-older-glibc", why, steps, (("from", ctx.origin(requester)),))
+    return Fix("dt-relr-on-older-glibc", why, steps, (("required_by_from", ctx.origin(requester)),))
