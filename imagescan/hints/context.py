@@ -32,6 +32,7 @@ class HintContext:
     steps: tuple[str | None, ...] = ()  # the build step of each layer
     _by_name: dict[str, list[str]] | None = field(default=None, repr=False)
     _conf_dirs: tuple[str, ...] | None = field(default=None, repr=False)
+    _libraries: list[tuple[str, ElfFacts]] | None = field(default=None, repr=False)
 
     def resolve(self, path: str) -> str | None:
         """The real path `path` leads to inside the image."""
@@ -76,14 +77,18 @@ class HintContext:
     def defining(self, symbol: str, machine: int) -> list[str]:
         """Shared libraries of the image's architecture that define `symbol` (a program's
         own definitions, such as copy-relocated data, are no provider)."""
+        if self._libraries is None:
+            self._libraries = [
+                (path, entry.elf)
+                for path, entry in sorted(self.rootfs.entries.items())
+                if entry.type is EntryType.FILE
+                and entry.elf is not None
+                and entry.elf.kind is FileKind.SHARED
+            ]
         return [
             path
-            for path, entry in sorted(self.rootfs.entries.items())
-            if entry.type is EntryType.FILE
-            and entry.elf is not None
-            and entry.elf.kind is FileKind.SHARED
-            and entry.elf.machine == machine
-            and symbol in entry.elf.defined
+            for path, facts in self._libraries
+            if facts.machine == machine and symbol in facts.defined
         ]
 
     def conf_dirs(self) -> tuple[str, ...]:

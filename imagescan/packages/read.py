@@ -45,11 +45,11 @@ def _owners(
     directories: dict[str, str | None] = {}
     owners: dict[str, Package] = {}
     for path, package in files:
-        parent, name = posixpath.split(posixpath.normpath(path))
+        parent, _, name = path.rpartition("/")
         if parent not in directories:
-            directories[parent] = resolve(entries, parent).path
+            directories[parent] = resolve(entries, posixpath.normpath(parent or "/")).path
         real_parent = directories[parent]
-        if real_parent is None or not name:
+        if real_parent is None or name in ("", ".", ".."):
             continue
-        owners.setdefault(posixpath.join(real_parent, name), package)
+        owners.setdefault(f"{real_parent.rstrip('/')}/{name}", package)
     return owners
