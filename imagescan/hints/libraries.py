@@ -140,21 +140,32 @@ def _ranked(providers: tuple[tuple[str, str], ...], ctx: HintContext) -> list[tu
     return sorted(providers, key=rank)
 
 
-def _install(distro: str | None, package: str) -> str:
+# (install a package, look up who ships a library) in each package manager's words
+_COMMANDS = {
+    "apt": (
+        "RUN apt-get update && apt-get install -y --no-install-recommends {}",
+        "`apt-file search {}` in the image's release",
+    ),
+    "apk": ("RUN apk add --no-cache {}", "`apk search so:{}`"),
+    "rpm": (
+        "RUN dnf install -y {}  (microdnf on UBI minimal, yum on Amazon Linux 2)",
+        "`dnf provides '{}()(64bit)'`",
+    ),
+    "": ("install the package {}", "look up which package of the image's distribution ships {}"),
+}
+
+
+def _manager(distro: str | None) -> str:
     if distro in _APT:
-        return f"RUN apt-get update && apt-get install -y --no-install-recommends {package}"
+        return "apt"
     if distro == "alpine":
-        return f"RUN apk add --no-cache {package}"
-    if distro in _RPM:
-        return f"RUN dnf install -y {package}  (microdnf on UBI minimal, yum on Amazon Linux 2)"
-    return f"install the package {package}"
+        return "apk"
+    return "rpm" if distro in _RPM else ""
+
+
+def _install(distro: str | None, package: str) -> str:
+    return _COMMANDS[_manager(distro)][0].format(package)
 
 
 def _lookup(distro: str | None, name: str) -> str:
-    if distro in _APT:
-        return f"`apt-file search {name}` in the image's release"
-    if distro == "alpine":
-        return f"`apk search so:{name}`"
-    if distro in _RPM:
-        return f"`dnf provides '{name}()(64bit)'`"
-    return f"look up which package of the image's distribution ships {name}"
+    return _COMMANDS[_manager(distro)][1].format(name)
