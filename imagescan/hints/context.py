@@ -91,6 +91,18 @@ class HintContext:
             if facts.machine == machine and symbol in facts.defined
         ]
 
+    def programs_defining(self, symbol: str, machine: int) -> list[str]:
+        """Programs of the image's architecture that export `symbol` (plugin hosts)."""
+        return [
+            path
+            for path, entry in sorted(self.rootfs.entries.items())
+            if entry.type is EntryType.FILE
+            and entry.elf is not None
+            and entry.elf.kind in (FileKind.EXEC, FileKind.PIE_EXEC)
+            and entry.elf.machine == machine
+            and symbol in entry.elf.defined
+        ]
+
     def conf_dirs(self) -> tuple[str, ...]:
         """The directories /etc/ld.so.conf names (what `ldconfig` would put in the cache)."""
         if self._conf_dirs is None:

@@ -53,6 +53,12 @@ FIXERS: dict[FindingKind, Fixer] = {
     FindingKind.NSS_MODULE_MISSING: lambda f, c, v: others.runtime_fix(f, c),
     FindingKind.DLOPEN_CANDIDATE_MISSING: lambda f, c, v: others.runtime_fix(f, c),
     FindingKind.GO_PLUGIN_MISMATCH: lambda f, c, v: others.go_plugin_fix(f, c),
+    FindingKind.CPU_DEPENDENT: lambda f, c, v: others.text_fix(
+        "cpu-dependent",
+        "the loader picks a different library (glibc-hwcaps subdirectory) on other CPU models",
+        "ship the library for the baseline CPU level too, or judge with --cpu-level of the"
+        " oldest CPU the image runs on",
+    ),
     FindingKind.VERSION_CEILING: _ceiling,
     FindingKind.RPATH_HYGIENE: lambda f, c, v: others.text_fix(
         "rpath-hygiene",

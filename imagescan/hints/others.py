@@ -6,6 +6,7 @@ from __future__ import annotations
 import posixpath
 
 from imagescan.checks.model import FileVerdict, Finding, FindingKind
+from imagescan.elf.model import ElfFacts, FileKind
 from imagescan.hints.context import HintContext
 from imagescan.hints.libraries import absent_fix, library_fix
 from imagescan.hints.model import Fix
@@ -77,6 +78,13 @@ def symbol_fix(finding: Finding, ctx: HintContext, verdict: FileVerdict | None) 
         why = f"{symbol} is defined by {', '.join(elsewhere[:3])}, which {requester} does not load"
         find = f"make the loader find {elsewhere[0]} instead of the library it replaces"
         return Fix("defined-elsewhere", why, (find,), (("defined_by", ", ".join(elsewhere)),))
+    hosts = ctx.programs_defining(symbol, machine) if _is_plugin(facts, verdict) else []
+    if hosts:
+        why = f"{requester} is a plugin: {symbol} comes from the program that loads it, and"
+        why += f" {', '.join(hosts[:3])} exports it"
+        step = "declare the host in the policy: plugin_hosts:"
+        step += f" [{{plugins: {requester}, host: {hosts[0]}}}]"
+        return Fix("plugin-of-host", why, (step,), (("candidate_hosts", ", ".join(hosts)),))
     needed = [p for p in sorted(loaded_real) if not _is_libc(p)]
     froms = tuple(("loaded", f"{p}: {ctx.origin(p)}") for p in needed[:5])
     why = f"no library in the image defines {symbol}: {requester} was linked against a newer build"
@@ -86,6 +94,11 @@ def symbol_fix(finding: Finding, ctx: HintContext, verdict: FileVerdict | None) 
         "or rebuild the program against the library the image ships",
     )
     return Fix("symbol-from-newer-build", why, steps, froms)
+
+
+def _is_plugin(facts: ElfFacts | None, verdict: FileVerdict | None) -> bool:
+    """A shared object judged on its own (not yet inside a host program)."""
+    return facts is not None and facts.kind is FileKind.SHARED and not (verdict and verdict.host)
 
 
 def _is_libc(path: str) -> bool:
