@@ -91,7 +91,7 @@ def test_diff_names_what_a_layer_broke(corpus_dir: Path) -> None:
     [
         (["oci-dir:/nonexistent/layout"], "/nonexistent/layout"),
         (["docker-archive:" + str(REPO / "README.md")], "README.md"),
-        (["why", str(SAMPLE), "/no/such/file"], "no ELF file at that path"),
+        (["why", str(SAMPLE), "/no/such/file"], "/no/such/file: no such file in"),
         (["oci-dir:"], "nothing after"),
         ([str(SAMPLE), "--cache", "/tmp"], "writable by others"),
     ],
