@@ -31,11 +31,12 @@ from imagescan.report import Report, severity_at_least
 from imagescan.rootfs.model import RootFS
 
 if TYPE_CHECKING:
+    from imagescan.hints.sources import IndexSource
     from imagescan.image.progress import ProgressSink
     from imagescan.policy.rules import Policy
     from imagescan.scan import Scanned, ScanOptions
 
-SUBCOMMANDS: tuple[str, ...] = ("scan", "ls", "why", "inspect", "diff", "audit", "policy")
+SUBCOMMANDS: tuple[str, ...] = ("scan", "ls", "why", "inspect", "diff", "audit", "policy", "hints")
 FORMATS = tuple(str(f) for f in Format)
 LS_FORMATS = ("text", "json")  # what ls, why, inspect, diff and audit can write
 DEFAULT_POLICY = "default"
@@ -183,6 +184,12 @@ def _scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     _quiet_option(scan)
     _jobs_option(scan)
     scan.add_argument(
+        "--hints-online",
+        action="store_true",
+        help="fetch the image's package index from its own configured sources (cached) to "
+        "name the package that ships a missing library (default: offline)",
+    )
+    scan.add_argument(
         "--allow-empty",
         action="store_true",
         help="pass an image with no ELF file at all (else exit 2: nothing was checked)",
@@ -320,6 +327,17 @@ def _policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
 
 
+def _hints_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    hints = sub.add_parser("hints", help="fetch and cache what the fix hints look up")
+    actions = hints.add_subparsers(
+        dest="hints_command", metavar="ACTION", required=True, help="what to do"
+    )
+    update = actions.add_parser(
+        "update", help="fetch the image's package index from its configured sources"
+    )
+    _common(update)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imagescan",
@@ -335,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     _other_parsers(sub)
     _audit_parser(sub)
     _policy_parser(sub)
+    _hints_parser(sub)
     return parser
 
 
@@ -503,11 +522,62 @@ def judged(reference: str, args: argparse.Namespace, policy: Policy) -> tuple[Sc
         scanned.report, policy, today=date.today(), rootfs=scanned.rootfs, fail_on=fail_on
     )
     report = dataclasses.replace(report, policy=args.policy, config_file=args.config_file)
-    return scanned, report
+    return scanned, hinted(report, scanned, args)
 
 
 def _sink(sink: ProgressDisplay | None) -> ProgressSink | None:
     return sink
+
+
+def hints_cache_dir(args: argparse.Namespace) -> Path:
+    """--cache (or $IMAGESCAN_CACHE_DIR), else $XDG_CACHE_HOME/imagescan (~/.cache)."""
+    if getattr(args, "cache", None) is not None:
+        return Path(args.cache)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "imagescan"
+
+
+def hinted(report: Report, scanned: Scanned, args: argparse.Namespace) -> Report:
+    """The report with provenance and fix hints; the package index is read from the cache
+    (fetched first with --hints-online, never otherwise)."""
+    from imagescan.hints.fetch import cache_file, load_cached
+    from imagescan.hints.make import image_index_key, with_hints
+
+    distro, sources = image_index_key(scanned.rootfs, scanned.image.config)
+    path = cache_file(hints_cache_dir(args), distro, scanned.image.config.architecture)
+    if getattr(args, "hints_online", False) and load_cached(path) is None:
+        update_index(path, distro, sources, args)
+    return with_hints(report, scanned.rootfs, scanned.image.config, load_cached(path))
+
+
+def update_index(
+    path: Path, distro: str, sources: Sequence[IndexSource], args: argparse.Namespace
+) -> None:
+    from imagescan.hints.fetch import fetch_index, store
+
+    progress = audit_progress(args)
+    if progress is not None:
+        progress(f"fetching the {distro} package index from the image's sources")
+    store(path, fetch_index(sources, distro))
+
+
+def cmd_hints(args: argparse.Namespace) -> int:
+    from imagescan.hints.fetch import cache_file, load_cached
+    from imagescan.hints.make import image_index_key
+    from imagescan.render.markdown import one_line
+    from imagescan.scan import read_image
+
+    image, rootfs = read_image(
+        args.reference, scan_options(args), audit_progress(args), symbols=False
+    )
+    distro, sources = image_index_key(rootfs, image.config)
+    path = cache_file(hints_cache_dir(args), distro, image.config.architecture)
+    update_index(path, distro, sources, args)
+    index = load_cached(path)
+    count = len(index.providers) if index is not None else 0
+    origin = index.origin if index is not None else "?"
+    print(f"{distro}: {count} library names from {one_line(origin)}, cached in {path}")
+    return ExitCode.OK
 
 
 def fails(report: Report, fail_on: str) -> bool:
@@ -879,6 +949,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "diff": cmd_diff,
     "audit": cmd_audit,
     "policy": cmd_policy,
+    "hints": cmd_hints,
 }
 COMMANDS.update(history=cmd_history, merge=cmd_merge, cache=cmd_cache)  # issue 12
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 from imagescan import __version__
 from imagescan.checks.model import FileVerdict, Finding, Severity, Status
+from imagescan.hints.model import Hints
 from imagescan.rootfs.model import Skipped
 
 SCHEMA_VERSION = 1
@@ -35,6 +36,7 @@ class Report:
     tool_version: str = __version__
     policy: str | None = None  # the policy applied (a built-in name or a file), if any
     config_file: str | None = None  # the .imagescan.yaml whose defaults were used, if any
+    hints: Hints | None = None  # provenance and fix hints (issue 11), None when not made
 
     def status_counts(self) -> dict[str, int]:
         counts = Counter(str(v.status) for v in self.files)

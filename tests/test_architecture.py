@@ -25,11 +25,13 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("imagescan.image",),
     ("imagescan.elf",),
     ("imagescan.rootfs",),
+    ("imagescan.packages",),  # issue 11: the image's package databases, read from the RootFS
     ("imagescan.loader",),
-    ("imagescan.checks",),
+    ("imagescan.checks", "imagescan.hints.model"),  # hints.model: values the Report carries
     ("imagescan.store",),  # layer facts and audit results (issue 12)
     ("imagescan.analyze",),
     ("imagescan.report",),
+    ("imagescan.hints",),  # issue 11: provenance and fixes, made from a Report
     ("imagescan.policy",),
     ("imagescan.render",),
     ("imagescan.scan", "imagescan.diff"),

@@ -17,6 +17,8 @@ from imagescan.checks.causes import roots
 from imagescan.checks.model import FileVerdict, Finding, FindingKind, Severity, Status
 from imagescan.render.escape import display
 from imagescan.render.fold import fallout_phrase, names_text, versioned
+from imagescan.render.hints import image_text_lines, text_lines
+from imagescan.render.markdown import one_line
 from imagescan.report import Report
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.NOTE: "dim"}
@@ -35,9 +37,13 @@ def render_text(report: Report, console: Console, *, quiet: bool = False) -> Non
         for verdict in report.files:
             if any(_shown(f) for f in verdict.findings):
                 _file(console, verdict)
+                for indent, hint in text_lines(report, verdict):
+                    console.print(Text(" " * indent + display(one_line(hint)), style="cyan"))
         for finding in report.image_findings:
             if _shown(finding):
                 console.print(_finding_line(finding, "image: "))
+        for hint in image_text_lines(report):
+            console.print(Text(display(one_line(hint)), style="dim"))
         for path, reason in report.not_judged():
             console.print(Text(f"skipped {display(path)}: {display(reason)}", style="dim"))
     console.print(summary_line(report))

@@ -13,7 +13,7 @@ import stat
 from dataclasses import dataclass, field, replace
 
 from imagescan.errors import ImageReadError
-from imagescan.rootfs.layer import KeptBudget, file_id, read_content
+from imagescan.rootfs.layer import DpkgListBudget, KeptBudget, file_id, read_content
 from imagescan.rootfs.model import Entry, EntryType, LayerIndex, Skipped
 from imagescan.rootfs.paths import join
 
@@ -37,6 +37,7 @@ class _Walk:
     files: int = 0
     symbols: bool = True
     budget: KeptBudget = field(default_factory=KeptBudget)  # issue 15: kept bytes bounded
+    list_budget: DpkgListBudget = field(default_factory=DpkgListBudget)  # issue 11
 
 
 def index_directory(root: str, layer: int = 0, *, symbols: bool = True) -> LayerIndex:
@@ -120,7 +121,7 @@ def _regular(walk: _Walk, base: Entry, host_path: str, st: os.stat_result) -> No
         elf=content.elf,
     )
     walk.entries.append(entry)
-    if content.kept is not None:
+    if content.kept is not None and walk.list_budget.admit(base.path, content.kept):
         walk.kept[base.path] = content.kept
     if content.skip_reason is not None:
         walk.skipped.append(Skipped(base.path, content.skip_reason, walk.layer))
