@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from imagescan import __version__
 from imagescan.checks.model import FileVerdict, Finding, Severity, Status
+from imagescan.linkgraph import LinkGraph
 from imagescan.rootfs.model import Skipped
 
 SCHEMA_VERSION = 1
@@ -33,6 +34,7 @@ class Report:
     skipped: tuple[Skipped, ...] = ()
     image_findings: tuple[Finding, ...] = ()
     tool_version: str = __version__
+    links: LinkGraph | None = None  # the loader's link graph, for SBOMs (None: not built)
 
     def status_counts(self) -> dict[str, int]:
         counts = Counter(str(v.status) for v in self.files)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from imagescan.analyze import Analysis, analyze
 from imagescan.image.model import OpenedImage, SourceOptions
 from imagescan.image.sources import open_image
+from imagescan.linkgraph import link_graph
 from imagescan.report import ImageInfo, Report
 from imagescan.rootfs.cache import LayerCache
 from imagescan.rootfs.model import RootFS
@@ -80,4 +82,12 @@ def image_info(image: OpenedImage, rootfs: RootFS) -> ImageInfo:
 
 def make_report(image: OpenedImage, rootfs: RootFS, analysis: Analysis) -> Report:
     files = tuple(analysis.verdicts[p] for p in sorted(analysis.verdicts))
-    return Report(image_info(image, rootfs), files, rootfs.skipped, tuple(analysis.image_findings))
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # the SBOM's creation time
+    links = link_graph(rootfs, analysis, created)
+    return Report(
+        image_info(image, rootfs),
+        files,
+        rootfs.skipped,
+        tuple(analysis.image_findings),
+        links=links,
+    )

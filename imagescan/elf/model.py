@@ -152,6 +152,10 @@ class ElfFacts:
     # (package path, hex) of each `go.link.pkghashbytes.<package>` a Go plugin or plugin host
     # exports: the link-time fingerprints runtime/plugin.go compares (issue 5)
     go_pkghashes: tuple[tuple[str, str], ...] = ()
+    # hex digests of the file's whole content, for SBOM checksums (issue 13; SPDX 2.3 wants
+    # SHA-1 for every file); None when the facts did not come from a file's bytes
+    sha256: str | None = None
+    sha1: str | None = None
 
     @property
     def bind_now(self) -> bool:

@@ -8,10 +8,13 @@ from typing import Protocol
 
 from rich.console import Console
 
+from imagescan.render.codequality import render_codequality
+from imagescan.render.cyclonedx import render_cyclonedx
 from imagescan.render.json import render_json
 from imagescan.render.junit import render_junit
 from imagescan.render.markdown import render_markdown
 from imagescan.render.sarif import render_sarif
+from imagescan.render.spdx import render_spdx
 from imagescan.render.text import render_text
 from imagescan.report import Report
 
@@ -32,6 +35,9 @@ class Format(enum.StrEnum):
     SARIF = "sarif"
     JUNIT = "junit"
     MARKDOWN = "markdown"
+    SPDX_JSON = "spdx-json"
+    CYCLONEDX_JSON = "cyclonedx-json"
+    CODEQUALITY = "codequality"
 
 
 def render_plain_text(report: Report) -> str:
@@ -48,6 +54,9 @@ RENDERERS: dict[Format, Renderer] = {
     Format.SARIF: render_sarif,
     Format.JUNIT: render_junit,
     Format.MARKDOWN: render_markdown,
+    Format.SPDX_JSON: render_spdx,
+    Format.CYCLONEDX_JSON: render_cyclonedx,
+    Format.CODEQUALITY: render_codequality,
 }
 
 
