@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from imagescan.policy.rules import Policy
     from imagescan.scan import Scanned, ScanOptions
 
-SUBCOMMANDS = ("scan", "ls", "why", "inspect", "diff", "audit", "policy")
+SUBCOMMANDS = ("scan", "ls", "why", "inspect", "diff", "audit", "policy", "attest")
 FORMATS = tuple(str(f) for f in Format)
 LS_FORMATS = ("text", "json")
 DEFAULT_POLICY = "default"
@@ -165,6 +165,20 @@ def _policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     actions.add_parser("schema", help="print the JSON Schema of policy files")
 
 
+def _attest_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    attest = sub.add_parser(
+        "attest", help="the verdict as an in-toto attestation about the image's manifest digest"
+    )
+    _common(attest)
+    _verdict_options(attest)
+    attest.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
+    attest.add_argument(
+        "--predicate-only",
+        action="store_true",
+        help="only the predicate, as `cosign attest --predicate FILE` takes it",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imagescan",
@@ -178,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     _other_parsers(sub)
     _audit_parser(sub)
     _policy_parser(sub)
+    _attest_parser(sub)
     return parser
 
 
@@ -394,6 +409,21 @@ def cmd_policy(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_attest(args: argparse.Namespace) -> int:
+    """Exit 0 when the statement is written, whatever the verdict in it (admission decides);
+    2 when the image cannot be attested (no manifest digest) or scanned."""
+    import json
+
+    from imagescan.attest import PolicyUsed, statement
+
+    policy = load_policy(args.policy)
+    _, report = judged(args.reference, args, policy)
+    document = statement(report, PolicyUsed(args.policy, policy, Severity(args.fail_on)))
+    chosen = document["predicate"] if args.predicate_only else document
+    _write(json.dumps(chosen, indent=2) + "\n", args.output if args.output != "-" else None)
+    return EXIT_OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "scan": cmd_scan,
     "ls": cmd_ls,
@@ -402,6 +432,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "diff": cmd_diff,
     "audit": cmd_audit,
     "policy": cmd_policy,
+    "attest": cmd_attest,
 }
 
 

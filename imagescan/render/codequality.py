@@ -3,9 +3,10 @@
 GitLab documents six fields and reads no others: `description`, `check_name`,
 `fingerprint`, `severity` (info, minor, major, critical, blocker), `location.path` and
 `location.lines.begin`. Paths are inside the image (no leading slash), so the widget shows
-them as they are, and each description ends with the image's reference (fingerprints do
-not: a finding keeps its identity when the tag moves); ELF files have no lines, so `begin` is 1. Severity: a finding fatal at
-start is `blocker`, another error `critical`, a warning `major`, a note `info`.
+them as they are; each description ends with the image's reference (fingerprints do not: a
+finding keeps its identity when the tag moves); ELF files have no lines, so `begin` is 1.
+Severity: a finding fatal at start is `blocker`, another error `critical`, a warning
+`major`, a note `info`.
 """
 
 from __future__ import annotations
