@@ -26,10 +26,11 @@ from imagescan.render.registry import Format
 from imagescan.report import Report, severity_at_least
 
 if TYPE_CHECKING:
+    from imagescan.hints.sources import IndexSource
     from imagescan.policy.rules import Policy
     from imagescan.scan import Scanned, ScanOptions
 
-SUBCOMMANDS = ("scan", "ls", "why", "inspect", "diff", "audit", "policy", "attest")
+SUBCOMMANDS = ("scan", "ls", "why", "inspect", "diff", "audit", "policy", "hints", "attest")
 FORMATS = tuple(str(f) for f in Format)
 LS_FORMATS = ("text", "json")
 DEFAULT_POLICY = "default"
@@ -116,6 +117,12 @@ def _scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     )
     scan.add_argument("-q", "--quiet", action="store_true", help="text: only the summary line")
     scan.add_argument(
+        "--hints-online",
+        action="store_true",
+        help="fetch the image's package index from its own configured sources (cached) to "
+        "name the package that ships a missing library (default: offline)",
+    )
+    scan.add_argument(
         "--exit-zero",
         action="store_true",
         help="exit 0 even when findings reach --fail-on (errors still exit 2)",
@@ -179,6 +186,15 @@ def _attest_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
 
 
+def _hints_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    hints = sub.add_parser("hints", help="fetch and cache what the fix hints look up")
+    actions = hints.add_subparsers(dest="hints_command", metavar="ACTION", required=True)
+    update = actions.add_parser(
+        "update", help="fetch the image's package index from its configured sources"
+    )
+    _common(update)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imagescan",
@@ -193,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     _audit_parser(sub)
     _policy_parser(sub)
     _attest_parser(sub)
+    _hints_parser(sub)
     return parser
 
 
@@ -256,7 +273,57 @@ def judged(reference: str, args: argparse.Namespace, policy: Policy) -> tuple[Sc
 
     scanned = scan(reference, scan_options(args, policy), progress_printer())
     report = apply_policy(scanned.report, policy, today=date.today(), rootfs=scanned.rootfs)
+    report = hinted(report, scanned, args)
     return scanned, report
+
+
+def hints_cache_dir(args: argparse.Namespace) -> Path:
+    """--cache (or $IMAGESCAN_CACHE_DIR), else $XDG_CACHE_HOME/imagescan (~/.cache)."""
+    if getattr(args, "cache", None) is not None:
+        return Path(args.cache)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "imagescan"
+
+
+def hinted(report: Report, scanned: Scanned, args: argparse.Namespace) -> Report:
+    """The report with provenance and fix hints; the package index is read from the cache
+    (fetched first with --hints-online, never otherwise)."""
+    from imagescan.hints.fetch import cache_file, load_cached
+    from imagescan.hints.make import image_index_key, with_hints
+
+    distro, sources = image_index_key(scanned.rootfs, scanned.image.config)
+    path = cache_file(hints_cache_dir(args), distro, scanned.image.config.architecture)
+    if getattr(args, "hints_online", False) and load_cached(path) is None:
+        update_index(path, distro, sources)
+    return with_hints(report, scanned.rootfs, scanned.image.config, load_cached(path))
+
+
+def update_index(path: Path, distro: str, sources: Sequence[IndexSource]) -> None:
+    from imagescan.hints.fetch import fetch_index, store
+
+    progress = progress_printer()
+    if progress is not None:
+        progress(f"fetching the {distro} package index from the image's sources")
+    store(path, fetch_index(sources, distro))
+
+
+def cmd_hints(args: argparse.Namespace) -> int:
+    from imagescan.hints.fetch import cache_file, load_cached
+    from imagescan.hints.make import image_index_key
+    from imagescan.render.markdown import one_line
+    from imagescan.scan import read_image
+
+    image, rootfs = read_image(
+        args.reference, scan_options(args), progress_printer(), symbols=False
+    )
+    distro, sources = image_index_key(rootfs, image.config)
+    path = cache_file(hints_cache_dir(args), distro, image.config.architecture)
+    update_index(path, distro, sources)
+    index = load_cached(path)
+    count = len(index.providers) if index is not None else 0
+    origin = index.origin if index is not None else "?"
+    print(f"{distro}: {count} library names from {one_line(origin)}, cached in {path}")
+    return EXIT_OK
 
 
 def fails(report: Report, fail_on: str) -> bool:
@@ -433,6 +500,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "audit": cmd_audit,
     "policy": cmd_policy,
     "attest": cmd_attest,
+    "hints": cmd_hints,
 }
 
 

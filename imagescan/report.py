@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from imagescan import __version__
 from imagescan.checks.model import FileVerdict, Finding, Severity, Status
+from imagescan.hints.model import Hints
 from imagescan.linkgraph import LinkGraph
 from imagescan.rootfs.model import Skipped
 
@@ -35,6 +36,7 @@ class Report:
     image_findings: tuple[Finding, ...] = ()
     tool_version: str = __version__
     links: LinkGraph | None = None  # the loader's link graph, for SBOMs (None: not built)
+    hints: Hints | None = None  # provenance and fix hints (issue 11), None when not made
 
     def status_counts(self) -> dict[str, int]:
         counts = Counter(str(v.status) for v in self.files)

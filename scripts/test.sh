@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(gcc libc6-dev gcc-multilib musl-tools golang-go binutils
               binutils-s390x-linux-gnu binutils-powerpc-linux-gnu
-              docker.io docker-registry skopeo apache2-utils podman file)
+              docker.io docker-registry skopeo apache2-utils podman file
+              rpm patchelf)
 
 install_system_packages() {
   local missing=()

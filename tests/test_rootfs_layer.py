@@ -328,3 +328,16 @@ def test_gnu_sparse_member_is_skipped_and_the_layer_read_on() -> None:
     assert [(s.path, s.reason) for s in layer.skipped] == [
         ("/var/sparse.img", "GNU sparse file: not read")
     ]
+
+
+def test_dpkg_file_lists_are_kept_within_a_budget_of_their_own() -> None:
+    from imagescan.rootfs.layer import KeepBudget, is_kept
+
+    assert is_kept("/var/lib/dpkg/info/libc6:amd64.list")
+    assert is_kept("/var/lib/rpm/rpmdb.sqlite") and is_kept("/etc/apt/sources.list.d/x.sources")
+    assert not is_kept("/var/lib/dpkg/info/libc6:amd64.md5sums")
+    budget = KeepBudget(left=10)
+    assert budget.admit("/var/lib/dpkg/info/a.list", b"12345678")
+    assert not budget.admit("/var/lib/dpkg/info/b.list", b"123")
+    assert not budget.admit("/var/lib/dpkg/info/c.list", b"1")  # a prefix, not a subset
+    assert budget.admit("/etc/os-release", b"x" * 100)  # other kept files are not counted

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from imagescan.checks.model import FileVerdict, Finding
+from imagescan.render.hints import add_to_report_dict
 from imagescan.report import SCHEMA_VERSION, ImageInfo, Report
 from imagescan.rootfs.model import Skipped
 
@@ -86,4 +87,6 @@ def report_dict(report: Report) -> dict[str, Any]:
 
 
 def render_json(report: Report) -> str:
-    return json.dumps(report_dict(report), indent=2, sort_keys=False) + "\n"
+    doc = report_dict(report)
+    add_to_report_dict(doc, report)
+    return json.dumps(doc, indent=2, sort_keys=False) + "\n"

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from imagescan.checks.model import FileVerdict, Finding, FindingKind, Severity
+from imagescan.render.hints import add_rule_help, sarif_fix
 from imagescan.report import Report
 from imagescan.rootfs.model import Skipped
 
@@ -287,6 +288,7 @@ def file_result(report: Report, verdict: FileVerdict, finding: Finding) -> dict[
     if verdict.host:
         properties["host"] = verdict.host
     result["properties"] = properties | finding_properties(finding)
+    sarif_fix(result, report, verdict.path, finding)
     return result
 
 
@@ -313,6 +315,7 @@ def image_result(report: Report, finding: Finding) -> dict[str, Any]:
     identity = finding.provider or ""
     result["partialFingerprints"] = {FINGERPRINT_KEY: fingerprint(finding, f"{where}\0{identity}")}
     result["properties"] = {"image": report.image.reference} | finding_properties(finding)
+    sarif_fix(result, report, "", finding)
     return result
 
 
@@ -393,6 +396,7 @@ def sarif_dict(report: Report) -> dict[str, Any]:
         "columnKind": "unicodeCodePoints",
         "properties": run_properties(report),
     }
+    add_rule_help(run, report)
     return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
 
 

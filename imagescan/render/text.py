@@ -8,6 +8,8 @@ from rich.console import Console
 from rich.text import Text
 
 from imagescan.checks.model import FileVerdict, Finding, FindingKind, Severity, Status
+from imagescan.render.hints import image_text_lines, text_lines
+from imagescan.render.markdown import one_line
 from imagescan.report import Report
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.NOTE: "dim"}
@@ -24,6 +26,10 @@ def render_text(report: Report, console: Console, *, quiet: bool = False) -> Non
         for verdict in report.files:
             if any(f.severity != Severity.NOTE for f in verdict.findings):
                 _file(console, verdict)
+                for indent, hint in text_lines(report, verdict):
+                    console.print(Text(" " * indent + one_line(hint), style="cyan"))
+        for hint in image_text_lines(report):
+            console.print(Text(one_line(hint), style="dim"))
         for item in report.skipped:
             console.print(Text(f"skipped {item.path}: {item.reason}", style="dim"))
     console.print(summary_line(report))

@@ -21,7 +21,7 @@ from imagescan.rootfs.model import LayerIndex
 
 # Bump when what a LayerIndex holds changes (ElfFacts, Entry, kept files): old entries
 # then stop matching instead of being read as something else.
-FACTS_SCHEMA = 2  # 2: ElfFacts.sha256/sha1 (issue 13)
+FACTS_SCHEMA = 3  # 2: package databases kept (issue 11); 3: ElfFacts.sha256/sha1 (issue 13)
 VERSION = f"{__version__}/facts-{FACTS_SCHEMA}"
 
 

@@ -13,7 +13,7 @@ import stat
 from dataclasses import dataclass, field, replace
 
 from imagescan.errors import ImageReadError
-from imagescan.rootfs.layer import file_id, read_content
+from imagescan.rootfs.layer import KeepBudget, file_id, read_content
 from imagescan.rootfs.model import Entry, EntryType, LayerIndex, Skipped
 from imagescan.rootfs.paths import join
 
@@ -36,6 +36,7 @@ class _Walk:
     inodes: dict[tuple[int, int], str] = field(default_factory=dict)
     files: int = 0
     symbols: bool = True
+    budget: KeepBudget = field(default_factory=KeepBudget)
 
 
 def index_directory(root: str, layer: int = 0, *, symbols: bool = True) -> LayerIndex:
@@ -117,7 +118,7 @@ def _regular(walk: _Walk, base: Entry, host_path: str, st: os.stat_result) -> No
         elf=content.elf,
     )
     walk.entries.append(entry)
-    if content.kept is not None:
+    if content.kept is not None and walk.budget.admit(base.path, content.kept):
         walk.kept[base.path] = content.kept
     if content.skip_reason is not None:
         walk.skipped.append(Skipped(base.path, content.skip_reason, walk.layer))

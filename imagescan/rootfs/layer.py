@@ -48,9 +48,18 @@ KEPT_PATHS = frozenset(
         "/var/lib/dpkg/status",
         "/lib/apk/db/installed",
         "/usr/lib/apk/db/installed",
+        "/var/lib/rpm/rpmdb.sqlite",  # issue 11: package owners and versions
+        "/usr/lib/sysimage/rpm/rpmdb.sqlite",
+        "/etc/apt/sources.list",  # issue 11: the image's own package sources, for fix hints
+        "/etc/apk/repositories",
     }
 )
 KEPT_PREFIXES = ("/etc/ld.so.conf.d/", "/var/lib/dpkg/status.d/")
+# issue 11: package file lists and package sources, each kept under limits of their own.
+DPKG_INFO = "/var/lib/dpkg/info/"
+SOURCE_PREFIXES = ("/etc/apt/sources.list.d/", "/etc/yum.repos.d/")
+MAX_RPMDB_SIZE = 64 << 20  # rpmdb.sqlite of a full Fedora is ~40 MiB
+DPKG_LISTS_BUDGET = 16 << 20  # a layer's dpkg info/*.list files together (~2000 packages)
 # Small *.conf files anywhere are kept too: an /etc/ld.so.conf.d entry may be a symlink to
 # one (update-alternatives does that), and which one is known only after squashing.
 MAX_CONF_SIZE = 64 << 10
@@ -153,7 +162,36 @@ def is_kept(path: str) -> bool:
     """True for the small files kept verbatim (loader configuration, release, packages)."""
     if path in KEPT_PATHS or path.startswith(KEPT_PREFIXES):
         return True
+    if is_dpkg_list(path) or path.startswith(SOURCE_PREFIXES):
+        return True
     return path.startswith("/etc/ld-musl-") and path.endswith(".path")
+
+
+def is_dpkg_list(path: str) -> bool:
+    """True for a dpkg file list (/var/lib/dpkg/info/PACKAGE[:ARCH].list)."""
+    return path.startswith(DPKG_INFO) and path.endswith(".list")
+
+
+def _keep_limit(path: str) -> int:
+    return MAX_RPMDB_SIZE if path.endswith("/rpmdb.sqlite") else MAX_KEPT_SIZE
+
+
+@dataclass
+class KeepBudget:
+    """What is left of one layer's budget for dpkg file lists: past it, lists are not kept
+    (the package database then says which packages have no file list)."""
+
+    left: int = DPKG_LISTS_BUDGET
+
+    def admit(self, path: str, data: bytes) -> bool:
+        """True when `data` (kept under `path`) fits; dpkg lists use up the budget."""
+        if not is_dpkg_list(path):
+            return True
+        if len(data) > self.left:
+            self.left = 0  # the lists kept are a prefix of the layer's, not a random subset
+            return False
+        self.left -= len(data)
+        return True
 
 
 READ_CHUNK = 1 << 20
@@ -174,7 +212,7 @@ def read_content(path: str, size: int, read: Read, *, symbols: bool = True) -> F
     if verify is None and is_elf(head):
         return _elf_content(path, size, head, read, symbols)
     if is_kept(path):
-        if size > MAX_KEPT_SIZE:
+        if size > _keep_limit(path):
             return FileContent(verify, skip_reason=f"too large to keep ({size} bytes)")
     elif not (path.endswith(".conf") and size <= MAX_CONF_SIZE):
         return FileContent(verify)
@@ -233,6 +271,7 @@ class _LayerBuilder:
         self.files = 0
         self.unread: set[str] = set()
         self.unread_link_targets: set[str] = set()
+        self.budget = KeepBudget()
 
     def add(self, member: TarMember, tar: TarStream) -> None:
         """Record one tar member."""
@@ -296,7 +335,7 @@ class _LayerBuilder:
             elf=content.elf,
         )
         self.entries.append(entry)
-        if content.kept is not None:
+        if content.kept is not None and self.budget.admit(path, content.kept):
             self.kept[path] = content.kept
         if content.skip_reason is not None:
             self.skipped.append(Skipped(path, content.skip_reason, self.index))
