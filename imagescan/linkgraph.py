@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from imagescan.loader.model import Process
+from imagescan.packages.model import Package
+from imagescan.packages.read import read_packages
 
 if TYPE_CHECKING:
     from imagescan.analyze import Analysis
@@ -50,14 +52,20 @@ class FileDigest:
 
 @dataclass(frozen=True)
 class LinkGraph:
-    """The edges between judged files, their digests, and when the scan was made.
+    """The edges between judged files, their digests, when the scan was made, and the
+    image's packages with the owner of each judged file.
 
     `created` is RFC 3339 UTC; documents made from one report say the same time.
+    `packages` are all the package database lists (none without a database);
+    `package_problems` what of it could not be read.
     """
 
     links: tuple[Link, ...] = ()
     digests: Mapping[str, FileDigest] = field(default_factory=dict)
     created: str = "1970-01-01T00:00:00Z"
+    packages: tuple[Package, ...] = ()
+    owners: Mapping[str, Package] = field(default_factory=dict)
+    package_problems: tuple[str, ...] = ()
 
     def among(self, paths: set[str]) -> tuple[Link, ...]:
         """The links whose both ends are in `paths` (the files a policy kept)."""
@@ -88,7 +96,10 @@ def link_graph(rootfs: RootFS, analysis: Analysis, created: str) -> LinkGraph:
         if host is not None:
             links.add(Link(path, host, LinkKind.PLUGIN_HOST))
     kept = tuple(sorted(link for link in links if link.source != link.target))
-    return LinkGraph(kept, file_digests(rootfs, analysis.verdicts), created)
+    db = read_packages(rootfs)
+    owners = {path: owner for path in analysis.verdicts if (owner := db.owner(path)) is not None}
+    digests = file_digests(rootfs, analysis.verdicts)
+    return LinkGraph(kept, digests, created, db.packages, owners, db.problems)
 
 
 def file_digests(rootfs: RootFS, paths: Mapping[str, object]) -> dict[str, FileDigest]:

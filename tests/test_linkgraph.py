@@ -26,6 +26,7 @@ from imagescan.rootfs.layer import read_content
 from imagescan.scan import Scanned, ScanOptions, scan
 from tests.conftest import CORPUS, CORPUS_IMAGES
 from tests.render_support import require_corpus
+from tests.test_render_cyclonedx import file_components
 
 _SEARCH = re.compile(r"^  file=(?P<name>.*);  (?P<kind>needed|preload) by (?P<requester>.*)$")
 _FOUND = re.compile(r"^    => (?P<path>/.*)$")
@@ -89,7 +90,7 @@ def spdx_links(image: Scanned, tmp_path: Path) -> set[Link]:
 
 def cyclonedx_edges(image: Scanned) -> set[tuple[str, str]]:
     bom = json.loads(render_cyclonedx(image.report))
-    names = {c["bom-ref"]: c["name"] for c in bom["components"]}
+    names = {c["bom-ref"]: c["name"] for c in file_components(bom)}
     return {
         (names[d["ref"]], names[target])
         for d in bom["dependencies"]

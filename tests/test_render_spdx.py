@@ -83,3 +83,18 @@ def test_a_report_without_a_link_graph_says_so_by_failing_validation(tmp_path: P
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(SPDXParsingError, match="checksums"):
         parse_file(str(path))
+
+
+def test_packages_contain_the_files_they_own(tmp_path: Path) -> None:
+    document = parsed(corpus_report("runpath-vs-rpath"), tmp_path)
+    names = {f.spdx_id: f.name for f in document.files}
+    coreutils = next(p for p in document.packages if p.name == "coreutils")
+    assert coreutils.external_references[0].locator.startswith("pkg:deb/debian/coreutils@")
+    contains = {
+        (r.spdx_element_id, names.get(str(r.related_spdx_element_id)))
+        for r in document.relationships
+        if r.relationship_type is RelationshipType.CONTAINS
+    }
+    assert (coreutils.spdx_id, "./usr/bin/ls") in contains
+    assert ("SPDXRef-Image", "./opt/app/bin/app-runpath") in contains  # from no package
+    assert ("SPDXRef-Image", "./usr/bin/ls") not in contains

@@ -9,6 +9,10 @@ verdict as properties in the `imagescan:` namespace:
 - `imagescan:fatal_at`: `startup` or `call`, only on a file that fails;
 - `imagescan:kind`, `imagescan:layer`, `imagescan:interpreter`, `imagescan:host`;
 - `imagescan:finding`, once per finding: "KIND SUBJECT: MESSAGE".
+Each package of the image's package database (dpkg, apk, rpm) is a `library` component
+with its purl; the judged files it owns are nested in it (`components`), the others are
+top-level. What of the database could not be read is an `imagescan:package_problem`
+property of the image.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import json
 from typing import Any
 
 from imagescan.checks.model import FileVerdict
+from imagescan.packages.model import Package
 from imagescan.render.sbom import (
     created,
     display,
@@ -74,6 +79,32 @@ def file_component(report: Report, verdict: FileVerdict) -> dict[str, Any]:
     return component
 
 
+def package_component(package: Package, files: list[dict[str, Any]]) -> dict[str, Any]:
+    component: dict[str, Any] = {
+        "type": "library",
+        "bom-ref": f"pkg-{element_key(package.purl)}",
+        "name": display(package.name),
+        "version": display(package.version),
+        "purl": package.purl,
+        "properties": [prop("manager", package.manager)],
+    }
+    if files:
+        component["components"] = files
+    return component
+
+
+def components(report: Report) -> list[dict[str, Any]]:
+    """Packages with the files they own nested, then the files no package owns."""
+    links = graph(report)
+    owned: dict[Package, list[dict[str, Any]]] = {p: [] for p in links.packages}
+    loose: list[dict[str, Any]] = []
+    for verdict in report.files:
+        owner = links.owners.get(verdict.path)
+        place = owned.get(owner, loose) if owner is not None else loose
+        place.append(file_component(report, verdict))
+    return [package_component(p, files) for p, files in owned.items()] + loose
+
+
 def image_component(report: Report) -> dict[str, Any]:
     """The image: named by its reference, identified by its manifest digest when known."""
     image = report.image
@@ -89,7 +120,7 @@ def image_component(report: Report) -> dict[str, Any]:
     component["properties"] = [
         prop("source", image.source),
         prop("platform", f"{image.os}/{image.architecture}"),
-    ]
+    ] + [prop("package_problem", problem) for problem in graph(report).package_problems]
     return component
 
 
@@ -122,7 +153,7 @@ def cyclonedx_dict(report: Report) -> dict[str, Any]:
             },
             "component": image_component(report),
         },
-        "components": [file_component(report, v) for v in report.files],
+        "components": components(report),
         "dependencies": dependencies(report),
     }
 

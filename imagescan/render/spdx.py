@@ -7,7 +7,10 @@ Relationships, all from the processes the loader would build (`imagescan.linkgra
   the dynamic loader is itself an object of every dynamically linked process).
 - `PLUGIN DEPENDS_ON HOST`: a plugin judged inside the program that dlopens it (its undefined
   symbols are bound to the host's); SPDX 2.3 has no word for "loaded at run time by".
-- `IMAGE CONTAINS FILE`, and `DOCUMENT DESCRIBES IMAGE`.
+- `IMAGE CONTAINS PACKAGE` for each package of the image's package database (dpkg, apk,
+  rpm), `PACKAGE CONTAINS FILE` for the judged files it owns, `IMAGE CONTAINS FILE` for the
+  others, and `DOCUMENT DESCRIBES IMAGE`. A package owning no judged file has
+  `filesAnalyzed: false` (its other files are not listed).
 Each file's verdict is its `comment` ("imagescan: broken, fatal at startup (...)").
 """
 
@@ -18,6 +21,7 @@ from typing import Any
 
 from imagescan.checks.model import FileVerdict
 from imagescan.linkgraph import Link, LinkKind
+from imagescan.packages.model import Package
 from imagescan.render.sbom import (
     NAMESPACE_BASE,
     created,
@@ -51,6 +55,45 @@ _PROGRAM_KINDS = ("exec", "pie-exec", "static-exec", "static-pie")
 
 def file_id(path: str) -> str:
     return f"SPDXRef-File-{element_key(path)}"
+
+
+def package_id(package: Package) -> str:
+    return f"SPDXRef-Package-{element_key(package.purl)}"
+
+
+def package_dict(package: Package, owns_files: bool) -> dict[str, Any]:
+    """One package of the image's package database, named by its purl."""
+    out: dict[str, Any] = {
+        "SPDXID": package_id(package),
+        "name": display(package.name),
+        "versionInfo": display(package.version),
+        "downloadLocation": NOASSERTION,
+        "filesAnalyzed": owns_files,
+        "licenseConcluded": NOASSERTION,
+        "licenseDeclared": NOASSERTION,
+        "copyrightText": NOASSERTION,
+        "externalRefs": [
+            {
+                "referenceCategory": "PACKAGE-MANAGER",
+                "referenceType": "purl",
+                "referenceLocator": package.purl,
+            }
+        ],
+        "comment": f"{package.manager} package, architecture {display(package.arch) or 'none'}",
+    }
+    if package.source:
+        out["sourceInfo"] = f"built from source package {display(package.source)}"
+    return out
+
+
+def packages(report: Report) -> list[dict[str, Any]]:
+    links = graph(report)
+    owning = {p for path, p in links.owners.items() if path in _judged(report)}
+    return [image_package(report)] + [package_dict(p, p in owning) for p in links.packages]
+
+
+def _judged(report: Report) -> set[str]:
+    return {v.path for v in report.files}
 
 
 def file_dict(report: Report, verdict: FileVerdict) -> dict[str, Any]:
@@ -111,7 +154,14 @@ def link_relationship(link: Link) -> dict[str, Any]:
 
 def relationships(report: Report) -> list[dict[str, Any]]:
     out = [relationship(DOCUMENT_ID, "DESCRIBES", IMAGE_ID)]
-    out += [relationship(IMAGE_ID, "CONTAINS", file_id(v.path)) for v in report.files]
+    owners = graph(report).owners
+    out += [relationship(IMAGE_ID, "CONTAINS", package_id(p)) for p in graph(report).packages]
+    out += [
+        relationship(package_id(owners[v.path]), "CONTAINS", file_id(v.path))
+        if v.path in owners
+        else relationship(IMAGE_ID, "CONTAINS", file_id(v.path))
+        for v in report.files
+    ]
     out += [link_relationship(link) for link in kept_links(report)]
     return out
 
@@ -131,8 +181,9 @@ def spdx_dict(report: Report) -> dict[str, Any]:
         },
         "comment": "Files are the ELF files imagescan judged; DYNAMIC_LINK relationships are "
         "the objects the image's own dynamic loader would load (comment: DT_NEEDED, "
-        "LD_PRELOAD or PT_INTERP), DEPENDS_ON a plugin's host program.",
-        "packages": [image_package(report)],
+        "LD_PRELOAD or PT_INTERP), DEPENDS_ON a plugin's host program."
+        + "".join(f" Package database: {display(p)}." for p in graph(report).package_problems),
+        "packages": packages(report),
         "files": [file_dict(report, v) for v in report.files],
         "relationships": relationships(report),
     }
