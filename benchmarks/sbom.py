@@ -13,39 +13,20 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import time
-from collections.abc import Callable
+import sys
 from pathlib import Path
 
 from imagescan.analyze import analyze
-from imagescan.image.model import SourceOptions
-from imagescan.image.sources import open_image
+from imagescan.image.model import ImageConfig
 from imagescan.linkgraph import link_graph
 from imagescan.render.cyclonedx import render_cyclonedx
 from imagescan.render.spdx import render_spdx
+from imagescan.report import ImageInfo, Report
 from imagescan.rootfs.model import RootFS
-from imagescan.rootfs.reader import read_rootfs
-from imagescan.scan import make_report
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "oci"
-DEFAULT = f"oci-dir:{CORPUS}:deb12-base"
-
-
-def best(runs: int, work: Callable[[], object]) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(runs):
-        start = time.perf_counter()
-        result = work()
-        times.append(time.perf_counter() - start)
-    return min(times), result
-
-
-def read(reference: str) -> RootFS:
-    image = open_image(reference, SourceOptions())
-    try:
-        return read_rootfs(image)
-    finally:
-        image.close()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from read_floor import DEFAULT
+from scan import best_of, read
 
 
 def hash_elf_sizes(rootfs: RootFS) -> int:
@@ -63,16 +44,16 @@ def main() -> None:
     parser.add_argument("reference", nargs="?", default=DEFAULT)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    read_time, rootfs = best(args.runs, lambda: read(args.reference))
-    assert isinstance(rootfs, RootFS)
-    hash_time, total = best(args.runs, lambda: hash_elf_sizes(rootfs))
-    image = open_image(args.reference, SourceOptions())
-    image.close()
-    analysis = analyze(rootfs, image.config)
-    graph_time, _ = best(args.runs, lambda: link_graph(rootfs, analysis, "now"))
-    report = make_report(image, rootfs, analysis)
-    spdx_time, _ = best(args.runs, lambda: render_spdx(report))
-    cdx_time, _ = best(args.runs, lambda: render_cyclonedx(report))
+    read_time, (rootfs, config) = best_of(args.runs, lambda: read(args.reference))
+    assert isinstance(rootfs, RootFS) and isinstance(config, ImageConfig)
+    hash_time, total = best_of(args.runs, lambda: hash_elf_sizes(rootfs))
+    analysis = analyze(rootfs, config)
+    graph_time, graph = best_of(args.runs, lambda: link_graph(rootfs, analysis, "now"))
+    files = tuple(analysis.verdicts[p] for p in sorted(analysis.verdicts))
+    info = ImageInfo(args.reference, "bench", None, config.architecture, config.os)
+    report = Report(info, files, links=graph)
+    spdx_time, _ = best_of(args.runs, lambda: render_spdx(report))
+    cdx_time, _ = best_of(args.runs, lambda: render_cyclonedx(report))
     elves = sum(1 for e in rootfs.entries.values() if e.elf is not None)
     print(f"{args.reference}: {elves} ELF files, {int(total) >> 20} MiB of ELF bytes")
     print(f"scan's read (peer)        {read_time:7.3f} s")
