@@ -24,6 +24,7 @@ from imagescan.image.model import SourceOptions
 from imagescan.image.platform import parse_platform
 from imagescan.render.registry import Format
 from imagescan.report import Report, severity_at_least
+from imagescan.rootfs.model import RootFS
 
 if TYPE_CHECKING:
     from imagescan.hints.sources import IndexSource
@@ -73,9 +74,13 @@ def _image_options(parser: argparse.ArgumentParser) -> None:
         "layers are read once (default: $IMAGESCAN_CACHE_DIR, else no cache)",
     )
     parser.add_argument(
+        "--cpu",
         "--cpu-level",
-        help="target CPU level for glibc-hwcaps: x86-64-v2, x86-64-v3, x86-64-v4 "
-        "(default: the baseline)",
+        dest="cpu_level",
+        metavar="CPU",
+        help="judge for one CPU: x86-64, x86-64-v2, x86-64-v3, x86-64-v4 (non-Intel), "
+        "haswell, skylake-avx512 (Intel), zen3, zen4, power9, z15, ... (default: judge each "
+        "CPU model where the verdict depends on it, and report cpu-dependent files)",
     )
 
 
@@ -381,6 +386,22 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def not_an_elf_file(rootfs: RootFS, path: str, reference: str) -> str:
+    """Why `path` has no verdict: not in the image, not ELF, or an ELF file that could not be
+    read (issue 9: what ls --elf lists, why and inspect explain)."""
+    from imagescan.rootfs.paths import lookup, resolve
+
+    real = resolve(rootfs.entries, path).path or path
+    reason = next((s.reason for s in rootfs.skipped if s.path == real), None)
+    entry = lookup(rootfs, path)
+    if reason is not None:
+        return f"{path}: not judged: {reason}"
+    if entry is None:
+        return f"{path}: no such file in {reference}"
+    loader = f" (the loader would say: {entry.verify})" if entry.verify else ""
+    return f"{path}: not an ELF file ({entry.type}){loader} in {reference}"
+
+
 def cmd_why(args: argparse.Namespace) -> int:
     from imagescan.render.why import explain
     from imagescan.scan import scan
@@ -389,7 +410,7 @@ def cmd_why(args: argparse.Namespace) -> int:
     path = scanned.analysis.ctx.resolve(args.file)
     verdict = scanned.analysis.verdicts.get(path or "")
     if verdict is None:
-        raise UsageError(f"{args.file}: no ELF file at that path in {args.reference}")
+        raise UsageError(not_an_elf_file(scanned.rootfs, args.file, args.reference))
     process = scanned.analysis.processes.get(verdict.path)
     for line in explain(verdict, process, args.name):
         print(line)
@@ -404,7 +425,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     _, rootfs = read_image(args.reference, scan_options(args), progress_printer())
     entry = lookup(rootfs, args.file)
     if entry is None or entry.elf is None:
-        raise UsageError(f"{args.file}: no ELF file at that path in {args.reference}")
+        raise UsageError(not_an_elf_file(rootfs, args.file, args.reference))
     for line in inspect_lines(entry, entry.elf, symbols=not args.no_symbols):
         print(line)
     return EXIT_OK

@@ -13,6 +13,7 @@ import re
 from typing import Literal
 
 from imagescan.elf.model import LdsoDefaults
+from imagescan.machines import by_elf
 
 _LDSO_NAME = re.compile(
     r"^(ld-linux[^/]*\.so[^/]*|ld64\.so\.[0-9]+|ld\.so\.[0-9]+|ld-[0-9.]+\.so)$"
@@ -21,8 +22,6 @@ _LDSO_NAME = re.compile(
 _SYSTEM_DIRS = re.compile(rb"(?<=\x00)(?:/[\x21-\x7e]*lib[\x21-\x7e]*/\x00){2,}")
 _DST_LIB = re.compile(rb"\x00LIB\x00(lib[\x21-\x7e]*)\x00")
 _ELF_MACHINE, _ELF_CLASS = 18, 4
-# AT_PLATFORM the kernel passes, by e_machine (what $PLATFORM expands to).
-_PLATFORM = {62: "x86_64", 183: "aarch64", 3: "i686"}
 
 
 def is_ldso_name(basename: str) -> bool:
@@ -39,7 +38,9 @@ def ldso_defaults(data: bytes) -> LdsoDefaults | None:
     if data[:4] != b"\x7fELF" or len(data) < 20:
         return None
     machine = int.from_bytes(data[_ELF_MACHINE : _ELF_MACHINE + 2], _byte_order(data))
-    platform = _PLATFORM.get(machine)
+    elf_class = 64 if data[_ELF_CLASS] == 2 else 32
+    row = by_elf(machine, elf_class, data[5] != 2)
+    platform = row.platform if row is not None else None
     dirs = _system_dirs(data)
     version = _glibc_version(data)
     if not dirs:

@@ -33,6 +33,7 @@ from imagescan.elf.model import (
     VersionNeed,
 )
 from imagescan.errors import MalformedElf
+from imagescan.machines import relocation_types
 
 ELF_MAGIC = b"\x7fELF"
 EI_NIDENT = 16
@@ -69,10 +70,10 @@ _LOOKUP_BINDS = frozenset((STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE))
 NO_VERSYM = 0xFFFF
 
 # R_<arch>_JUMP_SLOT per e_machine: PLT slots the loader may bind lazily (elf_machine_lazy_rel).
-JUMP_SLOT = {3: 7, 62: 7, 183: 1026, 40: 22, 20: 21, 21: 21, 22: 11, 243: 5}
+JUMP_SLOT = relocation_types("jump_slot")
 # R_<arch>_COPY: an executable's copy of a library's data object. The symbol is defined in the
 # executable, yet the loader looks it up in the other objects at start (ELF_RTYPE_CLASS_COPY).
-COPY = {3: 5, 62: 5, 183: 1024, 40: 20, 20: 19, 21: 19, 22: 9, 243: 4}
+COPY = relocation_types("copy")
 
 _DEBUG_PREFIX = "usr/lib/debug/"
 _SO_STRING = re.compile(rb"(?:^|(?<=/))lib[A-Za-z0-9_.+-]*?\.so(?:\.[A-Za-z0-9_.+-]*)?$")

@@ -18,11 +18,13 @@ from imagescan.loader.model import (
     LoadedObject,
     Outcome,
     Process,
+    ProcessParams,
     Resolution,
     Rule,
+    SearchResult,
     SearchStep,
 )
-from imagescan.loader.search import ProcessParams, SearchResult, search
+from imagescan.loader.search import search
 
 Searcher = Callable[[LoaderContext, ProcessParams, Sequence[LoadedObject], int, str], SearchResult]
 
@@ -158,7 +160,7 @@ def build_process(
     return Process(
         tuple(builder.objects),
         tuple(builder.resolutions),
-        params.musl,
+        params.libc,
         params.secure,
         tuple(builder.warnings),
     )

@@ -121,6 +121,16 @@ RULES: dict[FindingKind, RuleText] = {
         "Remove the preload entry or install the library.",
         Severity.WARNING,
     ),
+    FindingKind.CPU_DEPENDENT: RuleText(
+        "CpuDependent",
+        "Whether the program starts depends on the CPU",
+        "The loader picks libraries by CPU (glibc-hwcaps subdirectories, $PLATFORM, legacy "
+        "hwcaps subdirectories): on some CPU models this file loads a different library and "
+        "fails.",
+        "Ship a working copy in the plain directory (the baseline), or fix the copy in the "
+        "CPU-specific subdirectory; --cpu MODEL judges for one CPU.",
+        Severity.WARNING,
+    ),
     FindingKind.NO_VERSION_INFORMATION: RuleText(
         "NoVersionInformation",
         "A library that should define symbol versions defines none",
