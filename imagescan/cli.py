@@ -36,7 +36,17 @@ if TYPE_CHECKING:
     from imagescan.policy.rules import Policy
     from imagescan.scan import Scanned, ScanOptions
 
-SUBCOMMANDS: tuple[str, ...] = ("scan", "ls", "why", "inspect", "diff", "audit", "policy", "hints")
+SUBCOMMANDS: tuple[str, ...] = (
+    "scan",
+    "ls",
+    "why",
+    "inspect",
+    "diff",
+    "audit",
+    "policy",
+    "hints",
+    "attest",
+)
 FORMATS = tuple(str(f) for f in Format)
 LS_FORMATS = ("text", "json")  # what ls, why, inspect, diff and audit can write
 DEFAULT_POLICY = "default"
@@ -327,6 +337,20 @@ def _policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
 
 
+def _attest_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    attest = sub.add_parser(
+        "attest", help="the verdict as an in-toto attestation about the image's manifest digest"
+    )
+    _common(attest)
+    _verdict_options(attest)
+    attest.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
+    attest.add_argument(
+        "--predicate-only",
+        action="store_true",
+        help="only the predicate, as `cosign attest --predicate FILE` takes it",
+    )
+
+
 def _hints_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     hints = sub.add_parser("hints", help="fetch and cache what the fix hints look up")
     actions = hints.add_subparsers(
@@ -353,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     _other_parsers(sub)
     _audit_parser(sub)
     _policy_parser(sub)
+    _attest_parser(sub)
     _hints_parser(sub)
     return parser
 
@@ -941,6 +966,21 @@ def cmd_policy(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def cmd_attest(args: argparse.Namespace) -> int:
+    """Exit 0 when the statement is written, whatever the verdict in it (admission decides);
+    2 when the image cannot be attested (no manifest digest) or scanned."""
+    import json
+
+    from imagescan.attest import PolicyUsed, statement
+
+    policy = load_policy(args.policy)
+    _, report = judged(args.reference, args, policy)
+    document = statement(report, PolicyUsed(args.policy, policy, Severity(args.fail_on)))
+    chosen = document["predicate"] if args.predicate_only else document
+    _write(json.dumps(chosen, indent=2) + "\n", args.output if args.output != "-" else None)
+    return ExitCode.OK
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "scan": cmd_scan,
     "ls": cmd_ls,
@@ -949,6 +989,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "diff": cmd_diff,
     "audit": cmd_audit,
     "policy": cmd_policy,
+    "attest": cmd_attest,
     "hints": cmd_hints,
 }
 COMMANDS.update(history=cmd_history, merge=cmd_merge, cache=cmd_cache)  # issue 12

@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from imagescan import __version__
 from imagescan.checks.model import FileVerdict, Finding, Severity, Status
 from imagescan.hints.model import Hints
+from imagescan.linkgraph import LinkGraph
 from imagescan.rootfs.model import Skipped
 
 SCHEMA_VERSION = 1
@@ -36,6 +37,7 @@ class Report:
     tool_version: str = __version__
     policy: str | None = None  # the policy applied (a built-in name or a file), if any
     config_file: str | None = None  # the .imagescan.yaml whose defaults were used, if any
+    links: LinkGraph | None = None  # the loader's link graph, for SBOMs (None: not built)
     hints: Hints | None = None  # provenance and fix hints (issue 11), None when not made
 
     def status_counts(self) -> dict[str, int]:
@@ -59,8 +61,10 @@ class Report:
         return tuple(items)
 
     def broken(self) -> tuple[FileVerdict, ...]:
+        """Files the loader fails that the policy does not pass (a waived file keeps the
+        loader's status, issue 10, but its gate passes)."""
         bad = (Status.BROKEN, Status.BROKEN_LAZY, Status.INTERPRETER_MISSING)
-        return tuple(v for v in self.files if v.status in bad)
+        return tuple(v for v in self.files if v.status in bad and v.gate != "pass")
 
 
 def severity_at_least(severity: Severity, threshold: Severity) -> bool:

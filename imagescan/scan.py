@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from imagescan.analyze import Analysis, analyze
@@ -12,6 +13,7 @@ from imagescan.checks.model import FileVerdict
 from imagescan.image.model import OpenedImage, SourceOptions
 from imagescan.image.progress import CountingAccess, ProgressSink
 from imagescan.image.sources import open_image
+from imagescan.linkgraph import link_graph
 from imagescan.report import ImageInfo, Report, bounded_verdict
 from imagescan.rootfs.model import RootFS
 from imagescan.rootfs.reader import read_rootfs
@@ -107,7 +109,15 @@ def image_info(image: OpenedImage, rootfs: RootFS) -> ImageInfo:
 
 def make_report(image: OpenedImage, rootfs: RootFS, analysis: Analysis) -> Report:
     files = tuple(_reported(analysis.verdicts[p]) for p in sorted(analysis.verdicts))
-    return Report(image_info(image, rootfs), files, rootfs.skipped, tuple(analysis.image_findings))
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # the SBOM's creation time
+    links = link_graph(rootfs, analysis, created)
+    return Report(
+        image_info(image, rootfs),
+        files,
+        rootfs.skipped,
+        tuple(analysis.image_findings),
+        links=links,
+    )
 
 
 def _reported(verdict: FileVerdict) -> FileVerdict:

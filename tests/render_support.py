@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from imagescan.checks.model import FatalAt, FileVerdict, Finding, FindingKind, Severity, Status
+from imagescan.linkgraph import FileDigest, Link, LinkGraph, LinkKind
 from imagescan.report import ImageInfo, Report
 from imagescan.rootfs.model import Skipped
 from imagescan.scan import ScanOptions, scan
@@ -24,6 +25,7 @@ IMAGES = CORPUS_IMAGES
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 GOLDEN_IMAGE = "glibc-too-new"
 UPDATE_GOLDEN = os.environ.get("IMAGESCAN_UPDATE_GOLDEN") == "1"
+GOLDEN_CREATED = "2026-01-02T03:04:05Z"  # the SBOMs' creation time in golden files
 
 
 def require_corpus() -> None:
@@ -75,7 +77,8 @@ def golden_report() -> Report:
     files = tuple(
         v for v in report.files if v.status != Status.OK or v.layer == top or v.path == "/bin/bash"
     )
-    return dataclasses.replace(report, files=files, tool_version="0.0.0-golden")
+    links = dataclasses.replace(report.links, created=GOLDEN_CREATED) if report.links else None
+    return dataclasses.replace(report, files=files, tool_version="0.0.0-golden", links=links)
 
 
 def check_golden(name: str, text: str) -> None:
@@ -141,4 +144,26 @@ def synthetic_report() -> Report:
     )
     skipped = (Skipped("/usr/lib/trunc|ated.so", "ELF header: file too short", 1),)
     stale = finding(FindingKind.STALE_LD_CACHE, Severity.WARNING, "/etc/ld.so.cache")
-    return Report(image, files, skipped, (stale,), tool_version="9.9.9")
+    return Report(
+        image, files, skipped, (stale,), tool_version="9.9.9", links=synthetic_links(files)
+    )
+
+
+def synthetic_links(files: tuple[FileVerdict, ...]) -> LinkGraph:
+    """Edges of every kind between the synthetic files (one to a file the report lacks),
+    and made-up digests of each file."""
+    links = (
+        Link("/usr/bin/app", "/usr/lib/l.so", LinkKind.NEEDED),
+        Link("/usr/bin/ok", "/usr/lib/l.so", LinkKind.PRELOAD),
+        Link(HOSTILE_PATH, "/usr/lib/l.so", LinkKind.INTERPRETER),
+        Link("/usr/lib/py.so", "/usr/bin/ok", LinkKind.PLUGIN_HOST),
+        Link("/usr/bin/app", "/usr/lib/gone.so", LinkKind.NEEDED),
+    )
+    digests = {
+        v.path: FileDigest(
+            hashlib.sha256(v.path.encode("utf-8", "surrogateescape")).hexdigest(),
+            hashlib.sha1(v.path.encode("utf-8", "surrogateescape")).hexdigest(),
+        )
+        for v in files
+    }
+    return LinkGraph(links, digests, "2026-01-02T03:04:05Z")

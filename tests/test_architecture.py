@@ -29,11 +29,11 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("imagescan.loader",),
     ("imagescan.checks", "imagescan.hints.model"),  # hints.model: values the Report carries
     ("imagescan.store",),  # layer facts and audit results (issue 12)
-    ("imagescan.analyze",),
+    ("imagescan.analyze", "imagescan.linkgraph"),  # linkgraph: the SBOMs' edges (issue 13)
     ("imagescan.report",),
     ("imagescan.hints",),  # issue 11: provenance and fixes, made from a Report
     ("imagescan.policy",),
-    ("imagescan.render",),
+    ("imagescan.render", "imagescan.attest"),
     ("imagescan.scan", "imagescan.diff"),
     ("imagescan.audit", "imagescan.history"),
     ("imagescan.cluster",),  # audits on Dask (issue 12)

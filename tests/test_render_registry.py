@@ -22,7 +22,16 @@ from tests.render_support import (
 
 def test_every_format_has_a_renderer() -> None:
     assert set(RENDERERS) == set(Format)
-    assert [str(f) for f in Format] == ["text", "json", "sarif", "junit", "markdown"]
+    assert [str(f) for f in Format] == [
+        "text",
+        "json",
+        "sarif",
+        "junit",
+        "markdown",
+        "spdx-json",
+        "cyclonedx-json",
+        "codequality",
+    ]
 
 
 @pytest.mark.parametrize("fmt", list(Format))

@@ -163,6 +163,10 @@ class ElfFacts:
     # (sysdeps/generic/dl-protected.h _dl_check_protected_symbol)
     indirect_extern_access: bool = False
     protected: frozenset[str] = frozenset()
+    # hex digests of the file's whole content, for SBOM checksums (issue 13; SPDX 2.3 wants
+    # SHA-1 for every file); None when the facts did not come from a file's bytes
+    sha256: str | None = None
+    sha1: str | None = None
 
     @property
     def bind_now(self) -> bool:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import enum
 from typing import Protocol
 
+from imagescan.render.codequality import render_codequality
+from imagescan.render.cyclonedx import render_cyclonedx
 from imagescan.render.json import render_json
 from imagescan.render.junit import render_junit
 from imagescan.render.markdown import render_markdown
 from imagescan.render.sarif import render_sarif
+from imagescan.render.spdx import render_spdx
 from imagescan.render.text import render_plain
 from imagescan.report import Report
 
@@ -27,6 +30,9 @@ class Format(enum.StrEnum):
     SARIF = "sarif"
     JUNIT = "junit"
     MARKDOWN = "markdown"
+    SPDX_JSON = "spdx-json"
+    CYCLONEDX_JSON = "cyclonedx-json"
+    CODEQUALITY = "codequality"
 
 
 RENDERERS: dict[Format, Renderer] = {
@@ -35,6 +41,9 @@ RENDERERS: dict[Format, Renderer] = {
     Format.SARIF: render_sarif,
     Format.JUNIT: render_junit,
     Format.MARKDOWN: render_markdown,
+    Format.SPDX_JSON: render_spdx,
+    Format.CYCLONEDX_JSON: render_cyclonedx,
+    Format.CODEQUALITY: render_codequality,
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 from imagescan.elf.model import ElfFacts
@@ -281,10 +281,18 @@ def _elf_content(path: str, size: int, head: bytes, read: Read, symbols: bool) -
         return FileContent(None, skip_reason=f"too large to parse ({size} bytes)")
     try:
         data = _read_whole(head, size, read)
-        return FileContent(None, elf=parse_elf(data, path, symbols=symbols))
+        return FileContent(None, elf=with_digests(parse_elf(data, path, symbols=symbols), data))
     except MalformedElf as exc:
         reason = str(exc) or "malformed ELF file"
         return FileContent(reason, skip_reason=reason)
+
+
+def with_digests(facts: ElfFacts, data: bytes | bytearray) -> ElfFacts:
+    """The facts with the SHA-256 and SHA-1 of the file's bytes, hashed from the buffer the
+    parser read (no second read; only ELF files are hashed)."""
+    return replace(
+        facts, sha256=hashlib.sha256(data).hexdigest(), sha1=hashlib.sha1(data).hexdigest()
+    )
 
 
 # ---------------------------------------------------------------- the tar stream
