@@ -811,7 +811,11 @@ def audit_references(args: argparse.Namespace) -> list[str]:
         ]
     if not refs:
         raise UsageError("audit needs at least one image reference (or --from FILE)")
-    return refs
+    unique = list(dict.fromkeys(refs))
+    if len(unique) < len(refs):  # one result per image: the history is kept by reference
+        print(f"imagescan: note: {len(refs) - len(unique)} repeated references audited once",
+              file=sys.stderr)  # fmt: skip
+    return unique
 
 
 def cmd_audit(args: argparse.Namespace) -> int:

@@ -50,7 +50,8 @@ def test_json_and_references_from_a_file(tmp_path: Path) -> None:
     done = run("--from", str(refs), "-o", "json")
     assert done.returncode == 1, done.stderr
     doc = json.loads(done.stdout)
-    assert [i["broken"] for i in doc["images"]] == [["/usr/local/bin/needs-newer"]] * 2
+    # listed twice, audited once (test_a_reference_listed_twice_is_audited_once)
+    assert [i["broken"] for i in doc["images"]] == [["/usr/local/bin/needs-newer"]]
     assert doc["images"][0]["by_status"]["ok"] == 4
 
 
@@ -158,3 +159,14 @@ def test_workers_run_a_local_dask_cluster(fleet: Fleet, tmp_path: Path) -> None:
     done = run("--workers", "2", "--store", str(tmp_path / "store"), "-o", "json", *refs)
     assert done.returncode == 1, done.stderr
     assert json.loads(done.stdout) == local
+
+
+def test_a_reference_listed_twice_is_audited_once(tmp_path: Path) -> None:
+    """A nightly list may repeat an image: one result for it (the store records one per
+    reference and run), and a note says so."""
+    refs = tmp_path / "images.txt"
+    refs.write_text(f"{SAMPLE}\n{SAMPLE}\n")
+    done = run("--from", str(refs), "--cache", str(tmp_path / "cache"), "-o", "json")
+    assert done.returncode == 1, done.stderr
+    assert len(json.loads(done.stdout)["images"]) == 1
+    assert "1 repeated references audited once" in done.stderr
