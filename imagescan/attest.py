@@ -83,7 +83,7 @@ def summary_dict(report: Report, fail_on: Severity) -> dict[str, Any]:
     return {
         "files": len(report.files),
         "by_status": report.status_counts(),
-        "broken": len(report.broken()),
+        "broken": len(report.failing()),
         "skipped": len(report.skipped),
         "worst_severity": str(worst) if (worst := report.max_severity()) else None,
         "passed": passed(report, fail_on),

@@ -61,10 +61,13 @@ class Report:
         return tuple(items)
 
     def broken(self) -> tuple[FileVerdict, ...]:
-        """Files the loader fails that the policy does not pass (a waived file keeps the
-        loader's status, issue 10, but its gate passes)."""
+        """Files the loader fails (a waived one keeps the loader's status, issue 10)."""
         bad = (Status.BROKEN, Status.BROKEN_LAZY, Status.INTERPRETER_MISSING)
-        return tuple(v for v in self.files if v.status in bad and v.gate != "pass")
+        return tuple(v for v in self.files if v.status in bad)
+
+    def failing(self) -> tuple[FileVerdict, ...]:
+        """The broken files the policy does not pass (its gate: waivers, --fail-on)."""
+        return tuple(v for v in self.broken() if v.gate != "pass")
 
 
 def severity_at_least(severity: Severity, threshold: Severity) -> bool:

@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -497,6 +498,16 @@ _OTHER_CHECKOUT = (
 )
 
 
+# The child's peak is read by a small wrapper that starts it: a process forked from a big
+# one (a pytest worker) keeps that one's peak RSS across exec in its own ru_maxrss.
+_WRAPPER = (
+    "import resource, subprocess, sys; "
+    "code = subprocess.call(sys.argv[2:]); "
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
+    "sys.exit(code)"
+)
+
+
 def run_imagescan(args: Sequence[str], *, timeout: float, src: Path | None = None) -> Measured:
     """`python -m imagescan ARGS` in a child, its peak memory from wait4's rusage; `src`
     runs another checkout's code (PYTHONPATH), for a before/after comparison. Killed after
@@ -506,15 +517,18 @@ def run_imagescan(args: Sequence[str], *, timeout: float, src: Path | None = Non
     if src is not None:
         # The editable install's import hook would still find this checkout: drop it.
         command[1:3] = ["-c", _OTHER_CHECKOUT.format(src=str(src))]
-    with tempfile.TemporaryFile() as out:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryDirectory() as tmp:
+        peak_file = Path(tmp) / "peak"
+        wrapped = [sys.executable, "-c", _WRAPPER, str(peak_file), *command]
         start = time.monotonic()
-        child = subprocess.Popen(command, stdout=out, stderr=out, env=env)
-        timer = threading.Timer(timeout, child.kill)
+        child = subprocess.Popen(wrapped, stdout=out, stderr=out, env=env, start_new_session=True)
+        timer = threading.Timer(timeout, lambda: os.killpg(child.pid, signal.SIGKILL))
         timer.start()
-        _, status, usage = os.wait4(child.pid, 0)
+        _, status, _usage = os.wait4(child.pid, 0)
         timer.cancel()
         child.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.monotonic() - start
         out.seek(0)
         text = out.read(1 << 20).decode("utf-8", "replace")
-    return Measured(child.returncode, seconds, usage.ru_maxrss / 1024, text)
+        peak_kb = int(peak_file.read_text() or 0) if peak_file.exists() else 0
+    return Measured(child.returncode, seconds, peak_kb / 1024, text)

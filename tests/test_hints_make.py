@@ -241,12 +241,12 @@ def test_the_hint_names_the_cause_and_its_fix_makes_the_image_ok(
     assert {path: status(after, path) for path in case.files} == dict.fromkeys(
         case.files, Status.OK
     )
-    assert not after.broken()
+    assert not after.failing()
 
 
 def test_go_image_has_nothing_to_fix(corpus_dir: Path) -> None:
     report = judged(corpus("go"))
-    assert not report.broken()
+    assert not report.failing()
     assert report.hints is not None and report.hints.image.libc is not None
     go = report.hints.files["/usr/local/bin/go-plugin-host"]
     assert go.package is None and go.layer == 1 and go.created_by == "mkimage layer go"

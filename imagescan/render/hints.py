@@ -122,7 +122,7 @@ def text_lines(report: Report, verdict: FileVerdict) -> list[tuple[int, str]]:
 def image_text_lines(report: Report) -> list[str]:  # printed once, after the files
     """The image's C library and distribution, and package database problems."""
     hints = report.hints
-    if hints is None or not report.broken():
+    if hints is None or not report.failing():
         return []
     image = hints.image
     libc = image.libc
