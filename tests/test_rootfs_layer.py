@@ -20,7 +20,7 @@ from imagescan.image.compression import DigestVerifyingReader
 from imagescan.rootfs import layer as layer_module
 from imagescan.rootfs.layer import NOT_READ, index_layer, normalise, scan_layer
 from imagescan.rootfs.model import EntryType, LayerIndex
-from tests.hostile import declared_huge_elf_layer
+from tests.hostile import SyntheticElf, declared_huge_elf_layer, elf_bytes
 from tests.imagebuilder import (
     Dir,
     File,
@@ -48,8 +48,9 @@ def hello(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 @pytest.fixture(scope="module")
 def truncated_elf(hello: bytes) -> bytes:
-    """ELF magic and header, program headers cut off: parse_elf refuses it."""
-    data = hello[:200]
+    """A well-formed header whose DT_NEEDED points past its string table: parse_elf refuses
+    it (a file cut short is now judged as the loader maps it, issue 9, not refused)."""
+    data = elf_bytes(SyntheticElf(b"\0", needed=[10_000]))
     with pytest.raises(MalformedElf):
         parse_elf(data, "/x")
     return data
