@@ -1,6 +1,6 @@
 """Build the benchmark image: Debian 12 with Python, numpy and a compiler toolchain.
 
-Usage: python benchmarks/make_debian_image.py OUT_DIR [--rootfs-tar FILE]
+Usage: python benchmarks/make_debian_image.py OUT_DIR [--rootfs-tar FILE] [--packages LIST]
 
 Runs `mmdebstrap --variant=apt --include=python3,python3-numpy,gcc,g++,perl bookworm`
 (Debian's package mirror is reachable here; `apt-get install mmdebstrap` first), then writes
@@ -21,11 +21,13 @@ import tempfile
 from pathlib import Path
 
 PACKAGES = "python3,python3-numpy,gcc,g++,perl"
+# --packages large: the ~1.2 GB, ~1,400-ELF image the read-pipeline figures use (issue 14).
+LARGE = "python3,python3-numpy,python3-scipy,python3-pandas,gcc,g++,gfortran,clang,gdb,perl"
 
 
-def bootstrap(dest: Path) -> None:
+def bootstrap(dest: Path, packages: str = PACKAGES) -> None:
     subprocess.run(
-        ["mmdebstrap", "--variant=apt", f"--include={PACKAGES}", "bookworm", str(dest)], check=True
+        ["mmdebstrap", "--variant=apt", f"--include={packages}", "bookworm", str(dest)], check=True
     )
 
 
@@ -90,13 +92,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--rootfs-tar", type=Path, help="use this mmdebstrap output")
+    parser.add_argument("--packages", default=PACKAGES, help='comma-separated, or "large"')
     args = parser.parse_args()
     if args.rootfs_tar:
         write_layout(args.rootfs_tar, args.out)
         return
     with tempfile.TemporaryDirectory() as tmp:
         tar = Path(tmp) / "rootfs.tar"
-        bootstrap(tar)
+        bootstrap(tar, LARGE if args.packages == "large" else args.packages)
         write_layout(tar, args.out)
 
 

@@ -1,39 +1,33 @@
-"""From a RootFS and its config to one verdict per ELF file (the middle of the pipeline)."""
+"""From a RootFS and its config to one verdict per ELF file (the middle of the pipeline).
+
+The loader (`loader.session`) builds each file's process, the checks (`checks.verdict`)
+judge it; plugins are then judged inside their hosts and the image-wide checks run. Each
+step returns values; nothing here is rewritten in place.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
 
+from imagescan.checks.analysis import Analysis
+from imagescan.checks.cpu import cpu_sensitive, with_cpu_findings
+from imagescan.checks.kept import unread_config_findings
 from imagescan.checks.ldcache import stale_cache_findings
-from imagescan.checks.libraries import fragile_findings, library_findings, own_header_findings
-from imagescan.checks.model import FatalAt, FileVerdict, Finding, FindingKind, Severity, Status
-from imagescan.checks.protected import protected_findings
-from imagescan.checks.symbols import SymbolChecker, undefined_symbol_findings
-from imagescan.checks.versions import dt_relr_findings, version_findings
+from imagescan.checks.model import FileVerdict, Finding
+from imagescan.checks.plugins import judge_plugins
+from imagescan.checks.runtime import runtime_checks
+from imagescan.checks.verdict import Judge
 from imagescan.elf.model import ElfFacts, FileKind
 from imagescan.image.model import ImageConfig
 from imagescan.loader import setup
-from imagescan.loader.context import LoaderContext
-from imagescan.loader.model import LoadedObject, Process, Rule
-from imagescan.loader.musl import is_musl_interpreter
-from imagescan.loader.musl_search import musl_params, musl_search
-from imagescan.loader.process import MainObject, Searcher, build_process
-from imagescan.loader.search import ProcessParams, SearchResult, search
+from imagescan.loader.libc import LoaderCheck
+from imagescan.loader.model import Process
+from imagescan.loader.session import LoaderSession
+from imagescan.parallel import map_forked
 from imagescan.rootfs.model import Entry, EntryType, RootFS
 
-_NOT_LOADABLE = (FileKind.RELOCATABLE, FileKind.DEBUGINFO, FileKind.CORE, FileKind.OTHER)
-
-
-@dataclass
-class Analysis:
-    """The verdicts of one image, and the processes behind them (for `why` and hosts)."""
-
-    ctx: LoaderContext
-    verdicts: dict[str, FileVerdict] = field(default_factory=dict)
-    processes: dict[str, Process] = field(default_factory=dict)
-    image_findings: list[Finding] = field(default_factory=list)
+__all__ = ["Analysis", "analyze", "elf_files"]
 
 
 def elf_files(rootfs: RootFS) -> Iterator[tuple[str, Entry, ElfFacts]]:
@@ -49,229 +43,83 @@ def analyze(
     config: ImageConfig,
     cpu_level: str | None = None,
     plugin_hosts: Sequence[tuple[str, str]] = (),
+    jobs: int = 1,
 ) -> Analysis:
     """Judge every ELF file as the image's own loader would, then plugins inside hosts.
 
-    `plugin_hosts` are declared (plugin path glob, host program) pairs, which win over the
-    hosts imagescan infers."""
+    `cpu_level` names the CPU model (machines.CPU_MODELS); without it, files whose verdict
+    depends on the CPU are judged on each model (checks.cpu). `plugin_hosts` are declared
+    (plugin path glob, host program) pairs, which win over the hosts imagescan infers. The
+    files are judged by up to `jobs` processes (imagescan.parallel; the same result)."""
     if any(e.elf is not None and not e.elf.symbols_read for e in rootfs.entries.values()):
         raise ValueError("analyze() needs ELF facts with symbols (read_rootfs(symbols=True))")
-    ctx = setup.make_context(rootfs, config, cpu_level)
-    judge = _Judge(ctx)
-    analysis = Analysis(ctx)
-    for path, entry, facts in elf_files(rootfs):
-        verdict, process = judge.file(path, entry, facts)
-        analysis.verdicts[path] = verdict
+    judge = Judge(LoaderSession(setup.make_context(rootfs, config, cpu_level)))
+    verdicts, processes = judge_files(judge, rootfs, jobs)
+    if cpu_level is None and cpu_sensitive(rootfs):
+        verdicts = _across_cpus(rootfs, config, judge.ctx.target.cpu, verdicts, jobs)
+    alone = Analysis(judge.ctx, verdicts, processes)
+    hosted = {**verdicts, **judge_plugins(judge, alone, plugin_hosts)}
+    judged = dataclasses.replace(alone, verdicts=with_loaded_by(hosted, processes))
+    image_findings = runtime_checks(judge.session, judged) + _cache_findings(judge.session)
+    image_findings += unread_config_findings(rootfs)
+    return dataclasses.replace(judged, image_findings=tuple(image_findings))
+
+
+def judge_files(
+    judge: Judge, rootfs: RootFS, jobs: int = 1
+) -> tuple[dict[str, FileVerdict], dict[str, Process]]:
+    """Each ELF file judged as the main object, and the process of each dynamic one."""
+    verdicts: dict[str, FileVerdict] = {}
+    processes: dict[str, Process] = {}
+    files = list(elf_files(rootfs))
+    shared = [facts for _, _, facts in files]  # forked children send these back by reference
+    judged = map_forked(lambda file: judge.file(*file), files, jobs, shared)
+    for (path, _, _), (verdict, process) in zip(files, judged, strict=True):
+        verdicts[path] = verdict
         if process is not None:
-            analysis.processes[path] = process
-    _judge_plugins(judge, analysis, plugin_hosts)
-    _record_loaded_by(analysis)
-    analysis.image_findings.extend(runtime_findings(judge, analysis))
-    analysis.image_findings.extend(_cache_findings(judge))
-    return analysis
+            processes[path] = process
+    return verdicts, processes
 
 
-def _cache_findings(judge: _Judge) -> list[Finding]:
-    """stale-ld-cache, for glibc images (musl has no cache)."""
-    loader = judge.default_loader
-    if loader is not None and is_musl_interpreter(loader):
+def _across_cpus(
+    rootfs: RootFS,
+    config: ImageConfig,
+    baseline: str,
+    verdicts: dict[str, FileVerdict],
+    jobs: int = 1,
+) -> dict[str, FileVerdict]:
+    """No CPU named: each file judged on every CPU model too, where the image has anything
+    whose search depends on the CPU (checks.cpu)."""
+    others = []
+    for cpu in setup.other_cpus(config):
+        judge = Judge(LoaderSession(setup.make_context(rootfs, config, cpu)))
+        others.append((cpu, judge_files(judge, rootfs, jobs)[0]))
+    return with_cpu_findings(baseline, verdicts, others)
+
+
+def _cache_findings(session: LoaderSession) -> list[Finding]:
+    """stale-ld-cache, where the image's loader reads an ld.so.cache (glibc's)."""
+    lib = session.image_c_library()
+    if lib is None or LoaderCheck.LD_CACHE not in lib.checks or session.default_loader is None:
         return []
-    loader_facts = judge.ctx.facts(loader) if loader else None
-    system_dirs = setup.ldso_defaults(judge.ctx, loader_facts).system_dirs
-    return stale_cache_findings(judge.ctx, system_dirs)
+    loader_facts = session.ctx.facts(session.default_loader)
+    system_dirs = setup.ldso_defaults(session.ctx, loader_facts).system_dirs
+    return stale_cache_findings(session.ctx, system_dirs)
 
 
-@dataclass
-class _Judge:
-    ctx: LoaderContext
-    checkers: dict[tuple[bool, bool], SymbolChecker] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.default_loader = setup.default_loader(self.ctx)
-        self.bind_now_env = bool(self.ctx.env.get("LD_BIND_NOW"))
-
-    def file(self, path: str, entry: Entry, facts: ElfFacts) -> tuple[FileVerdict, Process | None]:
-        """The verdict for one file as the main object (what `ldd -r` in the image says)."""
-        base = FileVerdict(
-            path,
-            str(facts.kind),
-            Status.OK,
-            entry.layer,
-            facts.interpreter,
-            facts.needed,
-            go_version=facts.go.go_version if facts.go else None,
-        )
-        early = self._early_status(facts)
-        if early is not None:
-            return _replace(base, status=early), None
-        loader_path = facts.interpreter or self.default_loader
-        if facts.interpreter and self.ctx.regular_file(facts.interpreter) is None:
-            return _replace(
-                base,
-                status=Status.INTERPRETER_MISSING,
-                findings=(_interp_missing(path, facts.interpreter),),
-            ), None
-        if loader_path is None:
-            return _replace(
-                base, status=Status.SKIPPED, note="no dynamic loader in the image"
-            ), None
-        process = self.process(path, entry, facts, loader_path)
-        findings = self.findings(process, check_main=bool(facts.needed))
-        return _verdict(base, process, findings), process
-
-    def _early_status(self, facts: ElfFacts) -> Status | None:
-        if facts.kind in _NOT_LOADABLE:
-            return Status.SKIPPED
-        target = self.ctx.target
-        if facts.machine != target.machine or facts.elf_class != target.elf_class:
-            return Status.FOREIGN_ARCH
-        if facts.is_static:
-            return Status.STATIC
-        return None
-
-    def params(self, entry: Entry, loader_path: str) -> tuple[ProcessParams, Searcher]:
-        """The process parameters and search rules of the loader `loader_path` names, for
-        the main file `entry` (its set-id bits decide secure mode)."""
-        secure = _secure(entry, self.ctx.run_ids)
-        if is_musl_interpreter(loader_path):
-            return musl_params(self.ctx, loader_path, secure), musl_search
-        ldso = setup.ldso_defaults(self.ctx, self.ctx.facts(loader_path))
-        legacy, legacy_hwcap = setup.legacy_hwcaps(self.ctx, ldso)
-        params = ProcessParams(ldso, secure, legacy_subdirs=legacy, legacy_hwcap=legacy_hwcap)
-        return params, search
-
-    def process(
-        self,
-        path: str,
-        entry: Entry,
-        facts: ElfFacts,
-        loader_path: str,
-        extra_preloads: tuple[str, ...] = (),
-    ) -> Process:
-        """Build the process for `path` with the loader its PT_INTERP (or the image) names."""
-        params, searcher = self.params(entry, loader_path)
-        preloads = [(p, Rule.PRELOAD) for p in extra_preloads]
-        # musl's __dls3 reads LD_PRELOAD (not at all in secure mode) but no ld.so.preload.
-        if not (params.musl and params.secure):
-            env = setup.env_preloads(self.ctx.env.get("LD_PRELOAD"), params.secure)
-            preloads += [(p, Rule.PRELOAD) for p in env]
-        if not params.musl:
-            preloads += [(p, Rule.PRELOAD_FILE) for p in self.ctx.preload_file]
-        rtld = _rtld(self.ctx, loader_path, self.ctx.facts(loader_path))
-        main = MainObject(path, facts, rtld, tuple(preloads))
-        return build_process(self.ctx, params, main, searcher)
-
-    def search_from(
-        self, program: str, process: Process, requester: int, name: str
-    ) -> SearchResult | None:
-        """Where the loader of `program`'s process finds `name` when object `requester` asks
-        for it by name at run time (dlopen: the requester's RPATH/RUNPATH, LD_LIBRARY_PATH,
-        the cache, the defaults). None when `program` has no usable loader."""
-        entry = self.ctx.regular_file(program)
-        facts = entry.elf if entry is not None else None
-        loader_path = (facts.interpreter if facts else None) or self.default_loader
-        if entry is None or loader_path is None:
-            return None
-        params, searcher = self.params(entry, loader_path)
-        return searcher(self.ctx, params, process.objects, requester, name)
-
-    def findings(self, process: Process, *, check_main: bool = True) -> list[Finding]:
-        """Every finding of one process; a main object without DT_NEEDED gets no symbol
-        check of its own (ld.so says "statically linked" and stops there)."""
-        checker = self.checker(process.musl)
-        only = None if check_main else range(1, len(process.objects))
-        found = own_header_findings(process) + library_findings(process) + fragile_findings(process)
-        if not process.musl:
-            found += version_findings(process) + dt_relr_findings(process)
-            found += protected_findings(process)
-        found += undefined_symbol_findings(process, checker, only=only)
-        return found
-
-    def checker(self, musl: bool) -> SymbolChecker:
-        key = (musl, self.bind_now_env)
-        if key not in self.checkers:
-            self.checkers[key] = SymbolChecker(bind_now_env=self.bind_now_env, musl=musl)
-        return self.checkers[key]
-
-
-def _rtld(ctx: LoaderContext, path: str, facts: ElfFacts | None) -> LoadedObject | None:
-    if facts is None:
-        return None
-    names = (path,) + ((facts.soname,) if facts.soname else ())
-    return LoadedObject(path, ctx.resolve(path) or path, facts, names, None)
-
-
-def _secure(entry: Entry, run_ids: tuple[int, int]) -> bool:
-    """AT_SECURE: setuid to another user, setgid to another group, or file capabilities."""
-    uid, gid = run_ids
-    if entry.mode & 0o4000 and entry.uid != uid:
-        return True
-    if entry.mode & 0o2000 and entry.gid != gid:
-        return True
-    return entry.has_caps and uid != 0
-
-
-def _interp_missing(path: str, interpreter: str) -> Finding:
-    return Finding(
-        FindingKind.MISSING_INTERPRETER,
-        Severity.ERROR,
-        interpreter,
-        f"{path}: cannot execute: required file not found (interpreter {interpreter} "
-        "is not in the image)",
-        fatal_at=FatalAt.STARTUP,
-        required_by=path,
-    )
-
-
-def status_of(findings: list[Finding] | tuple[Finding, ...]) -> Status:
-    """broken when anything fails at start, broken-lazy when only calls fail, else ok."""
-    whens = {f.fatal_at for f in findings}
-    if FatalAt.STARTUP in whens:
-        return Status.BROKEN
-    if FatalAt.CALL in whens:
-        return Status.BROKEN_LAZY
-    return Status.OK
-
-
-def _verdict(base: FileVerdict, process: Process, findings: list[Finding]) -> FileVerdict:
-    resolved: dict[str, str | None] = {}
-    for res in process.resolutions:
-        if res.preload:
-            continue
-        path = process.objects[res.found].path if res.found is not None else None
-        if resolved.get(res.name) is None:
-            resolved[res.name] = path
-    return _replace(base, status=status_of(findings), resolved=resolved, findings=tuple(findings))
-
-
-def _replace(verdict: FileVerdict, **changes: object) -> FileVerdict:
-    return dataclasses.replace(verdict, **changes)  # type: ignore[arg-type]
-
-
-def _record_loaded_by(analysis: Analysis) -> None:
+def with_loaded_by(
+    verdicts: Mapping[str, FileVerdict], processes: Mapping[str, Process]
+) -> dict[str, FileVerdict]:
+    """The verdicts with `loaded_by`: the programs whose process loads each file."""
     users: dict[str, list[str]] = {}
-    for path, process in analysis.processes.items():
-        if analysis.verdicts[path].kind in (FileKind.SHARED,):
+    for path, process in processes.items():
+        if verdicts[path].kind == FileKind.SHARED:
             continue
         for obj in process.objects[1:]:
             users.setdefault(obj.file, []).append(path)
+    updated = dict(verdicts)
     for file, programs in users.items():
-        verdict = analysis.verdicts.get(file)
+        verdict = updated.get(file)
         if verdict is not None:
-            analysis.verdicts[file] = _replace(verdict, loaded_by=tuple(sorted(programs)))
-
-
-def _judge_plugins(
-    judge: _Judge, analysis: Analysis, plugin_hosts: Sequence[tuple[str, str]]
-) -> None:
-    from imagescan.plugins import judge_plugins
-
-    judge_plugins(judge, analysis, plugin_hosts)
-
-
-def runtime_findings(judge: _Judge, analysis: Analysis) -> list[Finding]:
-    """Image-wide checks of what programs load at run time (NSS modules, dlopen names,
-    Go plugins): see imagescan.checks.runtime."""
-    from imagescan.checks.runtime import runtime_checks
-
-    return runtime_checks(judge, analysis)
+            updated[file] = dataclasses.replace(verdict, loaded_by=tuple(sorted(programs)))
+    return updated

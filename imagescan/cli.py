@@ -10,10 +10,10 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -22,18 +22,21 @@ from imagescan.checks.model import Severity
 from imagescan.errors import ImagescanError, UsageError
 from imagescan.image.model import SourceOptions
 from imagescan.image.platform import parse_platform
+from imagescan.parallel import default_jobs
 from imagescan.render.registry import Format
 from imagescan.report import Report, severity_at_least
+from imagescan.rootfs.model import RootFS
 
 if TYPE_CHECKING:
     from imagescan.policy.rules import Policy
     from imagescan.scan import Scanned, ScanOptions
 
-SUBCOMMANDS = ("scan", "ls", "why", "inspect", "diff", "audit", "policy")
+SUBCOMMANDS: tuple[str, ...] = ("scan", "ls", "why", "inspect", "diff", "audit", "policy")
 FORMATS = tuple(str(f) for f in Format)
 LS_FORMATS = ("text", "json")
 DEFAULT_POLICY = "default"
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+SUBCOMMANDS += ("history", "merge", "cache")  # issue 12
 
 
 @dataclass(frozen=True)
@@ -72,9 +75,21 @@ def _image_options(parser: argparse.ArgumentParser) -> None:
         "layers are read once (default: $IMAGESCAN_CACHE_DIR, else no cache)",
     )
     parser.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=float,
+        default=300.0,
+        help="give up on a registry that has not delivered the image within SECONDS, all "
+        "requests together (default: 300)",
+    )
+    parser.add_argument(
+        "--cpu",
         "--cpu-level",
-        help="target CPU level for glibc-hwcaps: x86-64-v2, x86-64-v3, x86-64-v4 "
-        "(default: the baseline)",
+        dest="cpu_level",
+        metavar="CPU",
+        help="judge for one CPU: x86-64, x86-64-v2, x86-64-v3, x86-64-v4 (non-Intel), "
+        "haswell, skylake-avx512 (Intel), zen3, zen4, power9, z15, ... (default: judge each "
+        "CPU model where the verdict depends on it, and report cpu-dependent files)",
     )
 
 
@@ -86,6 +101,22 @@ def _common(parser: argparse.ArgumentParser) -> None:
         "local engine, then the registry)",
     )
     _image_options(parser)
+
+
+def _jobs_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive,
+        metavar="N",
+        help="processes that judge the ELF files of an image (default: this machine's cores)",
+    )
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return int(text)
 
 
 def _verdict_options(parser: argparse.ArgumentParser) -> None:
@@ -115,6 +146,7 @@ def _scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help=f"one of {', '.join(FORMATS)}, to stdout or FILE; repeatable",
     )
     scan.add_argument("-q", "--quiet", action="store_true", help="text: only the summary line")
+    _jobs_option(scan)
     scan.add_argument(
         "--exit-zero",
         action="store_true",
@@ -155,6 +187,62 @@ def _audit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _image_options(audit)
     _verdict_options(audit)
     audit.add_argument("-o", "--output", choices=LS_FORMATS, default="text")
+    _jobs_option(audit)
+    _audit_fleet_options(audit)
+    _fleet_parsers(sub)
+
+
+def _store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store",
+        metavar="DIR|URL",
+        help="the store of layer facts and audit runs: a directory (SQLite) or "
+        "postgresql://… (needs imagescan[postgres]); default: --cache / $IMAGESCAN_CACHE_DIR",
+    )
+
+
+def _audit_fleet_options(audit: argparse.ArgumentParser) -> None:
+    _store_option(audit)
+    audit.add_argument(
+        "--history", action="store_true", help="also show since when each image is broken"
+    )
+    audit.add_argument(
+        "--rescan",
+        action="store_true",
+        help="scan every image even when the store has a result for its unchanged digest",
+    )
+    audit.add_argument(
+        "--scheduler", metavar="ADDRESS", help="run on this Dask cluster (tcp://HOST:8786)"
+    )
+    audit.add_argument(
+        "--workers", type=int, metavar="N", help="run on a local Dask cluster of N workers"
+    )
+    audit.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="audit only shard I of N of the list (N alone: I from $JOB_COMPLETION_INDEX)",
+    )
+
+
+def _fleet_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    history = sub.add_parser("history", help="since when each image is broken (audit runs)")
+    history.add_argument("references", nargs="*", metavar="REF", help="images to look up")
+    history.add_argument("--from", dest="from_file", type=Path, metavar="FILE")
+    history.add_argument("--cache", metavar="DIR", type=Path, help=argparse.SUPPRESS)
+    _store_option(history)
+    history.add_argument("--runs", type=int, default=100, help="runs looked at (default 100)")
+    history.add_argument("-o", "--output", choices=LS_FORMATS, default="text")
+    merge = sub.add_parser("merge", help="merge the JSON results of `audit --shard` runs")
+    merge.add_argument("files", nargs="+", metavar="FILE", type=Path)
+    _verdict_options(merge)
+    merge.add_argument("-o", "--output", choices=LS_FORMATS, default="text")
+    cache = sub.add_parser("cache", help="manage the store of layer facts")
+    actions = cache.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
+    prune = actions.add_parser("prune", help="drop layer facts unused for long, or the oldest")
+    prune.add_argument("--cache", metavar="DIR", type=Path, help=argparse.SUPPRESS)
+    _store_option(prune)
+    prune.add_argument("--older-than", metavar="AGE", help="unused for AGE: 30d, 12h, 90m")
+    prune.add_argument("--max-size", metavar="SIZE", help="keep at most SIZE: 5G, 500M")
 
 
 def _policy_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -213,11 +301,13 @@ def scan_options(args: argparse.Namespace, policy: Policy | None = None) -> Scan
         platform=platform,
         plain_http=args.plain_http,
         insecure_skip_tls_verify=args.insecure_skip_tls_verify,
+        timeout=args.timeout,
     )
     hosts = tuple((h.plugins, h.host) for h in policy.plugin_hosts) if policy else ()
-    return ScanOptions(
+    options = ScanOptions(
         source=source, cpu_level=args.cpu_level, plugin_hosts=hosts, cache_dir=args.cache
     )
+    return replace(options, jobs=getattr(args, "jobs", None) or default_jobs())
 
 
 def progress_printer() -> Callable[[str], None] | None:
@@ -238,8 +328,16 @@ def judged(reference: str, args: argparse.Namespace, policy: Policy) -> tuple[Sc
     """Scan an image and apply the policy to its report."""
     from imagescan.policy.apply import apply_policy
     from imagescan.scan import scan
+    from imagescan.store import open_store
 
-    scanned = scan(reference, scan_options(args, policy), progress_printer())
+    store = open_store(args.cache) if getattr(args, "cache", None) is not None else None
+    try:
+        scanned = scan(reference, scan_options(args, policy), progress_printer(), store=store)
+    finally:
+        if store is not None:  # issue 12: entries the store ignored are said, not hidden
+            for note in store.stats.notes:
+                print(f"imagescan: note: {note}", file=sys.stderr)
+            store.close()
     report = apply_policy(scanned.report, policy, today=date.today(), rootfs=scanned.rootfs)
     return scanned, report
 
@@ -299,6 +397,22 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def not_an_elf_file(rootfs: RootFS, path: str, reference: str) -> str:
+    """Why `path` has no verdict: not in the image, not ELF, or an ELF file that could not be
+    read (issue 9: what ls --elf lists, why and inspect explain)."""
+    from imagescan.rootfs.paths import lookup, resolve
+
+    real = resolve(rootfs.entries, path).path or path
+    reason = next((s.reason for s in rootfs.skipped if s.path == real), None)
+    entry = lookup(rootfs, path)
+    if reason is not None:
+        return f"{path}: not judged: {reason}"
+    if entry is None:
+        return f"{path}: no such file in {reference}"
+    loader = f" (the loader would say: {entry.verify})" if entry.verify else ""
+    return f"{path}: not an ELF file ({entry.type}){loader} in {reference}"
+
+
 def cmd_why(args: argparse.Namespace) -> int:
     from imagescan.render.why import explain
     from imagescan.scan import scan
@@ -307,7 +421,7 @@ def cmd_why(args: argparse.Namespace) -> int:
     path = scanned.analysis.ctx.resolve(args.file)
     verdict = scanned.analysis.verdicts.get(path or "")
     if verdict is None:
-        raise UsageError(f"{args.file}: no ELF file at that path in {args.reference}")
+        raise UsageError(not_an_elf_file(scanned.rootfs, args.file, args.reference))
     process = scanned.analysis.processes.get(verdict.path)
     for line in explain(verdict, process, args.name):
         print(line)
@@ -322,7 +436,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     _, rootfs = read_image(args.reference, scan_options(args), progress_printer())
     entry = lookup(rootfs, args.file)
     if entry is None or entry.elf is None:
-        raise UsageError(f"{args.file}: no ELF file at that path in {args.reference}")
+        raise UsageError(not_an_elf_file(rootfs, args.file, args.reference))
     for line in inspect_lines(entry, entry.elf, symbols=not args.no_symbols):
         print(line)
     return EXIT_OK
@@ -358,28 +472,136 @@ def audit_references(args: argparse.Namespace) -> list[str]:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    import json
+    import time
 
-    from imagescan.audit import ImageResult, audit_dict, audit_lines
+    from imagescan.audit import audit_dict, exit_status, parse_shard, record_run, select_shard
 
     policy = load_policy(args.policy)
-    results: list[ImageResult] = []
-    for reference in audit_references(args):
+    references = audit_references(args)
+    shard = parse_shard(args.shard, dict(os.environ)) if args.shard else None
+    images = select_shard(references, *shard) if shard else list(enumerate(references))
+    location = store_location(args)
+    if args.history and location is None:
+        raise UsageError("--history needs a store: --store DIR|URL (or --cache DIR)")
+    started = time.time()
+    results = run_audit(images, audit_settings(args, policy, location), args)
+    for result in results:
+        for note in result.notes:
+            print(f"imagescan: note: {result.reference}: {note}", file=sys.stderr)
+    if location is not None:
+        record_run(results, location, started)
+    doc = audit_dict(results, (*shard, len(references)) if shard else None)
+    if args.history:
+        doc["history"] = history_docs(location, [r.reference for r in results], 100)
+    write_audit(doc, args.output)
+    errors, failing = exit_status(doc, args.fail_on)
+    return EXIT_ERROR if errors else EXIT_FINDINGS if failing else EXIT_OK
+
+
+def store_location(args: argparse.Namespace) -> str | None:
+    """--store, else --cache / $IMAGESCAN_CACHE_DIR."""
+    if getattr(args, "store", None):
+        return str(args.store)
+    return str(args.cache) if getattr(args, "cache", None) is not None else None
+
+
+def audit_settings(args: argparse.Namespace, policy: Policy, location: str | None) -> Any:
+    from dataclasses import replace
+
+    from imagescan.audit import AuditSettings
+
+    options = replace(scan_options(args, policy), cache_dir=None)  # the audit's store instead
+    return AuditSettings(options, policy, date.today(), location, reuse=not args.rescan)
+
+
+def run_audit(images: list[tuple[int, str]], settings: Any, args: argparse.Namespace) -> Any:
+    """On Dask with --scheduler or --workers, else in this process."""
+    from imagescan.audit import audit_images
+
+    if args.scheduler is None and args.workers is None:
+        return audit_images(images, settings, progress_printer())
+    try:
+        from imagescan.cluster import audit_on_dask, connect
+    except ImportError as err:
+        raise UsageError(
+            "--scheduler and --workers need Dask: pip install 'imagescan[cluster]'"
+        ) from err
+    if args.workers is not None and args.workers < 1:
+        raise UsageError("--workers needs at least 1")
+    with connect(args.scheduler, args.workers) as client:
+        return audit_on_dask(images, settings, client, progress_printer())
+
+
+def history_docs(location: str | None, references: list[str], runs: int) -> list[Any]:
+    from imagescan.history import history_dict, image_history
+    from imagescan.store import open_store
+
+    if location is None:
+        raise UsageError("history needs a store: --store DIR|URL (or --cache DIR)")
+    store = open_store(location)
+    try:
+        past = store.history(references, runs)
+    finally:
+        store.close()
+    return [
+        history_dict(image_history(ref, [p for p in past if p.outcome.reference == ref]))
+        for ref in references
+    ]
+
+
+def write_audit(doc: dict[str, Any], output: str) -> None:
+    import json
+
+    from imagescan.audit import audit_lines
+    from imagescan.history import history_text
+
+    if output == "json":
+        _write(json.dumps(doc, indent=2) + "\n", None)
+        return
+    lines = audit_lines(doc) if "images" in doc else []
+    lines += history_text(doc.get("history", []))
+    print("\n".join(lines))
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    docs = history_docs(store_location(args), audit_references(args), args.runs)
+    write_audit({"history": docs}, args.output)
+    return EXIT_FINDINGS if any(d["state"] == "broken" for d in docs) else EXIT_OK
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from imagescan.audit import exit_status, load_result, merge
+
+    docs = []
+    for file in args.files:
         try:
-            results.append(ImageResult(reference, judged(reference, args, policy)[1]))
-        except ImagescanError as err:  # one unreadable image does not stop the audit
-            results.append(ImageResult(reference, error=err.message))
-    if args.output == "json":
-        _write(json.dumps(audit_dict(results), indent=2) + "\n", None)
-    else:
-        print("\n".join(audit_lines(results)))
-    if any(r.error is not None for r in results):
-        return EXIT_ERROR
-    return (
-        EXIT_FINDINGS
-        if any(fails(r.report, args.fail_on) for r in results if r.report)
-        else EXIT_OK
-    )
+            docs.append(load_result(file.read_text(encoding="utf-8"), str(file)))
+        except OSError as err:
+            raise UsageError(f"cannot read {file}: {err.strerror}") from err
+    doc = merge(docs)
+    write_audit(doc, args.output)
+    errors, failing = exit_status(doc, args.fail_on)
+    return EXIT_ERROR if errors else EXIT_FINDINGS if failing else EXIT_OK
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    from imagescan.store import open_store
+    from imagescan.store.units import parse_age, parse_size
+
+    location = store_location(args)
+    if location is None:
+        raise UsageError("cache prune needs --store DIR|URL (or --cache DIR)")
+    if args.older_than is None and args.max_size is None:
+        raise UsageError("cache prune needs --older-than AGE and/or --max-size SIZE")
+    age = parse_age(args.older_than) if args.older_than else None
+    size = parse_size(args.max_size) if args.max_size else None
+    store = open_store(location)
+    try:
+        pruned = store.prune(age, size)
+    finally:
+        store.close()
+    print(f"pruned {pruned.layers} layer entries, {pruned.bytes / (1 << 20):.1f} MiB")
+    return EXIT_OK
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
@@ -403,6 +625,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "audit": cmd_audit,
     "policy": cmd_policy,
 }
+COMMANDS.update(history=cmd_history, merge=cmd_merge, cache=cmd_cache)  # issue 12
 
 
 def main(argv: Sequence[str] | None = None) -> int:

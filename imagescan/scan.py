@@ -10,9 +10,10 @@ from imagescan.analyze import Analysis, analyze
 from imagescan.image.model import OpenedImage, SourceOptions
 from imagescan.image.sources import open_image
 from imagescan.report import ImageInfo, Report
-from imagescan.rootfs.cache import LayerCache
 from imagescan.rootfs.model import RootFS
 from imagescan.rootfs.reader import read_rootfs
+from imagescan.store import open_store
+from imagescan.store.model import Store
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class ScanOptions:
     cpu_level: str | None = None
     plugin_hosts: tuple[tuple[str, str], ...] = ()  # (plugin glob, host program)
     cache_dir: Path | None = None  # layer facts cached by diff_id (opt-in)
+    jobs: int = 1  # processes for the analysis (imagescan.parallel)
 
 
 @dataclass
@@ -41,28 +43,36 @@ def read_image(
     progress: Callable[[str], None] | None = None,
     *,
     symbols: bool = True,
+    store: Store | None = None,
 ) -> tuple[OpenedImage, RootFS]:
     """Open and read an image into its virtual root filesystem (without ELF symbol tables
-    when `symbols` is False: listing files needs none)."""
-    cache = LayerCache(options.cache_dir) if options.cache_dir is not None else None
+    when `symbols` is False: listing files needs none). Layer facts come from and go to
+    `store` (the caller's, left open), else the one at `options.cache_dir` if any."""
+    owned = open_store(options.cache_dir) if store is None and options.cache_dir else None
+    cache = store or owned
     image = open_image(reference, options.source)
     try:
         return image, read_rootfs(image, progress=progress, symbols=symbols, cache=cache)
     finally:
         image.close()
-        if cache is not None:
-            cache.close()
+        if owned is not None:
+            owned.close()
 
 
 def scan(
-    reference: str, options: ScanOptions, progress: Callable[[str], None] | None = None
+    reference: str,
+    options: ScanOptions,
+    progress: Callable[[str], None] | None = None,
+    store: Store | None = None,
 ) -> Scanned:
     """Read an image and judge every ELF file in it."""
-    image, rootfs = read_image(reference, options, progress)
+    image, rootfs = read_image(reference, options, progress, store=store)
     if progress is not None:
         elves = sum(1 for entry in rootfs.entries.values() if entry.elf is not None)
         progress(f"analysing {elves} ELF files as the image's loader would")
-    analysis = analyze(rootfs, image.config, options.cpu_level, options.plugin_hosts)
+    analysis = analyze(
+        rootfs, image.config, options.cpu_level, options.plugin_hosts, jobs=options.jobs
+    )
     return Scanned(image, rootfs, analysis, make_report(image, rootfs, analysis))
 
 

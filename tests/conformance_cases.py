@@ -2034,7 +2034,85 @@ CASE_W_LLP = Case(
     libraries=frozen({"/libW2.so.1": OK}),
 )
 
+
+def _nod_lib(out: str, bind: str) -> Cc:
+    return Cc(out, ("NOD/noneed.c",), (*LIB, "-nostdlib", *soname(out.rsplit("/", 1)[1]), bind))
+
+
+CASE_NOD = Case(
+    "NOD_no_needed_still_relocated",
+    "-nostdlib shared objects without any DT_NEEDED calling an undefined function: ld.so's"
+    " 'statically linked' replaces only the dependency list in trace mode; the object is"
+    " relocated and the symbol fails (-z now at start, -z lazy when called), in a program too",
+    build=(
+        _nod_lib("/opt/NOD/lib/libnodnow.so", "-Wl,-z,now"),
+        _nod_lib("/opt/NOD/lib/libnodlazy.so", "-Wl,-z,lazy"),
+        Cc(
+            "/opt/NOD/bin/app",
+            ("NOD/main.c",),
+            (*EXE, *runpath("/opt/NOD/lib"), *against("/opt/NOD/lib", "libnodlazy.so")),
+        ),
+    ),
+    layers=(files("/opt/NOD/bin/app", "/opt/NOD/lib/libnodnow.so", "/opt/NOD/lib/libnodlazy.so"),),
+    programs=frozen({"/opt/NOD/bin/app": undefined("nowhere", "call")}),
+    libraries=frozen(
+        {
+            "/opt/NOD/lib/libnodnow.so": undefined("nowhere", "startup"),
+            "/opt/NOD/lib/libnodlazy.so": undefined("nowhere", "call"),
+        }
+    ),
+)
+
+_X32_LOADER = (
+    Host("/usr/lib32/ld-linux.so.2", "/lib32/ld-linux.so.2"),
+    Host("/usr/lib32/libc.so.6", "/lib32/libc.so.6"),
+    Link("/lib32", "usr/lib32"),
+    Link("/usr/lib/ld-linux.so.2", "/lib32/ld-linux.so.2"),
+)
+
+CASE_X_I386 = Case(
+    "X_i386_programs_in_an_amd64_image",
+    "an x86-64 kernel runs i386 programs with the image's /lib/ld-linux.so.2 (libc6-i386's"
+    " layout): they are judged, not foreign; a 64-bit candidate is skipped for them",
+    build=(
+        lib("/opt/X/lib32/libx.so.1", "x_func", flags=("-m32",)),
+        lib("/opt/X/lib64/libx.so.1", "x_func"),
+        lib("/opt/X/gone/libnope32.so.1", "nope_func", flags=("-m32",)),
+        exe(
+            "/opt/X/bin/app32",
+            "x_func",
+            flags=(
+                "-m32",
+                *runpath("/opt/X/lib64:/opt/X/lib32"),
+                *against("/opt/X/lib32", "libx.so.1"),
+            ),
+        ),
+        exe(
+            "/opt/X/bin/app32-missing",
+            "nope_func",
+            flags=("-m32", *runpath("/opt/X/lib32"), *against("/opt/X/gone", "libnope32.so.1")),
+        ),
+    ),
+    layers=(
+        (
+            *_X32_LOADER,
+            *files("/opt/X/bin/app32", "/opt/X/bin/app32-missing"),
+            *files("/opt/X/lib32/libx.so.1", "/opt/X/lib64/libx.so.1"),
+        ),
+    ),
+    programs=frozen(
+        {
+            "/opt/X/bin/app32": ok(resolved={"libx.so.1": "/opt/X/lib32/libx.so.1"}),
+            "/opt/X/bin/app32-missing": missing("libnope32.so.1"),
+        }
+    ),
+    libraries=frozen({"/opt/X/lib32/libx.so.1": OK, "/opt/X/lib64/libx.so.1": OK}),
+    requires=("gcc -m32",),
+)
+
 CASES: tuple[Case, ...] = (
+    CASE_X_I386,
+    CASE_NOD,
     CASE_TLS,
     CASE_M_PRELOAD,
     CASE_A,

@@ -91,7 +91,7 @@ def test_diff_names_what_a_layer_broke(corpus_dir: Path) -> None:
     [
         (["oci-dir:/nonexistent/layout"], "/nonexistent/layout"),
         (["docker-archive:" + str(REPO / "README.md")], "README.md"),
-        (["why", str(SAMPLE), "/no/such/file"], "no ELF file at that path"),
+        (["why", str(SAMPLE), "/no/such/file"], "/no/such/file: no such file in"),
         (["oci-dir:"], "nothing after"),
         ([str(SAMPLE), "--cache", "/tmp"], "writable by others"),
     ],
@@ -124,3 +124,32 @@ def test_a_cached_second_scan_reports_the_same(tmp_path: Path) -> None:
     assert first.returncode == second.returncode == 1
     assert json.loads(first.stdout)["files"] == json.loads(second.stdout)["files"]
     assert (cache / "layers.sqlite").exists()
+
+
+def test_jobs_changes_the_time_not_the_report(corpus_dir: Path) -> None:
+    ref = f"oci-dir:{corpus_dir / 'oci'}:deb12-base"  # 752 ELF files: two processes judge them
+    one, two = run(ref, "--jobs", "1", "-o", "json"), run(ref, "-j", "2", "-o", "json")
+    assert one.returncode == two.returncode, two.stderr
+    assert json.loads(one.stdout) == json.loads(two.stdout)
+    done = run("audit", "--jobs", "0", ref)
+    assert done.returncode == 2 and "'0' is not a positive number" in done.stderr
+
+
+def test_why_and_inspect_say_what_is_wrong_with_a_corrupt_elf_file(tmp_path: Path) -> None:
+    """Issue 9: a file `ls --elf` lists but the reader could not parse is explained, not
+    called absent; a path not in the image says so."""
+    from tests.imagebuilder import File, ImageSpec, write_oci_dir
+
+    corrupt = Path("/usr/bin/true").read_bytes()[:2000]  # headers fine, PT_DYNAMIC cut off
+    spec = ImageSpec([[File("/usr/bin/corrupt", corrupt, 0o755), File("/etc/hostname", b"x\n")]])
+    layout = write_oci_dir(tmp_path / "oci", spec)
+    ref = f"oci-dir:{layout}:latest"
+    for command in ("why", "inspect"):
+        done = run(command, ref, "/usr/bin/corrupt")
+        assert done.returncode == 2, done.stderr
+        assert "/usr/bin/corrupt: not judged: PT_DYNAMIC out of range" in done.stderr
+        assert "no ELF file" not in done.stderr
+        absent = run(command, ref, "/usr/bin/nope")
+        assert absent.returncode == 2 and "/usr/bin/nope: no such file in" in absent.stderr
+    plain = run("inspect", ref, "/etc/hostname")
+    assert plain.returncode == 2 and "not an ELF file" in plain.stderr

@@ -149,3 +149,26 @@ def test_tiny_uncompressed_blobs_pass_through() -> None:
 def test_malformed_digests_are_refused(digest: str) -> None:
     with pytest.raises(ImageReadError, match="malformed digest"):
         parse_digest(digest, "layer 1")
+
+
+@pytest.mark.parametrize("kind", sorted(BLOBS))
+def test_reading_ahead_gives_the_same_bytes(kind: str) -> None:
+    with open_decompressed(io.BytesIO(BLOBS[kind]), read_ahead=True) as stream:
+        assert stream.read(7) + stream.read(100_000) + stream.read() == PAYLOAD
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zstd"])
+def test_reading_ahead_raises_the_threads_errors_to_the_reader(kind: str) -> None:
+    blob = BLOBS[kind]
+    stream = open_decompressed(io.BytesIO(blob[: len(blob) // 2]), "layer 4", read_ahead=True)
+    with stream, pytest.raises(ImageReadError, match=f"layer 4: corrupt {kind} data"):
+        stream.read()
+
+
+def test_reading_ahead_still_checks_the_digest_when_drained() -> None:
+    blob = gzip.compress(os.urandom(3_000_000), mtime=0)
+    verifier = DigestVerifyingReader(io.BytesIO(blob), digest_of(blob + b"x"), "layer 1")
+    with open_decompressed(verifier, read_ahead=True) as stream:
+        stream.read(10)
+        with pytest.raises(ImageReadError, match="digest mismatch"):
+            stream.drain()

@@ -1,4 +1,4 @@
-"""dir: an unpacked root filesystem, handed over as a directory with no layers."""
+"""dir: an unpacked root filesystem, handed over as one layer that is a directory."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from imagescan.errors import ReferenceError_
 from imagescan.image.dirsource import DirSource
-from imagescan.image.model import SourceKind, SourceOptions
+from imagescan.image.model import DirectoryLayers, SourceKind, SourceOptions
 from imagescan.image.platform import host_platform, parse_platform
 
 
@@ -17,9 +17,12 @@ def test_directory_becomes_the_root(tmp_path: Path) -> None:
     image = DirSource().open(str(tmp_path), SourceOptions())
     assert image.kind is SourceKind.DIR
     assert image.reference == f"dir:{tmp_path}"
-    assert image.rootfs_dir == str(tmp_path.resolve())
-    assert image.layers == ()
-    assert image.access is None
+    assert isinstance(image.access, DirectoryLayers)
+    assert image.access.directory(0) == str(tmp_path.resolve())
+    assert image.access.layer_count() == len(image.layers) == 1
+    assert image.layers[0].diff_id is None
+    with pytest.raises(TypeError, match="not a blob"):
+        image.access.open_layer(0)
     assert image.config.env == ()
     assert image.config.architecture == host_platform().architecture
     image.close()

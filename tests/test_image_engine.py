@@ -395,6 +395,17 @@ def test_engine_not_running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     )
 
 
+def test_the_environment_passed_is_the_one_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The process environment names another (dead) socket: only the one passed counts.
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/process.sock")
+    host = f"unix://{tmp_path}/passed.sock"
+    with pytest.raises(EngineError) as info:
+        DockerEngineSource({"DOCKER_HOST": host}).open("ubuntu", SourceOptions())
+    assert info.value.message.startswith(f"cannot reach the Docker engine at {host}: ")
+
+
 def test_unknown_docker_context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))

@@ -60,8 +60,10 @@ def test_legacy_default_is_debian_12_plain_x86_64() -> None:
     assert legacy_subdirs() == (
         "tls/x86_64/x86_64",
         "tls/x86_64",
+        "tls/x86_64",
         "tls",
         "x86_64/x86_64",
+        "x86_64",
         "x86_64",
     )
 
@@ -69,6 +71,23 @@ def test_legacy_default_is_debian_12_plain_x86_64() -> None:
 def test_legacy_without_platform() -> None:
     assert legacy_subdirs(None, ()) == ("tls",)
     assert legacy_subdirs(None, ("x86_64",)) == ("tls/x86_64", "tls", "x86_64")
+    assert legacy_subdirs("haswell", ("x86_64", "avx512_1")) == (
+        "tls/haswell/avx512_1/x86_64",
+        "tls/haswell/avx512_1",
+        "tls/haswell/x86_64",
+        "tls/haswell",
+        "tls/avx512_1/x86_64",
+        "tls/avx512_1",
+        "tls/x86_64",
+        "tls",
+        "haswell/avx512_1/x86_64",
+        "haswell/avx512_1",
+        "haswell/x86_64",
+        "haswell",
+        "avx512_1/x86_64",
+        "avx512_1",
+        "x86_64",
+    )
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
@@ -76,12 +95,12 @@ def test_legacy_subdirs_match_ld_debug_on_this_host(tmp_path: Path) -> None:
     help_text = _ld_so_help()
     if "Legacy HWCAP subdirectories" not in help_text:
         pytest.skip("the host's glibc has no legacy hwcaps (>= 2.37)")
-    legacy = dict(
-        re.findall(r"^\s+(\S+) \((AT_PLATFORM; )?supported, searched\)$", help_text, re.M)
-    )
-    platform = next((name for name, how in legacy.items() if how), None)
+    # A list, not a dict: the platform and a hwcap may have the same name (x86_64).
+    legacy = re.findall(r"^\s+(\S+) \((AT_PLATFORM; )?supported, searched\)$", help_text, re.M)
+    platform = next((name for name, how in legacy if how), None)
     # Bit order of HWCAP_IMPORTANT on x86_64 (glibc 2.36 sysdeps/x86/dl-hwcap.h).
-    names = tuple(n for n in ("x86_64", "avx512_1") if n in legacy)
+    hwcaps = {name for name, how in legacy if not how}
+    names = tuple(n for n in ("x86_64", "avx512_1") if n in hwcaps)
     prog = tmp_path / "prog"
     runpath = tmp_path / "rp"
     subprocess.run(

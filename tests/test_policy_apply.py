@@ -51,7 +51,7 @@ def lazy_symbol(name: str, by: str = "/app/bin/a") -> Finding:
 
 
 def verdict(path: str, *findings: Finding, status: Status | None = None) -> FileVerdict:
-    from imagescan.analyze import status_of
+    from imagescan.checks.model import status_of
 
     return FileVerdict(path, "pie-exec", status or status_of(findings), findings=findings)
 

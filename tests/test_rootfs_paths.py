@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from imagescan.rootfs.model import Entry, EntryType, RootFS
+from imagescan.rootfs.model import Entry, EntryType, RootFS, children_index
 from imagescan.rootfs.paths import (
     ELOOP,
     ENOTDIR,
     MAX_SYMLINK_HOPS,
     Resolution,
-    children_index,
     exists_dir,
     listdir,
     lookup,

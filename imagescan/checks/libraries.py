@@ -23,8 +23,8 @@ def own_header_findings(process: Process) -> list[Finding]:
     """A shared object that ld.so itself refuses to load (open_verify's header checks, the
     segment mapping): the file's own verdict carries the loader's message."""
     main = process.main
-    if process.musl or main.facts.kind != FileKind.SHARED:
-        return []  # musl's load_library checks none of this; executables are the kernel's
+    if main.facts.kind != FileKind.SHARED:
+        return []  # executables are the kernel's
     problem = own_problem(main.facts)
     if problem is None:
         return []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -29,6 +29,7 @@ class FindingKind(enum.StrEnum):
     FRAGILE_DEPENDENCY = "fragile-dependency"
     PRELOAD_MISSING = "preload-missing"
     NO_VERSION_INFORMATION = "no-version-information"
+    CPU_DEPENDENT = "cpu-dependent"  # the verdict differs between CPU models (issue 9)
     PROTECTED_COPY_RELOCATION = "protected-copy-relocation"
     # run-time loading (issue 5): plugins, NSS modules, dlopen names, Go plugins
     PLUGIN_HOST_MISSING = "plugin-host-missing"
@@ -38,6 +39,8 @@ class FindingKind(enum.StrEnum):
     # policy findings (imagescan.policy): not the loader's verdict, the policy's
     VERSION_CEILING = "version-ceiling"
     RPATH_HYGIENE = "rpath-hygiene"
+    # hostile images (issue 15): a file the checks read was not kept (size budget)
+    CONFIG_NOT_READ = "config-not-read"
 
 
 class Status(enum.StrEnum):
@@ -88,3 +91,13 @@ class FileVerdict:
     loaded_by: tuple[str, ...] = ()
     go_version: str | None = None
     note: str | None = None
+
+
+def status_of(findings: Sequence[Finding]) -> Status:
+    """broken when anything fails at start, broken-lazy when only calls fail, else ok."""
+    whens = {f.fatal_at for f in findings}
+    if FatalAt.STARTUP in whens:
+        return Status.BROKEN
+    if FatalAt.CALL in whens:
+        return Status.BROKEN_LAZY
+    return Status.OK

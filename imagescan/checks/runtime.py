@@ -8,28 +8,25 @@ need."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
+from imagescan.checks.analysis import Analysis
 from imagescan.checks.dlopen import dlopen_findings
 from imagescan.checks.goplugin import go_plugin_findings
 from imagescan.checks.model import FatalAt, Finding
 from imagescan.checks.nss import NSSWITCH, builtin_services, nss_findings, parse_nsswitch
 from imagescan.elf.model import ElfFacts, FileKind
-from imagescan.loader.model import Process
-from imagescan.loader.musl import is_musl_interpreter
-from imagescan.loader.search import SearchResult
-
-if TYPE_CHECKING:
-    from imagescan.analyze import Analysis, _Judge
+from imagescan.loader.libc import LoaderCheck
+from imagescan.loader.model import LibC, Process, SearchResult
+from imagescan.loader.session import LoaderSession
 
 _PROGRAMS = (FileKind.EXEC, FileKind.PIE_EXEC)
 _LIBC = "libc.so.6"
 
 
-def runtime_checks(judge: _Judge, analysis: Analysis) -> list[Finding]:
+def runtime_checks(session: LoaderSession, analysis: Analysis) -> list[Finding]:
     """Findings about modules loaded at run time: NSS, dlopen names, Go plugins."""
-    findings = _nss(judge, analysis)
-    findings += dlopen_findings(_programs(analysis), judge.search_from)
+    findings = _nss(session, analysis)
+    findings += dlopen_findings(_programs(analysis), session.search_from)
     findings += go_plugin_findings(_elf_facts(analysis))
     return findings
 
@@ -47,19 +44,21 @@ def _elf_facts(analysis: Analysis) -> Iterator[tuple[str, ElfFacts]]:
             yield path, facts
 
 
-def _nss(judge: _Judge, analysis: Analysis) -> list[Finding]:
-    """glibc only (musl has no NSS); libc loads the modules, so they are searched from
-    libc inside the first program that loads it, with the image's environment."""
+def _nss(session: LoaderSession, analysis: Analysis) -> list[Finding]:
+    """For C libraries that load NSS modules (glibc; musl has none); libc loads them, so
+    they are searched from libc inside the first program that loads it, with the image's
+    environment."""
     text = analysis.ctx.rootfs.kept.get(NSSWITCH)
-    if text is None or judge.default_loader is None or is_musl_interpreter(judge.default_loader):
+    lib = session.image_c_library()
+    if text is None or lib is None or LoaderCheck.NSS not in lib.checks:
         return []
-    found = _libc_in_a_program(analysis)
+    found = _libc_in_a_program(analysis, lib.libc)
     if found is None:
         return []
     program, process, libc = found
 
     def find(name: str) -> SearchResult | None:
-        return judge.search_from(program, process, libc, name)
+        return session.search_from(program, process, libc, name)
 
     def problem(path: str) -> str | None:
         return _load_problem(analysis, path)
@@ -80,10 +79,11 @@ def _load_problem(analysis: Analysis, path: str) -> str | None:
     return next((f.message for f in fatal), None)
 
 
-def _libc_in_a_program(analysis: Analysis) -> tuple[str, Process, int] | None:
-    """A program not in secure mode that loads libc.so.6, and libc's index in it."""
+def _libc_in_a_program(analysis: Analysis, libc: LibC) -> tuple[str, Process, int] | None:
+    """A program of `libc`'s loader, not in secure mode, that loads libc.so.6, and libc's
+    index in it."""
     for program, process in _programs(analysis):
-        if process.secure or process.musl:
+        if process.secure or process.libc != libc:
             continue
         for index, obj in enumerate(process.objects):
             if _LIBC in obj.names or obj.facts.soname == _LIBC:

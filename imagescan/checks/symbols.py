@@ -12,47 +12,45 @@ from dataclasses import dataclass, field
 
 from imagescan.checks.model import FatalAt, Finding, FindingKind, Severity
 from imagescan.elf.model import VERSYM_HIDDEN, ElfFacts, UndefinedSymbol
+from imagescan.loader.libc import BindingRules
+from imagescan.loader.libc_glibc import Glibc
 from imagescan.loader.model import LoadedObject, Process
 
 # Versym index threshold for unversioned references (dl-lookup.c: 3 unless RETURN_NEWEST).
 _FIRST_NON_DEFAULT = 3
 
 
-def accepts(facts: ElfFacts, name: str, version: str | None) -> bool:
-    """Whether a lookup of `name` (needing `version`, or unversioned) binds in `facts`."""
+def accepts(
+    facts: ElfFacts, name: str, version: str | None, names: dict[int, str] | None = None
+) -> bool:
+    """Whether a lookup of `name` (needing `version`, or unversioned) binds in `facts`.
+    `names` is `version_names(facts)`, when the caller keeps it."""
     versyms = facts.defined.get(name)
     if not versyms:
         return False
     if not facts.has_versym:
         return True  # an unversioned provider satisfies any reference
     if version is not None:
-        return any(_matches_version(facts, v, version) for v in versyms)
+        names = version_names(facts) if names is None else names
+        return any(_matches_version(names, v, version) for v in versyms)
     if any((v & ~VERSYM_HIDDEN) < _FIRST_NON_DEFAULT for v in versyms):
         return True
     # Exactly one non-hidden versioned definition is unambiguous and accepted.
     return sum(1 for v in versyms if not v & VERSYM_HIDDEN) == 1
 
 
-def _matches_version(facts: ElfFacts, versym: int, version: str) -> bool:
+def _matches_version(names: dict[int, str], versym: int, version: str) -> bool:
     index = versym & ~VERSYM_HIDDEN
-    name = _version_names(facts).get(index)
+    name = names.get(index)
     if name == version:
         return True
     # l_versions[ndx].hash == 0 (base or global index): accepted unless hidden.
     return name is None and not versym & VERSYM_HIDDEN
 
 
-_NAMES_CACHE: dict[int, tuple[ElfFacts, dict[int, str]]] = {}
-
-
-def _version_names(facts: ElfFacts) -> dict[int, str]:
+def version_names(facts: ElfFacts) -> dict[int, str]:
     """Verdef index -> name, without the base entry (dl-version.c skips VER_FLG_BASE)."""
-    cached = _NAMES_CACHE.get(id(facts))
-    if cached is not None and cached[0] is facts:
-        return cached[1]
-    names = {vd.index: vd.name for vd in facts.version_defs if not vd.base}
-    _NAMES_CACHE[id(facts)] = (facts, names)
-    return names
+    return {vd.index: vd.name for vd in facts.version_defs if not vd.base}
 
 
 @dataclass
@@ -62,13 +60,15 @@ class SymbolChecker:
     bit mask over the object's references."""
 
     bind_now_env: bool = False
-    musl: bool = False
+    rules: BindingRules = Glibc.binding
     _refs: dict[str, tuple[UndefinedSymbol, ...]] = field(default_factory=dict)
     _pairs: dict[tuple[str, str], int] = field(default_factory=dict)
     # file -> the smallest scope (as files) seen to satisfy every reference of that file.
     # Binding is existential, so any scope holding those files satisfies them too.
     _closed: dict[str, frozenset[str]] = field(default_factory=dict)
     _by_name: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    # file -> its Verdef names; lives as long as this checker, which is one scan's.
+    _names: dict[str, dict[int, str]] = field(default_factory=dict)
 
     def unresolved(
         self,
@@ -118,19 +118,24 @@ class SymbolChecker:
             for name in by_name.keys() & provider.facts.defined.keys():
                 for i in by_name[name]:
                     if not (same and refs[i].copy):
-                        mask |= self._accepts(provider.facts, refs[i]) << i
+                        mask |= self._accepts(provider, refs[i]) << i
             self._pairs[key] = mask
         return mask
 
-    def _accepts(self, facts: ElfFacts, ref: UndefinedSymbol) -> bool:
-        if self.musl:  # musl ignores version names; hidden definitions never bind
+    def _accepts(self, provider: LoadedObject, ref: UndefinedSymbol) -> bool:
+        facts = provider.facts
+        if not self.rules.versions:  # musl ignores version names; hidden ones never bind
             versyms = facts.defined.get(ref.name, ())
             return any(not v & VERSYM_HIDDEN or not facts.has_versym for v in versyms)
-        return accepts(facts, ref.name, ref.version)
+        names = self._names.get(provider.file)
+        if names is None:
+            names = self._names[provider.file] = version_names(facts)
+        return accepts(facts, ref.name, ref.version, names)
 
     def when(self, obj: LoadedObject, ref: UndefinedSymbol) -> FatalAt:
-        """Start-up for data/GOT references, BIND_NOW objects, LD_BIND_NOW and musl."""
-        if ref.bound_at_start or obj.facts.bind_now or self.bind_now_env or self.musl:
+        """Start-up for data/GOT references, BIND_NOW objects, LD_BIND_NOW, and loaders
+        that bind everything at start (musl)."""
+        if ref.bound_at_start or obj.facts.bind_now or self.bind_now_env or not self.rules.lazy:
             return FatalAt.STARTUP
         return FatalAt.CALL
 

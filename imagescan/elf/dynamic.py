@@ -7,7 +7,7 @@ ld.so does, so section-stripped files work.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from imagescan.elf.headers import Layout, ProgramHeader, Segments, check_range, cstring
 from imagescan.elf.model import VersionDef, VersionNeed
@@ -69,16 +69,26 @@ class Dynamic:
     tags: dict[int, list[int]]
     strtab: bytes
     strtab_offset: int
+    # Each string offset decoded once: many DT_NEEDED or Verneed entries may name one long
+    # string, and decoding it per entry is quadratic (issue 15). Lives as long as the parse.
+    seen: dict[int, str] = field(default_factory=dict, compare=False, repr=False)
 
     def get(self, tag: int) -> int | None:
         return _last(self.tags, tag)
 
+    def text(self, offset: int, what: str) -> str:
+        """The string at `offset` in the string table (`cstring`), decoded once."""
+        found = self.seen.get(offset)
+        if found is None:
+            found = self.seen[offset] = cstring(self.strtab, offset, what)
+        return found
+
     def string(self, tag: int) -> str | None:
         val = self.get(tag)
-        return None if val is None else cstring(self.strtab, val, f"DT tag {tag:#x}")
+        return None if val is None else self.text(val, f"DT tag {tag:#x}")
 
     def strings(self, tag: int) -> tuple[str, ...]:
-        return tuple(cstring(self.strtab, v, f"DT tag {tag:#x}") for v in self.tags.get(tag, ()))
+        return tuple(self.text(v, f"DT tag {tag:#x}") for v in self.tags.get(tag, ()))
 
 
 def read_dynamic(data: bytes, ph: ProgramHeader, lay: Layout, segs: Segments) -> Dynamic:
@@ -107,7 +117,7 @@ def version_needs(
     for _ in range(min(count, len(data) // 16)):
         check_range(data, off, 16, "Verneed")
         _ver, cnt, file_o, aux, nxt = struct.unpack_from(lay.endian + "HHIII", data, off)
-        file = cstring(dyn.strtab, file_o, "vn_file")
+        file = dyn.text(file_o, "vn_file")
         pairs.extend(_vernaux(data, dyn, lay, off + aux, cnt, file))
         # Real tables hold at most one entry per 16 bytes: more means overlapping chains.
         if len(pairs) > len(data) // 16:
@@ -126,7 +136,7 @@ def _vernaux(
     for _ in range(cnt):
         check_range(data, off, 16, "Vernaux")
         vhash, flags, other, name_o, nxt = struct.unpack_from(lay.endian + "IHHII", data, off)
-        name = cstring(dyn.strtab, name_o, "vna_name")
+        name = dyn.text(name_o, "vna_name")
         out.append((other & 0x7FFF, VersionNeed(file, name, vhash, bool(flags & VER_FLG_WEAK))))
         if nxt == 0:
             break
@@ -146,7 +156,7 @@ def version_defs(data: bytes, dyn: Dynamic, lay: Layout, segs: Segments) -> tupl
         if cnt:  # the first Verdaux names the version; later ones are its parents
             check_range(data, off + aux, 8, "Verdaux")
             name_o = struct.unpack_from(lay.endian + "I", data, off + aux)[0]
-            name = cstring(dyn.strtab, name_o, "vda_name")
+            name = dyn.text(name_o, "vda_name")
             base, weak = bool(flags & VER_FLG_BASE), bool(flags & VER_FLG_WEAK)
             defs.append(VersionDef(ndx & 0x7FFF, name, vhash, base, weak))
         if nxt == 0:

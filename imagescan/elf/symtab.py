@@ -41,6 +41,7 @@ from imagescan.elf.headers import (
 )
 from imagescan.elf.model import UndefinedSymbol, VersionNeed
 from imagescan.errors import MalformedElf
+from imagescan.machines import relocation_types
 
 STB_LOCAL, STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE = 0, 1, 2, 10
 STT_NOTYPE, STT_OBJECT, STT_FUNC, STT_COMMON, STT_TLS, STT_GNU_IFUNC = 0, 1, 2, 5, 6, 10
@@ -51,10 +52,10 @@ _LOOKUP_BINDS = frozenset((STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE))
 NO_VERSYM = 0xFFFF
 
 # R_<arch>_JUMP_SLOT per e_machine: PLT slots the loader may bind lazily (elf_machine_lazy_rel).
-JUMP_SLOT = {3: 7, 62: 7, 183: 1026, 40: 22, 20: 21, 21: 21, 22: 11, 243: 5}
+JUMP_SLOT = relocation_types("jump_slot")
 # R_<arch>_COPY: an executable's copy of a library's data object. The symbol is defined in the
 # executable, yet the loader looks it up in the other objects at start (ELF_RTYPE_CLASS_COPY).
-COPY = {3: 5, 62: 5, 183: 1024, 40: 20, 20: 19, 21: 19, 22: 9, 243: 4}
+COPY = relocation_types("copy")
 
 
 # --------------------------------------------------------------------------- symbol count
@@ -228,6 +229,8 @@ def go_pkghashes(
     found: list[tuple[str, str]] = []
     for row in rows:
         st_name, value, size = (row[0], row[4], row[5]) if lay.is64 else row[:3]
+        if not dyn.strtab.startswith(GO_PKGHASHBYTES, st_name):
+            continue  # checked first: a find per symbol over one long name is quadratic
         end = dyn.strtab.find(b"\0", st_name)
         name = dyn.strtab[st_name:end]
         if not name.startswith(GO_PKGHASHBYTES) or not value or not 0 < size <= 64:
@@ -247,9 +250,12 @@ def _sort_symbols(
     use: _RelocUse,
 ) -> Symbols:
     defined: dict[str, tuple[int, ...]] = {}
+    # Versyms of names defined more than once, joined at the end: growing a tuple per
+    # duplicate was quadratic in the symbols sharing one name (issue 15).
+    more: dict[str, list[int]] = {}
     undefined: list[UndefinedSymbol] = []
+    names = _Names(strtab)
     protected: list[str] = []
-    strsz, find, intern = len(strtab), strtab.find, sys.intern
     for index, row in enumerate(rows):
         if is64:
             st_name, st_info, other, shndx, value, _size = row
@@ -258,10 +264,7 @@ def _sort_symbols(
         bind, stype = st_info >> 4, st_info & 0xF
         if index == 0 or bind == STB_LOCAL:
             continue
-        end = find(b"\0", st_name) if st_name < strsz else -1
-        if end < 0:
-            raise MalformedElf(f"symbol {index}: bad name offset {st_name}")
-        name = intern(strtab[st_name:end].decode("utf-8", "surrogateescape"))
+        name = names.at(st_name, index)
         vs = versyms[index] if versyms else NO_VERSYM
         if shndx != SHN_UNDEF:
             # dl-lookup.c do_lookup_x skips zero-valued non-TLS symbols and other types.
@@ -271,13 +274,38 @@ def _sort_symbols(
                 and (value != 0 or shndx == SHN_ABS or stype == STT_TLS)
             ):
                 prev = defined.get(name)
-                defined[name] = _one_versym(vs) if prev is None else (*prev, vs)
+                if prev is None:
+                    defined[name] = _one_versym(vs)
+                else:
+                    more.setdefault(name, list(prev)).append(vs)
                 if other & 3 == STV_PROTECTED:
                     protected.append(name)
             if index not in use.copy:
                 continue
         undefined.append(_reference(name, index, bind, stype, vs if versyms else 0, by_index, use))
+    for name, repeated in more.items():
+        defined[name] = tuple(repeated)
     return Symbols(defined, tuple(undefined), frozenset(protected))
+
+
+class _Names:
+    """Symbol names by string-table offset, each decoded once: symbols that share one long
+    name must not each search and decode it again (issue 15)."""
+
+    def __init__(self, strtab: bytes) -> None:
+        self.strtab = strtab
+        self.seen: dict[int, str] = {}
+
+    def at(self, st_name: int, index: int) -> str:
+        found = self.seen.get(st_name)
+        if found is not None:
+            return found
+        end = self.strtab.find(b"\0", st_name) if st_name < len(self.strtab) else -1
+        if end < 0:
+            raise MalformedElf(f"symbol {index}: bad name offset {st_name}")
+        decoded = self.strtab[st_name:end].decode("utf-8", "surrogateescape")
+        found = self.seen[st_name] = sys.intern(decoded)
+        return found
 
 
 def _reference(

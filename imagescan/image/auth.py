@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imagescan.image.dockerref import DOCKER_HUB_AUTH_KEY
+from imagescan.image.dockerref import DOCKER_HUB_AUTH_KEY, DOCKER_HUB_HOSTS
 
 HELPER_TIMEOUT_SECONDS = 30
 # docker-credential-helpers credentials.errCredentialsNotFoundMessage
 _NOT_FOUND_MESSAGE = "credentials not found in native keychain"
-_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
 _TOKEN_USERNAME = "<token>"
 
 
@@ -74,12 +73,12 @@ def config_hostname(key: str) -> str:
             key = key[len(scheme) :]
             break
     host = key.split("/", 1)[0]
-    return "index.docker.io" if host in _HUB_HOSTS else host
+    return "index.docker.io" if host in DOCKER_HUB_HOSTS else host
 
 
 def server_url(registry: str) -> str:
     """The key docker uses for `registry` in config.json and helpers (Hub: the v1 index URL)."""
-    return DOCKER_HUB_AUTH_KEY if registry in _HUB_HOSTS else registry
+    return DOCKER_HUB_AUTH_KEY if registry in DOCKER_HUB_HOSTS else registry
 
 
 def lookup_credentials(registry: str, config_path: str | None = None) -> CredentialLookup:

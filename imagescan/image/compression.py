@@ -16,6 +16,8 @@ from typing import BinaryIO, cast
 import zstandard
 
 from imagescan.errors import ImageReadError
+from imagescan.image.rawstream import CHUNK, RawStream, Read, buffered
+from imagescan.image.readahead import ReadAhead
 
 try:  # isal's inflater is several times faster than zlib's; same format and errors.
     from isal import igzip as _gzip
@@ -32,7 +34,6 @@ except ImportError:  # pragma: no cover - isal is a declared dependency
 _DECODE_ERRORS: tuple[type[Exception], ...] = (*_GZIP_ERRORS, zstandard.ZstdError)
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-CHUNK = 1 << 20
 # zstd input fed per call: bounds what one call can inflate to (an RLE block of 4 bytes
 # expands to 128 KiB), so a hostile blob cannot make one read allocate gigabytes.
 ZSTD_INPUT_CHUNK = 4096
@@ -57,31 +58,26 @@ def parse_digest(digest: str, what: str) -> tuple[str, str]:
     return algorithm, hexdigest
 
 
-class _HashingRaw(io.RawIOBase):
+class _Hashing:
     """Reads `stream`, hashing every byte; checks digest (and size) when `stream` ends."""
 
     def __init__(self, stream: BinaryIO, digest: str, what: str, size: int | None) -> None:
-        super().__init__()
         algorithm, self._expected = parse_digest(digest, what)
         self._stream, self._digest, self._what, self._size = stream, digest, what, size
         self._hash = _HASHES[algorithm]()
         self._count = 0
         self._checked = False
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        data = self._stream.read(len(buffer))
-        if not data and len(buffer):
+    def read(self, size: int) -> bytes:
+        data = self._stream.read(size)
+        if not data and size:
             self._check()
-            return 0
+            return b""
         self._count += len(data)
         if self._size is not None and self._count > self._size:
             raise ImageReadError(f"{self._what}: longer than the {self._size} bytes declared")
         self._hash.update(data)
-        buffer[: len(data)] = data
-        return len(data)
+        return data
 
     def _check(self) -> None:
         # At EOF: the stored bytes must be exactly the ones the manifest names.
@@ -99,11 +95,6 @@ class _HashingRaw(io.RawIOBase):
                 f"expected {self._digest}"
             )
 
-    def close(self) -> None:
-        if not self.closed:
-            self._stream.close()
-        super().close()
-
 
 class DigestVerifyingReader(io.BufferedReader):
     """A blob stream that raises ImageReadError at EOF when its bytes do not hash to `digest`.
@@ -113,7 +104,8 @@ class DigestVerifyingReader(io.BufferedReader):
     """
 
     def __init__(self, stream: BinaryIO, digest: str, what: str, size: int | None = None) -> None:
-        super().__init__(_HashingRaw(stream, digest, what, size), buffer_size=CHUNK)
+        hashing = _Hashing(stream, digest, what, size)
+        super().__init__(RawStream(hashing.read, stream.close), buffer_size=CHUNK)
 
     def drain(self) -> None:
         """Reads to EOF, so that the digest is checked."""
@@ -121,32 +113,20 @@ class DigestVerifyingReader(io.BufferedReader):
             pass
 
 
-class _PrefixedRaw(io.RawIOBase):
+def _prefixed(prefix: bytes, stream: BinaryIO) -> RawStream:
     """`prefix` then the rest of `stream`: puts back the magic bytes that sniffing read."""
+    rest = [prefix]
 
-    def __init__(self, prefix: bytes, stream: BinaryIO) -> None:
-        super().__init__()
-        self._prefix, self._stream = prefix, stream
+    def read(size: int) -> bytes:
+        if rest[0]:
+            head, rest[0] = rest[0][:size], rest[0][size:]
+            return head
+        return stream.read(size)
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        if self._prefix:
-            n = min(len(buffer), len(self._prefix))
-            buffer[:n], self._prefix = self._prefix[:n], self._prefix[n:]
-            return n
-        data = self._stream.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            self._stream.close()
-        super().close()
+    return RawStream(read, stream.close)
 
 
-class _ZstdReader(io.RawIOBase):
+class _ZstdDecoder:
     """zstd frames (one or more, back to back) decoded; a truncated last frame is an error.
 
     python-zstandard's stream_reader ends quietly on a truncated frame, so this drives
@@ -154,23 +134,18 @@ class _ZstdReader(io.RawIOBase):
     """
 
     def __init__(self, source: BinaryIO) -> None:
-        super().__init__()
         self._source = source
         self._decoder = zstandard.ZstdDecompressor().decompressobj()
         self._in_frame = False
         self._pending = b""
         self._offset = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+    def read(self, size: int) -> bytes:
         while self._offset >= len(self._pending) and self._feed():
             pass
-        n = min(len(buffer), len(self._pending) - self._offset)
-        buffer[:n] = memoryview(self._pending)[self._offset : self._offset + n]
-        self._offset += n
-        return n
+        data = self._pending[self._offset : self._offset + size]
+        self._offset += len(data)
+        return data
 
     def _feed(self) -> bool:
         """Decodes one more input chunk into _pending; False at a clean end of input."""
@@ -191,37 +166,30 @@ class _ZstdReader(io.RawIOBase):
         return True
 
 
-class _DecodingRaw(io.RawIOBase):
+def _decoding(
+    decoder: BinaryIO, source: BinaryIO, what: str, kind: str
+) -> tuple[Read, Callable[[], None]]:
     """Reads a decompressor, turning its errors into one ImageReadError naming the blob."""
 
-    def __init__(self, decoder: BinaryIO, source: BinaryIO, what: str, kind: str) -> None:
-        super().__init__()
-        self._decoder, self._source, self._what, self._kind = decoder, source, what, kind
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+    def read(size: int) -> bytes:
         try:
-            data = self._decoder.read(len(buffer))
+            return decoder.read(size)
         except ImageReadError:
             raise
         except _DECODE_ERRORS as exc:
-            raise ImageReadError(f"{self._what}: corrupt {self._kind} data ({exc})") from exc
-        buffer[: len(data)] = data
-        return len(data)
+            raise ImageReadError(f"{what}: corrupt {kind} data ({exc})") from exc
 
-    def close(self) -> None:
-        if not self.closed:
-            self._decoder.close()
-            self._source.close()
-        super().close()
+    def close() -> None:
+        decoder.close()
+        source.close()
+
+    return read, close
 
 
 class DecompressedReader(io.BufferedReader):
     """The uncompressed bytes of a layer blob; `compression` is "gzip", "zstd" or "none"."""
 
-    def __init__(self, raw: io.RawIOBase, source: BinaryIO, compression: str) -> None:
+    def __init__(self, raw: RawStream, source: BinaryIO, compression: str) -> None:
         super().__init__(raw, buffer_size=CHUNK)
         self._source = source
         self.compression = compression
@@ -243,7 +211,7 @@ def _sniff(stream: BinaryIO) -> tuple[bytes, BinaryIO]:
         if len(head) >= len(ZSTD_MAGIC):
             return head, stream
     head = stream.read(len(ZSTD_MAGIC))
-    return head, io.BufferedReader(_PrefixedRaw(head, stream), buffer_size=CHUNK)
+    return head, io.BufferedReader(_prefixed(head, stream), buffer_size=CHUNK)
 
 
 def compression_of(head: bytes) -> str:
@@ -253,15 +221,40 @@ def compression_of(head: bytes) -> str:
     return "zstd" if head.startswith(ZSTD_MAGIC) else "none"
 
 
-def open_decompressed(stream: BinaryIO, what: str = "layer") -> DecompressedReader:
-    """The uncompressed stream of a layer blob, compression recognised by its magic bytes."""
+def open_decompressed(
+    stream: BinaryIO, what: str = "layer", *, read_ahead: bool = False
+) -> DecompressedReader:
+    """The uncompressed stream of a layer blob, compression recognised by its magic bytes.
+
+    With `read_ahead`, a thread reads (fetches, verifies, inflates) ahead of the caller
+    through a bounded queue, so decompression overlaps what the caller does with the bytes
+    (isal, zstandard and hashlib release the GIL); close the reader to stop it."""
     head, stream = _sniff(stream)
     kind = compression_of(head)
+    read, close = _decoded(stream, what, kind)
+    if read_ahead:
+        ahead = ReadAhead(read)
+        read, close = ahead.read, _then(ahead.close, close)
+    return DecompressedReader(RawStream(read, close), stream, kind)
+
+
+def _decoded(stream: BinaryIO, what: str, kind: str) -> tuple[Read, Callable[[], None]]:
+    """(read, close) of the decoded bytes of `stream`."""
     if kind == "none":
-        return DecompressedReader(_PrefixedRaw(b"", stream), stream, kind)
+        return stream.read, stream.close
     decoder: BinaryIO
     if kind == "gzip":
         decoder = cast(BinaryIO, _gzip.GzipFile(fileobj=stream, mode="rb"))  # type: ignore[no-untyped-call]
     else:
-        decoder = io.BufferedReader(_ZstdReader(stream), buffer_size=CHUNK)
-    return DecompressedReader(_DecodingRaw(decoder, stream, what, kind), stream, kind)
+        decoder = buffered(_ZstdDecoder(stream).read)
+    return _decoding(decoder, stream, what, kind)
+
+
+def _then(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
+    def both() -> None:
+        try:
+            first()
+        finally:
+            second()
+
+    return both

@@ -1,12 +1,21 @@
-"""`dir:PATH`: an unpacked root filesystem on this machine, read where it is."""
+"""`dir:PATH`: an unpacked root filesystem on this machine, one layer read where it is."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from imagescan.errors import ReferenceError_
-from imagescan.image.model import ImageConfig, OpenedImage, SourceKind, SourceOptions
+from imagescan.image.model import (
+    DirectoryLayers,
+    ImageConfig,
+    LayerDescriptor,
+    OpenedImage,
+    SourceKind,
+    SourceOptions,
+)
 from imagescan.image.platform import host_platform
+
+MEDIA_TYPE = "inode/directory"  # the one layer is a directory, read in place: no blob digest
 
 
 class DirSource:
@@ -27,6 +36,6 @@ class DirSource:
             reference=f"{self.kind}:{reference}",
             kind=self.kind,
             config=config,
-            layers=(),
-            rootfs_dir=str(root.resolve()),
+            layers=(LayerDescriptor(digest="", media_type=MEDIA_TYPE),),
+            access=DirectoryLayers((str(root.resolve()),)),
         )

@@ -19,7 +19,8 @@ DOCKER_HUB = "docker.io"
 DOCKER_HUB_API_HOST = "registry-1.docker.io"
 # The key `docker login` writes for Docker Hub in config.json (registry.IndexServer).
 DOCKER_HUB_AUTH_KEY = "https://index.docker.io/v1/"
-_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+# Every name of Docker Hub: references fold them to docker.io, config.json keys to its index.
+DOCKER_HUB_HOSTS = frozenset({DOCKER_HUB, "index.docker.io", DOCKER_HUB_API_HOST})
 DEFAULT_TAG = "latest"
 NAME_TOTAL_LENGTH_MAX = 255  # reference.NameTotalLengthMax
 
@@ -138,7 +139,7 @@ def _normalise(
 ) -> DockerReference:
     # normalize.go ParseNormalizedNamed: Hub aliases fold to docker.io, one-component Hub
     # names live under library/; TagNameOnly adds "latest" only when nothing pins the image.
-    host = DOCKER_HUB if registry is None or registry in _HUB_ALIASES else registry
+    host = DOCKER_HUB if registry is None or registry in DOCKER_HUB_HOSTS else registry
     if host == DOCKER_HUB and "/" not in repository:
         repository = f"library/{repository}"
     if tag is None and digest is None:

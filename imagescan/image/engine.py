@@ -12,11 +12,10 @@ The docker SDK's types stay inside this module.
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import tarfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, BinaryIO, cast
 
 import docker
@@ -35,6 +34,7 @@ from imagescan.image.model import (
     SourceOptions,
 )
 from imagescan.image.ocilayout import check_platform
+from imagescan.image.rawstream import buffered
 
 # Generous: an engine may take a while to answer for big images; the export stream itself
 # runs without a socket timeout (the SDK lifts it for raw streams).
@@ -167,26 +167,19 @@ def _member_stream(tar: tarfile.TarFile, member: tarfile.TarInfo, image: str) ->
     if extracted is None:  # pragma: no cover - regular members always have data
         raise ImageReadError(f"{member.name}: no data in the export")
     what = f"{member.name} in the engine's export of {image}"
-    return io.BufferedReader(_MemberRaw(cast(BinaryIO, extracted), what), buffer_size=1 << 16)
+    return buffered(_member_read(cast(BinaryIO, extracted), what), size=1 << 16)
 
 
-class _MemberRaw(io.RawIOBase):
-    """One member of the export tar; a stream cut short is an ImageReadError naming it."""
+def _member_read(member: BinaryIO, what: str) -> Callable[[int], bytes]:
+    """Reads one member of the export tar; a stream cut short is an ImageReadError naming it."""
 
-    def __init__(self, member: BinaryIO, what: str) -> None:
-        super().__init__()
-        self._member, self._what = member, what
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+    def read(size: int) -> bytes:
         try:
-            data = self._member.read(len(buffer))
+            return member.read(size)
         except (tarfile.TarError, EOFError) as exc:
-            raise ImageReadError(f"{self._what} is cut short ({exc})") from exc
-        buffer[: len(data)] = data
-        return len(data)
+            raise ImageReadError(f"{what} is cut short ({exc})") from exc
+
+    return read
 
 
 def _looks_like_layer(stream: DigestVerifyingReader) -> bool:
@@ -198,38 +191,31 @@ def _looks_like_layer(stream: DigestVerifyingReader) -> bool:
     return head[_TAR_MAGIC_OFFSET:].startswith(b"ustar")
 
 
-class _ChunkRaw(io.RawIOBase):
-    """A file over the export's chunk iterator; transport errors become one EngineError."""
+class _Chunks:
+    """Reads the export's chunk iterator; transport errors become one EngineError."""
 
     def __init__(self, chunks: Iterator[bytes], failure: str) -> None:
-        super().__init__()
         self._chunks, self._failure = chunks, failure
         self._pending = memoryview(b"")
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+    def read(self, size: int) -> bytes:
         while not self._pending:
             try:
                 self._pending = memoryview(next(self._chunks))
             except StopIteration:
-                return 0
+                return b""
             except docker.errors.ImageNotFound as exc:
                 raise EngineError(f"{self._failure}: the image is gone") from exc
             except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
                 raise EngineError(f"{self._failure}: {_reason(exc)}") from exc
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
+        data = bytes(self._pending[:size])
         self._pending = self._pending[size:]
-        return size
+        return data
 
     def close(self) -> None:
-        if not self.closed:
-            close = getattr(self._chunks, "close", None)
-            if callable(close):
-                close()
-        super().close()
+        close = getattr(self._chunks, "close", None)
+        if callable(close):
+            close()
 
 
 def _reason(exc: BaseException) -> str:
@@ -274,12 +260,14 @@ def engine_host(environ: Mapping[str, str] = os.environ) -> tuple[str | None, An
 class _EngineClient:
     """One connection to the engine; the only holder of docker SDK objects."""
 
-    def __init__(self) -> None:
-        base_url, tls = engine_host()
-        self.where = base_url or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+    def __init__(self, environ: Mapping[str, str] = os.environ) -> None:
+        base_url, tls = engine_host(environ)
+        self.where = base_url or environ.get("DOCKER_HOST") or DEFAULT_HOST
         try:
             if base_url is None:
-                self._client = docker.from_env(version="auto", timeout=ENGINE_TIMEOUT)
+                self._client = docker.from_env(
+                    version="auto", timeout=ENGINE_TIMEOUT, environment=environ
+                )
             else:
                 self._client = docker.DockerClient(
                     base_url=base_url, tls=tls or False, version="auto", timeout=ENGINE_TIMEOUT
@@ -314,7 +302,8 @@ class _EngineClient:
             chunks = iter(self._client.api.get_image(image_id, chunk_size=EXPORT_CHUNK))
         except (docker.errors.DockerException, requests.RequestException) as exc:
             raise EngineError(f"{failure}: {_reason(exc)}") from exc
-        return io.BufferedReader(_ChunkRaw(chunks, failure), buffer_size=EXPORT_CHUNK)
+        reader = _Chunks(chunks, failure)
+        return buffered(reader.read, reader.close, EXPORT_CHUNK)
 
     def close(self) -> None:
         self._client.close()
@@ -351,8 +340,11 @@ class DockerEngineSource:
 
     kind = SourceKind.DOCKER
 
+    def __init__(self, environ: Mapping[str, str] = os.environ) -> None:
+        self.environ = environ  # DOCKER_HOST, DOCKER_CONTEXT, DOCKER_TLS_VERIFY, ...
+
     def open(self, reference: str, options: SourceOptions) -> OpenedImage:
-        client = _EngineClient()
+        client = _EngineClient(self.environ)
         try:
             return _open_with(client, reference, options)
         except BaseException:

@@ -74,6 +74,8 @@ class SourceOptions:
     plain_http: bool = False
     insecure_skip_tls_verify: bool = False
     docker_config: str | None = None
+    # Seconds a registry may take for one image, all requests together (issue 15).
+    timeout: float = 300.0
 
 
 class LayerAccess(Protocol):
@@ -115,11 +117,27 @@ class RandomAccessLayers:
         return None
 
 
+class DirectoryLayers(RandomAccessLayers):
+    """Layers that are directories on this machine, unpacked (`dir:`): the reader walks
+    `directory(i)` in place instead of a blob, which this access has none of."""
+
+    def __init__(self, roots: tuple[str, ...]) -> None:
+        self.roots = roots
+
+    def directory(self, index: int) -> str:
+        return self.roots[index]
+
+    def layer_count(self) -> int:
+        return len(self.roots)
+
+    def open_layer(self, index: int) -> BinaryIO:
+        raise TypeError(f"layer {index} is the directory {self.roots[index]}, not a blob")
+
+
 @dataclass
 class OpenedImage:
     """An image ready to read. `layers` are bottom first, as the manifest lists them.
 
-    `rootfs_dir` is set instead of layers for `dir:` (an unpacked root filesystem).
     `image_id` names the image for messages and reports (the reference as the user wrote it).
     """
 
@@ -129,7 +147,6 @@ class OpenedImage:
     layers: tuple[LayerDescriptor, ...]
     access: LayerAccess | None = None
     manifest_digest: str | None = None
-    rootfs_dir: str | None = None
 
     def close(self) -> None:
         if self.access is not None:

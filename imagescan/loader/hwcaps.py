@@ -8,45 +8,38 @@ them the CPU supports: always a contiguous tail of that list, so a level names i
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from imagescan.errors import UsageError
-
-EM_PPC64, EM_S390, EM_X86_64, EM_AARCH64 = 21, 22, 62, 183
-
-# _dl_hwcaps_subdirs, most preferred first (glibc master, 2026). z16 came with glibc 2.36 and
-# z17 with 2.42; an older ld.so simply never lists them. ppc64 big-endian and aarch64 use
-# elf/dl-hwcaps-subdirs.c, which has no names.
-HWCAPS_SUBDIRS: Mapping[int, tuple[str, ...]] = {
-    EM_X86_64: ("x86-64-v4", "x86-64-v3", "x86-64-v2"),
-    EM_PPC64: ("power10", "power9"),  # powerpc64le only
-    EM_S390: ("z17", "z16", "z15", "z14", "z13"),
-    EM_AARCH64: (),
-}
-
-# Level names that mean "no glibc-hwcaps subdirectory is supported".
-BASELINE_LEVELS: Mapping[int, tuple[str, ...]] = {
-    EM_X86_64: ("", "baseline", "v1", "x86-64", "x86-64-v1"),
-    EM_PPC64: ("", "baseline", "power8"),
-    EM_S390: ("", "baseline", "z196", "zEC12"),
-    EM_AARCH64: ("", "baseline"),
-}
+from imagescan.machines import EM_X86_64, MACHINES, Machine
 
 
-def hwcaps_subdirs(target_level: str, machine: int = EM_X86_64) -> tuple[str, ...]:
+def hwcaps_subdirs(
+    target_level: str, machine: int = EM_X86_64, little_endian: bool | None = None
+) -> tuple[str, ...]:
     """The glibc-hwcaps names a CPU of `target_level` supports, most preferred first.
 
     "x86-64-v4" -> ("x86-64-v4", "x86-64-v3", "x86-64-v2"); "v3" is short for "x86-64-v3";
-    a baseline level ("x86-64", "v1", "") -> (). Unknown levels are a usage error.
+    a baseline level ("x86-64", "v1", "") -> (). Unknown levels are a usage error. The names
+    and levels are the machines table's (`Machine.hwcaps`, `Machine.baseline_levels`).
     """
-    names = HWCAPS_SUBDIRS.get(machine, ())
+    row = _row(machine, little_endian)
+    names = row.hwcaps if row else ()
+    baseline = row.baseline_levels if row else ("", "baseline")
     level = _canonical(target_level.strip(), machine)
-    if level in BASELINE_LEVELS.get(machine, ("", "baseline")):
+    if level in baseline:
         return ()
     if level not in names:
-        known = ", ".join((*names, *BASELINE_LEVELS.get(machine, ())[1:])) or "baseline"
+        known = ", ".join((*names, *baseline[1:])) or "baseline"
         raise UsageError(f"unknown CPU level {target_level!r} (known: {known})")
     return names[names.index(level) :]
+
+
+def _row(machine: int, little_endian: bool | None) -> Machine | None:
+    rows = [m for m in MACHINES if m.e_machine == machine]
+    exact = [m for m in rows if little_endian is None or m.little_endian == little_endian]
+    found = exact or rows
+    return found[0] if found else None
 
 
 def _canonical(level: str, machine: int) -> str:
@@ -62,14 +55,13 @@ def legacy_subdirs(
 
     Power set of [hwcap names in bit order, platform, "tls"] as glibc 2.36
     `_dl_important_hwcaps` builds it: "tls" is the most significant member and leads the
-    path. The defaults give what LD_DEBUG=libs shows for Debian 12 on a plain x86_64 CPU:
-    tls/x86_64/x86_64, tls/x86_64, tls, x86_64/x86_64, x86_64. Only for `why` output: these
-    directories almost never exist, and glibc 2.37 dropped them.
+    path. Equal paths are not merged: with platform "x86_64" and hwcap "x86_64" (Debian 12
+    on a CPU without the haswell platform) LD_DEBUG=libs shows tls/x86_64/x86_64,
+    tls/x86_64, tls/x86_64, tls, x86_64/x86_64, x86_64, x86_64. These directories almost
+    never exist, and glibc 2.37 dropped them.
     """
     parts = [*hwcap_names, *([platform] if platform else []), "tls"]
-    result: list[str] = []
-    for mask in range((1 << len(parts)) - 1, 0, -1):
-        path = "/".join(parts[i] for i in reversed(range(len(parts))) if mask >> i & 1)
-        if path not in result:
-            result.append(path)
-    return tuple(result)
+    return tuple(
+        "/".join(parts[i] for i in reversed(range(len(parts))) if mask >> i & 1)
+        for mask in range((1 << len(parts)) - 1, 0, -1)
+    )

@@ -129,8 +129,12 @@ class LdCache:
     raw_keys: tuple[bytes, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        keys = tuple(e.key.encode("utf-8", "surrogateescape") for e in self.entries)
-        object.__setattr__(self, "raw_keys", keys)
+        # Each distinct key encoded once: entries sharing one key share its bytes.
+        encoded: dict[str, bytes] = {}
+        for e in self.entries:
+            if e.key not in encoded:
+                encoded[e.key] = e.key.encode("utf-8", "surrogateescape")
+        object.__setattr__(self, "raw_keys", tuple(encoded[e.key] for e in self.entries))
 
     @property
     def has_hwcap_field(self) -> bool:

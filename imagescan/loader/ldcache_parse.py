@@ -109,22 +109,50 @@ def _parse_old(data: bytes, nlibs: int, little: bool) -> LdCache:
     # Old format: string indices are relative to the end of the entry table.
     strings = OLD_HEADER_SIZE + nlibs * OLD_ENTRY_SIZE
     fmt = "<iII" if little else ">iII"
+    text = _Strings(data, strings)
     entries = []
     for i in range(nlibs):
         flags, key, value = struct.unpack_from(fmt, data, OLD_HEADER_SIZE + i * OLD_ENTRY_SIZE)
-        entries.append(
-            CacheEntry(_string(data, strings, key, i), _string(data, strings, value, i), flags)
-        )
+        entries.append(CacheEntry(text.at(key, i), text.at(value, i), flags))
     return LdCache(tuple(entries), "old")
 
 
-def _string(data: bytes, base: int, index: int, entry: int) -> str:
-    """NUL-terminated string `index` bytes after `base` (_dl_cache_verify_ptr + strlen)."""
-    start = base + index
-    end = data.find(b"\0", start) if start < len(data) else -1
-    if end < 0:
-        raise _Malformed(f"entry {entry} has a string offset outside the file")
-    return data[start:end].decode("utf-8", "surrogateescape")
+# PATH_MAX: ldconfig writes paths and SONAMEs that open() accepts; a longer string is not
+# one ld.so could use, and bounding it bounds what one entry can cost (issue 15).
+MAX_STRING = 4096
+
+
+class _Strings:
+    """The cache's strings, each offset decoded once: entries that share one long string
+    (a hostile cache) must not each decode a copy of it."""
+
+    def __init__(self, data: bytes, base: int) -> None:
+        self.data = data
+        self.base = base
+        self.seen: dict[int, str] = {}
+        # ldconfig's string table merges tails (a key is the end of its value), so real
+        # caches decode well under twice their size; overlapping offsets could cost
+        # entries x MAX_STRING. Past this budget the cache is hostile.
+        self.budget = 4 * len(data) + (1 << 16)
+
+    def at(self, index: int, entry: int) -> str:
+        """NUL-terminated string `index` bytes after `base` (_dl_cache_verify_ptr + strlen)."""
+        found = self.seen.get(index)
+        if found is None:
+            found = self.seen[index] = self._decode(self.base + index, entry)
+        return found
+
+    def _decode(self, start: int, entry: int) -> str:
+        data = self.data
+        end = data.find(b"\0", start, start + MAX_STRING + 1) if 0 <= start < len(data) else -1
+        if end < 0 and 0 <= start < len(data) and data.find(b"\0", start) >= 0:
+            raise _Malformed(f"entry {entry} has a string longer than {MAX_STRING} bytes")
+        if end < 0:
+            raise _Malformed(f"entry {entry} has a string offset outside the file")
+        self.budget -= end - start
+        if self.budget < 0:
+            raise _Malformed(f"entry {entry}: the strings overlap far more than ldconfig's do")
+        return data[start:end].decode("utf-8", "surrogateescape")
 
 
 def _parse_new(data: bytes, base: int, little: bool, fmt: CacheFormat) -> LdCache | CacheProblem:
@@ -138,12 +166,13 @@ def _parse_new(data: bytes, base: int, little: bool, fmt: CacheFormat) -> LdCach
     sections = _extension_sections(data, _u32(data, base + 32, little), little)
     hwcaps = _hwcaps_names(data, sections.get(EXT_TAG_GLIBC_HWCAPS), little)
     layout = "<iIIIQ" if little else ">iIIIQ"
+    text = _Strings(data, base)
     entries = []
     for i in range(nlibs):
         offset = base + NEW_HEADER_SIZE + i * NEW_ENTRY_SIZE
         flags, key, value, _os, hwcap = struct.unpack_from(layout, data, offset)
         # New-format string indices are relative to the new header (cache.c str_offset).
-        entry = CacheEntry(_string(data, base, key, i), _string(data, base, value, i), flags, hwcap)
+        entry = CacheEntry(text.at(key, i), text.at(value, i), flags, hwcap)
         if entry.is_hwcaps:
             entry = _with_hwcaps_name(entry, hwcaps)
         entries.append(entry)
@@ -188,14 +217,22 @@ def _hwcaps_names(
     if section is None or section[1] == 0 or section[0] % 4 or section[1] % 4:
         return ()
     start, size = section
-    return tuple(_hwcaps_name(data, _u32(data, start + k, little)) for k in range(0, size, 4))
+    seen: dict[int, str | None] = {}  # each name offset decoded once, as for the entries
+    names = []
+    for k in range(0, size, 4):
+        index = _u32(data, start + k, little)
+        if index not in seen:
+            seen[index] = _hwcaps_name(data, index)
+        names.append(seen[index])
+    return tuple(names)
 
 
 def _hwcaps_name(data: bytes, index: int) -> str | None:
     # glibc_hwcaps_compare reads the name at `cache + index`: relative to the FILE start,
     # even in the old+new layout, where ldconfig wrote it relative to the new header. We do
-    # the same, so such names come out unmatched (priority 0) just as in ld.so.
-    end = data.find(b"\0", index) if index < len(data) else -1
+    # the same, so such names come out unmatched (priority 0) just as in ld.so. A name
+    # longer than any subdirectory name can be (MAX_STRING) matches nothing either.
+    end = data.find(b"\0", index, index + MAX_STRING + 1) if index < len(data) else -1
     return data[index:end].decode("utf-8", "surrogateescape") if end >= 0 else None
 
 

@@ -5,7 +5,28 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from imagescan.elf.model import ElfFacts
+from imagescan.elf.model import ElfFacts, LdsoDefaults
+from imagescan.loader.ldcache import LegacyHwcap
+
+
+class LibC(enum.StrEnum):
+    """The C library whose loader builds a process (one `CLibrary` implementation each)."""
+
+    GLIBC = "glibc"
+    MUSL = "musl"
+
+
+@dataclass(frozen=True)
+class Target:
+    """The CPU the verdict is for: machine, class, byte order, glibc-hwcaps preference."""
+
+    machine: int
+    elf_class: int
+    little_endian: bool = True
+    hwcaps: tuple[str, ...] = ()  # glibc-hwcaps subdirectory names, best first
+    platform: str | None = "x86_64"
+    legacy_hwcaps: tuple[str, ...] = ("x86_64",)  # HWCAP_IMPORTANT names, glibc <= 2.36
+    cpu: str = "x86-64"  # the CPU model's name (machines.CPU_MODELS)
 
 
 class Rule(enum.StrEnum):
@@ -86,10 +107,73 @@ class Process:
 
     objects: tuple[LoadedObject, ...]
     resolutions: tuple[Resolution, ...]
-    musl: bool = False
+    libc: LibC = LibC.GLIBC
     secure: bool = False
     warnings: tuple[str, ...] = ()
 
     @property
     def main(self) -> LoadedObject:
         return self.objects[0]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadRules:
+    """What a C library's loader maps besides DT_NEEDED, and its own place in the scope.
+    glibc maps DT_FILTER/DT_AUXILIARY filtees (dl-deps.c) and leaves an unneeded ld.so out
+    of the symbol scope (rtld.c dl_main); musl ignores filters (decode_dyn) and, being
+    libc itself, is always in the global scope."""
+
+    filtees: bool = True
+    ldso_always_global: bool = False
+
+
+GLIBC_LOAD = LoadRules()
+MUSL_LOAD = LoadRules(filtees=False, ldso_always_global=True)
+
+
+@dataclass(frozen=True)
+class ProcessParams:
+    """Per-process inputs: the ld.so's compiled-in defaults and secure mode (AT_SECURE)."""
+
+    ldso: LdsoDefaults
+    secure: bool = False
+    libc: LibC = LibC.GLIBC
+    interpreter: str | None = None
+    # glibc <= 2.36 only: the tls/, x86_64/, haswell/ ... subdirectories and which legacy
+    # hwcap cache entries it accepts (2.37 removed both).
+    legacy_subdirs: tuple[str, ...] = ()
+    legacy_hwcap: LegacyHwcap | None = None
+    # The CPU and ABI the process runs as, when not the image's (an i386 program in an
+    # amd64 image); None: the image's target.
+    target: Target | None = None
+    load: LoadRules = GLIBC_LOAD
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The candidates tried; `path` is the realname of the file found, `fatal` the error."""
+
+    steps: tuple[SearchStep, ...]
+    path: str | None = None
+    fatal: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSegment:
+    """Directories searched for one reason, in order (`owner`: whose RPATH/RUNPATH).
+
+    A segment with rule CACHE and no directories stands for the ld.so.cache lookup."""
+
+    rule: Rule
+    owner: str | None
+    dirs: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPlan:
+    """Everything one search for `name` depends on, as the walk of the loader's rules found
+    it (DSTs expanded): the memo key of the search, so the walk is made once per search."""
+
+    name: str
+    segments: tuple[SearchSegment, ...]
+    nodeflib: bool = False

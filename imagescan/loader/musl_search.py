@@ -11,8 +11,21 @@ import re
 from collections.abc import Iterator, Sequence
 
 from imagescan.elf.model import LdsoDefaults
-from imagescan.loader.context import MUSL_ARCH, LoaderContext
-from imagescan.loader.model import LoadedObject, Outcome, Rule, SearchStep
+from imagescan.loader.candidates import run_plan
+from imagescan.loader.context import LoaderContext
+from imagescan.loader.model import (
+    MUSL_LOAD,
+    LibC,
+    LoadedObject,
+    Outcome,
+    ProcessParams,
+    Rule,
+    SearchPlan,
+    SearchResult,
+    SearchSegment,
+    SearchStep,
+    Target,
+)
 from imagescan.loader.musl import (
     MUSL_PATH_BUF,
     NAME_MAX,
@@ -20,18 +33,25 @@ from imagescan.loader.musl import (
     musl_path_file,
     musl_sys_path,
 )
-from imagescan.loader.search import ProcessParams, SearchResult, try_candidates
+from imagescan.machines import by_elf
 
 
-def musl_params(ctx: LoaderContext, loader_path: str, secure: bool) -> ProcessParams:
+def musl_params(
+    ctx: LoaderContext, loader_path: str, secure: bool, target: Target | None = None
+) -> ProcessParams:
     """The system path from <prefix>/etc/ld-musl-ARCH.path, or musl's default."""
-    arch = MUSL_ARCH.get(ctx.target.machine, "x86_64")
+    run_as = target or ctx.target
+    row = by_elf(run_as.machine, run_as.elf_class, run_as.little_endian)
+    arch = row.musl_arch if row is not None and row.musl_arch else "x86_64"
     path_file = musl_path_file(loader_path, arch)
     content = ctx.rootfs.kept.get(path_file)
     if content is None and ctx.regular_file(path_file) is not None:
         content = b""  # present but not kept (too large): treat as unreadable, as musl does
     dirs = musl_sys_path(content)
-    return ProcessParams(LdsoDefaults(dirs, ""), secure, musl=True, interpreter=loader_path)
+    ldso = LdsoDefaults(dirs, "")
+    return ProcessParams(
+        ldso, secure, LibC.MUSL, interpreter=loader_path, target=target, load=MUSL_LOAD
+    )
 
 
 def musl_search(
@@ -45,34 +65,36 @@ def musl_search(
     if musl_libc_alias(name) and params.interpreter:
         step = SearchStep(params.interpreter, Rule.MUSL_LIBC, Outcome.FOUND)
         return SearchResult((step,), path=params.interpreter)
+    plan = musl_plan(ctx, params, objects, requester, name)
     # musl checks no class or machine: a file that opens but cannot be mapped makes
     # map_library fail, and load_library gives up there.
-    candidates = _candidates(ctx, params, objects, requester, name)
-    return try_candidates(ctx, candidates, skipped_is_fatal=True)
+    return run_plan(ctx, params, plan, _in_dir, _no_cache, skipped_is_fatal=True)
 
 
-def _candidates(
+def musl_plan(
     ctx: LoaderContext,
     params: ProcessParams,
     objects: Sequence[LoadedObject],
     requester: int,
     name: str,
-) -> Iterator[tuple[str, Rule, str | None]]:
+) -> SearchPlan:
+    """load_library's order: LD_LIBRARY_PATH, the RPATH/RUNPATH chain, the system path."""
     if "/" in name:
-        yield name, Rule.SLASH, None
-        return
+        return SearchPlan(name, (SearchSegment(Rule.SLASH, None, (name,)),))
     if len(name) > NAME_MAX:
-        return  # load_library: a longer name is not searched at all
+        return SearchPlan(name, ())  # load_library: a longer name is not searched at all
+    segments: list[SearchSegment] = []
     llp = None if params.secure else ctx.env.get("LD_LIBRARY_PATH")
     if llp:
-        yield from _in_dirs(_split(llp), name, Rule.LD_LIBRARY_PATH, None)
+        segments.append(SearchSegment(Rule.LD_LIBRARY_PATH, None, tuple(_split(llp))))
     index: int | None = requester
     while index is not None:
         obj = objects[index]
         dirs = _rpath_dirs(ctx, obj, index == 0, params.secure)
-        yield from _in_dirs(dirs, name, Rule.RPATH, obj.path)
+        segments.append(SearchSegment(Rule.RPATH, obj.path, tuple(dirs)))
         index = obj.loader
-    yield from _in_dirs(params.ldso.system_dirs, name, Rule.MUSL_PATH, None)
+    segments.append(SearchSegment(Rule.MUSL_PATH, None, params.ldso.system_dirs))
+    return SearchPlan(name, tuple(s for s in segments if s.dirs))
 
 
 def _rpath_dirs(ctx: LoaderContext, obj: LoadedObject, is_main: bool, secure: bool) -> list[str]:
@@ -92,11 +114,12 @@ def _split(text: str) -> list[str]:
     return [d for d in re.split(r"[:\n]", text) if d]
 
 
-def _in_dirs(
-    dirs: Sequence[str], name: str, rule: Rule, owner: str | None
-) -> Iterator[tuple[str, Rule, str | None]]:
-    for directory in dirs:
-        # path_open: snprintf(buf, 512, "%.*s/%s", dir, name) must fit, else the directory
-        # is passed over (the directory as written, trailing '/' and all)
-        if len(directory) + 1 + len(name) < MUSL_PATH_BUF:
-            yield f"{directory.rstrip('/')}/{name}", rule, owner
+def _in_dir(directory: str, name: str) -> Iterator[str]:
+    # path_open: snprintf(buf, 512, "%.*s/%s", dir, name) must fit, else the directory is
+    # passed over (the directory as written, trailing '/' and all)
+    if len(directory) + 1 + len(name) < MUSL_PATH_BUF:
+        yield f"{directory.rstrip('/')}/{name}"
+
+
+def _no_cache(name: str) -> Iterator[str]:
+    return iter(())

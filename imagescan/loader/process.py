@@ -18,11 +18,13 @@ from imagescan.loader.model import (
     LoadedObject,
     Outcome,
     Process,
+    ProcessParams,
     Resolution,
     Rule,
+    SearchResult,
     SearchStep,
 )
-from imagescan.loader.search import ProcessParams, SearchResult, search
+from imagescan.loader.search import search
 
 Searcher = Callable[[LoaderContext, ProcessParams, Sequence[LoadedObject], int, str], SearchResult]
 
@@ -47,12 +49,15 @@ class _Builder:
     warnings: list[str] = field(default_factory=list)
     pending_rtld: LoadedObject | None = None
     by_file_id: dict[int, int] = field(default_factory=dict)
+    # Name, path or SONAME -> the first loaded object known by it: a scan of `objects` per
+    # load made a chain of n libraries cost n^2 per process (issue 15).
+    by_name: dict[str, int] = field(default_factory=dict)
 
     def loaded_match(self, name: str) -> int | None:
         """`_dl_lookup_map`: a loaded object known by this name or SONAME."""
-        for index, obj in enumerate(self.objects):
-            if name in obj.names or name == obj.path or name == obj.facts.soname:
-                return index
+        index = self.by_name.get(name)
+        if index is not None:
+            return index
         rtld = self.pending_rtld
         if rtld is not None and (name in rtld.names or name == rtld.facts.soname):
             return self.add_rtld()
@@ -67,10 +72,16 @@ class _Builder:
     def append(self, obj: LoadedObject) -> int:
         """Add an object to the load order, indexed by its file's identity."""
         self.objects.append(obj)
+        self._know(obj, len(self.objects) - 1)
         entry = self.ctx.regular_file(obj.file)
         if entry is not None:
             self.by_file_id.setdefault(entry.file_id, len(self.objects) - 1)
         return len(self.objects) - 1
+
+    def _know(self, obj: LoadedObject, index: int) -> None:
+        for known_as in (*obj.names, obj.path, obj.facts.soname):
+            if known_as is not None:
+                self.by_name.setdefault(known_as, index)
 
     def same_file(self, file: str) -> int | None:
         """`_dl_file_id_match_p`: the same file under another name (st_dev/st_ino)."""
@@ -128,7 +139,7 @@ class _Builder:
         facts = self.objects[index].facts
         for name in facts.needed:
             self.load(index, name)
-        if self.params.musl:
+        if not self.params.load.filtees:
             return  # musl's decode_dyn ignores both tags
         for name in facts.filters:
             self.load(index, name)
@@ -150,6 +161,7 @@ class _Builder:
         same = self.same_file(file)
         if same is not None:
             self.objects[same] = _with_name(self.objects[same], name)
+            self._know(self.objects[same], same)
             return same, True
         facts = self.ctx.facts(file)
         if facts is None:
@@ -185,14 +197,14 @@ def build_process(
     while index < len(builder.objects):
         builder.load_dependencies(index)
         index += 1
-    if builder.pending_rtld is not None and params.musl:
+    if builder.pending_rtld is not None and params.load.ldso_always_global:
         builder.add_rtld()  # musl's loader is libc: its symbols are always global
     # glibc (rtld.c dl_main): ld.so is taken out of the search list unless a DT_NEEDED
     # names it, so an unneeded ld.so defines nothing (`__tls_get_addr`) for the process.
     return Process(
         tuple(builder.objects),
         tuple(builder.resolutions),
-        params.musl,
+        params.libc,
         params.secure,
         tuple(builder.warnings),
     )

@@ -5,13 +5,15 @@ from __future__ import annotations
 from imagescan.elf.mapping import NO_LOADS, NOT_PAGE_ALIGNED, READ_FAILED
 from imagescan.elf.model import DF_1_PIE, ET_EXEC, ElfFacts
 from imagescan.loader.context import LoaderContext
-from imagescan.loader.model import Outcome
+from imagescan.loader.model import Outcome, Target
 from imagescan.rootfs.model import EntryType
 
 _CLASS_NAME = {32: "ELFCLASS32", 64: "ELFCLASS64"}
 
 
-def open_verify(ctx: LoaderContext, path: str) -> tuple[Outcome, str | None]:
+def open_verify(
+    ctx: LoaderContext, path: str, target: Target | None = None
+) -> tuple[Outcome, str | None]:
     """ABSENT, SKIPPED (wrong class/machine: the search goes on), FATAL (the loader stops
     with this message) or FOUND. Only class and machine mismatches are skipped (edge case 5)."""
     entry = ctx.entry(path)
@@ -20,7 +22,7 @@ def open_verify(ctx: LoaderContext, path: str) -> tuple[Outcome, str | None]:
     if entry.type == EntryType.DIR:
         return Outcome.FATAL, "cannot read file data: Is a directory"
     facts = entry.elf
-    target = ctx.target
+    target = target or ctx.target  # the process's (an i386 program in an amd64 image)
     if facts is None:
         return _unparsed(entry.verify or "invalid ELF header", target.little_endian)
     if facts.elf_class != target.elf_class:

@@ -19,10 +19,10 @@ import fnmatch
 from collections.abc import Iterable
 from datetime import date
 
-from imagescan.checks.model import FileVerdict, Finding, FindingKind, Severity, Status
+from imagescan.checks.model import FileVerdict, Finding, FindingKind, Severity, Status, status_of
 from imagescan.elf.model import ElfFacts
+from imagescan.globs import path_matches
 from imagescan.policy.ceilings import ceiling_findings
-from imagescan.policy.globs import path_matches
 from imagescan.policy.rpath import rpath_findings
 from imagescan.policy.rules import OFF, Policy, Waiver
 from imagescan.report import Report
@@ -159,9 +159,6 @@ def waive(finding: Finding, waivers: list[Waiver], today: date) -> Finding:
 def recomputed(status: Status, findings: tuple[Finding, ...]) -> Status:
     """The status from the findings that remain; statuses that findings do not decide
     (static, foreign-arch, skipped) stay, as does a missing interpreter still reported."""
-    # imported here: the analysis may read policy values (plugin hosts) without a cycle
-    from imagescan.analyze import status_of
-
     if status in _RECOMPUTED:
         return status_of(findings)
     if status == Status.INTERPRETER_MISSING:

@@ -43,7 +43,9 @@ class ConfigDocument(BaseModel):
     )
     fail_on: Literal["error", "warning", "note"] | None = None
     platform: str | None = Field(None, min_length=1, description="os/arch[/variant]")
-    cpu_level: str | None = Field(None, min_length=1, description="x86-64-v2, -v3 or -v4")
+    cpu_level: str | None = Field(
+        None, min_length=1, description="a CPU model: x86-64-v3, haswell, skylake-avx512, zen4, ..."
+    )
 
 
 @dataclass(frozen=True)

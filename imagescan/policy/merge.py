@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from imagescan.policy import model
+from imagescan.policy.model import ByFatalAt, PolicyDocument, Rpath
+from imagescan.policy.model import Waiver as WaiverDocument
 from imagescan.policy.rules import (
     PluginHost,
     Policy,
@@ -21,7 +22,7 @@ from imagescan.policy.rules import (
 )
 
 
-def merge_documents(documents: Sequence[tuple[str, model.PolicyDocument]]) -> Policy:
+def merge_documents(documents: Sequence[tuple[str, PolicyDocument]]) -> Policy:
     """The policy of `documents`, ordered from the root of the chain to the extending one."""
     policy = Policy()
     for label, document in documents:
@@ -29,7 +30,7 @@ def merge_documents(documents: Sequence[tuple[str, model.PolicyDocument]]) -> Po
     return policy
 
 
-def extend(parent: Policy, label: str, doc: model.PolicyDocument) -> Policy:
+def extend(parent: Policy, label: str, doc: PolicyDocument) -> Policy:
     """`doc` (from `label`) applied over `parent`."""
     return Policy(
         sources=(label, *parent.sources),
@@ -46,7 +47,7 @@ def extend(parent: Policy, label: str, doc: model.PolicyDocument) -> Policy:
     )
 
 
-def _severity(parent: Policy, doc: model.PolicyDocument) -> dict[str, SeverityRule]:
+def _severity(parent: Policy, doc: PolicyDocument) -> dict[str, SeverityRule]:
     merged = dict(parent.severity)
     for key, value in doc.severity.items():
         rule = _rule(value)
@@ -55,14 +56,14 @@ def _severity(parent: Policy, doc: model.PolicyDocument) -> dict[str, SeverityRu
     return merged
 
 
-def _rule(value: str | model.ByFatalAt) -> SeverityRule:
+def _rule(value: str | ByFatalAt) -> SeverityRule:
     if isinstance(value, str):
         level = level_of(value)
         return SeverityRule(level, level, level)
     return SeverityRule(level_of(value.startup), level_of(value.call), level_of(value.other))
 
 
-def _rpath(parent: RpathRules, doc: model.Rpath | None) -> RpathRules:
+def _rpath(parent: RpathRules, doc: Rpath | None) -> RpathRules:
     if doc is None:
         return parent
     changes: dict[str, object] = {}
@@ -75,6 +76,6 @@ def _rpath(parent: RpathRules, doc: model.Rpath | None) -> RpathRules:
     return dataclasses.replace(parent, **changes)  # type: ignore[arg-type]
 
 
-def _waiver(waiver: model.Waiver, label: str) -> Waiver:
+def _waiver(waiver: WaiverDocument, label: str) -> Waiver:
     kind = str(waiver.kind) if waiver.kind is not None else None
     return Waiver(waiver.path, waiver.reason.strip(), kind, waiver.subject, waiver.expires, label)

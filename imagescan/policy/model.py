@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from imagescan.checks.model import FindingKind
-from imagescan.policy.globs import glob_problem
+from imagescan.globs import glob_problem
 
 Level = Literal["error", "warning", "note", "off"]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from imagescan.checks.model import Finding, FindingKind, Severity
 from imagescan.elf.model import ElfFacts
-from imagescan.policy.globs import path_matches
+from imagescan.globs import path_matches
 from imagescan.policy.rules import OFF, Level, RpathRules
 from imagescan.rootfs import paths
 from imagescan.rootfs.model import EntryType, RootFS

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from imagescan.checks.model import FatalAt, Finding, FindingKind, Severity
+from imagescan.globs import path_matches
 
 OFF = "off"
 # Findings the policy itself makes: their level comes from the policy section that asks for
@@ -121,8 +122,6 @@ class Policy:
 
 def hosts_for(policy: Policy, path: str) -> tuple[str, ...]:
     """The programs the policy says load the plugin at `path`, in declaration order."""
-    from imagescan.policy.globs import path_matches
-
     return tuple(h.host for h in policy.plugin_hosts if path_matches(path, (h.plugins,)))
 
 

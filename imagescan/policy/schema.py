@@ -1,14 +1,13 @@
 """The JSON Schema of policy files, generated from the pydantic models.
 
-`python -m imagescan.policy.schema` prints it; `--write` rewrites the committed
-imagescan/policy/schema.json (never edit that file by hand; a test fails when it drifts).
+`imagescan policy schema` prints it; `python scripts/policy_schema.py --write` rewrites the
+committed imagescan/policy/schema.json (never edit that file by hand; a test fails when it
+drifts).
 """
 
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,19 +24,3 @@ def policy_schema() -> dict[str, Any]:
 def schema_text() -> str:
     """The schema as the committed file spells it."""
     return json.dumps(policy_schema(), indent=2, sort_keys=True) + "\n"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args == ["--write"]:
-        SCHEMA_FILE.write_text(schema_text(), encoding="utf-8")
-        return 0
-    if args:
-        print("usage: python -m imagescan.policy.schema [--write]", file=sys.stderr)
-        return 2
-    sys.stdout.write(schema_text())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

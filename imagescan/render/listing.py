@@ -8,23 +8,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from imagescan.elf.model import ElfFacts
+from imagescan.machines import machine_name
 from imagescan.render.json import image_dict
 from imagescan.report import ImageInfo
 from imagescan.rootfs.model import Entry, EntryType, RootFS
 
 SCHEMA_VERSION = 1
-_MACHINE_NAMES = {
-    3: "i386",
-    8: "mips",
-    20: "ppc",
-    21: "ppc64",
-    22: "s390x",
-    40: "arm",
-    62: "x86_64",
-    183: "aarch64",
-    243: "riscv64",
-    258: "loongarch64",
-}
 _TYPE_CHAR = {
     EntryType.FILE: "-",
     EntryType.DIR: "d",
@@ -56,7 +45,7 @@ def elf_dict(facts: ElfFacts | None) -> dict[str, Any] | None:
         return None
     return {
         "class": facts.elf_class,
-        "machine": _MACHINE_NAMES.get(facts.machine, str(facts.machine)),
+        "machine": machine_name(facts.machine, facts.elf_class, facts.little_endian),
         "type": str(facts.kind),
     }
 

@@ -120,6 +120,25 @@ RULES: dict[FindingKind, RuleText] = {
         "Remove the preload entry or install the library.",
         Severity.WARNING,
     ),
+    FindingKind.CONFIG_NOT_READ: RuleText(
+        "ConfigNotRead",
+        "A file the loader reads was too large to judge",
+        "The image holds a configuration file the loader reads (ld.so.conf and what it "
+        "includes, ld.so.cache, ld.so.preload, a musl path file) beyond imagescan's size "
+        "budget: the verdicts that depend on it could not be checked.",
+        "Shrink or remove the file; a real image's loader configuration is a few kilobytes.",
+        Severity.ERROR,
+    ),
+    FindingKind.CPU_DEPENDENT: RuleText(
+        "CpuDependent",
+        "Whether the program starts depends on the CPU",
+        "The loader picks libraries by CPU (glibc-hwcaps subdirectories, $PLATFORM, legacy "
+        "hwcaps subdirectories): on some CPU models this file loads a different library and "
+        "fails.",
+        "Ship a working copy in the plain directory (the baseline), or fix the copy in the "
+        "CPU-specific subdirectory; --cpu MODEL judges for one CPU.",
+        Severity.WARNING,
+    ),
     FindingKind.NO_VERSION_INFORMATION: RuleText(
         "NoVersionInformation",
         "A library that should define symbol versions defines none",

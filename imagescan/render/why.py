@@ -20,7 +20,7 @@ def explain(verdict: FileVerdict, process: Process | None, name: str | None) -> 
         if not verdict.findings:
             yield f"  not loaded by a dynamic loader ({verdict.kind})"
         return
-    yield f"  loader: {'musl' if process.musl else 'glibc'}" + (
+    yield f"  loader: {process.libc}" + (
         ", secure mode (AT_SECURE): LD_LIBRARY_PATH and LD_PRELOAD ignored"
         if process.secure
         else ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -91,3 +92,18 @@ class RootFS:
     kept: Mapping[str, bytes]
     skipped: tuple[Skipped, ...] = ()
     layer_ids: tuple[str | None, ...] = ()
+
+    @functools.cached_property
+    def children(self) -> Mapping[str, tuple[str, ...]]:
+        """Parent directory -> sorted names of its entries, built on first use and kept
+        with this RootFS (not in a module-level table: issue 8)."""
+        return children_index(self.entries)
+
+
+def children_index(entries: Mapping[str, Entry]) -> dict[str, tuple[str, ...]]:
+    """Parent directory -> sorted names of its entries."""
+    grouped: dict[str, list[str]] = {}
+    for path in entries:
+        parent, _, name = path.rpartition("/")
+        grouped.setdefault(parent or "/", []).append(name)
+    return {parent: tuple(sorted(names)) for parent, names in grouped.items()}

@@ -8,7 +8,6 @@ fail with ELOOP ("too many levels of symbolic links", MAXSYMLINKS in include/lin
 from __future__ import annotations
 
 import posixpath
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -110,28 +109,7 @@ def listdir(rootfs: RootFS, directory: str) -> list[str]:
     resolved = resolve(rootfs.entries, directory).path
     if resolved is None:
         return []
-    return list(_children(rootfs).get(resolved, ()))
+    return list(rootfs.children.get(resolved, ()))
 
 
 _ROOT = Entry(path="/", type=EntryType.DIR, layer=0, mode=0o755)
-# id(rootfs) -> parent -> sorted child names; dropped when the RootFS is collected.
-_CHILDREN: dict[int, dict[str, tuple[str, ...]]] = {}
-
-
-def _children(rootfs: RootFS) -> dict[str, tuple[str, ...]]:
-    key = id(rootfs)
-    index = _CHILDREN.get(key)
-    if index is None:
-        index = children_index(rootfs.entries)
-        _CHILDREN[key] = index
-        weakref.finalize(rootfs, _CHILDREN.pop, key, None)
-    return index
-
-
-def children_index(entries: Mapping[str, Entry]) -> dict[str, tuple[str, ...]]:
-    """Parent directory -> sorted names of its entries."""
-    grouped: dict[str, list[str]] = {}
-    for path in entries:
-        parent, _, name = path.rpartition("/")
-        grouped.setdefault(parent or "/", []).append(name)
-    return {parent: tuple(sorted(names)) for parent, names in grouped.items()}

@@ -1,4 +1,4 @@
-"""Plugins judged inside their host (imagescan.plugins, issue 5): natural hosts (a Python
+"""Plugins judged inside their host (imagescan.checks.plugins, issue 5): natural hosts (a Python
 extension in python3.11, Perl XS modules in perl), hosts found by their symbols (a plugin of
 an ordinary -rdynamic program), the closest host when none satisfies, declared hosts.
 
@@ -17,8 +17,8 @@ import pytest
 
 from imagescan.analyze import Analysis
 from imagescan.checks.model import FileVerdict, FindingKind, Status
+from imagescan.checks.plugins import declared_hosts, host_candidates, host_evidence, rank_hosts
 from imagescan.elf.model import ElfFacts, FileKind
-from imagescan.plugins import declared_hosts, host_candidates, rank_hosts
 from imagescan.render.why import explain
 from imagescan.scan import ScanOptions, scan
 from tests.imagebuilder import File, ImageSpec, Member, glibc_base, write_oci_dir
@@ -142,11 +142,15 @@ def test_a_plugin_no_host_satisfies_keeps_its_verdict_and_names_the_closest(
     assert "closest host, /opt/app/bin/app, lacks 1: app_unknown_hook" in verdict.note
 
 
-def test_an_object_without_needed_is_not_given_a_host_by_its_symbols(analysis: Analysis) -> None:
-    """ld.so does not check its symbols ("statically linked"), and every program's libc
-    defines its strlen: the symbols would name no host in particular."""
+def test_an_object_without_needed_is_checked_and_judged_inside_its_host(
+    analysis: Analysis,
+) -> None:
+    """ld.so's "statically linked" only replaces the dependency list in trace mode: an
+    object without DT_NEEDED is relocated and its symbols are bound like any other's
+    (issue 9). bare.so lacks the host's app_register_widget and libc's strlen; inside
+    /opt/app/bin/app (same installation prefix) both are there."""
     verdict = analysis.verdicts[BARE]
-    assert (verdict.host, verdict.status, verdict.note) == (None, "ok", None)
+    assert (verdict.host, verdict.status, undefined(verdict)) == ("/opt/app/bin/app", "ok", set())
 
 
 def test_a_library_a_program_needs_is_not_given_a_host(analysis: Analysis) -> None:
@@ -159,7 +163,7 @@ def test_a_library_a_program_needs_is_not_given_a_host(analysis: Analysis) -> No
 
 def test_hosts_themselves_and_libc_are_not_plugins(analysis: Analysis) -> None:
     hosted = {p for p, v in analysis.verdicts.items() if v.host}
-    assert hosted == {PYEXT, PERL_OK, PERL_BROKEN, WIDGET}
+    assert hosted == {PYEXT, PERL_OK, PERL_BROKEN, WIDGET, BARE}
 
 
 def test_a_declared_host_wins_over_inference(layout: Path) -> None:
@@ -242,3 +246,18 @@ def test_an_underlinked_library_gets_no_host_but_a_note(tmp_path: Path) -> None:
     assert verdict.status == Status.BROKEN_LAZY
     assert verdict.note is not None and verdict.note.startswith("underlinked: cbrt")
     assert {f.subject for f in verdict.findings} == {"cbrt"}
+
+
+def test_a_host_needs_evidence_beyond_its_symbols() -> None:
+    """Issue 9: scipy's vendored libgfortran is no plugin of gdal_contour, a library lacking
+    strlcat none of postgres; a module directory named after the host, or a shared
+    installation prefix below the system directories, is evidence."""
+    postgres = "/usr/lib/postgresql/15/bin/postgres"
+    assert host_evidence(postgres, "/usr/lib/postgresql/15/lib/auth_delay.so") is not None
+    assert host_evidence("/usr/sbin/nginx", "/usr/lib/nginx/modules/ngx_mail.so") is not None
+    assert host_evidence("/usr/bin/node", "/app/node_modules/sharp/build/sharp.node") is not None
+    assert host_evidence("/opt/app/bin/app", "/opt/app/plugins/widget.so") is not None
+    scipy = "/usr/lib/python3/dist-packages/scipy.libs/libgfortran-040039e1.so.5.0.0"
+    assert host_evidence("/usr/bin/gdal_contour", scipy) is None
+    assert host_evidence(postgres, "/usr/lib/x86_64-linux-gnu/libbsd-user.so.0") is None
+    assert host_evidence("/usr/bin/app", "/usr/lib/x86_64-linux-gnu/libfoo.so.1") is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imagescan.policy.globs import glob_problem, path_matches
+from imagescan.globs import glob_problem, path_matches
 
 
 @pytest.mark.parametrize(

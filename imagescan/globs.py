@@ -1,4 +1,5 @@
-"""Path globs of policies: `*` and `?` stay inside one path component, `**` crosses them.
+"""Path globs (of policies and plugin hosts): `*` and `?` stay inside one path component, `**`
+crosses them.
 
 The same rules as .gitignore and Docker's .dockerignore: a pattern that does not start with
 "/" or "**" may match at any depth ("*.so" is "**/*.so"); "/opt/**" matches /opt itself and

@@ -16,14 +16,23 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from imagescan.checks.model import FileVerdict, Finding, FindingKind, Severity, Status
+from imagescan.checks.analysis import Analysis
+from imagescan.checks.model import (
+    FileVerdict,
+    Finding,
+    FindingKind,
+    Severity,
+    Status,
+    status_of,
+)
 from imagescan.checks.symbols import undefined_symbol_findings
+from imagescan.checks.verdict import Judge
 from imagescan.elf.model import ElfFacts, FileKind
+from imagescan.globs import path_matches
 
-if TYPE_CHECKING:
-    from imagescan.analyze import Analysis, _Judge
+# What plugin judgement changes: the new verdict of each plugin it re-judged or annotated.
+Updates = dict[str, FileVerdict]
 
 _CPYTHON = re.compile(r"\.cpython-(\d)(\d+)[^/]*\.so$")
 _HINTS = (
@@ -77,27 +86,26 @@ def _python_hosts(path: str, facts: ElfFacts) -> Iterator[str]:
 
 def declared_hosts(path: str, declared: Sequence[tuple[str, str]]) -> tuple[str, ...]:
     """The hosts the policy declares for `path` ((plugin glob, host) pairs), in order."""
-    from imagescan.policy.globs import path_matches
-
     return tuple(host for pattern, host in declared if path_matches(path, (pattern,)))
 
 
 def judge_plugins(
-    judge: _Judge, analysis: Analysis, declared: Sequence[tuple[str, str]] = ()
-) -> None:
+    judge: Judge, analysis: Analysis, declared: Sequence[tuple[str, str]] = ()
+) -> Updates:
     """Re-judge each plugin inside its host: the declared one, else the natural one that
     leaves the fewest undefined symbols, else a program whose symbols provide them all.
     A plugin no host satisfies keeps its standalone verdict, with a note naming the host
-    that came closest and what it lacks."""
+    that came closest and what it lacks. Returns the verdicts that changed."""
+    updates: Updates = {}
     pending: list[_Pending] = []
     loaded = _loaded_through_needed(analysis)
-    for path, verdict in list(analysis.verdicts.items()):
+    for path, verdict in analysis.verdicts.items():
         facts = judge.ctx.facts(path)
         if facts is None or not _loadable_shared(verdict):
             continue
         hosts = declared_hosts(path, declared)
         if hosts:
-            _judge_declared(judge, analysis, path, hosts)
+            updates[path] = _judge_declared(judge, verdict, path, hosts)
             continue
         lacking = _lacking(judge, analysis, path)
         if not lacking and (facts.needed or not facts.undefined):
@@ -106,16 +114,17 @@ def judge_plugins(
         if _inferable(path, facts, lacking, loaded) and (natural is None or natural.remaining):
             pending.append(_Pending(path, facts, lacking, natural))
         elif natural is not None:
-            _apply(analysis, path, natural, f"natural host of {_family(path, facts)}")
+            updates[path] = _apply(verdict, natural, f"natural host of {_family(path, facts)}")
     if pending:
-        _judge_inferred(judge, analysis, pending)
+        updates.update(_judge_inferred(judge, analysis, pending))
+    return updates
 
 
 def _inferable(path: str, facts: ElfFacts, lacking: Sequence[str], loaded: set[str]) -> bool:
     """Worth a search by symbols: no program loads it through DT_NEEDED, and its own
-    dependencies leave symbols undefined. Without DT_NEEDED, ld.so never checks its
-    symbols ("statically linked") and every program's libc would look like a host."""
-    return bool(lacking) and bool(facts.needed) and path not in loaded
+    process leaves symbols undefined (with or without DT_NEEDED of its own: ld.so relocates
+    and checks such an object too, issue 9)."""
+    return bool(lacking) and path not in loaded
 
 
 def _loadable_shared(verdict: FileVerdict) -> bool:
@@ -134,12 +143,12 @@ def _loaded_through_needed(analysis: Analysis) -> set[str]:
     return loaded
 
 
-def _lacking(judge: _Judge, analysis: Analysis, path: str) -> tuple[str, ...]:
+def _lacking(judge: Judge, analysis: Analysis, path: str) -> tuple[str, ...]:
     """The plugin's own references that its standalone process leaves undefined."""
     process = analysis.processes.get(path)
     if process is None:
         return ()
-    refs = judge.checker(process.musl).unresolved(process.objects[0], process.objects)
+    refs = judge.checker(process.libc).unresolved(process.objects[0], process.objects)
     return tuple(dict.fromkeys(ref.name for ref in refs))
 
 
@@ -151,15 +160,15 @@ def _family(path: str, facts: ElfFacts) -> str:
     return "GCC plugins" if path.startswith("/usr/lib/gcc/") else "tc modules"
 
 
-def _judge_declared(judge: _Judge, analysis: Analysis, path: str, hosts: Sequence[str]) -> None:
+def _judge_declared(
+    judge: Judge, verdict: FileVerdict, path: str, hosts: Sequence[str]
+) -> FileVerdict:
     for host in hosts:
         trial = _trial(judge, host, path)
         if trial is not None:
-            _apply(analysis, path, trial, "declared by the policy (plugin_hosts)")
-            return
-    verdict = analysis.verdicts[path]
+            return _apply(verdict, trial, "declared by the policy (plugin_hosts)")
     finding = _host_missing(path, hosts)
-    analysis.verdicts[path] = dataclasses.replace(verdict, findings=(*verdict.findings, finding))
+    return dataclasses.replace(verdict, findings=(*verdict.findings, finding))
 
 
 def _host_missing(path: str, hosts: Sequence[str]) -> Finding:
@@ -173,7 +182,7 @@ def _host_missing(path: str, hosts: Sequence[str]) -> Finding:
     )
 
 
-def _best(judge: _Judge, path: str, hosts: Iterable[str]) -> HostTrial | None:
+def _best(judge: Judge, path: str, hosts: Iterable[str]) -> HostTrial | None:
     """The trial leaving the fewest undefined symbols (the first on a tie)."""
     best: HostTrial | None = None
     seen: set[str] = set()
@@ -188,20 +197,23 @@ def _best(judge: _Judge, path: str, hosts: Iterable[str]) -> HostTrial | None:
     return best
 
 
-def _trial(judge: _Judge, host: str, plugin: str) -> HostTrial | None:
+def _trial(judge: Judge, host: str, plugin: str) -> HostTrial | None:
     """The plugin's undefined references inside `host`'s process; None when `host` is not
-    a dynamic program the image's loader can start."""
+    a dynamic program the image's loader can start, or its process cannot load the plugin
+    (another class or machine: never an "ok" for a plugin that was not loaded)."""
     entry = judge.ctx.regular_file(host)
     facts = entry.elf if entry is not None else None
     if entry is None or facts is None or facts.kind not in _PROGRAMS:
         return None
-    loader = facts.interpreter or judge.default_loader
+    loader = judge.session.loader_of(facts)
     if loader is None or judge.ctx.regular_file(loader) is None:
         return None
-    process = judge.process(host, entry, facts, loader, extra_preloads=(plugin,))
+    process = judge.session.process(host, entry, facts, loader, extra_preloads=(plugin,))
     plugin_file = judge.ctx.resolve(plugin)
     mine = [i for i, o in enumerate(process.objects) if o.file == plugin_file]
-    remaining = undefined_symbol_findings(process, judge.checker(process.musl), only=mine)
+    if not mine:
+        return None
+    remaining = undefined_symbol_findings(process, judge.checker(process.libc), only=mine)
     return HostTrial(host, tuple(remaining))
 
 
@@ -233,35 +245,91 @@ def _runtime_symbols(analysis: Analysis) -> set[str]:
     return names
 
 
-def _underlinked(analysis: Analysis, path: str, lacking: Sequence[str], runtime: set[str]) -> bool:
+def _underlinked(
+    verdict: FileVerdict, lacking: Sequence[str], runtime: set[str]
+) -> FileVerdict | None:
     """Every lack is a C runtime symbol: note the missing DT_NEEDED instead of a host."""
     if not all(name in runtime for name in lacking):
-        return False
+        return None
     note = (
         f"underlinked: {', '.join(lacking[:_LISTED])} come from the C runtime (libm, libc, ...), "
         "which it does not list in DT_NEEDED; it works only where a program loaded that first"
     )
-    analysis.verdicts[path] = dataclasses.replace(analysis.verdicts[path], note=note)
-    return True
+    return dataclasses.replace(verdict, note=note)
 
 
-def _judge_inferred(judge: _Judge, analysis: Analysis, pending: Sequence[_Pending]) -> None:
+def _judge_inferred(judge: Judge, analysis: Analysis, pending: Sequence[_Pending]) -> Updates:
     providers = provider_index(analysis, {name for p in pending for name in p.lacking})
     runtime = _runtime_symbols(analysis)
+    updates: Updates = {}
     for plugin in pending:
-        if plugin.natural is None and _underlinked(analysis, plugin.path, plugin.lacking, runtime):
+        verdict = analysis.verdicts[plugin.path]
+        underlinked = (
+            _underlinked(verdict, plugin.lacking, runtime) if plugin.natural is None else None
+        )
+        if underlinked is not None:
+            updates[plugin.path] = underlinked
             continue
         ranked = rank_hosts(plugin.lacking, providers, judge.ctx.facts)[:_INFERRED_TRIES]
         tried = [t for t in (_trial(judge, host, plugin.path) for host in ranked) if t]
         best = min(tried, key=lambda t: len(t.remaining), default=None)
-        if best is not None and not best.remaining:
-            reason = f"its process defines every symbol the plugin lacks ({len(plugin.lacking)})"
-            _apply(analysis, plugin.path, best, reason)
+        evidence = host_evidence(best.host, plugin.path) if best is not None else None
+        if best is not None and not best.remaining and evidence is not None:
+            reason = (
+                f"its process defines every symbol the plugin lacks ({len(plugin.lacking)}), "
+                f"and {evidence}"
+            )
+            updates[plugin.path] = _apply(verdict, best, reason)
         elif plugin.natural is not None:
             family = _family(plugin.path, plugin.facts)
-            _apply(analysis, plugin.path, plugin.natural, f"natural host of {family}")
+            updates[plugin.path] = _apply(verdict, plugin.natural, f"natural host of {family}")
+        elif best is not None and not best.remaining:
+            updates[plugin.path] = _note_unproven(verdict, best)
         elif best is not None:
-            _note_closest(analysis, plugin.path, best)
+            updates[plugin.path] = _note_closest(verdict, best)
+    return updates
+
+
+# Directories under which sharing a prefix says nothing about who loads whom.
+_SYSTEM_PREFIXES = frozenset(
+    ("", "/usr", "/usr/local", "/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/libexec", "/lib",
+     "/lib64", "/lib32", "/opt", "/usr/share", "/usr/bin", "/usr/sbin", "/bin", "/sbin",
+     "/usr/local/lib", "/usr/local/bin")
+)  # fmt: skip
+_VERSION_TAIL = re.compile(r"[-_.]?\d[\w.]*$")
+
+
+def host_evidence(host: str, plugin: str) -> str | None:
+    """Why `host` plausibly loads `plugin`, from where both live (issue 9): the plugin lies
+    in a directory named after the host (/usr/lib/nginx/modules for nginx, node_modules for
+    node, /usr/lib/postgresql/15/lib for postgres), or both share an installation prefix
+    below the system directories (/opt/app/bin/app and /opt/app/plugins/x.so). None when
+    nothing ties them: symbols alone name any program that happens to define them."""
+    stem = _VERSION_TAIL.sub("", host.rsplit("/", 1)[-1]).lower()
+    directories = plugin.rsplit("/", 1)[0].split("/")
+    named = next((d for d in directories if stem and d.lower().startswith(stem)), None)
+    if len(stem) >= 3 and named is not None:
+        return f"it lies under {named}/, named after {stem}"
+    prefix = _common_dir(host, plugin)
+    if prefix not in _SYSTEM_PREFIXES and not _is_triplet_dir(prefix):
+        return f"both are installed under {prefix}/"
+    return None
+
+
+def _common_dir(left: str, right: str) -> str:
+    a, b = left.split("/")[:-1], right.split("/")[:-1]
+    common = []
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        common.append(x)
+    return "/".join(common)
+
+
+def _is_triplet_dir(prefix: str) -> bool:
+    """/usr/lib/x86_64-linux-gnu and the like: every library lives there."""
+    parts = prefix.split("/")
+    return len(parts) == 4 and parts[1:3] == ["usr", "lib"] and parts[3].count("-") >= 2
 
 
 def provider_index(analysis: Analysis, names: set[str]) -> dict[str, set[str]]:
@@ -299,13 +367,10 @@ def rank_hosts(
     return sorted(coverage, key=lambda p: (-coverage[p], -own[p], p))
 
 
-def _apply(analysis: Analysis, path: str, trial: HostTrial, reason: str) -> None:
-    from imagescan.analyze import status_of
-
-    verdict = analysis.verdicts[path]
+def _apply(verdict: FileVerdict, trial: HostTrial, reason: str) -> FileVerdict:
     kept = [f for f in verdict.findings if f.kind != FindingKind.UNDEFINED_SYMBOL]
     findings = tuple(kept + list(trial.remaining))
-    analysis.verdicts[path] = dataclasses.replace(
+    return dataclasses.replace(
         verdict,
         findings=findings,
         status=status_of(findings),
@@ -314,11 +379,22 @@ def _apply(analysis: Analysis, path: str, trial: HostTrial, reason: str) -> None
     )
 
 
-def _note_closest(analysis: Analysis, path: str, closest: HostTrial) -> None:
+def _note_unproven(verdict: FileVerdict, candidate: HostTrial) -> FileVerdict:
+    """A program would provide every lacking symbol, but nothing says it loads the plugin:
+    the standalone verdict stands (never an "ok" on symbols alone)."""
+    note = (
+        f"judged on its own: {candidate.host} defines every symbol it lacks, but nothing shows "
+        "that it loads it (not its package or module directory); declare it in the policy's "
+        "plugin_hosts if it does"
+    )
+    return dataclasses.replace(verdict, note=note)
+
+
+def _note_closest(verdict: FileVerdict, closest: HostTrial) -> FileVerdict:
     lacking = closest.lacking
     listed = ", ".join(lacking[:_LISTED]) + (", ..." if len(lacking) > _LISTED else "")
     note = (
         f"no program in the image provides every symbol it lacks; the closest host, "
         f"{closest.host}, lacks {len(lacking)}: {listed}"
     )
-    analysis.verdicts[path] = dataclasses.replace(analysis.verdicts[path], note=note)
+    return dataclasses.replace(verdict, note=note)

@@ -1,0 +1,74 @@
+"""Reading ahead on a thread: a `read(n)` function drained into a bounded queue of chunks.
+
+A layer's bytes pass three stages that mostly run outside the GIL (the blob's digest in
+hashlib, inflating in isal or zstandard) before the tar walk and the ELF parser, which
+hold it, see them. Running the first stages on a thread lets one core inflate while the
+other parses (issue 14). At most DEPTH chunks of CHUNK bytes wait in the queue, so memory
+stays bounded whatever the layer's size; errors of the thread are raised to the reader.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+
+CHUNK = 1 << 20
+DEPTH = 8  # chunks in flight: 8 MiB at most, enough to ride out a large ELF file's parse
+_POLL = 0.05  # seconds between looks at the stop flag while the queue is full
+
+
+class ReadAhead:
+    """`read(n)` of the bytes `source(CHUNK)` yields, fetched ahead on a thread.
+
+    `read` returns at most n bytes, fewer only at the end of a chunk or of the data (as a
+    raw stream may); `close` stops the thread and waits for it, so that the caller may
+    close what `source` reads from."""
+
+    def __init__(self, source: Callable[[int], bytes], chunk: int = CHUNK) -> None:
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(DEPTH)
+        self._stop = threading.Event()
+        self._chunk, self._offset, self._ended = b"", 0, False
+        self._thread = threading.Thread(
+            target=self._fill, args=(source, chunk), name="imagescan-read-ahead", daemon=True
+        )
+        self._thread.start()
+
+    def read(self, size: int) -> bytes:
+        if self._offset >= len(self._chunk):
+            if self._ended or size <= 0:
+                return b""
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                self._ended = True
+                raise item
+            self._chunk, self._offset, self._ended = item, 0, not item
+        if self._offset == 0 and size >= len(self._chunk):
+            data = self._chunk  # the whole chunk: no copy
+        else:
+            data = self._chunk[self._offset : self._offset + size]
+        self._offset += len(data)
+        return data
+
+    def close(self) -> None:
+        """Stop reading ahead (at once, even mid-layer) and wait for the thread."""
+        self._stop.set()  # seen within _POLL by a thread waiting on a full queue
+        self._thread.join()
+
+    def _fill(self, source: Callable[[int], bytes], chunk: int) -> None:
+        try:
+            while not self._stop.is_set():
+                data = source(chunk)
+                self._put(data)
+                if not data:
+                    return
+        except BaseException as exc:
+            self._put(exc)
+
+    def _put(self, item: bytes | BaseException) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=_POLL)
+                return
+            except queue.Full:
+                continue

@@ -1,0 +1,108 @@
+"""imagescan.parallel: forked processes give the sequential results, in order; and the
+analysis of every corpus image is the same with several processes as with one."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+import pytest
+
+from imagescan import parallel
+from imagescan.analyze import analyze
+from imagescan.image.model import SourceOptions
+from imagescan.image.sources import open_image
+from imagescan.parallel import jobs_for, map_forked
+from imagescan.rootfs.reader import read_rootfs
+from imagescan.scan import make_report
+from tests.conftest import CORPUS, CORPUS_IMAGES
+
+PARENT = os.getpid()
+
+
+@dataclass(frozen=True)
+class Big:
+    """Stands for an ELF file's facts: both sides hold it, so it comes back by reference."""
+
+    payload: bytes
+
+
+@pytest.fixture
+def small_shares(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel, "MIN_ITEMS_PER_JOB", 1)
+
+
+def where(item: int) -> tuple[int, int]:
+    return item * item, os.getpid()
+
+
+@pytest.mark.parametrize("jobs", [2, 3, 5])
+def test_results_in_item_order_from_several_processes(small_shares: None, jobs: int) -> None:
+    items = list(range(23))
+    results = map_forked(where, items, jobs)
+    assert [square for square, _ in results] == [i * i for i in items]
+    assert len({pid for _, pid in results}) == jobs  # the parent and jobs - 1 children
+    assert results[0][1] == PARENT
+
+
+def test_small_work_stays_in_the_parent() -> None:
+    results = map_forked(where, list(range(parallel.MIN_ITEMS_PER_JOB)), 8)
+    assert {pid for _, pid in results} == {PARENT}
+    assert jobs_for(10 * parallel.MIN_ITEMS_PER_JOB, 4) == 4
+    assert jobs_for(10, 0) == 1
+
+
+def test_shared_objects_come_back_as_the_parents_own(small_shares: None) -> None:
+    shared = [Big(bytes([i]) * 100_000) for i in range(8)]
+    results = map_forked(lambda big: (big, os.getpid()), shared, 2, shared)
+    assert all(got is sent for (got, _), sent in zip(results, shared, strict=True))
+    assert {pid for _, pid in results} != {PARENT}
+    unshared = map_forked(lambda big: big, shared, 2)
+    assert unshared == shared and unshared[1] is not shared[1]  # a copy, made by pickling
+
+
+def test_a_child_that_fails_has_its_share_redone(small_shares: None) -> None:
+    def fails_in_children(item: int) -> int:
+        if os.getpid() != PARENT:
+            raise RuntimeError("a child breaks")
+        return item + 1
+
+    assert map_forked(fails_in_children, list(range(10)), 3) == list(range(1, 11))
+
+
+def test_an_error_is_raised_as_the_sequential_path_raises_it(small_shares: None) -> None:
+    def breaks_on_seven(item: int) -> int:
+        if item == 7:
+            raise ValueError("item 7")
+        return item
+
+    with pytest.raises(ValueError, match="item 7"):
+        map_forked(breaks_on_seven, list(range(12)), 2)  # 7 is a child's item
+
+
+@pytest.mark.parametrize("name", CORPUS_IMAGES)
+def test_the_analysis_is_the_same_with_several_processes(small_shares: None, name: str) -> None:
+    image = open_image(f"oci-dir:{CORPUS / 'oci'}:{name}", SourceOptions())
+    try:
+        rootfs = read_rootfs(image)
+    finally:
+        image.close()
+    one = analyze(rootfs, image.config, jobs=1)
+    three = analyze(rootfs, image.config, jobs=3)
+    assert three.verdicts == one.verdicts
+    assert three.processes == one.processes  # what `why` explains, search steps and all
+    assert three.image_findings == one.image_findings
+    assert make_report(image, rootfs, three) == make_report(image, rootfs, one)
+
+
+def test_no_fork_while_another_thread_runs(small_shares: None) -> None:
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        results = map_forked(where, list(range(20)), 4)
+    finally:
+        stop.set()
+        other.join()
+    assert {pid for _, pid in results} == {PARENT}
