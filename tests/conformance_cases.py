@@ -1354,7 +1354,9 @@ CASE_U_TRUSTED_PRELOAD = Case(
     user="1000:1000",
     programs=frozen(
         {
-            "/opt/UT/bin/suid-hello": missing("libgone2.so.1"),
+            "/opt/UT/bin/suid-hello": missing(
+                "libgone2.so.1", also=(warn("preload-missing", "libpre-plain.so"),)
+            ),
             "/opt/UT/bin/hello": missing("libgone1.so.1", "libgone2.so.1"),
         }
     ),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from imagescan.elf.model import ElfFacts
 from imagescan.loader.context import LoaderContext
 from imagescan.loader.model import (
+    LibC,
     LoadedObject,
     Outcome,
     Process,
@@ -126,7 +127,12 @@ class _Builder:
         """glibc in secure mode (do_preload's __RTLD_SECURE): a slash-free preload is
         searched without the cache, and open_path passes over every file without the
         set-user-ID bit; one not set-user-ID is never loaded ("cannot be preloaded")."""
-        if not self.params.secure or self.params.musl or "/" in name or result.path is None:
+        if (
+            not self.params.secure
+            or self.params.libc != LibC.GLIBC
+            or "/" in name
+            or result.path is None
+        ):
             return False
         entry = self.ctx.regular_file(self.ctx.resolve(_abs(self.ctx, result.path)) or "")
         return entry is None or not entry.mode & 0o4000
