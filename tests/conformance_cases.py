@@ -1318,6 +1318,69 @@ CASE_U_PRELOAD = Case(
     oracle_differs=frozen({"/opt/P/bin/suid-hello": missing("libgone.so.1")}),
 )
 
+CASE_U_TRUSTED_PRELOAD = Case(
+    "U_setuid_trusted_slash_free_preloads",
+    "Env LD_PRELOAD='libpre-plain.so libpre-suid.so', both in the multiarch dir and the cache;"
+    " each needs a missing library; User 1000:1000. A setuid-root program (AT_SECURE) loads"
+    " only the set-user-ID one (do_preload: __RTLD_SECURE, open_path skips other files, no"
+    " cache); the plain program loads both",
+    build=(
+        lib("/link/UT/libgone1.so.1", "gone1_func"),
+        lib("/link/UT/libgone2.so.1", "gone2_func"),
+        lib(
+            f"{LIBDIR}/libpre-plain.so",
+            "plain_func",
+            "gone1_func",
+            flags=against("/link/UT", "libgone1.so.1"),
+        ),
+        lib(
+            f"{LIBDIR}/libpre-suid.so",
+            "suid_func",
+            "gone2_func",
+            flags=against("/link/UT", "libgone2.so.1"),
+        ),
+        Cc("/opt/UT/bin/hello", ("common/hello.c",), EXE),
+    ),
+    layers=(
+        (
+            Install("/opt/UT/bin/suid-hello", "/opt/UT/bin/hello", 0o4755),
+            Install("/opt/UT/bin/hello"),
+            Install(f"{LIBDIR}/libpre-plain.so", mode=0o755),
+            Install(f"{LIBDIR}/libpre-suid.so", mode=0o4755),
+        ),
+    ),
+    ldconfig=True,
+    env=(PATH, "LD_PRELOAD=libpre-plain.so libpre-suid.so"),
+    user="1000:1000",
+    programs=frozen(
+        {
+            "/opt/UT/bin/suid-hello": missing(
+                "libgone2.so.1", also=(warn("preload-missing", "libpre-plain.so"),)
+            ),
+            "/opt/UT/bin/hello": missing("libgone1.so.1", "libgone2.so.1"),
+        }
+    ),
+    libraries=frozen(
+        {
+            f"{LIBDIR}/libpre-plain.so": missing("libgone1.so.1", "libgone2.so.1"),
+            f"{LIBDIR}/libpre-suid.so": missing("libgone1.so.1", "libgone2.so.1"),
+            f"{LIBDIR}/ld-linux-x86-64.so.2": Verdict(
+                "broken-lazy",
+                frozenset(
+                    {
+                        Finding("undefined-symbol", "gone1_func", "call"),
+                        Finding("undefined-symbol", "gone2_func", "call"),
+                    }
+                ),
+            ),
+        }
+    ),
+    others=missing("libgone1.so.1", "libgone2.so.1"),
+    # the oracle traces with the image's Env (it cannot trace in secure mode) and adds only
+    # what a secure trace misses: the real start and the rule judge the setuid program
+    oracle_differs=frozen({"/opt/UT/bin/suid-hello": missing("libgone1.so.1", "libgone2.so.1")}),
+)
+
 CASE_U_USER = _u_case("U_setid_run_by_user_1000", "1000:1000", root_runs=False)
 CASE_U_ROOT = _u_case("U_setid_run_by_root", None, root_runs=True)
 
@@ -2103,6 +2166,7 @@ CASES: tuple[Case, ...] = (
     CASE_U_USER,
     CASE_U_ROOT,
     CASE_U_PRELOAD,
+    CASE_U_TRUSTED_PRELOAD,
     CASE_U_ORIGIN,
     CASE_HW,
     CASE_HW_CACHE,
