@@ -8,10 +8,11 @@ step returns values; nothing here is rewritten in place.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from imagescan.checks.analysis import Analysis
 from imagescan.checks.cpu import cpu_sensitive, with_cpu_findings
+from imagescan.checks.kept import unread_config_findings
 from imagescan.checks.ldcache import stale_cache_findings
 from imagescan.checks.model import FileVerdict, Finding
 from imagescan.checks.plugins import judge_plugins
@@ -43,6 +44,7 @@ def analyze(
     cpu_level: str | None = None,
     plugin_hosts: Sequence[tuple[str, str]] = (),
     jobs: int = 1,
+    on_file: Callable[[str], None] | None = None,
 ) -> Analysis:
     """Judge every ELF file as the image's own loader would, then plugins inside hosts.
 
@@ -53,18 +55,22 @@ def analyze(
     if any(e.elf is not None and not e.elf.symbols_read for e in rootfs.entries.values()):
         raise ValueError("analyze() needs ELF facts with symbols (read_rootfs(symbols=True))")
     judge = Judge(LoaderSession(setup.make_context(rootfs, config, cpu_level)))
-    verdicts, processes = judge_files(judge, rootfs, jobs)
+    verdicts, processes = judge_files(judge, rootfs, jobs, on_file)
     if cpu_level is None and cpu_sensitive(rootfs):
         verdicts = _across_cpus(rootfs, config, judge.ctx.target.cpu, verdicts, jobs)
     alone = Analysis(judge.ctx, verdicts, processes)
     hosted = {**verdicts, **judge_plugins(judge, alone, plugin_hosts)}
     judged = dataclasses.replace(alone, verdicts=with_loaded_by(hosted, processes))
     image_findings = runtime_checks(judge.session, judged) + _cache_findings(judge.session)
+    image_findings += unread_config_findings(rootfs)
     return dataclasses.replace(judged, image_findings=tuple(image_findings))
 
 
 def judge_files(
-    judge: Judge, rootfs: RootFS, jobs: int = 1
+    judge: Judge,
+    rootfs: RootFS,
+    jobs: int = 1,
+    on_file: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, FileVerdict], dict[str, Process]]:
     """Each ELF file judged as the main object, and the process of each dynamic one."""
     verdicts: dict[str, FileVerdict] = {}
@@ -76,6 +82,8 @@ def judge_files(
         verdicts[path] = verdict
         if process is not None:
             processes[path] = process
+        if on_file is not None:  # progress (issue 10 item 9)
+            on_file(path)
     return verdicts, processes
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from imagescan.checks.model import FileVerdict, Finding, Status
 from imagescan.report import Report
@@ -95,3 +96,23 @@ def diff_lines(result: ImageDiff) -> list[str]:
         f"{len(result.changed)} otherwise changed"
     )
     return lines
+
+
+def diff_dict(result: ImageDiff) -> dict[str, Any]:
+    """`diff -o json`: each change with both statuses and the findings added or removed."""
+
+    def change(c: Change) -> dict[str, Any]:
+        return {
+            "path": c.path,
+            "old": str(c.old.status) if c.old else None,
+            "new": str(c.new.status) if c.new else None,
+            "added": [f.message for f in c.added],
+            "removed": [f.message for f in c.removed],
+        }
+
+    return {
+        "schema_version": 1,
+        "newly_broken": [change(c) for c in result.broken],
+        "fixed": [change(c) for c in result.fixed],
+        "changed": [change(c) for c in result.changed],
+    }

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from imagescan.analyze import Analysis, analyze
+from imagescan.checks.causes import link_causes
+from imagescan.checks.model import FileVerdict
 from imagescan.image.model import OpenedImage, SourceOptions
+from imagescan.image.progress import CountingAccess, ProgressSink
 from imagescan.image.sources import open_image
-from imagescan.report import ImageInfo, Report
-from imagescan.rootfs.cache import LayerCache
+from imagescan.report import ImageInfo, Report, bounded_verdict
 from imagescan.rootfs.model import RootFS
 from imagescan.rootfs.reader import read_rootfs
+from imagescan.store import open_store
+from imagescan.store.model import Store
 
 
 @dataclass(frozen=True)
@@ -42,29 +46,49 @@ def read_image(
     progress: Callable[[str], None] | None = None,
     *,
     symbols: bool = True,
+    store: Store | None = None,
+    sink: ProgressSink | None = None,
 ) -> tuple[OpenedImage, RootFS]:
     """Open and read an image into its virtual root filesystem (without ELF symbol tables
-    when `symbols` is False: listing files needs none)."""
-    cache = LayerCache(options.cache_dir) if options.cache_dir is not None else None
+    when `symbols` is False: listing files needs none). Layer facts come from and go to
+    `store` (the caller's, left open), else the one at `options.cache_dir` if any. `sink`
+    hears of each layer and of every byte read from it."""
+    owned = open_store(options.cache_dir) if store is None and options.cache_dir else None
+    cache = store or owned
     image = open_image(reference, options.source)
+    image.reference = reference  # messages and the summary name it as the user gave it
+    if sink is not None and image.access is not None:
+        image.access = CountingAccess(image, image.access, sink)
+        progress = progress or sink.message
     try:
         return image, read_rootfs(image, progress=progress, symbols=symbols, cache=cache)
     finally:
         image.close()
-        if cache is not None:
-            cache.close()
+        if owned is not None:
+            owned.close()
 
 
 def scan(
-    reference: str, options: ScanOptions, progress: Callable[[str], None] | None = None
+    reference: str,
+    options: ScanOptions,
+    progress: Callable[[str], None] | None = None,
+    store: Store | None = None,
+    sink: ProgressSink | None = None,
 ) -> Scanned:
     """Read an image and judge every ELF file in it."""
-    image, rootfs = read_image(reference, options, progress)
+    image, rootfs = read_image(reference, options, progress, store=store, sink=sink)
+    elves = sum(1 for entry in rootfs.entries.values() if entry.elf is not None)
     if progress is not None:
-        elves = sum(1 for entry in rootfs.entries.values() if entry.elf is not None)
         progress(f"analysing {elves} ELF files as the image's loader would")
+    if sink is not None:
+        sink.analysing(elves)
     analysis = analyze(
-        rootfs, image.config, options.cpu_level, options.plugin_hosts, jobs=options.jobs
+        rootfs,
+        image.config,
+        options.cpu_level,
+        options.plugin_hosts,
+        jobs=options.jobs,
+        on_file=sink.analysed if sink is not None else None,
     )
     return Scanned(image, rootfs, analysis, make_report(image, rootfs, analysis))
 
@@ -82,5 +106,10 @@ def image_info(image: OpenedImage, rootfs: RootFS) -> ImageInfo:
 
 
 def make_report(image: OpenedImage, rootfs: RootFS, analysis: Analysis) -> Report:
-    files = tuple(analysis.verdicts[p] for p in sorted(analysis.verdicts))
+    files = tuple(_reported(analysis.verdicts[p]) for p in sorted(analysis.verdicts))
     return Report(image_info(image, rootfs), files, rootfs.skipped, tuple(analysis.image_findings))
+
+
+def _reported(verdict: FileVerdict) -> FileVerdict:
+    """A verdict as reported: fallout linked to its root cause, within the report's bounds."""
+    return bounded_verdict(replace(verdict, findings=link_causes(verdict.findings)))

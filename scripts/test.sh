@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(gcc libc6-dev gcc-multilib musl-tools golang-go binutils
               binutils-s390x-linux-gnu binutils-powerpc-linux-gnu
-              docker.io docker-registry skopeo apache2-utils podman file)
+              docker.io docker-registry skopeo apache2-utils podman file
+              rpm patchelf)
+APT_PACKAGES+=(postgresql)  # issue 12: the PostgreSQL store tests run a real server
 
 install_system_packages() {
   local missing=()

@@ -208,6 +208,8 @@ class Case:
     starts: Mapping[str, Verdict] = field(default_factory=lambda: MappingProxyType({}))
     # Where the oracle's trace is known to differ from a real start (see the case's comment)
     oracle_differs: Mapping[str, Verdict] = field(default_factory=lambda: MappingProxyType({}))
+    # Libraries whose `libraries` verdict imagescan must reach too (judged as main objects)
+    library_checks: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------- gcc flag helpers
@@ -597,9 +599,31 @@ CASE_G_OSABI = Case(
         {
             "/opt/G/d2/libG.so.1": OK,
             # traced on its own, ld.so refuses to load it for the same reason
-            "/opt/G/d1/libG.so.1": Verdict("broken", loader_says="ELF file OS ABI invalid"),
+            "/opt/G/d1/libG.so.1": incompatible("/opt/G/d1/libG.so.1", "ELF file OS ABI invalid"),
         }
     ),
+    library_checks=("/opt/G/d1/libG.so.1",),
+)
+
+CASE_G_DEBUG = Case(
+    "G_debug_only_candidate_is_fatal",
+    "RUNPATH d1:d2, d1/libG.so.1 is `objcopy --only-keep-debug` of the library: its notes keep"
+    " file bytes, its PT_DYNAMIC has p_filesz 0: 'object file has no dynamic section'"
+    " (_dl_map_object_from_fd), fatal",
+    build=_g_build(Patch("/opt/G/d1/libG.so.1", "/opt/G/d2/libG.so.1", "only-keep-debug")),
+    layers=((*_G_FILES, Install("/opt/G/d1/libG.so.1", mode=0o644)),),
+    programs=frozen(
+        {"/opt/G/bin/app": incompatible("libG.so.1", "object file has no dynamic section")}
+    ),
+    libraries=frozen(
+        {
+            "/opt/G/d2/libG.so.1": OK,
+            "/opt/G/d1/libG.so.1": incompatible(
+                "/opt/G/d1/libG.so.1", "object file has no dynamic section"
+            ),
+        }
+    ),
+    library_checks=("/opt/G/d1/libG.so.1",),
 )
 
 _H_OLD = Cc(
@@ -1453,6 +1477,219 @@ CASE_RELR = Case(
     ),
 )
 
+CASE_G_SCRIPT_DEFAULT = Case(
+    "G_needed_name_is_a_linker_script_in_a_system_dir",
+    "the program needs libscript.so, and /usr/lib/x86_64-linux-gnu/libscript.so is a GNU ld"
+    " script (as libc.so is): ldconfig left it out of the cache, the system-directory search"
+    " opens it, open_verify says 'invalid ELF header', fatal",
+    build=(
+        lib("/link/LS/libscript.so", "ls_func"),
+        exe("/opt/LS/bin/app", "ls_func", flags=against("/link/LS", "libscript.so")),
+    ),
+    layers=(
+        (
+            *files("/opt/LS/bin/app"),
+            Install(f"{LIBDIR}/libscript.so", "fixture:G/libc-like.ld", 0o644),
+        ),
+    ),
+    ldconfig=True,
+    programs=frozen({"/opt/LS/bin/app": incompatible("libscript.so", "invalid ELF header")}),
+)
+
+CASE_AUDIT = Case(
+    "AU_audit_module_absent_is_ignored",
+    "DT_AUDIT (-Wl,--audit) and LD_AUDIT name modules that are not in the image: rtld.c"
+    " prints 'cannot be loaded as audit interface ... ignored' and starts the program",
+    build=(
+        lib("/opt/AU/lib/libau.so.1", "au_func"),
+        exe(
+            "/opt/AU/bin/app",
+            "au_func",
+            flags=(
+                "-Wl,--audit=libaudit-gone.so.1",
+                *runpath("/opt/AU/lib"),
+                *against("/opt/AU/lib", "libau.so.1"),
+            ),
+        ),
+    ),
+    layers=(files("/opt/AU/bin/app", "/opt/AU/lib/libau.so.1"),),
+    env=(PATH, "LD_AUDIT=/opt/AU/lib/libaudit-env-gone.so"),
+    programs=frozen({"/opt/AU/bin/app": OK}),
+    libraries=frozen({"/opt/AU/lib/libau.so.1": OK}),
+)
+
+CASE_UNIQUE = Case(
+    "U2_gnu_unique_symbol",
+    "libu.so.1 defines uvar as STB_GNU_UNIQUE (EI_OSABI becomes ELFOSABI_GNU); the program"
+    " reads it: do_lookup_x binds unique symbols like global ones",
+    build=(
+        Cc("/opt/U2/lib/libu.so.1", ("U2/libu.c",), (*LIB, *soname("libu.so.1"))),
+        Cc(
+            "/opt/U2/bin/app",
+            ("U2/main.c",),
+            (*EXE, *runpath("/opt/U2/lib"), *against("/opt/U2/lib", "libu.so.1")),
+        ),
+    ),
+    layers=(files("/opt/U2/bin/app", "/opt/U2/lib/libu.so.1"),),
+    programs=frozen({"/opt/U2/bin/app": ok(resolved={"libu.so.1": "/opt/U2/lib/libu.so.1"})}),
+    libraries=frozen({"/opt/U2/lib/libu.so.1": OK}),
+)
+
+_V_FLAGS = (*LIB, *soname("libself.so.1"))
+
+CASE_V_SELF = Case(
+    "V_version_need_names_the_object_itself",
+    "libself.so.1 was linked against an older libself.so.1 (f@V2): its DT_NEEDED and Verneed"
+    " name itself, and it defines only V1. find_needed finds the object itself (the NEEDED"
+    " lookup by SONAME added the name): version `V2' not found",
+    build=(
+        Cc("/link/V/libself.so.1", ("V/old.c",), (*_V_FLAGS, "-Wl,--version-script={S}/V/v2.map")),
+        Cc(
+            "/opt/V/lib/libself.so.1",
+            ("V/libself.c",),
+            (*_V_FLAGS, "-Wl,--version-script={S}/V/v1.map", *against("/link/V", "libself.so.1")),
+        ),
+        Cc(
+            "/opt/V/bin/app",
+            ("V/main.c",),
+            (*EXE, *runpath("/opt/V/lib"), *against("/opt/V/lib", "libself.so.1")),
+        ),
+    ),
+    layers=(files("/opt/V/bin/app", "/opt/V/lib/libself.so.1"),),
+    programs=frozen({"/opt/V/bin/app": missing_version("V2")}),
+    libraries=frozen({"/opt/V/lib/libself.so.1": missing_version("V2")}),
+    library_checks=("/opt/V/lib/libself.so.1",),
+)
+
+_NOSTDLIB_LIB = (*LIB, "-nostdlib")
+
+CASE_T_RTLD = Case(
+    "T_tls_get_addr_without_ld_so_in_scope",
+    "two -nostdlib libraries sharing a __thread variable and a -nostdlib program: nothing"
+    " needs ld.so, so rtld.c leaves it out of the search list and __tls_get_addr (an ld.so"
+    " symbol, called through the PLT) is undefined: the process dies at the first access",
+    build=(
+        Cc("/opt/T/lib/libta.so.1", ("T/libta.c",), (*_NOSTDLIB_LIB, *soname("libta.so.1"))),
+        Cc(
+            "/opt/T/lib/libtb.so.1",
+            ("T/libtb.c",),
+            (
+                *_NOSTDLIB_LIB,
+                *soname("libtb.so.1"),
+                *runpath("/opt/T/lib"),
+                *against("/opt/T/lib", "libta.so.1"),
+            ),
+        ),
+        Cc(
+            "/opt/T/bin/app",
+            ("T/start.c",),
+            (
+                *EXE,
+                "-nostdlib",
+                "-fno-stack-protector",
+                *runpath("/opt/T/lib"),
+                *against("/opt/T/lib", "libtb.so.1"),
+            ),
+        ),
+    ),
+    layers=(files("/opt/T/bin/app", "/opt/T/lib/libta.so.1", "/opt/T/lib/libtb.so.1"),),
+    programs=frozen({"/opt/T/bin/app": undefined("__tls_get_addr", "call")}),
+    libraries=frozen(
+        {
+            "/opt/T/lib/libtb.so.1": undefined("__tls_get_addr", "call"),
+            # no DT_NEEDED: the oracle checks its symbols inside libc.so.6's process, where
+            # nothing needs ld.so either
+            "/opt/T/lib/libta.so.1": undefined("__tls_get_addr", "call"),
+        }
+    ),
+    library_checks=("/opt/T/lib/libtb.so.1",),
+)
+
+CASE_F_FILTER = Case(
+    "F_filter_and_auxiliary_filtees_absent",
+    "libF.so.1 is a filter (-Wl,-F,libfilteeF.so.1), libAux.so.1 an auxiliary filter"
+    " (-Wl,-f,libauxF.so.1); neither filtee is in the image. _dl_map_object_deps loads"
+    " filtees like DT_NEEDED: a DT_FILTER one is fatal when absent, a DT_AUXILIARY one ignored",
+    build=(
+        lib("/opt/F/lib/libF.so.1", "f_func", flags=("-Wl,-F,libfilteeF.so.1",)),
+        lib("/opt/F/lib/libAux.so.1", "aux_func", flags=("-Wl,-f,libauxF.so.1",)),
+        exe(
+            "/opt/F/bin/app-filter",
+            "f_func",
+            flags=(*runpath("/opt/F/lib"), *against("/opt/F/lib", "libF.so.1")),
+        ),
+        exe(
+            "/opt/F/bin/app-aux",
+            "aux_func",
+            flags=(*runpath("/opt/F/lib"), *against("/opt/F/lib", "libAux.so.1")),
+        ),
+    ),
+    layers=(
+        files(
+            "/opt/F/bin/app-filter",
+            "/opt/F/bin/app-aux",
+            "/opt/F/lib/libF.so.1",
+            "/opt/F/lib/libAux.so.1",
+        ),
+    ),
+    programs=frozen(
+        {"/opt/F/bin/app-filter": missing("libfilteeF.so.1"), "/opt/F/bin/app-aux": OK}
+    ),
+    # dlopen("libF.so.1") fails the same way as the program's start
+    libraries=frozen(
+        {"/opt/F/lib/libF.so.1": missing("libfilteeF.so.1"), "/opt/F/lib/libAux.so.1": OK}
+    ),
+    library_checks=("/opt/F/lib/libF.so.1", "/opt/F/lib/libAux.so.1"),
+    # `ld.so libF.so.1` (the oracle's trace) does not load the filtees of its main object
+    oracle_differs=frozen({"/opt/F/lib/libF.so.1": OK}),
+)
+
+
+def _px_lib(out: str, *flags: str) -> Cc:
+    return Cc(out, ("PX/libp.c",), (*LIB, *soname("libP.so.1"), *flags))
+
+
+def _px_exe(out: str, libdir: str) -> Cc:
+    # linked against a default-visibility copy: GNU ld 2.40 refuses a copy relocation
+    # against a protected symbol itself, so the protected library arrives only at run time
+    flags = (*EXE, "-fno-pie", "-no-pie", *runpath(libdir), *against("/link/PX", "libP.so.1"))
+    return Cc(out, ("PX/main.c",), flags)
+
+
+CASE_PX_PROTECTED = Case(
+    "PX_copy_relocation_against_protected_data",
+    "a non-PIE program copies pdata (R_X86_64_COPY); the image's libP.so.1 defines it"
+    " STV_PROTECTED. Built with -mno-direct-extern-access (GNU_PROPERTY_1_NEEDED_INDIRECT_"
+    "EXTERN_ACCESS) the start fails; unmarked, ld.so only warns (dl-protected.h)",
+    build=(
+        _px_lib("/link/PX/libP.so.1"),
+        _px_lib("/opt/PX/marked/libP.so.1", "-DPROTECTED", "-mno-direct-extern-access"),
+        _px_lib("/opt/PX/plain/libP.so.1", "-DPROTECTED"),
+        _px_exe("/opt/PX/bin/app-marked", "/opt/PX/marked"),
+        _px_exe("/opt/PX/bin/app-plain", "/opt/PX/plain"),
+    ),
+    layers=(
+        files(
+            "/opt/PX/bin/app-marked",
+            "/opt/PX/bin/app-plain",
+            "/opt/PX/marked/libP.so.1",
+            "/opt/PX/plain/libP.so.1",
+        ),
+    ),
+    programs=frozen(
+        {
+            "/opt/PX/bin/app-marked": Verdict(
+                "broken",
+                frozenset({Finding("protected-copy-relocation", "pdata")}),
+                (),
+                "error due to GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS",
+            ),
+            "/opt/PX/bin/app-plain": ok(warn("protected-copy-relocation", "pdata")),
+        }
+    ),
+    requires=("gcc -mno-direct-extern-access",),
+)
+
 # ---------------------------------------------------------------- musl (ldso/dynlink.c)
 
 MUSL_LOADER = "/lib/ld-musl-x86_64.so.1"
@@ -1640,6 +1877,60 @@ CASE_M_DOLLAR = Case(
     libraries=frozen({"/opt/M4/lib/libm4.so": OK}),
 )
 
+
+def _long_dir(length: int) -> str:
+    """An absolute directory path of exactly `length` characters (components of 200)."""
+    parts, left = ["/opt/M6"], length - len("/opt/M6")
+    while left > 0:
+        part = "d" * min(200, left - 1)
+        parts.append(part)
+        left -= len(part) + 1
+    return "/".join(parts)
+
+
+_M6_FITS, _M6_TOO_LONG = _long_dir(502), _long_dir(503)  # + "/" + "libm6.so": 511, 512 bytes
+
+CASE_M_PATH_BUF = Case(
+    "M_musl_dir_name_buffer_limit",
+    "musl: path_open builds DIR/NAME in a 512-byte buffer (2*NAME_MAX+2) and passes over a"
+    " directory whose DIR/NAME does not fit: found at 511 bytes, not at 512",
+    build=(
+        lib(f"{_M6_FITS}/libm6.so", "m6_func", cc="musl-gcc"),
+        lib(f"{_M6_TOO_LONG}/libm6.so", "m6_func", cc="musl-gcc"),
+        exe(
+            "/opt/M6/bin/app-fits",
+            "m6_func",
+            cc="musl-gcc",
+            flags=(*rpath(_M6_FITS), *against(_M6_FITS, "libm6.so")),
+        ),
+        exe(
+            "/opt/M6/bin/app-too-long",
+            "m6_func",
+            cc="musl-gcc",
+            flags=(*rpath(_M6_TOO_LONG), *against(_M6_TOO_LONG, "libm6.so")),
+        ),
+    ),
+    layers=(
+        _musl_base_layer(
+            *files(
+                "/opt/M6/bin/app-fits",
+                "/opt/M6/bin/app-too-long",
+                f"{_M6_FITS}/libm6.so",
+                f"{_M6_TOO_LONG}/libm6.so",
+            )
+        ),
+    ),
+    base="musl",
+    requires=("musl-gcc",),
+    programs=frozen(
+        {
+            "/opt/M6/bin/app-fits": ok(resolved={"libm6.so": f"{_M6_FITS}/libm6.so"}),
+            "/opt/M6/bin/app-too-long": missing("libm6.so"),
+        }
+    ),
+    libraries=frozen({f"{_M6_FITS}/libm6.so": OK, f"{_M6_TOO_LONG}/libm6.so": OK}),
+)
+
 CASE_X = Case(
     "X_interpreter_missing_and_static",
     "an image with only musl's loader: a glibc program's PT_INTERP is missing; static and"
@@ -1781,6 +2072,14 @@ CASES: tuple[Case, ...] = (
     CASE_G_MACHINE,
     CASE_G_ENDIAN,
     CASE_G_OSABI,
+    CASE_G_DEBUG,
+    CASE_V_SELF,
+    CASE_G_SCRIPT_DEFAULT,
+    CASE_AUDIT,
+    CASE_UNIQUE,
+    CASE_T_RTLD,
+    CASE_F_FILTER,
+    CASE_PX_PROTECTED,
     CASE_H,
     CASE_H_SYMBOL,
     CASE_H_PROVIDER,
@@ -1812,5 +2111,6 @@ CASES: tuple[Case, ...] = (
     CASE_M_PATH,
     CASE_M_INHERIT,
     CASE_M_DOLLAR,
+    CASE_M_PATH_BUF,
     CASE_X,
 )

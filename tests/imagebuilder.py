@@ -113,6 +113,7 @@ class ImageSpec:
     compression: str = "gzip"  # "gzip" | "zstd" | "none"
     base: list[Path] = field(default_factory=list)  # compressed layer blobs BELOW `layers`
     working_dir: str | None = None
+    history: list[dict[str, Any]] | None = None  # the config's history as given (issue 11)
 
 
 # ---------------------------------------------------------------- layers
@@ -392,6 +393,8 @@ def config_json(spec: ImageSpec, diff_ids: list[str]) -> dict[str, Any]:
     doc["history"] = [{"created": "1970-01-01T00:00:00Z", "created_by": "imagebuilder"}] * len(
         diff_ids
     )
+    if spec.history is not None:
+        doc["history"] = spec.history
     return doc
 
 

@@ -344,6 +344,11 @@ class TinyRegistry:
     "close" (close the connection without answering), "truncate-blobs" (send half of each
     blob, then close), "token" (Bearer tokens from /token, which wants basic `credentials`,
     or a POSTed refresh token equal to `identity_token`).
+    Faults of a misbehaving registry (issue 15): "drip" (blob bodies at one byte per 50 ms),
+    "busy:STATUS:K" (the first K requests get STATUS with Retry-After: 1), "cut-once" (the
+    first GET of each blob is cut in half; Range requests get 206 from their offset),
+    "cut-norange" (the same, but Range is ignored: the whole blob again), "401-bare" (every
+    request 401 without a WWW-Authenticate challenge).
     `manifest_overrides` maps a tag to (media type, body) served instead of the layout's.
     `blob_redirect` (a base URL) answers blob GETs with a 307 to BASE/blobs/DIGEST, as
     registries do to their storage. `authorizations` records each request's Authorization.
@@ -363,6 +368,8 @@ class TinyRegistry:
         self.authorizations: list[str | None] = []
         self.overrides = manifest_overrides or {}
         self.requests: list[str] = []
+        self.ranges: list[str | None] = []  # each blob GET's Range header
+        self.cut: set[str] = set()  # blobs already cut once
         self.token = "tiny-token-" + os.urandom(8).hex()
         self.identity_token = "tiny-refresh-" + os.urandom(8).hex()
         self._server: ThreadingHTTPServer | None = None
@@ -441,6 +448,14 @@ def _tiny_handler(tiny: TinyRegistry) -> type[BaseHTTPRequestHandler]:
                 status = int(tiny.behaviour.partition(":")[2])
                 self._answer(status, b'{"errors":[{"code":"UNKNOWN","message":"boom"}]}')
                 return
+            if tiny.behaviour.startswith("busy:"):
+                _, status, count = tiny.behaviour.split(":")
+                if len(tiny.requests) <= int(count):
+                    self._answer(int(status), b'{"errors":[{"code":"TOOMANYREQUESTS"}]}', retry=1)
+                    return
+            if tiny.behaviour == "401-bare":
+                self._answer(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}')
+                return
             if tiny.behaviour == "token" and not self._authorised():
                 return
             self._route(head)
@@ -488,6 +503,8 @@ def _tiny_handler(tiny: TinyRegistry) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
             elif data is None:
                 self._answer(404, b'{"errors":[{"code":"BLOB_UNKNOWN"}]}', head=head)
+            elif tiny.behaviour in ("drip", "cut-once", "cut-norange") and not head:
+                self._faulty_blob(digest, data)
             elif tiny.behaviour == "truncate-blobs" and not head:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))
@@ -499,6 +516,39 @@ def _tiny_handler(tiny: TinyRegistry) -> type[BaseHTTPRequestHandler]:
             else:
                 self._answer(200, data, content_type="application/octet-stream", head=head)
 
+        def _faulty_blob(self, digest: str, data: bytes) -> None:
+            wanted = self.headers.get("Range")
+            tiny.ranges.append(wanted)
+            if tiny.behaviour == "drip":
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                for byte in data:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.05)
+                return
+            if digest not in tiny.cut:
+                tiny.cut.add(digest)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Accept-Ranges", "bytes")
+                self.end_headers()
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if wanted and tiny.behaviour == "cut-once":
+                start = int(wanted.removeprefix("bytes=").rstrip("-"))
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.send_header("Content-Length", str(len(data) - start))
+                self.end_headers()
+                self.wfile.write(data[start:])
+                return
+            self._answer(200, data, content_type="application/octet-stream")
+
         def _answer(
             self,
             status: int,
@@ -506,12 +556,15 @@ def _tiny_handler(tiny: TinyRegistry) -> type[BaseHTTPRequestHandler]:
             content_type: str = "application/json",
             challenge: str | None = None,
             head: bool = False,
+            retry: int | None = None,
         ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             if challenge:
                 self.send_header("WWW-Authenticate", challenge)
+            if retry is not None:
+                self.send_header("Retry-After", str(retry))
             self.end_headers()
             if not head:
                 self.wfile.write(body)

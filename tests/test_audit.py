@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-from imagescan.audit import ImageResult, audit_lines
+import pytest
+
+from imagescan.audit import ImageResult, audit_dict, audit_lines
 from tests.conftest import REPO
+from tests.fleet_support import Fleet, build_fleet, programs
+from tests.imagebuilder import File, ImageSpec, glibc_base, write_oci_dir
 
 SAMPLE = str(REPO / "sample-images" / "sample.tar")
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
+def run_env(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "imagescan", "audit", *args],
+        [sys.executable, "-m", "imagescan", *args],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=REPO,
+        env={**os.environ, **(env or {})},
     )
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_env("audit", *args)
 
 
 def test_summary_names_broken_files_and_unreadable_images(tmp_path: Path) -> None:
@@ -49,8 +60,101 @@ def test_no_reference_is_a_usage_error() -> None:
 
 
 def test_lines_for_a_clean_image_and_an_error() -> None:
-    lines = audit_lines([ImageResult("img:1", error="registry said 404")])
+    lines = audit_lines(audit_dict([ImageResult("img:1", error="registry said 404")]))
     assert lines == [
         "img:1: not scanned: registry said 404",
         "1 images: 0 with programs that will not start, 1 not scanned",
     ]
+
+
+# ---------------------------------------------------------------- issue 12: fleets
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
+    return build_fleet(tmp_path_factory.mktemp("fleet"), 6, broken={1, 4})
+
+
+def test_shards_merged_give_the_summary_of_one_run(fleet: Fleet, tmp_path: Path) -> None:
+    whole = run("-o", "json", *fleet.references)
+    assert whole.returncode == 1, whole.stderr
+    files = []
+    for index in range(3):
+        shard = ["--shard", f"{index}/3"] if index else ["--shard", "3"]
+        env = {} if index else {"JOB_COMPLETION_INDEX": "0"}  # a Kubernetes Indexed Job
+        done = run_env("audit", "-o", "json", *shard, *fleet.references, env=env)
+        assert done.returncode in (0, 1), done.stderr
+        files.append(tmp_path / f"shard-{index}.json")
+        files[-1].write_text(done.stdout)
+    parts = [json.loads(f.read_text())["images"] for f in files]
+    assert sorted(len(p) for p in parts) != [0, 0, 6]  # a real split
+    merged = run_env("merge", "-o", "json", *map(str, files))
+    assert merged.returncode == 1 and json.loads(merged.stdout) == json.loads(whole.stdout)
+    text_whole = run(*fleet.references).stdout
+    assert run_env("merge", *map(str, files)).stdout == text_whole
+    missing = run_env("merge", *map(str, files[:2]))
+    assert missing.returncode == 2 and "shards [2] of 3" in missing.stderr
+
+
+def test_a_shard_is_stable_whatever_the_order_of_the_list(fleet: Fleet) -> None:
+    from imagescan.audit import select_shard
+
+    forward = {r for _, r in select_shard(fleet.references, 1, 3)}
+    backward = {r for _, r in select_shard(list(reversed(fleet.references)), 1, 3)}
+    assert forward == backward
+
+
+def layout_with(dest: Path, broken: bool) -> None:
+    """The image `app` at `dest`, rewritten: with or without a program that cannot start."""
+    elves = programs(dest.parent / "build")
+    top = [File("/usr/local/bin/hello", elves["hello"], 0o755)]
+    if broken:
+        top.append(File("/usr/local/bin/needs-libver", elves["needs-libver"], 0o755))
+    shutil.rmtree(dest, ignore_errors=True)
+    write_oci_dir(dest, {"app": ImageSpec([glibc_base(), top])})
+
+
+def test_history_says_since_when_and_which_digest(tmp_path: Path) -> None:
+    layout, store = tmp_path / "oci", str(tmp_path / "store")
+    ref = f"oci-dir:{layout}:app"
+    for broken in (False, True, True, False):
+        layout_with(layout, broken)
+        done = run("--store", store, "--history", "-o", "json", ref)
+        doc = json.loads(done.stdout)
+        if broken:
+            digest = doc["images"][0]["manifest_digest"]
+            since = doc["history"][0]["broken_since"]
+            assert done.returncode == 1 and since["manifest_digest"] == digest
+            assert list(doc["history"][0]["files"]) == ["/usr/local/bin/needs-libver"]
+    assert doc["history"][0]["state"] == "ok"
+    assert (
+        doc["history"][0]["fixed_since"]["manifest_digest"] == doc["images"][0]["manifest_digest"]
+    )
+    text = run_env("history", "--store", store, ref)
+    assert text.returncode == 0 and f"{ref}: ok, fixed since " in text.stdout
+
+
+def test_an_unchanged_image_takes_its_recorded_result(fleet: Fleet, tmp_path: Path) -> None:
+    store = str(tmp_path / "store")
+    first = json.loads(run("--store", store, "-o", "json", *fleet.references[:2]).stdout)
+    second = json.loads(run("--store", store, "-o", "json", *fleet.references[:2]).stdout)
+    assert [i["reused"] for i in first["images"]] == [False, False]
+    assert [i["reused"] for i in second["images"]] == [True, True]
+    assert [i["broken"] for i in second["images"]] == [i["broken"] for i in first["images"]]
+    rescan = json.loads(
+        run("--store", store, "--rescan", "-o", "json", *fleet.references[:2]).stdout
+    )
+    assert [i["reused"] for i in rescan["images"]] == [False, False]
+    pruned = run_env("cache", "prune", "--store", store, "--max-size", "0")
+    assert pruned.returncode == 0 and pruned.stdout.startswith(
+        "pruned 5 layer entries"
+    )  # base, 2 flavours, 2 tops
+
+
+def test_workers_run_a_local_dask_cluster(fleet: Fleet, tmp_path: Path) -> None:
+    pytest.importorskip("distributed", reason="needs imagescan[cluster]")
+    refs = fleet.references[:4]
+    local = json.loads(run("-o", "json", *refs).stdout)
+    done = run("--workers", "2", "--store", str(tmp_path / "store"), "-o", "json", *refs)
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout) == local

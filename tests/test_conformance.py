@@ -16,6 +16,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -156,7 +157,17 @@ def _e_ident(data: bytearray, spec: str) -> None:
     data[int(index)] = int(value)
 
 
+def _only_keep_debug(data: bytearray, _arg: str) -> None:
+    """What `objcopy --only-keep-debug` makes of the file: a separate debug file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp, "in"), Path(tmp, "out")
+        src.write_bytes(bytes(data))
+        subprocess.run(["objcopy", "--only-keep-debug", src, out], check=True)
+        data[:] = out.read_bytes()
+
+
 PATCHES: dict[str, Callable[[bytearray, str], None]] = {
+    "only-keep-debug": _only_keep_debug,
     "e_machine": _e_machine,
     "e_ident": _e_ident,
     "truncate": _truncate,
@@ -553,6 +564,7 @@ def start(
 LOADER_ERRORS = re.compile(
     r"error while loading shared libraries|version `[^']*' not found|symbol lookup error"
     r"|DT_RELR without|Error loading shared library|Error relocating|No such file or directory"
+    r"|error due to GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS"
 )
 
 
@@ -632,6 +644,19 @@ def test_imagescan_verdict(built: Built, case: cc.Case) -> None:
     report = run_imagescan(layout, case.name)
     # imagescan's default target is the baseline x86-64 level (no glibc-hwcaps subdir).
     problems = _imagescan_mismatches(report, expected_programs(case, ()))
+    assert not problems, "\n".join(problems)
+
+
+LIBRARY_CASES = [case for case in cc.CASES if case.library_checks]
+
+
+@pytest.mark.parametrize("case", LIBRARY_CASES, ids=lambda c: c.name)
+def test_imagescan_library_verdict(built: Built, case: cc.Case) -> None:
+    """The libraries a case names are judged as the real loader traced them on their own."""
+    layout = _case_layout(built, case)
+    report = run_imagescan(layout, case.name)
+    expected = {path: case.libraries[path] for path in case.library_checks}
+    problems = _imagescan_mismatches(report, expected)
     assert not problems, "\n".join(problems)
 
 

@@ -21,6 +21,7 @@ from imagescan.image.model import OpenedImage, SourceKind, SourceOptions
 from imagescan.image.ocilayout import OciArchiveSource, OciDirSource
 from imagescan.image.platform import parse_platform
 from tests.conftest import CORPUS_IMAGES
+from tests.hostile import bytes_read, index_dag
 from tests.image_support import member_names, read_all_layers
 from tests.imagebuilder import (
     Dir,
@@ -647,3 +648,19 @@ def test_archive_removed_after_opening_is_a_read_error(tmp_path: Path) -> None:
     assert image.access is not None
     with pytest.raises(ImageReadError, match="cannot read blobs/sha256/"):
         image.access.open_layer(0)
+
+
+def test_an_index_dag_is_searched_once_per_index(tmp_path: Path) -> None:
+    """Issue 15: 8 levels of 10 entries all naming the next level took more than 120 s by
+    @digest (every path walked). Each index is parsed once: the reads grow with the levels."""
+    reads = []
+    for levels in (4, 8):
+        reference = index_dag(tmp_path / f"dag{levels}", levels, 10)
+        path = reference.removeprefix("oci-dir:")
+
+        def work(path: str = path) -> None:
+            with pytest.raises(ReferenceError_, match="has no manifest"):
+                open_dir(path)
+
+        reads.append(bytes_read(work))
+    assert reads[1] < 3 * reads[0]

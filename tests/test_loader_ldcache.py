@@ -15,6 +15,7 @@ import shutil
 import struct
 import subprocess
 import tarfile
+import tracemalloc
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -696,3 +697,47 @@ def test_corpus_cache_lookups_match_the_oracle(corpus_dir: Path, image: str, fmt
                 assert found == path, (name, found, path)
                 checked += 1
     assert checked > 100
+
+
+# ---------------------------------------------------------------------------------------
+# Hostile caches (issue 15)
+
+
+def _peak_bytes(data: bytes) -> tuple[int, LdCache | CacheProblem]:
+    tracemalloc.start()
+    try:
+        parsed = parse_ld_so_cache(data)
+        return tracemalloc.get_traced_memory()[1], parsed
+    finally:
+        tracemalloc.stop()
+
+
+def test_entries_sharing_one_long_string_decode_it_once() -> None:
+    """Once each entry decoded its own copy: a 196 KB cache cost 1.1 GB."""
+    long = "lib" + "x" * 4000 + ".so"
+    peaks = []
+    for n in (2000, 8000):
+        peak, parsed = _peak_bytes(write_new([(long, "/lib/" + long, 0x303, 0)] * n))
+        assert isinstance(parsed, LdCache) and len(parsed.entries) == n
+        peaks.append(peak)
+    # Four times the entries: about four times the (small) entry objects, not 4 KB each.
+    assert peaks[1] < 5 * peaks[0]
+    assert peaks[1] < 8000 * 1000
+
+
+def test_overlapping_string_offsets_are_refused_within_a_budget() -> None:
+    long = b"lib" + b"y" * 4000 + b"\0"
+    n = 6000
+    base = 48 + 24 * n
+    body = b"".join(
+        struct.pack("<iIIIQ", 0x303, base + i % 3000, base + i % 3000, 0, 0) for i in range(n)
+    )
+    header = b"glibc-ld.so.cache1.1" + struct.pack("<IIB3sI12x", n, len(long), 2, b"", 0)
+    peak, parsed = _peak_bytes(header + body + long)
+    assert isinstance(parsed, CacheProblem) and "overlap" in parsed.reason
+    assert peak < 16 << 20
+
+
+def test_a_string_longer_than_path_max_is_refused() -> None:
+    parsed = parse_ld_so_cache(write_new([("lib" + "z" * 5000, "/lib/libz.so", 0x303, 0)]))
+    assert isinstance(parsed, CacheProblem) and "longer than 4096" in parsed.reason

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from imagescan.loader.ldconf import LdConf, conf_dir, glob, ldconfig_dirs, parse_ld_so_conf
+from tests.hostile import ld_so_conf_doubling
 
 LDCONFIG = shutil.which("ldconfig")
 # Debian's ldconfig adds these after the configured directories (seen with ldconfig -v).
@@ -202,3 +203,17 @@ def test_glob_matches_per_component_sorted() -> None:
         "/etc/b.d/0.conf",
     ]
     assert glob("/etc/plain.conf", listdir) == ["/etc/plain.conf"]
+
+
+def test_each_file_is_parsed_once_however_often_it_is_included() -> None:
+    """Issue 15: files that each include the next twice, depth 22, took 85 s and 1.5 GB."""
+    files = ld_so_conf_doubling(22)
+    reads: list[str] = []
+
+    def read(path: str) -> bytes | None:
+        reads.append(path)
+        return files.get(path)
+
+    conf = parse_ld_so_conf(read, lambda d: ())
+    assert conf.dirs == tuple(f"/opt/d{i}" for i in range(22))
+    assert len(reads) == len(files) and len(conf.files) == len(files)

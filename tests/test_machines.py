@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from imagescan.elf import reader
+from imagescan.elf import symtab as reader
 from imagescan.loader.hwcaps import hwcaps_subdirs
 from imagescan.machines import (
     CPU_MODELS,

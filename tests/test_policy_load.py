@@ -118,8 +118,8 @@ def test_yaml_toml_and_json_say_the_same(tmp_path: Path) -> None:
     policy = loaded[0]
     assert policy.severity["missing-library"] == SeverityRule("error", None, None)
     assert policy.severity["stale-ld-cache"] == SeverityRule(OFF, OFF, OFF)
-    assert policy.waivers[0].expires == date(2027, 1, 31)
-    assert policy.waivers[0].source.endswith("p.yaml")
+    assert policy.waivers[-1].expires == date(2027, 1, 31)  # after default's (no extends)
+    assert policy.waivers[-1].source.endswith("p.yaml")
     assert policy.plugin_hosts[0].host == "/opt/app/bin/app"
     assert policy.include == ("/opt/app/**",)
 
@@ -198,7 +198,20 @@ def test_off_and_dates_are_words_and_text_in_yaml(tmp_path: Path) -> None:
     policy = load_policy(str(path))
     assert policy.severity["stale-ld-cache"].startup == OFF
     assert policy.rpath.missing == OFF
-    assert policy.waivers[0].expires == date(2027, 1, 31)
+    assert policy.waivers[-1].expires == date(2027, 1, 31)
+
+
+def test_a_policy_without_extends_builds_on_default_and_none_starts_empty(
+    tmp_path: Path,
+) -> None:
+    """Issue 10 item 12: a team's small policy keeps the default waivers and RPATH rules."""
+    default = load_policy("default")
+    small = load_policy(str(write(tmp_path, "small.yaml", "schema_version: 1\n")))
+    assert small.waivers == default.waivers and small.rpath == default.rpath
+    assert small.sources[-1] == "default (built-in)"
+    empty = load_policy(str(write(tmp_path, "empty.yaml", "schema_version: 1\nextends: none\n")))
+    assert empty.waivers == () and not empty.rpath.checked()
+    assert len(empty.sources) == 1
 
 
 @pytest.mark.parametrize(

@@ -63,7 +63,9 @@ def test_failure_carries_the_first_error_and_all_findings() -> None:
     assert failure.attrib["message"] == verdict.findings[0].message
     assert failure.attrib["type"] == "missing-symbol-version"
     body = failure.text or ""
-    assert all(f.message in body for f in verdict.findings)
+    # one root cause, one entry: each cause in full, its fallout as a count (issue 10)
+    assert all(f.message in body for f in verdict.findings if f.caused_by is None)
+    assert "and the 1 symbol of that version left undefined: arc4random@GLIBC_2.36" in body
     assert "GLIBC_2.36" in body and "layer: 1 (sha256:" in body
 
 
@@ -139,3 +141,18 @@ def test_hostile_names_stay_well_formed() -> None:
 )
 def test_xml_text_escapes_what_xml_forbids(text: str, shown: str) -> None:
     assert xml_text(text) == shown
+
+
+def test_a_waived_file_passes_the_suite_as_it_passes_the_gate() -> None:
+    """Issue 10 item 13: the loader's status stays broken, the policy's gate decides."""
+    import dataclasses
+
+    report = corpus_report("glibc-too-new")
+    files = tuple(
+        dataclasses.replace(v, gate="pass") if v.path == "/usr/local/bin/newglibc" else v
+        for v in report.files
+    )
+    suite = parsed(dataclasses.replace(report, files=files)).find("testsuite")
+    assert suite is not None
+    case = next(c for c in suite.iter("testcase") if c.attrib["name"] == "newglibc")
+    assert case.find("failure") is None and case.find("system-out") is not None

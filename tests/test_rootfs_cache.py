@@ -1,5 +1,6 @@
-"""The layer cache: the same RootFS from the cache as from the layers, shared layers read
-once, a cached layer placed at another position, damaged entries and unsafe directories."""
+"""The layer cache (the store, as the reader sees it): the same RootFS from the cache as
+from the layers, shared layers read once, a cached layer placed at another position,
+damaged entries and unsafe directories."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from imagescan.image.sources import open_image
 from imagescan.rootfs.cache import LayerCache
 from imagescan.rootfs.model import RootFS
 from imagescan.rootfs.reader import read_rootfs
+from imagescan.store import open_store
 from tests.imagebuilder import File, ImageSpec, Whiteout, write_oci_dir
 
 BASE = [File("/etc/os-release", b"ID=test\n"), File("/usr/bin/tool", b"#!/bin/sh\n", 0o755)]
@@ -63,18 +65,18 @@ def read(ref: str, cache: LayerCache | None) -> tuple[RootFS, list[int]]:
 def test_a_second_read_comes_from_the_cache_and_equals_the_first(tmp_path: Path) -> None:
     ref = f"oci-dir:{layout(tmp_path)}:a"
     plain, _ = read(ref, None)
-    cache = LayerCache(tmp_path / "cache")
+    cache = open_store(tmp_path / "cache")
     first, opened_first = read(ref, cache)
     second, opened_second = read(ref, cache)
     assert opened_first == [0, 1] and opened_second == []  # no blob opened the second time
-    assert cache.hits == 2
+    assert cache.stats.hits == 2
     assert first.entries == plain.entries == second.entries
     assert "/usr/bin/tool" not in second.entries and "/opt/app/data" in second.entries
 
 
 def test_a_shared_layer_is_read_once_and_placed_where_it_stands(tmp_path: Path) -> None:
     oci = layout(tmp_path)
-    cache = LayerCache(tmp_path / "cache")
+    cache = open_store(tmp_path / "cache")
     read(f"oci-dir:{oci}:a", cache)
     rootfs, opened = read(f"oci-dir:{oci}:b", cache)
     assert opened == [0]  # only b's own bottom layer; BASE came from the cache, at index 1
@@ -85,12 +87,15 @@ def test_a_shared_layer_is_read_once_and_placed_where_it_stands(tmp_path: Path) 
 
 def test_a_damaged_entry_is_a_miss(tmp_path: Path) -> None:
     ref = f"oci-dir:{layout(tmp_path)}:a"
-    cache = LayerCache(tmp_path / "cache")
+    cache = open_store(tmp_path / "cache")
     read(ref, cache)
-    with sqlite3.connect(cache.path) as db:
-        db.execute("UPDATE layers SET data = ?", (b"not a pickle",))
+    cache.close()
+    with sqlite3.connect(cache.location) as db:
+        db.execute("UPDATE layer_facts SET data = ?", (b"not an entry",))
+    cache = open_store(tmp_path / "cache")
     rootfs, opened = read(ref, cache)
     assert opened == [0, 1] and "/opt/app/data" in rootfs.entries
+    assert len(cache.stats.notes) == 2 and "ignored" in cache.stats.notes[0]
 
 
 def test_a_directory_others_may_write_is_refused(tmp_path: Path) -> None:
@@ -98,7 +103,7 @@ def test_a_directory_others_may_write_is_refused(tmp_path: Path) -> None:
     shared.mkdir()
     os.chmod(shared, 0o777)
     with pytest.raises(UsageError, match="writable by others"):
-        LayerCache(shared)
+        open_store(shared)
 
 
 class Untouchable:
@@ -124,9 +129,9 @@ def test_an_engine_export_is_skipped_when_every_layer_is_cached(tmp_path: Path) 
     from tests.test_rootfs_reader import one_pass
 
     image = open_image(f"oci-dir:{layout(tmp_path)}:a", SourceOptions())
-    cache = LayerCache(tmp_path / "cache")
+    cache = open_store(tmp_path / "cache")
     streamed = read_rootfs(one_pass(image, [1, 0]), cache=cache)
     again = read_rootfs(replace(image, access=Untouchable()), cache=cache)
     image.close()
-    assert cache.hits == 2
+    assert cache.stats.hits == 2
     assert again.entries == streamed.entries

@@ -20,6 +20,7 @@ from imagescan.image.compression import DigestVerifyingReader
 from imagescan.rootfs import layer as layer_module
 from imagescan.rootfs.layer import NOT_READ, index_layer, normalise, scan_layer
 from imagescan.rootfs.model import EntryType, LayerIndex
+from tests.hostile import declared_huge_elf_layer
 from tests.imagebuilder import (
     Dir,
     File,
@@ -249,9 +250,9 @@ def test_absurd_declared_size_makes_the_layer_unreadable() -> None:
         (gzip.compress(b"plain text, gzipped, no tar inside\n" * 40), "not a tar"),
         (gzip.compress(layer_tar([File("/x", NOISE)]))[:50_000], r"layer 5.*corrupt gzip"),
         (layer_tar([File("/x", b"y" * 100_000)])[:50_000], "layer 5"),
-        (layer_tar([File("/x", b"y" * 512)])[:1024], "end-of-archive"),
+        (layer_tar([File("/x", b"y" * 512)])[:700], "unexpected end of data"),
     ],
-    ids=["empty", "text", "gzipped-text", "truncated-gzip", "truncated-data", "no-end-block"],
+    ids=["empty", "text", "gzipped-text", "truncated-gzip", "truncated-data", "cut-in-member"],
 )
 def test_broken_layers_raise_one_error_naming_the_layer(blob: bytes, message: str) -> None:
     with pytest.raises(ImageReadError, match=message) as caught:
@@ -328,3 +329,58 @@ def test_gnu_sparse_member_is_skipped_and_the_layer_read_on() -> None:
     assert [(s.path, s.reason) for s in layer.skipped] == [
         ("/var/sparse.img", "GNU sparse file: not read")
     ]
+
+
+def test_a_layer_without_its_end_of_archive_block_is_read_whole() -> None:
+    """Issue 10 item 3: the engines accept a layer that stops at a member boundary."""
+    tar = layer_tar([File("/etc/passwd", b"root:x:0:0::/root:/bin/sh\n"), File("/x", b"y" * 600)])
+    cut = tar.rstrip(b"\0")
+    cut += bytes(-len(cut) % 512)
+    assert cut[-512:] != bytes(512)
+    layer = index_layer(io.BytesIO(gzip.compress(cut)), 1, None, compute_diff_id=True)
+    assert {e.path for e in layer.entries} >= {"/etc/passwd", "/x"}
+    assert layer.kept["/etc/passwd"].startswith(b"root:")
+
+
+def test_kept_files_stop_at_the_budget_and_say_so() -> None:
+    """Issue 15: 150 x 8 MiB files in /etc/ld.so.conf.d/ were all kept (1.25 GB)."""
+    members = [File(f"/etc/ld.so.conf.d/{i:02}.conf", b"#" * 30_000) for i in range(5)]
+    members += [File(f"/opt/x/{i}.conf", b"#" * 30_000) for i in range(3)]
+    blob = compress(layer_tar(members), "gzip")
+    budget = layer_module.KeptBudget(100_000)
+    layer = scan_layer(io.BytesIO(blob), 0, None, budget=budget).index
+    kept_conf_d = [p for p in layer.kept if p.startswith("/etc/ld.so.conf.d/")]
+    assert kept_conf_d == [f"/etc/ld.so.conf.d/{i:02}.conf" for i in range(3)]
+    assert not [p for p in layer.kept if p.startswith("/opt/")]  # budget spent: not kept
+    reasons = {s.path: s.reason for s in layer.skipped}
+    assert reasons == {
+        "/etc/ld.so.conf.d/03.conf": layer_module.NOT_KEPT,
+        "/etc/ld.so.conf.d/04.conf": layer_module.NOT_KEPT,
+    }
+    assert budget.left == 100_000 - 3 * 30_000
+
+
+def test_a_declared_huge_elf_member_is_not_allocated_before_its_bytes_arrive() -> None:
+    """Issue 15: a member declaring 1 GiB of ELF allocated 1 GiB before reading a byte."""
+    blob = declared_huge_elf_layer(1 << 30)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageReadError, match="unexpected end of data"):
+            index_layer(io.BytesIO(blob), 0, None)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 << 20
+
+
+def test_dpkg_file_lists_are_kept_within_a_budget_of_their_own() -> None:
+    from imagescan.rootfs.layer import DpkgListBudget, is_kept
+
+    assert is_kept("/var/lib/dpkg/info/libc6:amd64.list")
+    assert is_kept("/var/lib/rpm/rpmdb.sqlite") and is_kept("/etc/apt/sources.list.d/x.sources")
+    assert not is_kept("/var/lib/dpkg/info/libc6:amd64.md5sums")
+    budget = DpkgListBudget(left=10)
+    assert budget.admit("/var/lib/dpkg/info/a.list", b"12345678")
+    assert not budget.admit("/var/lib/dpkg/info/b.list", b"123")
+    assert not budget.admit("/var/lib/dpkg/info/c.list", b"1")  # a prefix, not a subset
+    assert budget.admit("/etc/os-release", b"x" * 100)  # other kept files are not counted

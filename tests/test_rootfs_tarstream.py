@@ -116,6 +116,12 @@ def test_declared_size_is_checked_before_use() -> None:
         list(TarStream(io.BytesIO(data).read, 999).members())
 
 
+def pax_member() -> tarfile.TarInfo:
+    member = tarfile.TarInfo("a")
+    member.pax_headers = {"comment": "x" * 600}
+    return member
+
+
 def corrupt(data: bytes, offset: int, value: bytes) -> bytes:
     return data[:offset] + value + data[offset + len(value) :]
 
@@ -128,13 +134,42 @@ def corrupt(data: bytes, offset: int, value: bytes) -> bytes:
         (corrupt(archive(tarfile.GNU_FORMAT), 0, b"E"), "invalid header"),
         (corrupt(archive(tarfile.GNU_FORMAT), 512, b"E"), "corrupt member header"),
         (archive(tarfile.GNU_FORMAT)[:700], "unexpected end of data"),
-        (archive(tarfile.GNU_FORMAT)[: 512 * 3], "end-of-archive"),
+        (archive(tarfile.GNU_FORMAT)[: 512 * 3 + 100], "unexpected end of data"),
+        (archive(tarfile.PAX_FORMAT, [(pax_member(), b"")])[:1536], "after an extended header"),
     ],
-    ids=["empty", "garbage", "first-checksum", "second-checksum", "cut-in-data", "no-end"],
+    ids=[
+        "empty",
+        "garbage",
+        "first-checksum",
+        "second-checksum",
+        "cut-in-data",
+        "cut-in-header",
+        "cut-after-pax",
+    ],
 )
 def test_broken_archives(data: bytes, message: str) -> None:
     with pytest.raises(TarFormatError, match=message):
         list(TarStream(io.BytesIO(data).read, 1 << 30).members())
+
+
+def test_a_tar_without_its_end_of_archive_block_ends_at_the_member_boundary() -> None:
+    """Issue 10 item 3: what docker load and GNU tar accept (umoci writes such layers)."""
+    whole = archive(tarfile.GNU_FORMAT)
+    cut = whole.rstrip(b"\0")
+    cut += bytes(-len(cut) % 512)
+    assert len(cut) < len(whole) and cut[-512:] != bytes(512)
+    names = [m.name for m, _ in walk(cut)]
+    assert names == [m.name for m, _ in walk(whole)]
+    assert len(names) == len(sample_members())
+
+
+def test_pax_record_without_length_is_an_error_not_a_hang() -> None:
+    """Issue 15 reproducer: "10 path=a\\nx" read the trailing "x" as a 0-length record."""
+    with pytest.raises(TarFormatError, match="corrupt PAX"):
+        parse_pax(b"10 path=a\nx")
+    for bad in (b"x", b" path=a\n", b"\xb2 path=a\n"):
+        with pytest.raises(TarFormatError):
+            parse_pax(bad)
 
 
 def test_pax_parsing() -> None:

@@ -3,18 +3,42 @@
 from __future__ import annotations
 
 from imagescan.checks.model import FatalAt, Finding, FindingKind, Severity
+from imagescan.elf.model import FileKind
 from imagescan.loader.model import Outcome, Process, Resolution
+from imagescan.loader.verify import own_problem
 
 
 def library_findings(process: Process) -> list[Finding]:
     """One finding per NEEDED or preload name that did not resolve."""
     findings: list[Finding] = []
     for res in process.resolutions:
-        if res.found is not None:
-            continue
+        if res.found is not None or res.auxiliary:
+            continue  # dl-deps.c: an absent DT_AUXILIARY filtee is ignored
         requester = process.objects[res.requester].path
         findings.append(_unresolved(res, requester))
     return findings
+
+
+def own_header_findings(process: Process) -> list[Finding]:
+    """A shared object that ld.so itself refuses to load (open_verify's header checks, the
+    segment mapping): the file's own verdict carries the loader's message."""
+    main = process.main
+    if main.facts.kind != FileKind.SHARED:
+        return []  # executables are the kernel's
+    problem = own_problem(main.facts)
+    if problem is None:
+        return []
+    return [
+        Finding(
+            FindingKind.INCOMPATIBLE_LIBRARY,
+            Severity.ERROR,
+            main.path,
+            f"error while loading shared libraries: {main.path}: {problem}",
+            fatal_at=FatalAt.STARTUP,
+            required_by=main.path,
+            provider=main.path,
+        )
+    ]
 
 
 def _unresolved(res: Resolution, requester: str) -> Finding:

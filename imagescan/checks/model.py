@@ -30,6 +30,7 @@ class FindingKind(enum.StrEnum):
     PRELOAD_MISSING = "preload-missing"
     NO_VERSION_INFORMATION = "no-version-information"
     CPU_DEPENDENT = "cpu-dependent"  # the verdict differs between CPU models (issue 9)
+    PROTECTED_COPY_RELOCATION = "protected-copy-relocation"
     # run-time loading (issue 5): plugins, NSS modules, dlopen names, Go plugins
     PLUGIN_HOST_MISSING = "plugin-host-missing"
     NSS_MODULE_MISSING = "nss-module-missing"
@@ -38,6 +39,8 @@ class FindingKind(enum.StrEnum):
     # policy findings (imagescan.policy): not the loader's verdict, the policy's
     VERSION_CEILING = "version-ceiling"
     RPATH_HYGIENE = "rpath-hygiene"
+    # hostile images (issue 15): a file the checks read was not kept (size budget)
+    CONFIG_NOT_READ = "config-not-read"
 
 
 class Status(enum.StrEnum):
@@ -70,6 +73,8 @@ class Finding:
     symbols: tuple[str, ...] = ()
     tried: tuple[tuple[str, str], ...] = ()  # (path, rule) for missing libraries
     waiver: str | None = None  # the reason of the policy waiver that waived it
+    caused_by: str | None = None  # `kind:subject` of the root cause (checks.causes, issue 10)
+    symbols_cut: int = 0  # symbols left out of `symbols` by the report's bound (issue 15)
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,8 @@ class FileVerdict:
     loaded_by: tuple[str, ...] = ()
     go_version: str | None = None
     note: str | None = None
+    gate: str | None = None  # "pass" or "fail" under the policy and --fail-on (issue 10)
+    findings_cut: int = 0  # findings left out by the report's bound (issue 15)
 
 
 def status_of(findings: Sequence[Finding]) -> Status:

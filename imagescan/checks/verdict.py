@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from imagescan.checks.libraries import fragile_findings, library_findings
+from imagescan.checks.libraries import fragile_findings, library_findings, own_header_findings
 from imagescan.checks.model import (
     FatalAt,
     FileVerdict,
@@ -17,6 +17,7 @@ from imagescan.checks.model import (
     Status,
     status_of,
 )
+from imagescan.checks.protected import protected_findings
 from imagescan.checks.symbols import SymbolChecker, undefined_symbol_findings
 from imagescan.checks.versions import dt_relr_findings, version_findings
 from imagescan.elf.model import ElfFacts, FileKind
@@ -29,10 +30,12 @@ from imagescan.rootfs.model import Entry
 
 _NOT_LOADABLE = (FileKind.RELOCATABLE, FileKind.DEBUGINFO, FileKind.CORE, FileKind.OTHER)
 
-# The process-wide checks a loader may make, by the name its CLibrary declares them with.
+# The process-wide checks a loader may make, by the name its CLibrary declares them with
+# (OWN_HEADER, the object's own refusal, comes before its libraries' findings).
 _PROCESS_CHECKS: Mapping[LoaderCheck, Callable[[Process], list[Finding]]] = {
     LoaderCheck.VERSIONS: version_findings,
     LoaderCheck.DT_RELR: dt_relr_findings,
+    LoaderCheck.PROTECTED: protected_findings,
 }
 
 
@@ -87,8 +90,9 @@ class Judge:
         """Every finding of one process. A main object without DT_NEEDED is checked too:
         ld.so's "statically linked" only replaces the dependency list in trace mode, and
         relocation still binds its symbols (issue 9)."""
-        found = library_findings(process) + fragile_findings(process)
         made = c_library(process.libc).checks
+        found = own_header_findings(process) if LoaderCheck.OWN_HEADER in made else []
+        found += library_findings(process) + fragile_findings(process)
         for check, run in _PROCESS_CHECKS.items():
             if check in made:
                 found += run(process)

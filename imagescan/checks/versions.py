@@ -15,9 +15,7 @@ DT_RELR_VERSION = "GLIBC_ABI_DT_RELR"
 
 def version_findings(process: Process) -> list[Finding]:
     """Missing versions (fatal unless weak) and providers without version information."""
-    by_name: dict[str, LoadedObject] = {}
-    for obj in reversed(process.objects):  # the first object known by a name wins
-        by_name.update((name, obj) for name in (*obj.names, obj.path))
+    by_name = _names(process)
     findings: list[Finding] = []
     for obj in process.objects:
         for need in obj.facts.version_needs:
@@ -25,6 +23,19 @@ def version_findings(process: Process) -> list[Finding]:
             if provider is not None:
                 findings.extend(_check_need(obj, need, provider))
     return findings
+
+
+def _names(process: Process) -> dict[str, LoadedObject]:
+    """find_needed's view: each object by the names it was loaded or later looked up under
+    (add_name_to_object records a lookup by SONAME, e.g. a NEEDED naming the object itself,
+    which is how a main object's own Verneed finds it)."""
+    by_name: dict[str, LoadedObject] = {}
+    for obj in reversed(process.objects):  # the first object known by a name wins
+        by_name.update((name, obj) for name in (*obj.names, obj.path))
+    for res in process.resolutions:
+        if res.found is not None:
+            by_name.setdefault(res.name, process.objects[res.found])
+    return by_name
 
 
 def _check_need(obj: LoadedObject, need: VersionNeed, provider: LoadedObject) -> list[Finding]:

@@ -18,8 +18,10 @@ from imagescan.machines import by_elf
 _LDSO_NAME = re.compile(
     r"^(ld-linux[^/]*\.so[^/]*|ld64\.so\.[0-9]+|ld\.so\.[0-9]+|ld-[0-9.]+\.so)$"
 )
-# Two or more absolute dirs ending in '/', NUL-separated, each naming a lib dir.
-_SYSTEM_DIRS = re.compile(rb"(?<=\x00)(?:/[\x21-\x7e]*lib[\x21-\x7e]*/\x00){2,}")
+# Runs of absolute dirs ending in '/', NUL-separated; `_system_dirs` takes the first two or
+# more in a row that name a lib dir. One `*` per item, so a long run of printable bytes is
+# scanned once: "[...]*lib[...]*/" backtracked over every "lib" and "/" pair (issue 15).
+_DIR_RUNS = re.compile(rb"(?<=\x00)(?:/[\x21-\x7e]*/\x00)+")
 _DST_LIB = re.compile(rb"\x00LIB\x00(lib[\x21-\x7e]*)\x00")
 _ELF_MACHINE, _ELF_CLASS = 18, 4
 
@@ -63,10 +65,19 @@ def _byte_order(data: bytes) -> Literal["big", "little"]:
 
 
 def _system_dirs(data: bytes) -> tuple[str, ...]:
-    found = _SYSTEM_DIRS.search(data)
-    if found is None:
-        return ()
-    return tuple(d.decode("ascii") for d in found.group().split(b"\x00") if d)
+    """The first two or more NUL-separated absolute dirs in a row that each contain "lib"."""
+    for run in _DIR_RUNS.finditer(data):
+        dirs: list[bytes] = []
+        for item in run.group().split(b"\x00")[:-1]:
+            if b"lib" in item[1:-1]:
+                dirs.append(item)
+            elif len(dirs) >= 2:
+                break
+            else:
+                dirs = []
+        if len(dirs) >= 2:
+            return tuple(d.decode("ascii") for d in dirs)
+    return ()
 
 
 def _dst_lib(data: bytes) -> str | None:

@@ -130,9 +130,15 @@ class ElfFacts:
     # byte order are compared by the loader with the process's own.
     ident_problem: str | None = None
     type_problem: str | None = None
+    # what _dl_map_object_from_fd / _dl_map_segments refuse (imagescan.elf.mapping): a
+    # program header table past the file's end, PT_LOAD alignment or order, no PT_LOAD, no
+    # (or an empty) PT_DYNAMIC. None = mappable.
+    map_problem: str | None = None
     interpreter: str | None = None
     dynamic: bool = False
     needed: tuple[str, ...] = ()
+    filters: tuple[str, ...] = ()  # DT_FILTER: loaded like DT_NEEDED, fatal when absent
+    auxiliary: tuple[str, ...] = ()  # DT_AUXILIARY: loaded when found, ignored when absent
     soname: str | None = None
     rpath: str | None = None
     runpath: str | None = None
@@ -152,6 +158,11 @@ class ElfFacts:
     # (package path, hex) of each `go.link.pkghashbytes.<package>` a Go plugin or plugin host
     # exports: the link-time fingerprints runtime/plugin.go compares (issue 5)
     go_pkghashes: tuple[tuple[str, str], ...] = ()
+    # GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS (gcc -mno-direct-extern-access) and the
+    # defined STV_PROTECTED symbols: glibc refuses a copy relocation against those
+    # (sysdeps/generic/dl-protected.h _dl_check_protected_symbol)
+    indirect_extern_access: bool = False
+    protected: frozenset[str] = frozenset()
 
     @property
     def bind_now(self) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 
 from imagescan.errors import ImageReadError
 from imagescan.image.compression import parse_digest
-from imagescan.image.model import ImageConfig, LayerDescriptor, Platform
+from imagescan.image.model import HistoryEntry, ImageConfig, LayerDescriptor, Platform
 
 MT_OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MT_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -164,6 +164,21 @@ def parse_image_config(doc: object, what: str) -> ImageConfig:
         user=_optional_str(run.get("User"), f"{what} User"),
         working_dir=_optional_str(run.get("WorkingDir"), f"{what} WorkingDir"),
         diff_ids=_diff_ids(obj, what),
+        history=_history(obj.get("history")),
+    )
+
+
+def _history(value: object) -> tuple[HistoryEntry, ...]:
+    """The config's history; a malformed one reads as none (it only names build steps, and
+    an image whose history is odd still runs)."""
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        return ()
+    return tuple(
+        HistoryEntry(
+            created_by=item["created_by"] if isinstance(item.get("created_by"), str) else None,
+            empty_layer=item.get("empty_layer") is True,
+        )
+        for item in value
     )
 
 

@@ -137,10 +137,9 @@ class DockerArchiveLayers(LayoutLayers):
         super().__init__(store, layers, paths)
         self.by_diff_id = by_diff_id
 
-    def open_layer(self, index: int) -> BinaryIO:
+    def verified(self, index: int, stream: BinaryIO) -> BinaryIO:
         if not self.by_diff_id[index]:
-            return super().open_layer(index)
-        stream = self.store.open(self.paths[index])
+            return super().verified(index, stream)
         head = bytes(getattr(stream, "peek", lambda n: b"")(4))[:4]
         if head.startswith(GZIP_MAGIC) or head.startswith(ZSTD_MAGIC):
             return stream  # compressed: the diff_id is of the tar inside, checked by no one here

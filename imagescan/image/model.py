@@ -45,6 +45,7 @@ class ImageConfig:
     user: str | None = None
     working_dir: str | None = None
     diff_ids: tuple[str, ...] = ()
+    history: tuple[HistoryEntry, ...] = ()  # issue 11: the build step of each layer
 
     def env_value(self, name: str) -> str | None:
         """The last `NAME=value` in Env, as the runtime would set it; None when absent."""
@@ -54,6 +55,15 @@ class ImageConfig:
             if sep and key == name:
                 value = val
         return value
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One entry of the image config's `history`: the build step, and whether it made no
+    layer (`empty_layer`: ENV, CMD, LABEL, ...)."""
+
+    created_by: str | None = None
+    empty_layer: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,8 @@ class SourceOptions:
     plain_http: bool = False
     insecure_skip_tls_verify: bool = False
     docker_config: str | None = None
+    # Seconds a registry may take for one image, all requests together (issue 15).
+    timeout: float = 300.0
 
 
 class LayerAccess(Protocol):

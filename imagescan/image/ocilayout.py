@@ -8,7 +8,7 @@ digests when read; layer blobs are verified while they stream (DigestVerifyingRe
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -102,18 +102,30 @@ def _by_platform(descriptors: Sequence[Descriptor], wanted: Platform, where: str
 
 
 def _find_digest(
-    store: BlobStore, entries: Sequence[Descriptor], digest: str, depth: int
+    store: BlobStore,
+    entries: Sequence[Descriptor],
+    digest: str,
+    depth: int,
+    visited: dict[str, int] | None = None,
 ) -> Descriptor | None:
-    """The descriptor with `digest` among `entries` or inside the indexes they name."""
+    """The descriptor with `digest` among `entries` or inside the indexes they name.
+
+    `visited` maps each index already searched to the shallowest depth it was searched
+    at: in an index DAG (8 levels of 10 entries that all name the next level) every path
+    was walked again, exponentially (issue 15). An index is searched again only from a
+    shallower depth, where the depth bound leaves it more to see.
+    """
+    seen = visited if visited is not None else {}
     for entry in entries:
         if entry.digest == digest:
             return entry
     if depth >= MAX_INDEX_DEPTH:
         return None
     for entry in entries:
-        if entry.is_index:
+        if entry.is_index and seen.get(entry.digest, MAX_INDEX_DEPTH + 1) > depth + 1:
+            seen[entry.digest] = depth + 1
             inner = parse_index(read_verified_json(store, entry, "image index"), "image index")
-            found = _find_digest(store, inner, digest, depth + 1)
+            found = _find_digest(store, inner, digest, depth + 1, seen)
             if found is not None:
                 return found
     return None
@@ -191,6 +203,8 @@ class LayoutLayers(RandomAccessLayers):
         self, store: BlobStore, layers: tuple[LayerDescriptor, ...], paths: tuple[str, ...]
     ) -> None:
         self.store, self.layers, self.paths = store, layers, paths
+        # A compressed archive is read in one pass, in its own order (`iter_layers`).
+        self.random_access = not (isinstance(store, TarStore) and store.compressed)
 
     def layer_count(self) -> int:
         return len(self.layers)
@@ -200,9 +214,19 @@ class LayoutLayers(RandomAccessLayers):
         return f"layer {index + 1}/{len(self.layers)} ({layer.digest}) of {self.store.where}"
 
     def open_layer(self, index: int) -> BinaryIO:
+        return self.verified(index, self.store.open(self.paths[index]))
+
+    def verified(self, index: int, stream: BinaryIO) -> BinaryIO:
+        """Layer `index`'s stored stream, checked against its digest as it is read."""
         layer = self.layers[index]
-        stream = self.store.open(self.paths[index])
         return DigestVerifyingReader(stream, layer.digest, self.describe(index), layer.size)
+
+    def iter_layers(self) -> Iterator[tuple[int | None, BinaryIO]]:
+        if self.random_access or not isinstance(self.store, TarStore):
+            yield from super().iter_layers()
+            return
+        for index, stream in self.store.open_in_order(self.paths):
+            yield index, self.verified(index, stream)
 
     def close(self) -> None:
         self.store.close()

@@ -11,10 +11,12 @@ by platform. Layer blobs are streamed (never spooled) through a digest-verifying
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import io
 import json
 import re
+import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -52,11 +54,21 @@ from imagescan.image.model import (
 )
 from imagescan.image.ocilayout import check_platform
 from imagescan.image.platform import Candidate, choose, host_platform
-from imagescan.image.rawstream import buffered
 
 ACCEPT = ", ".join([MT_OCI_MANIFEST, MT_DOCKER_MANIFEST, MT_OCI_INDEX, MT_DOCKER_LIST])
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
+# One request may take this long, plus its declared size at MIN_RATE; the whole image
+# takes at most SourceOptions.timeout (--timeout). A registry sending one byte per second
+# once held a scan for ever: READ_TIMEOUT is per read (issue 15).
+REQUEST_TIME = 60.0
+MIN_RATE = 64 << 10  # bytes per second
+# 429, 503 and broken connections: this many attempts, waiting BACKOFF * 2^n seconds or the
+# Retry-After the registry asks for, at most MAX_WAIT (as the distribution clients do).
+ATTEMPTS = 4
+BACKOFF = 0.5
+MAX_WAIT = 30.0
+RETRY_STATUSES = frozenset({429, 503})
 # containerd caps manifests at 4 MiB (remotes/docker: MaxManifestSize); configs are small too.
 MANIFEST_LIMIT = 4 << 20
 CONFIG_LIMIT = 8 << 20
@@ -95,17 +107,66 @@ def pull_scope(repository: str) -> str:
     return f"repository:{repository}:pull"
 
 
-def _response_read(response: requests.Response, failure: str) -> Callable[[int], bytes]:
-    """Reads the body of a streamed response; transport failures become one RegistryError."""
+class _ResponseRaw(io.RawIOBase):
+    """The body of a streamed response; transport failures become one RegistryError.
 
-    def read(size: int) -> bytes:
-        try:
-            data: bytes = response.raw.read(size, decode_content=False)
-        except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
-            raise RegistryError(f"{failure}: {_transport_reason(exc)}") from exc
-        return data
+    Past `deadline` (time.monotonic) the read stops with `stalled`. With `resume`, a body
+    cut short is asked for again from the byte reached (`resume(offset)` sends the Range
+    request), a bounded number of times."""
 
-    return read
+    def __init__(
+        self,
+        response: requests.Response,
+        failure: str,
+        deadline: _Deadline | None = None,
+        resume: Callable[[int], requests.Response] | None = None,
+    ) -> None:
+        super().__init__()
+        self._response = response
+        self._failure = failure
+        self._deadline = deadline
+        self._resume = resume
+        self._received = 0
+        self._resumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        while True:
+            if self._deadline is not None:
+                self._deadline.check()
+            try:
+                # read1: what has arrived, so a slow body still meets the deadline checks.
+                data = self._response.raw.read1(len(buffer), decode_content=False)
+            except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+                if self._deadline is not None:
+                    self._deadline.check()
+                if self._resume is None or self._resumed + 1 >= ATTEMPTS:
+                    raise RegistryError(f"{self._failure}: {_transport_reason(exc)}") from exc
+                self._resumed += 1
+                self._response.close()
+                self._response = self._resume(self._received)
+                continue
+            buffer[: len(data)] = data
+            self._received += len(data)
+            return len(data)
+
+
+class _Deadline:
+    """When one request, or the whole image, must be done (time.monotonic seconds)."""
+
+    def __init__(self, at: float, what: str, limit: float) -> None:
+        self.at, self.what, self.limit = at, what, limit
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    def check(self) -> None:
+        if self.remaining() <= 0:
+            raise RegistryError(
+                f"{self.what} stalled: not complete within {self.limit:.0f}s (see --timeout)"
+            )
 
 
 def _transport_reason(exc: BaseException) -> str:
@@ -136,6 +197,48 @@ def _tls_hint(exc: BaseException, plain_http: bool) -> str:
     return f"TLS handshake failed{hint}"
 
 
+def _timeouts(deadline: _Deadline) -> tuple[float, float]:
+    """(connect, read) socket timeouts that never outlast `deadline`."""
+    left = max(0.05, deadline.remaining())
+    return min(CONNECT_TIMEOUT, left), min(READ_TIMEOUT, left)
+
+
+def _retryable(exc: BaseException) -> bool:
+    """A connection reset or closed early is worth another try; refused, TLS, DNS are not."""
+    if isinstance(exc, requests.exceptions.SSLError | requests.exceptions.ConnectTimeout):
+        return False
+    reason = _transport_reason(exc)
+    return reason in (
+        "the registry closed the connection",
+        "the connection closed before the end of the data",
+    ) or isinstance(exc, requests.exceptions.ChunkedEncodingError)
+
+
+def _backoff(attempt: int) -> float:
+    return min(MAX_WAIT, BACKOFF * float(2 ** (attempt - 1)))
+
+
+def _retry_after(response: requests.Response, attempt: int) -> float:
+    """Retry-After in seconds (RFC 9110: delay-seconds or an HTTP-date), else the backoff."""
+    value = response.headers.get("Retry-After", "").strip()
+    if value.isascii() and value.isdigit():
+        return min(MAX_WAIT, float(value))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return _backoff(attempt)
+    delay = when.timestamp() - time.time()
+    return min(MAX_WAIT, max(0.0, delay))
+
+
+def _pause(seconds: float, deadline: _Deadline) -> None:
+    """Wait before a retry, but never past the deadline (then stop with its message)."""
+    if seconds >= deadline.remaining():
+        time.sleep(max(0.0, deadline.remaining()))
+        deadline.check()
+    time.sleep(seconds)
+
+
 class _RegistryClient:
     """HTTP to one repository of one registry, with the auth dance and one-line errors."""
 
@@ -146,6 +249,7 @@ class _RegistryClient:
         self._verify = not options.insecure_skip_tls_verify
         self._authorization: str | None = None
         self._lookup: CredentialLookup | None = None
+        self._image_deadline = time.monotonic() + options.timeout
 
     @property
     def host(self) -> str:
@@ -153,6 +257,16 @@ class _RegistryClient:
 
     def close(self) -> None:
         self._session.close()
+
+    def deadline(self, what: str, size: int = 0) -> _Deadline:
+        """When fetching `what` (of `size` bytes) must be done: its own time at MIN_RATE,
+        and never later than the image's --timeout."""
+        message = f"cannot read {self._image} from registry {self.host}: {what}"
+        limit = REQUEST_TIME + size / MIN_RATE
+        at = time.monotonic() + limit
+        if at >= self._image_deadline:
+            return _Deadline(self._image_deadline, message, self._options.timeout)
+        return _Deadline(at, message, limit)
 
     def ping(self) -> None:
         """GET /v2/: checks that this is a registry and learns how it wants us to log in."""
@@ -174,19 +288,41 @@ class _RegistryClient:
             self._raise_for_status(response, "/v2/", blob=False)
 
     def get(
-        self, path: str, what: str, accept: str | None = None, blob: bool = False
+        self,
+        path: str,
+        what: str,
+        accept: str | None = None,
+        blob: bool = False,
+        deadline: _Deadline | None = None,
+        offset: int = 0,
     ) -> requests.Response:
-        """A streamed GET of `path` under /v2/REPO/; re-authenticates once on a new challenge."""
+        """A streamed GET of `path` under /v2/REPO/; re-authenticates once on a new challenge.
+        With `offset`, asks for the bytes from there on (Range); the answer may be 206 or 200."""
         url_path = f"/v2/{self._ref.repository}/{path}"
         headers = {"Accept": accept} if accept else {}
-        response = self._send("GET", url_path, what, headers)
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        response = self._send("GET", url_path, what, headers, deadline)
         if response.status_code == 401:
             response.close()
             self._authenticate(response)
-            response = self._send("GET", url_path, what, headers)
+            response = self._send("GET", url_path, what, headers, deadline)
         if response.status_code >= 300:
             self._raise_for_status(response, what, blob=blob)
         return response
+
+    def blob(self, digest: str, what: str, size: int) -> _ResponseRaw:
+        """A blob's body, within its deadline, resumed (Range) when the connection breaks."""
+        path = f"blobs/{digest}"
+        deadline = self.deadline(what, size)
+        response = self.get(path, what, blob=True, deadline=deadline)
+
+        def resume(offset: int) -> requests.Response:
+            again = self.get(path, what, blob=True, deadline=deadline, offset=offset)
+            return _resumed(again, offset)
+
+        failure = f"reading {what} of {self._image} from registry {self.host} broke"
+        return _ResponseRaw(response, failure, deadline, resume)
 
     def head(self, path: str, what: str) -> int:
         """The status of a HEAD on `path` under /v2/REPO/ (after authentication)."""
@@ -196,18 +332,39 @@ class _RegistryClient:
         return response.status_code
 
     def _send(
-        self, method: str, path: str, what: str, headers: dict[str, str]
+        self,
+        method: str,
+        path: str,
+        what: str,
+        headers: dict[str, str],
+        deadline: _Deadline | None = None,
     ) -> requests.Response:
-        """One streamed request (the caller reads or closes it); transport trouble is fatal."""
+        """One streamed request (the caller reads or closes it), retried on 429, 503 and
+        broken connections (ATTEMPTS, backoff or Retry-After); other transport trouble and
+        the last failure are fatal."""
         if self._authorization:
             headers = {**headers, "Authorization": self._authorization}
         url = f"{self._scheme}://{self.host}{path}"
-        try:
-            return self._http(method, url, headers=headers)
-        except requests.RequestException as exc:
-            raise RegistryError(self._transport_message(exc, what)) from exc
+        limit = deadline or self.deadline(what)
+        for attempt in range(1, ATTEMPTS + 1):
+            limit.check()
+            try:
+                response = self._http(method, url, headers=headers, deadline=limit)
+            except requests.RequestException as exc:
+                limit.check()
+                if attempt == ATTEMPTS or not _retryable(exc):
+                    raise RegistryError(self._transport_message(exc, what)) from exc
+                _pause(_backoff(attempt), limit)
+                continue
+            if response.status_code not in RETRY_STATUSES or attempt == ATTEMPTS:
+                return response
+            response.close()
+            _pause(_retry_after(response, attempt), limit)
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    def _http(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def _http(
+        self, method: str, url: str, deadline: _Deadline | None = None, **kwargs: Any
+    ) -> requests.Response:
         """A streamed request with our timeouts; quiet about TLS the user chose to skip."""
         with warnings.catch_warnings():
             if not self._verify:
@@ -220,7 +377,7 @@ class _RegistryClient:
                 url,
                 stream=True,
                 verify=self._verify,
-                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                timeout=_timeouts(deadline or self.deadline(url)),
                 **kwargs,
             )
 
@@ -238,6 +395,13 @@ class _RegistryClient:
     def _authenticate(self, response: requests.Response) -> None:
         challenge = parse_challenge(response.headers.get("WWW-Authenticate", ""))
         creds = self.credentials().credentials
+        if challenge is None and self._authorization is None:
+            # Nothing was sent, so nothing was refused: say what the registry did (issue 15).
+            raise RegistryError(
+                f"registry {self.host} answered 401 (unauthorized) for repository "
+                f"{self._ref.repository} ({self._image}) without a WWW-Authenticate "
+                "challenge, so it does not say how to log in; imagescan sent no credentials"
+            )
         if challenge is None or challenge.scheme not in ("bearer", "basic"):
             self._raise_auth(denied=False)
         if challenge.scheme == "basic":
@@ -376,9 +540,14 @@ def _error_code(response: requests.Response) -> str | None:
     return code if isinstance(code, str) else None
 
 
-def _read_limited(response: requests.Response, limit: int, what: str) -> bytes:
-    read = _response_read(response, f"reading {what} broke")
-    with buffered(read, response.close, io.DEFAULT_BUFFER_SIZE) as reader:
+def _read_limited(
+    response: requests.Response, limit: int, what: str, deadline: _Deadline | None = None
+) -> bytes:
+    return _read_limited_raw(_ResponseRaw(response, f"reading {what} broke", deadline), limit, what)
+
+
+def _read_limited_raw(stream: _ResponseRaw, limit: int, what: str) -> bytes:
+    with io.BufferedReader(stream) as reader:
         data = reader.read(limit + 1)
     if len(data) > limit:
         raise ImageReadError(f"{what} is larger than {limit} bytes: refusing it")
@@ -432,13 +601,27 @@ class RegistryLayers(RandomAccessLayers):
     def open_layer(self, index: int) -> BinaryIO:
         layer = self._layers[index]
         what = f"layer {index} ({layer.digest})"
-        response = self._client.get(f"blobs/{layer.digest}", what, blob=True)
-        failure = f"reading {what} of {self._image} from registry {self._client.host} broke"
-        reader = buffered(_response_read(response, failure), response.close)
+        raw = self._client.blob(layer.digest, what, layer.size or 0)
+        reader = io.BufferedReader(raw, buffer_size=1 << 20)
         return DigestVerifyingReader(reader, layer.digest, f"{what} of {self._image}", layer.size)
 
     def close(self) -> None:
         self._client.close()
+
+
+def _resumed(response: requests.Response, offset: int) -> requests.Response:
+    """The answer to a Range request from `offset`: a 206 from there goes on as it is; a
+    registry that ignores Range (200) sends the blob again, whose first bytes are dropped."""
+    content_range = response.headers.get("Content-Range", "")
+    if response.status_code == 206 and content_range.startswith(f"bytes {offset}-"):
+        return response
+    left = offset
+    while left > 0:
+        chunk = response.raw.read(min(left, 1 << 20), decode_content=False)
+        if not chunk:
+            break
+        left -= len(chunk)
+    return response
 
 
 class RegistrySource:
@@ -479,9 +662,10 @@ def _open_with(
 
 def _fetch_document(client: _RegistryClient, reference: str, image: str) -> _Document:
     what = f"manifest {reference}"
-    response = client.get(f"manifests/{reference}", what, accept=ACCEPT)
+    deadline = client.deadline(what)
+    response = client.get(f"manifests/{reference}", what, accept=ACCEPT, deadline=deadline)
     content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
-    data = _read_limited(response, MANIFEST_LIMIT, f"{what} of {image}")
+    data = _read_limited(response, MANIFEST_LIMIT, f"{what} of {image}", deadline)
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     if ":" in reference:
         # Pinned by digest: the registry must hand over exactly those bytes.
@@ -507,8 +691,11 @@ def _resolve_manifest(
 
 def _fetch_config(client: _RegistryClient, descriptor: Descriptor, image: str) -> ImageConfig:
     what = f"config blob {descriptor.digest}"
-    response = client.get(f"blobs/{descriptor.digest}", what, blob=True)
-    data = _read_limited(response, CONFIG_LIMIT, f"{what} of {image}")
+    data = _read_limited_raw(
+        client.blob(descriptor.digest, what, descriptor.size or 0),
+        CONFIG_LIMIT,
+        f"{what} of {image}",
+    )
     _verify_digest(data, descriptor.digest, f"{what} of {image}")
     return parse_image_config(_json_object(data, f"{what} of {image}"), f"the config of {image}")
 

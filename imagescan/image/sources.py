@@ -13,6 +13,12 @@ from collections.abc import Callable
 
 from imagescan.errors import EngineError, ImagescanError, ReferenceError_
 from imagescan.image.model import OpenedImage, Source, SourceKind, SourceOptions
+from imagescan.image.pathref import (
+    archive_error,
+    looks_like_path,
+    require_rootfs_shape,
+    suggest_prefix,
+)
 
 # kind -> (module, class): imported on use, so that a source's dependencies load only
 # when that source is used (the docker SDK is slow to import).
@@ -42,6 +48,9 @@ def split_reference(reference: str) -> tuple[SourceKind | None, str]:
                 if not rest:
                     raise ReferenceError_(f"{reference}: nothing after '{prefix}:'")
                 return kind, rest
+        meant = suggest_prefix(prefix, tuple(k.value for k in SourceKind))
+        if meant is not None and not rest.startswith("//"):
+            raise ReferenceError_(f"unknown source '{prefix}:'; did you mean '{meant}:'?")
     return None, reference
 
 
@@ -53,20 +62,24 @@ def open_image(reference: str, options: SourceOptions) -> OpenedImage:
     path_kind = _kind_of_path(reference)
     if path_kind is not None:
         return source_for(path_kind).open(reference, options)
+    if looks_like_path(reference):
+        raise ReferenceError_(f"{reference}: no such file or directory")
     return _engine_then_registry(reference, options)
 
 
 def _kind_of_path(reference: str) -> SourceKind | None:
     if os.path.isdir(reference):
-        has_index = os.path.exists(os.path.join(reference, "index.json"))
-        return SourceKind.OCI_DIR if has_index else SourceKind.DIR
+        if os.path.exists(os.path.join(reference, "index.json")):
+            return SourceKind.OCI_DIR
+        require_rootfs_shape(reference)
+        return SourceKind.DIR
     if not os.path.isfile(reference):
         return None
     try:
         with tarfile.open(reference, "r:*") as tar:
             names = {n.lstrip("./") for n in tar.getnames()[:10000]}
     except (tarfile.TarError, OSError) as err:
-        raise ReferenceError_(f"{reference}: not an image archive ({err})") from err
+        raise ReferenceError_(archive_error(reference, err)) from err
     return SourceKind.DOCKER_ARCHIVE if "manifest.json" in names else SourceKind.OCI_ARCHIVE
 
 

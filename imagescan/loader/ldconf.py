@@ -41,6 +41,7 @@ class _State:
     problems: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     stack: list[str] = field(default_factory=list)
+    parsed: set[str] = field(default_factory=set)
 
 
 def parse_ld_so_conf(read: Reader, listdir: Lister, path: str = LD_SO_CONF) -> LdConf:
@@ -57,9 +58,14 @@ def _parse_file(state: _State, path: str) -> None:
         chain = " -> ".join([*state.stack, path])
         state.problems.append(f"include loop ignored: {chain}")
         return
+    if path in state.parsed:
+        # Each file is read once, as ldconfig does: files that each include the next one
+        # twice were parsed 2^depth times (issue 15). Its directories are already listed.
+        return
     content = state.read(path)
     if content is None:
         return  # parse_conf: a missing file is silently ignored (ENOENT)
+    state.parsed.add(path)
     state.files.append(path)
     state.stack.append(path)
     for lineno, raw in enumerate(content.split(b"\n"), start=1):

@@ -33,6 +33,8 @@ class LoaderCheck(enum.StrEnum):
     DT_RELR = "dt-relr"  # glibc >= 2.36: DT_RELR needs GLIBC_ABI_DT_RELR
     LD_CACHE = "ld-cache"  # the image's ld.so.cache is what the loader reads
     NSS = "nss"  # libc loads NSS modules named in /etc/nsswitch.conf
+    OWN_HEADER = "own-header"  # open_verify and the mapping checks of the object itself
+    PROTECTED = "protected"  # copy relocations against protected data (dl-lookup.c)
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,6 +91,7 @@ class Resolution:
     fatal: str | None = None  # the loader's error when a candidate was fatal
     preload: bool = False
     fragile: bool = False  # reused, but the requester's own search would not find it
+    auxiliary: bool = False  # a DT_AUXILIARY filtee: not finding it is no error
 
     @property
     def missing(self) -> bool:
@@ -115,6 +116,21 @@ class Process:
         return self.objects[0]
 
 
+@dataclass(frozen=True, slots=True)
+class LoadRules:
+    """What a C library's loader maps besides DT_NEEDED, and its own place in the scope.
+    glibc maps DT_FILTER/DT_AUXILIARY filtees (dl-deps.c) and leaves an unneeded ld.so out
+    of the symbol scope (rtld.c dl_main); musl ignores filters (decode_dyn) and, being
+    libc itself, is always in the global scope."""
+
+    filtees: bool = True
+    ldso_always_global: bool = False
+
+
+GLIBC_LOAD = LoadRules()
+MUSL_LOAD = LoadRules(filtees=False, ldso_always_global=True)
+
+
 @dataclass(frozen=True)
 class ProcessParams:
     """Per-process inputs: the ld.so's compiled-in defaults and secure mode (AT_SECURE)."""
@@ -130,6 +146,7 @@ class ProcessParams:
     # The CPU and ABI the process runs as, when not the image's (an i386 program in an
     # amd64 image); None: the image's target.
     target: Target | None = None
+    load: LoadRules = GLIBC_LOAD
 
 
 @dataclass(frozen=True)

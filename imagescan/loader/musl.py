@@ -11,7 +11,8 @@ import posixpath
 # Used when the path file does not exist (ENOENT); any other open error means no dirs.
 MUSL_DEFAULT_PATH = ("/lib", "/usr/local/lib", "/usr/lib")
 # load_library's `buf[2*NAME_MAX+2]`: path_open skips a "DIR/NAME" this long or longer.
-MUSL_PATH_BUF = 2 * 255 + 2
+NAME_MAX = 255
+MUSL_PATH_BUF = 2 * NAME_MAX + 2
 # load_library: "lib" + one of these (dot included) is the implementation itself.
 _RESERVED = ("c.", "pthread.", "rt.", "m.", "dl.", "util.", "xnet.")
 

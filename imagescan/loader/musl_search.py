@@ -14,6 +14,7 @@ from imagescan.elf.model import LdsoDefaults
 from imagescan.loader.candidates import run_plan
 from imagescan.loader.context import LoaderContext
 from imagescan.loader.model import (
+    MUSL_LOAD,
     LibC,
     LoadedObject,
     Outcome,
@@ -25,7 +26,13 @@ from imagescan.loader.model import (
     SearchStep,
     Target,
 )
-from imagescan.loader.musl import musl_libc_alias, musl_path_file, musl_sys_path
+from imagescan.loader.musl import (
+    MUSL_PATH_BUF,
+    NAME_MAX,
+    musl_libc_alias,
+    musl_path_file,
+    musl_sys_path,
+)
 from imagescan.machines import by_elf
 
 
@@ -42,7 +49,9 @@ def musl_params(
         content = b""  # present but not kept (too large): treat as unreadable, as musl does
     dirs = musl_sys_path(content)
     ldso = LdsoDefaults(dirs, "")
-    return ProcessParams(ldso, secure, LibC.MUSL, interpreter=loader_path, target=target)
+    return ProcessParams(
+        ldso, secure, LibC.MUSL, interpreter=loader_path, target=target, load=MUSL_LOAD
+    )
 
 
 def musl_search(
@@ -72,6 +81,8 @@ def musl_plan(
     """load_library's order: LD_LIBRARY_PATH, the RPATH/RUNPATH chain, the system path."""
     if "/" in name:
         return SearchPlan(name, (SearchSegment(Rule.SLASH, None, (name,)),))
+    if len(name) > NAME_MAX:
+        return SearchPlan(name, ())  # load_library: a longer name is not searched at all
     segments: list[SearchSegment] = []
     llp = None if params.secure else ctx.env.get("LD_LIBRARY_PATH")
     if llp:
@@ -104,7 +115,10 @@ def _split(text: str) -> list[str]:
 
 
 def _in_dir(directory: str, name: str) -> Iterator[str]:
-    yield f"{directory.rstrip('/')}/{name}"
+    # path_open: snprintf(buf, 512, "%.*s/%s", dir, name) must fit, else the directory is
+    # passed over (the directory as written, trailing '/' and all)
+    if len(directory) + 1 + len(name) < MUSL_PATH_BUF:
+        yield f"{directory.rstrip('/')}/{name}"
 
 
 def _no_cache(name: str) -> Iterator[str]:

@@ -49,12 +49,15 @@ class _Builder:
     warnings: list[str] = field(default_factory=list)
     pending_rtld: LoadedObject | None = None
     by_file_id: dict[int, int] = field(default_factory=dict)
+    # Name, path or SONAME -> the first loaded object known by it: a scan of `objects` per
+    # load made a chain of n libraries cost n^2 per process (issue 15).
+    by_name: dict[str, int] = field(default_factory=dict)
 
     def loaded_match(self, name: str) -> int | None:
         """`_dl_lookup_map`: a loaded object known by this name or SONAME."""
-        for index, obj in enumerate(self.objects):
-            if name in obj.names or name == obj.path or name == obj.facts.soname:
-                return index
+        index = self.by_name.get(name)
+        if index is not None:
+            return index
         rtld = self.pending_rtld
         if rtld is not None and (name in rtld.names or name == rtld.facts.soname):
             return self.add_rtld()
@@ -69,10 +72,16 @@ class _Builder:
     def append(self, obj: LoadedObject) -> int:
         """Add an object to the load order, indexed by its file's identity."""
         self.objects.append(obj)
+        self._know(obj, len(self.objects) - 1)
         entry = self.ctx.regular_file(obj.file)
         if entry is not None:
             self.by_file_id.setdefault(entry.file_id, len(self.objects) - 1)
         return len(self.objects) - 1
+
+    def _know(self, obj: LoadedObject, index: int) -> None:
+        for known_as in (*obj.names, obj.path, obj.facts.soname):
+            if known_as is not None:
+                self.by_name.setdefault(known_as, index)
 
     def same_file(self, file: str) -> int | None:
         """`_dl_file_id_match_p`: the same file under another name (st_dev/st_ino)."""
@@ -86,7 +95,9 @@ class _Builder:
                 return self.add_rtld()
         return None
 
-    def load(self, requester: int, name: str, preload: Rule | None = None) -> None:
+    def load(
+        self, requester: int, name: str, preload: Rule | None = None, *, auxiliary: bool = False
+    ) -> None:
         """Resolve `name` for object `requester`; append the object when it is new."""
         known = self.loaded_match(name)
         if known is not None:
@@ -100,13 +111,32 @@ class _Builder:
             return
         result = self.searcher(self.ctx, self.params, self.objects, requester, name)
         found, reused = self.place(result, requester, name)
+        if auxiliary and found is None:
+            # dl-deps.c: the error of an auxiliary filtee is dropped, fatal candidate or not
+            self.resolutions.append(Resolution(requester, name, result.steps, None, auxiliary=True))
+            return
         self.add_resolution(
             requester, name, result.steps, found, preload, fatal=result.fatal, reused=reused
         )
 
+    def load_dependencies(self, index: int) -> None:
+        """DT_NEEDED, then (glibc only) the DT_FILTER and DT_AUXILIARY filtees, which
+        `_dl_map_object_deps` maps in the same loop. Filtees go before their filter in the
+        real search list; here they are appended, which changes only which of two
+        definitions wins, not whether a symbol is found."""
+        facts = self.objects[index].facts
+        for name in facts.needed:
+            self.load(index, name)
+        if not self.params.load.filtees:
+            return  # musl's decode_dyn ignores both tags
+        for name in facts.filters:
+            self.load(index, name)
+        for name in facts.auxiliary:
+            self.load(index, name, auxiliary=True)
+
     def fragile(self, requester: int, name: str, known: int) -> bool:
         """Found only because another object loaded it first (LOADER.md edge case 3)."""
-        if known == 0 or self.objects[known].loader == requester:
+        if known in (0, requester) or self.objects[known].loader == requester:
             return False
         own = self.searcher(self.ctx, self.params, self.objects, requester, name)
         return own.path is None and own.fatal is None
@@ -119,6 +149,7 @@ class _Builder:
         same = self.same_file(file)
         if same is not None:
             self.objects[same] = _with_name(self.objects[same], name)
+            self._know(self.objects[same], same)
             return same, True
         facts = self.ctx.facts(file)
         if facts is None:
@@ -152,11 +183,12 @@ def build_process(
         builder.load(0, name, preload=rule)
     index = 0
     while index < len(builder.objects):
-        for name in builder.objects[index].facts.needed:
-            builder.load(index, name)
+        builder.load_dependencies(index)
         index += 1
-    if builder.pending_rtld is not None:
-        builder.add_rtld()  # rtld.c: ld.so joins the global scope at the end when unneeded
+    if builder.pending_rtld is not None and params.load.ldso_always_global:
+        builder.add_rtld()  # musl's loader is libc: its symbols are always global
+    # glibc (rtld.c dl_main): ld.so is taken out of the search list unless a DT_NEEDED
+    # names it, so an unneeded ld.so defines nothing (`__tls_get_addr`) for the process.
     return Process(
         tuple(builder.objects),
         tuple(builder.resolutions),

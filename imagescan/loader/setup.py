@@ -133,18 +133,23 @@ def run_ids(user: str | None, rootfs: RootFS) -> tuple[int, int]:
     name, _, group = user.partition(":")
     uid, gid = _passwd_ids(name, rootfs.kept.get("/etc/passwd"))
     if group:
-        gid = int(group) if group.isdigit() else (gid if gid >= 0 else 65534)
+        gid = int(group) if _decimal(group) else (gid if gid >= 0 else 65534)
     return uid, gid
 
 
 def _passwd_ids(name: str, passwd: bytes | None) -> tuple[int, int]:
-    if name.isdigit():
+    if _decimal(name):
         return int(name), int(name)
     for line in (passwd or b"").decode("utf-8", "replace").splitlines():
         fields = line.split(":")
-        if len(fields) > 3 and fields[0] == name and fields[2].isdigit():
-            return int(fields[2]), int(fields[3]) if fields[3].isdigit() else 0
+        if len(fields) > 3 and fields[0] == name and _decimal(fields[2]):
+            return int(fields[2]), int(fields[3]) if _decimal(fields[3]) else 0
     return (0, 0) if name == "root" else (65534, 65534)
+
+
+def _decimal(text: str) -> bool:
+    """ASCII decimal digits only: str.isdigit() also accepts "²", which int() refuses (issue 15)."""
+    return text.isascii() and text.isdigit()
 
 
 def ldso_defaults(

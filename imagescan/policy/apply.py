@@ -6,10 +6,13 @@ bring); the policy's own findings are added (version ceilings, RPATH/RUNPATH hyg
 finding gets the policy's level (`off` drops it); waivers apply; the status is recomputed
 from what remains.
 
-Waived findings stay in the report, so that a waiver is visible where it is used: severity
-`note`, no `fatal_at` (they no longer make the file broken), and a message that starts with
-"waived" and gives the reason. With `--fail-on note` they count like any other note. An
-expired waiver waives nothing: the finding keeps its level and its message says since when.
+A waiver changes the judgement, not the facts (issue 10 item 13). Waived findings stay in
+the report, so that a waiver is visible where it is used: severity `note`, `waiver` set, a
+message that starts with "waived" and gives the reason, and the loader's `fatal_at` kept, so
+the file's status stays what the loader would do. The policy's outcome is each file's `gate`:
+"fail" when a finding reaches `fail_on`, else "pass". With `--fail-on note` waived findings
+count like any other note. An expired waiver waives nothing: the finding keeps its level and
+its message says since when.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from imagescan.globs import path_matches
 from imagescan.policy.ceilings import ceiling_findings
 from imagescan.policy.rpath import rpath_findings
 from imagescan.policy.rules import OFF, Policy, Waiver
-from imagescan.report import Report
+from imagescan.report import Report, severity_at_least
 from imagescan.rootfs import paths
 from imagescan.rootfs.model import RootFS
 
@@ -33,14 +36,19 @@ _RECOMPUTED = (Status.OK, Status.BROKEN, Status.BROKEN_LAZY)
 
 
 def apply_policy(
-    report: Report, policy: Policy, *, today: date, rootfs: RootFS | None = None
+    report: Report,
+    policy: Policy,
+    *,
+    today: date,
+    rootfs: RootFS | None = None,
+    fail_on: Severity = Severity.ERROR,
 ) -> Report:
-    """The report as `policy` judges it on `today`.
+    """The report as `policy` judges it on `today`, each file's gate decided at `fail_on`.
 
     `rootfs` (the scanned image's) gives the ELF facts and directory modes that ceilings,
     RPATH/RUNPATH hygiene and host-provided symbols need; without it those are not checked.
     """
-    judge = _Judge(policy, today, rootfs)
+    judge = _Judge(policy, today, rootfs, fail_on)
     files = tuple(judge.file(v) for v in report.files if selected(v.path, policy))
     skipped = tuple(s for s in report.skipped if selected(s.path, policy))
     image_findings = judge.settle_all(report.image_findings, None)
@@ -59,6 +67,7 @@ class _Judge:
     policy: Policy
     today: date
     rootfs: RootFS | None
+    fail_on: Severity = Severity.ERROR
 
     def facts(self, path: str | None) -> ElfFacts | None:
         if self.rootfs is None or path is None:
@@ -72,7 +81,9 @@ class _Judge:
         findings += self.policy_findings(verdict.path)
         settled = self.settle_all(findings, verdict.path)
         status = recomputed(verdict.status, settled)
-        return dataclasses.replace(verdict, findings=settled, status=status)
+        fails = any(severity_at_least(f.severity, self.fail_on) for f in settled)
+        gate = "fail" if fails else "pass"
+        return dataclasses.replace(verdict, findings=settled, status=status, gate=gate)
 
     def policy_findings(self, path: str) -> list[Finding]:
         facts = self.facts(path)
@@ -146,7 +157,6 @@ def waive(finding: Finding, waivers: list[Waiver], today: date) -> Finding:
         return dataclasses.replace(
             finding,
             severity=Severity.NOTE,
-            fatal_at=None,
             message=f"waived ({active.reason}{until}): {finding.message}",
             waiver=active.reason,
         )

@@ -103,6 +103,10 @@ def source_for(reference: str, directory: Path | None) -> PolicySource:
     return file_source(path)
 
 
+IMPLICIT_BASE = "default"  # what a policy without `extends` builds on
+NO_BASE = "none"  # `extends: none`: nothing to build on
+
+
 def load_policy(reference: str, *, directory: Path | None = None) -> Policy:
     """Load and validate a policy and everything it extends; PolicyError lists every problem."""
     chain = load_chain(source_for(reference, directory))
@@ -151,8 +155,11 @@ def parse_source(source: PolicySource) -> Parsed:
         raw = parse_text(source.text, source.format)
     except SyntaxProblem as err:
         return Parsed(source, None, None, (f"{label}: {err}",))
-    extends = raw.get("extends") if isinstance(raw, dict) else None
+    # issue 10: without `extends` a policy builds on `default`; `extends: none` starts empty
+    extends = raw.get("extends", IMPLICIT_BASE) if isinstance(raw, dict) else None
     extends = extends if isinstance(extends, str) and extends else None
+    if extends == NO_BASE or source.key == f"builtin:{IMPLICIT_BASE}":
+        extends = None
     try:
         document = PolicyDocument.model_validate_json(to_json(raw))
     except SyntaxProblem as err:

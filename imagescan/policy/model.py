@@ -120,7 +120,10 @@ class PolicyDocument(_Document):
 
     schema_version: Literal[1] = Field(description="the version of this policy format")
     extends: str | None = Field(
-        None, min_length=1, description="a built-in policy name or a file relative to this one"
+        None,
+        min_length=1,
+        description="a built-in policy name or a file relative to this one; without it the "
+        "policy builds on 'default', and 'none' starts from nothing",
     )
     description: str | None = None
     severity: dict[SeverityKey, SeverityRule] = Field(

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from imagescan.checks.model import FileVerdict, Finding
+from imagescan.render.hints import add_to_report_dict
 from imagescan.report import SCHEMA_VERSION, ImageInfo, Report
 from imagescan.rootfs.model import Skipped
 
@@ -28,6 +29,10 @@ def finding_dict(finding: Finding) -> dict[str, Any]:
         out["tried"] = [{"path": p, "rule": r} for p, r in finding.tried]
     if finding.waiver is not None:
         out["waiver"] = finding.waiver
+    if finding.caused_by is not None:
+        out["caused_by"] = finding.caused_by
+    if finding.symbols_cut:
+        out["symbols_cut"] = finding.symbols_cut
     return out
 
 
@@ -50,6 +55,10 @@ def file_dict(verdict: FileVerdict) -> dict[str, Any]:
         out["go_version"] = verdict.go_version
     if verdict.note:
         out["note"] = verdict.note
+    if verdict.gate is not None:
+        out["gate"] = verdict.gate
+    if verdict.findings_cut:
+        out["findings_cut"] = verdict.findings_cut
     return out
 
 
@@ -77,8 +86,9 @@ def report_dict(report: Report) -> dict[str, Any]:
         "summary": {
             "files": len(report.files),
             "by_status": report.status_counts(),
-            "skipped": len(report.skipped),
+            "skipped": len(report.not_judged()),
         },
+        "config": {"policy": report.policy, "config_file": report.config_file},
         "files": [file_dict(v) for v in report.files],
         "image_findings": [finding_dict(f) for f in report.image_findings],
         "skipped": [skipped_dict(s) for s in report.skipped],
@@ -86,4 +96,6 @@ def report_dict(report: Report) -> dict[str, Any]:
 
 
 def render_json(report: Report) -> str:
-    return json.dumps(report_dict(report), indent=2, sort_keys=False) + "\n"
+    doc = report_dict(report)
+    add_to_report_dict(doc, report)
+    return json.dumps(doc, indent=2, sort_keys=False) + "\n"

@@ -13,7 +13,9 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
+from imagescan.checks.causes import roots
 from imagescan.checks.model import FileVerdict, Finding, Severity, Status
+from imagescan.render.fold import fallout_phrase
 from imagescan.report import Report
 from imagescan.rootfs.model import Skipped
 
@@ -46,6 +48,10 @@ class Counts:
 
 
 def is_failure(verdict: FileVerdict) -> bool:
+    """The policy's gate when a policy judged the file (a waiver keeps the loader's status
+    but passes the gate, issue 10 item 13), else the loader's verdict."""
+    if verdict.gate is not None:
+        return verdict.gate == "fail"
     return verdict.status in FAILING or any(f.severity == Severity.ERROR for f in verdict.findings)
 
 
@@ -80,8 +86,10 @@ def verdict_lines(report: Report, verdict: FileVerdict) -> list[str]:
         lines.append(verdict.note)
     if verdict.status == Status.STATIC:
         lines.append("statically linked: no dynamic loader involved, nothing to resolve")
-    for finding in verdict.findings:
+    for finding, fallout in roots(verdict.findings):  # one root cause, one entry
         lines += finding_lines(finding)
+        if fallout:
+            lines.append(f"    {fallout_phrase(finding, fallout)}")
     return lines
 
 

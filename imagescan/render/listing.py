@@ -9,6 +9,7 @@ from typing import Any
 
 from imagescan.elf.model import ElfFacts
 from imagescan.machines import machine_name
+from imagescan.render.escape import display
 from imagescan.render.json import image_dict
 from imagescan.report import ImageInfo
 from imagescan.rootfs.model import Entry, EntryType, RootFS
@@ -62,22 +63,27 @@ def entry_dict(entry: Entry) -> dict[str, Any]:
     }
 
 
-def listing_json(image: ImageInfo, entries: Iterable[Entry]) -> str:
-    doc = {
+def listing_dict(image: ImageInfo, entries: Iterable[Entry]) -> dict[str, Any]:
+    """`ls -o json`: the image and its files (strings exact)."""
+    return {
         "schema_version": SCHEMA_VERSION,
         "image": image_dict(image),
         "files": [entry_dict(e) for e in entries],
     }
-    return json.dumps(doc, indent=2) + "\n"
+
+
+def listing_json(image: ImageInfo, entries: Iterable[Entry]) -> str:
+    return json.dumps(listing_dict(image, entries), indent=2) + "\n"
 
 
 def listing_lines(entries: Iterable[Entry]) -> Iterable[str]:
-    """`ls -l`-like lines: type+mode, size, layer, path (-> target), ELF facts."""
+    """`ls -l`-like lines: type+mode, size, layer (from 0 at the base), path (-> target),
+    ELF facts; names from the image escaped for the terminal."""
     for entry in entries:
         mode = _TYPE_CHAR.get(entry.type, "?") + stat.filemode(entry.mode)[1:]
-        line = f"{mode} {entry.size:>10} L{entry.layer:<2} {entry.path}"
+        line = f"{mode} {entry.size:>10} L{entry.layer:<2} {display(entry.path)}"
         if entry.link_target:
-            line += f" -> {entry.link_target}"
+            line += f" -> {display(entry.link_target)}"
         facts = elf_dict(entry.elf)
         if facts:
             line += f"  [ELF{facts['class']} {facts['machine']} {facts['type']}]"

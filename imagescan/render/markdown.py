@@ -10,7 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from imagescan.checks.causes import roots
 from imagescan.checks.model import FileVerdict, Finding, Status
+from imagescan.render.fold import fallout_phrase
+from imagescan.render.hints import causes
 from imagescan.report import Report
 from imagescan.rootfs.model import Skipped
 
@@ -20,6 +23,7 @@ MAX_ROWS = 100
 COLLAPSE_ROWS = 10  # longer tables start folded
 # GitHub refuses comments over 65536 characters: each section gets a share of that
 BUDGET_BROKEN, BUDGET_OTHERS, BUDGET_SKIPPED, BUDGET_IMAGE = 36_000, 12_000, 8_000, 6_000
+BUDGET_FIXES = 6_000  # issue 11: the fix hints of the broken files; taken from BROKEN's share
 FATAL = (Status.BROKEN, Status.INTERPRETER_MISSING)
 # CommonMark lets any ASCII punctuation be backslash-escaped; these start markup in a line.
 _MARKUP = re.compile(r"([\\`*_\[\]<>|~&#!])")
@@ -106,11 +110,18 @@ def finding_text(finding: Finding) -> str:
     return f"**{finding.severity}**: {plain(finding.message)}"
 
 
+def _cause_text(cause: Finding, fallout: Sequence[Finding]) -> str:
+    text = finding_text(cause)
+    return f"{text} ({plain(fallout_phrase(cause, fallout))})" if fallout else text
+
+
 def findings_cell(findings: Sequence[Finding]) -> str:
-    """The first few findings, then the rest folded; one line, for a table cell."""
-    texts = [finding_text(f) for f in findings[:MAX_FINDINGS]]
-    if len(findings) > MAX_FINDINGS:
-        texts.append(f"and {len(findings) - MAX_FINDINGS} more")
+    """The first few root causes, each with its fallout as a count, then the rest folded;
+    one line, for a table cell."""
+    grouped = roots(findings)
+    texts = [_cause_text(cause, fallout) for cause, fallout in grouped[:MAX_FINDINGS]]
+    if len(grouped) > MAX_FINDINGS:
+        texts.append(f"and {len(grouped) - MAX_FINDINGS} more")
     cell = "<br>".join(texts[:SHOWN_FINDINGS])
     rest = texts[SHOWN_FINDINGS:]
     if rest:
@@ -181,6 +192,21 @@ def image_section(findings: Sequence[Finding]) -> str:
     return "### Image findings\n\n" + "\n".join(lines)
 
 
+def fix_section(report: Report, verdicts: Sequence[FileVerdict]) -> str:
+    """Where each broken file came from and how to fix each of its root causes (issue 11)."""
+    items: list[str] = []
+    for verdict in verdicts:
+        origin = report.hints.files.get(verdict.path) if report.hints else None
+        where = f" — {plain(origin.summary)}" if origin is not None else ""
+        for _, fix in causes(report, verdict):
+            steps = "".join(f"\n  - {plain(step)}" for step in fix.steps)
+            items.append(f"- {code(verdict.path)}{where}: {plain(fix.why)}{steps}")
+    shown = items[: fitting(items, BUDGET_FIXES)]
+    if len(shown) < len(items):
+        shown.append(f"- {more(len(items) - len(shown))}")
+    return "### How to fix\n\n" + "\n".join(shown)
+
+
 def render_markdown(report: Report) -> str:
     """The report as a Markdown comment."""
     # files that will not start come before those that fail only when a function is called
@@ -191,7 +217,10 @@ def render_markdown(report: Report) -> str:
     if report.image_findings:
         sections.append(image_section(report.image_findings))
     if broken:
-        sections.append(files_section("Broken files", broken, BUDGET_BROKEN, folded=False))
+        budget = BUDGET_BROKEN - (BUDGET_FIXES if report.hints is not None else 0)
+        sections.append(files_section("Broken files", broken, budget, folded=False))
+    if broken and report.hints is not None:
+        sections.append(fix_section(report, broken))
     if others:
         sections.append(files_section("Other findings", others, BUDGET_OTHERS, folded=True))
     if report.skipped:

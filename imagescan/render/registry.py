@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import enum
-from io import StringIO
 from typing import Protocol
-
-from rich.console import Console
 
 from imagescan.render.json import render_json
 from imagescan.render.junit import render_junit
 from imagescan.render.markdown import render_markdown
 from imagescan.render.sarif import render_sarif
-from imagescan.render.text import render_text
+from imagescan.render.text import render_plain
 from imagescan.report import Report
-
-TEXT_WIDTH = 100
 
 
 class Renderer(Protocol):
@@ -34,16 +29,8 @@ class Format(enum.StrEnum):
     MARKDOWN = "markdown"
 
 
-def render_plain_text(report: Report) -> str:
-    """The human report without colour, as written to a file (100 columns)."""
-    buffer = StringIO()
-    console = Console(file=buffer, no_color=True, width=TEXT_WIDTH, highlight=False)
-    render_text(report, console)
-    return buffer.getvalue()
-
-
 RENDERERS: dict[Format, Renderer] = {
-    Format.TEXT: render_plain_text,
+    Format.TEXT: render_plain,
     Format.JSON: render_json,
     Format.SARIF: render_sarif,
     Format.JUNIT: render_junit,

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from imagescan.checks.model import FileVerdict, Finding, FindingKind, Severity
+from imagescan.render.hints import add_rule_help, sarif_fix
 from imagescan.report import Report
 from imagescan.rootfs.model import Skipped
 
@@ -120,6 +121,15 @@ RULES: dict[FindingKind, RuleText] = {
         "Remove the preload entry or install the library.",
         Severity.WARNING,
     ),
+    FindingKind.CONFIG_NOT_READ: RuleText(
+        "ConfigNotRead",
+        "A file the loader reads was too large to judge",
+        "The image holds a configuration file the loader reads (ld.so.conf and what it "
+        "includes, ld.so.cache, ld.so.preload, a musl path file) beyond imagescan's size "
+        "budget: the verdicts that depend on it could not be checked.",
+        "Shrink or remove the file; a real image's loader configuration is a few kilobytes.",
+        Severity.ERROR,
+    ),
     FindingKind.CPU_DEPENDENT: RuleText(
         "CpuDependent",
         "Whether the program starts depends on the CPU",
@@ -138,6 +148,16 @@ RULES: dict[FindingKind, RuleText] = {
         "Usually harmless; rebuild the library with its version script to be sure the "
         "program gets the ABI it expects.",
         Severity.NOTE,
+    ),
+    FindingKind.PROTECTED_COPY_RELOCATION: RuleText(
+        "ProtectedCopyRelocation",
+        "The program copies a library's protected data",
+        "The program's copy relocation binds to a protected symbol of a library; the loader "
+        "warns, and refuses to start the program when the library is marked "
+        "GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS (gcc -mno-direct-extern-access).",
+        "Rebuild the program as PIE with -fPIC or -mno-direct-extern-access, or give the "
+        "symbol default visibility in the library.",
+        Severity.ERROR,
     ),
     FindingKind.VERSION_CEILING: RuleText(
         "VersionCeiling",
@@ -261,6 +281,10 @@ def finding_properties(finding: Finding) -> dict[str, Any]:
         out["symbols"] = list(finding.symbols)
     if finding.tried:
         out["tried"] = [{"path": p, "rule": r} for p, r in finding.tried]
+    if finding.caused_by is not None:
+        out["causedBy"] = finding.caused_by
+    if finding.symbols_cut:
+        out["symbolsCut"] = finding.symbols_cut
     return out
 
 
@@ -294,9 +318,14 @@ def file_result(report: Report, verdict: FileVerdict, finding: Finding) -> dict[
     result["partialFingerprints"] = {FINGERPRINT_KEY: fingerprint(finding, verdict.path)}
     properties = layer_properties(report, verdict.layer)
     properties["status"] = str(verdict.status)
+    if verdict.gate is not None:
+        properties["gate"] = verdict.gate
+    if verdict.findings_cut:
+        properties["findingsCut"] = verdict.findings_cut
     if verdict.host:
         properties["host"] = verdict.host
     result["properties"] = properties | finding_properties(finding)
+    sarif_fix(result, report, verdict.path, finding)
     return result
 
 
@@ -323,6 +352,7 @@ def image_result(report: Report, finding: Finding) -> dict[str, Any]:
     identity = finding.provider or ""
     result["partialFingerprints"] = {FINGERPRINT_KEY: fingerprint(finding, f"{where}\0{identity}")}
     result["properties"] = {"image": report.image.reference} | finding_properties(finding)
+    sarif_fix(result, report, "", finding)
     return result
 
 
@@ -367,8 +397,9 @@ def run_properties(report: Report) -> dict[str, Any]:
         "summary": {
             "files": len(report.files),
             "byStatus": report.status_counts(),
-            "skipped": len(report.skipped),
+            "skipped": len(report.not_judged()),
         },
+        "config": {"policy": report.policy, "configFile": report.config_file},
     }
 
 
@@ -403,6 +434,7 @@ def sarif_dict(report: Report) -> dict[str, Any]:
         "columnKind": "unicodeCodePoints",
         "properties": run_properties(report),
     }
+    add_rule_help(run, report)
     return {"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}
 
 

@@ -13,7 +13,7 @@ import stat
 from dataclasses import dataclass, field, replace
 
 from imagescan.errors import ImageReadError
-from imagescan.rootfs.layer import file_id, read_content
+from imagescan.rootfs.layer import DpkgListBudget, KeptBudget, file_id, read_content
 from imagescan.rootfs.model import Entry, EntryType, LayerIndex, Skipped
 from imagescan.rootfs.paths import join
 
@@ -36,6 +36,8 @@ class _Walk:
     inodes: dict[tuple[int, int], str] = field(default_factory=dict)
     files: int = 0
     symbols: bool = True
+    budget: KeptBudget = field(default_factory=KeptBudget)  # issue 15: kept bytes bounded
+    list_budget: DpkgListBudget = field(default_factory=DpkgListBudget)  # issue 11
 
 
 def index_directory(root: str, layer: int = 0, *, symbols: bool = True) -> LayerIndex:
@@ -106,7 +108,9 @@ def _regular(walk: _Walk, base: Entry, host_path: str, st: os.stat_result) -> No
     walk.inodes[inode] = base.path
     fd = os.open(host_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as stream:
-        content = read_content(base.path, st.st_size, stream.read, symbols=walk.symbols)
+        content = read_content(
+            base.path, st.st_size, stream.read, symbols=walk.symbols, budget=walk.budget
+        )
     walk.files += 1
     entry = replace(
         base,
@@ -117,7 +121,7 @@ def _regular(walk: _Walk, base: Entry, host_path: str, st: os.stat_result) -> No
         elf=content.elf,
     )
     walk.entries.append(entry)
-    if content.kept is not None:
+    if content.kept is not None and walk.list_budget.admit(base.path, content.kept):
         walk.kept[base.path] = content.kept
     if content.skip_reason is not None:
         walk.skipped.append(Skipped(base.path, content.skip_reason, walk.layer))

@@ -48,12 +48,26 @@ KEPT_PATHS = frozenset(
         "/var/lib/dpkg/status",
         "/lib/apk/db/installed",
         "/usr/lib/apk/db/installed",
+        "/var/lib/rpm/rpmdb.sqlite",  # issue 11: package owners and versions
+        "/usr/lib/sysimage/rpm/rpmdb.sqlite",
+        "/etc/apt/sources.list",  # issue 11: the image's own package sources, for fix hints
+        "/etc/apk/repositories",
     }
 )
 KEPT_PREFIXES = ("/etc/ld.so.conf.d/", "/var/lib/dpkg/status.d/")
+# issue 11: package file lists and package sources, each kept under limits of their own.
+DPKG_INFO = "/var/lib/dpkg/info/"
+SOURCE_PREFIXES = ("/etc/apt/sources.list.d/", "/etc/yum.repos.d/")
+MAX_RPMDB_SIZE = 64 << 20  # rpmdb.sqlite of a full Fedora is ~40 MiB
+DPKG_LISTS_BUDGET = 16 << 20  # a layer's dpkg info/*.list files together (~2000 packages)
 # Small *.conf files anywhere are kept too: an /etc/ld.so.conf.d entry may be a symlink to
 # one (update-alternatives does that), and which one is known only after squashing.
 MAX_CONF_SIZE = 64 << 10
+# All kept bytes of one image (or one layer read alone): 20,000 small *.conf files or 150
+# files of 8 MiB in /etc/ld.so.conf.d/ once held 1.3 GB (issue 15). Past it a file is not
+# kept; checks.kept then says which of the files the loader reads are missing.
+MAX_KEPT_TOTAL = 64 << 20
+NOT_KEPT = f"not kept: the image's kept files pass {MAX_KEPT_TOTAL >> 20} MiB"
 
 Hidden = Callable[[str], bool]
 Read = Callable[[int], bytes]
@@ -74,6 +88,20 @@ class LayerScan:
 
     index: LayerIndex
     unread_link_targets: frozenset[str] = frozenset()
+
+
+class KeptBudget:
+    """What is left of MAX_KEPT_TOTAL: one per image read, or per layer read alone."""
+
+    def __init__(self, total: int = MAX_KEPT_TOTAL) -> None:
+        self.left = total
+
+    def take(self, size: int) -> bool:
+        """True, and the bytes are counted, when `size` more bytes may be kept."""
+        if size > self.left:
+            return False
+        self.left -= size
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,13 +147,15 @@ def scan_layer(
     compute_diff_id: bool = False,
     name: str | None = None,
     symbols: bool = True,
+    budget: KeptBudget | None = None,
 ) -> LayerScan:
     """`index_layer`, also telling which hidden files a visible hard link needs.
 
-    `name` is how messages call the layer (default: "layer INDEX (DIFF_ID…)").
+    `name` is how messages call the layer (default: "layer INDEX (DIFF_ID…)"). `budget` is
+    shared by the layers of one image read together (default: this layer's own).
     """
     name = name or _layer_name(index, diff_id)
-    builder = _LayerBuilder(index, hidden, symbols)
+    builder = _LayerBuilder(index, hidden, symbols, budget)
     digest = _read_layer(blob, builder, name, compute_diff_id)
     if digest is not None and diff_id is not None and digest != diff_id:
         raise ImageReadError(
@@ -153,7 +183,36 @@ def is_kept(path: str) -> bool:
     """True for the small files kept verbatim (loader configuration, release, packages)."""
     if path in KEPT_PATHS or path.startswith(KEPT_PREFIXES):
         return True
+    if is_dpkg_list(path) or path.startswith(SOURCE_PREFIXES):
+        return True
     return path.startswith("/etc/ld-musl-") and path.endswith(".path")
+
+
+def is_dpkg_list(path: str) -> bool:
+    """True for a dpkg file list (/var/lib/dpkg/info/PACKAGE[:ARCH].list)."""
+    return path.startswith(DPKG_INFO) and path.endswith(".list")
+
+
+def _keep_limit(path: str) -> int:
+    return MAX_RPMDB_SIZE if path.endswith("/rpmdb.sqlite") else MAX_KEPT_SIZE
+
+
+@dataclass
+class DpkgListBudget:
+    """What is left of one layer's budget for dpkg file lists: past it, lists are not kept
+    (the package database then says which packages have no file list)."""
+
+    left: int = DPKG_LISTS_BUDGET
+
+    def admit(self, path: str, data: bytes) -> bool:
+        """True when `data` (kept under `path`) fits; dpkg lists use up the budget."""
+        if not is_dpkg_list(path):
+            return True
+        if len(data) > self.left:
+            self.left = 0  # the lists kept are a prefix of the layer's, not a random subset
+            return False
+        self.left -= len(data)
+        return True
 
 
 READ_CHUNK = 1 << 20
@@ -164,35 +223,56 @@ def file_id(layer: int, ordinal: int) -> int:
     return layer << FILE_ID_BITS | ordinal
 
 
-def read_content(path: str, size: int, read: Read, *, symbols: bool = True) -> FileContent:
+def read_content(
+    path: str,
+    size: int,
+    read: Read,
+    *,
+    symbols: bool = True,
+    budget: KeptBudget | None = None,
+) -> FileContent:
     """What a regular file's content says; `read(n)` reads it from its first byte.
 
     ELF files are parsed whole; others give open_verify's verdict from the first bytes.
+    Kept files count against `budget` (default: one of their own).
     """
     head = read(HEAD_SIZE)
     verify = header_problem(head, size)
     if verify is None and is_elf(head):
         return _elf_content(path, size, head, read, symbols)
     if is_kept(path):
-        if size > MAX_KEPT_SIZE:
+        if size > _keep_limit(path):
             return FileContent(verify, skip_reason=f"too large to keep ({size} bytes)")
+        if not (budget or KeptBudget()).take(size):
+            return FileContent(verify, skip_reason=NOT_KEPT)
     elif not (path.endswith(".conf") and size <= MAX_CONF_SIZE):
         return FileContent(verify)
-    return FileContent(verify, kept=head + read(max(size - len(head), 0)))
+    elif not (budget or KeptBudget()).take(size):
+        return FileContent(verify)  # any *.conf: checks.kept names it if ld.so.conf includes it
+    return FileContent(verify, kept=_read_kept(head, size, read))
+
+
+def _read_kept(head: bytes, size: int, read: Read) -> bytes:
+    data = bytearray(head)
+    while len(data) < size:
+        chunk = read(min(READ_CHUNK, size - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
 
 
 def _read_whole(head: bytes, size: int, read: Read) -> bytearray:
     """The whole file in one buffer, filled a chunk at a time: a large library (libLLVM is
-    over 100 MiB) is then held once, not once more for joining the head to the rest."""
-    data = bytearray(size)
-    data[: len(head)] = head
-    filled = len(head)
-    while filled < size:
-        chunk = read(min(READ_CHUNK, size - filled))
+    over 100 MiB) is then held once, not once more for joining the head to the rest. The
+    buffer grows as bytes arrive: a member declaring 1 GiB and holding 64 KiB once had
+    1 GiB allocated before its first byte was read (issue 15)."""
+    data = bytearray(head)
+    while len(data) < size:
+        chunk = read(min(READ_CHUNK, size - len(data)))
         if not chunk:
-            raise MalformedElf(f"file ends after {filled} of {size} bytes")
-        data[filled : filled + len(chunk)] = chunk
-        filled += len(chunk)
+            raise MalformedElf(f"file ends after {len(data)} of {size} bytes")
+        data += chunk
     return data
 
 
@@ -213,10 +293,17 @@ def _elf_content(path: str, size: int, head: bytes, read: Read, symbols: bool) -
 class _LayerBuilder:
     """Collects the facts of one layer, member by member, in stream order."""
 
-    def __init__(self, index: int, hidden: Hidden | None, symbols: bool = True) -> None:
+    def __init__(
+        self,
+        index: int,
+        hidden: Hidden | None,
+        symbols: bool = True,
+        budget: KeptBudget | None = None,
+    ) -> None:
         self.index = index
         self.hidden = hidden
         self.symbols = symbols
+        self.budget = budget or KeptBudget()
         self.entries: list[Entry] = []
         self.whiteouts: list[str] = []
         self.opaque_dirs: list[str] = []
@@ -225,6 +312,7 @@ class _LayerBuilder:
         self.files = 0
         self.unread: set[str] = set()
         self.unread_link_targets: set[str] = set()
+        self.list_budget = DpkgListBudget()  # issue 11: dpkg file lists, per layer
 
     def add(self, member: TarMember, tar: TarStream) -> None:
         """Record one tar member."""
@@ -273,7 +361,9 @@ class _LayerBuilder:
             self.unread.add(path)
             content = FileContent(NOT_READ)
         else:
-            content = read_content(path, member.size, tar.read_data, symbols=self.symbols)
+            content = read_content(
+                path, member.size, tar.read_data, symbols=self.symbols, budget=self.budget
+            )
         entry = Entry(
             path=path,
             type=EntryType.FILE,
@@ -288,7 +378,7 @@ class _LayerBuilder:
             elf=content.elf,
         )
         self.entries.append(entry)
-        if content.kept is not None:
+        if content.kept is not None and self.list_budget.admit(path, content.kept):
             self.kept[path] = content.kept
         if content.skip_reason is not None:
             self.skipped.append(Skipped(path, content.skip_reason, self.index))

@@ -18,9 +18,9 @@ from imagescan.rootfs.dirwalk import index_directory
 from imagescan.rootfs.layer import (
     FILE_ID_BITS,
     NOT_READ,
+    KeptBudget,
     LayerScan,
     file_id,
-    index_layer,
     scan_layer,
 )
 from imagescan.rootfs.model import Entry, LayerIndex, RootFS
@@ -109,15 +109,19 @@ def read_top_down(
     hidden = HiddenPaths()
     count = len(image.layers)
     layers: list[LayerIndex] = []
+    budget = KeptBudget()  # kept bytes of the whole image (issue 15)
     for index in reversed(range(count)):
         _tell(progress, f"reading layer {count - index}/{count}")
+        left = budget.left
         scan = _scan(
-            access, index, _diff_id(image, index), hidden.hidden if hide else None, symbols
+            access, index, _diff_id(image, index), hidden.hidden if hide else None, symbols, budget
         )
         if scan.unread_link_targets:
             # A visible hard link of this layer points at a file we left unread: read again.
             needed = scan.unread_link_targets
-            scan = _scan(access, index, scan.index.diff_id, _except(hidden, needed), symbols)
+            budget.left = left
+            hide_except = _except(hidden, needed)
+            scan = _scan(access, index, scan.index.diff_id, hide_except, symbols, budget)
         hidden.add(scan.index)
         layers.append(scan.index)
     layers.reverse()
@@ -130,11 +134,12 @@ def _scan(
     diff_id: str | None,
     hidden: Callable[[str], bool] | None,
     symbols: bool = True,
+    budget: KeptBudget | None = None,
 ) -> LayerScan:
     if isinstance(access, DirectoryLayers):  # read whole: hiding only ever saves work
         return LayerScan(index_directory(access.directory(index), index, symbols=symbols))
     with closing(access.open_layer(index)) as blob:
-        return scan_layer(blob, index, diff_id, hidden=hidden, symbols=symbols)
+        return scan_layer(blob, index, diff_id, hidden=hidden, symbols=symbols, budget=budget)
 
 
 def _except(hidden: HiddenPaths, needed: frozenset[str]) -> Callable[[str], bool]:
@@ -150,16 +155,21 @@ def read_stream(
     """Every layer's index, in the order a one-pass source yields them."""
     diff_ids = _all_diff_ids(image)
     placed: dict[int, LayerIndex] = {}
+    budget = KeptBudget()  # kept bytes of the whole image (issue 15)
     for number, (index, blob) in enumerate(access.iter_layers(), start=1):
         _tell(progress, f"reading layer {number}/{len(diff_ids)}")
         with closing(blob):
             if index is None:
                 name = f"{image.reference}: layer {number} of the stream"
-                scan = scan_layer(blob, 0, None, compute_diff_id=True, name=name, symbols=symbols)
+                scan = scan_layer(
+                    blob, 0, None, compute_diff_id=True, name=name, symbols=symbols, budget=budget
+                )
                 layer = scan.index
                 placed.update(_place_by_diff_id(layer, diff_ids, placed, name))
             else:
-                placed[index] = index_layer(blob, index, _diff_id(image, index), symbols=symbols)
+                diff_id = _diff_id(image, index)
+                layer_scan = scan_layer(blob, index, diff_id, symbols=symbols, budget=budget)
+                placed[index] = layer_scan.index
     missing = [index for index in range(len(diff_ids)) if index not in placed]
     if missing:
         raise ImageReadError(f"{image.reference}: layer {missing[0]} is missing from the image")

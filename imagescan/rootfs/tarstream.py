@@ -55,17 +55,22 @@ class TarStream:
         self._padding = 0
 
     def members(self) -> Iterator[TarMember]:
-        """Every member, in stream order, up to the end-of-archive block."""
+        """Every member, in stream order, up to the end-of-archive block.
+
+        A stream that ends cleanly at a member boundary without that block ends the archive
+        too, as docker load, GNU tar and the engines accept it (umoci writes such layers;
+        issue 10); a stream cut inside a header or a member's data stays an error.
+        """
         pending: dict[str, str] = {}
         first, extensions = True, 0
         while True:
             self._skip_rest()
             block = self._exact(BLOCK, allow_eof=True)
-            if not block:
-                raise TarFormatError(
-                    "empty file" if first else "the tar ends without its end-of-archive block"
-                )
-            if block == ZERO_BLOCK:
+            if not block and first:
+                raise TarFormatError("empty file")
+            if not block and extensions:
+                raise TarFormatError("the tar ends after an extended header, before its member")
+            if not block or block == ZERO_BLOCK:
                 return
             member = _parse_header(block, first)
             first = False
@@ -189,7 +194,11 @@ def parse_pax(data: bytes) -> dict[str, str]:
     pos = 0
     while pos < len(data):
         space = data.find(b" ", pos)
-        length = int(data[pos:space]) if space > pos and data[pos:space].isdigit() else 0
+        digits = data[pos:space] if space > pos else b""
+        # A record without "LENGTH " would read as length 0 and never advance (issue 15).
+        if not (digits.isascii() and digits.isdigit()):
+            raise TarFormatError("corrupt PAX extended header")
+        length = int(digits)
         end = pos + length
         if length <= space - pos or end > len(data) or data[end - 1 : end] != b"\n":
             raise TarFormatError("corrupt PAX extended header")

@@ -1,0 +1,235 @@
+"""A nightly audit of a fleet (issue 12): 60 images over three shared base layer sets.
+
+Usage: python benchmarks/audit.py [--images 60] [--big-mb 1024] [--work DIR]
+
+Builds, with the tests' image builder, one OCI layout of IMAGES images sharing three bases:
+the corpus `deb12-base` layer (Debian 12 minbase), that plus a Python-sized layer (this
+host's python3 and its standard library), and that plus a synthetic BIG-MB layer (data
+files); each image adds a small top layer of its own (a program, some with one that cannot
+start). Then prints, in one run:
+
+- the floor: reading only the unique layers once (inflate + walk every tar header);
+- `audit` with a cold store (every unique layer read once, facts stored), and its ratio to
+  the floor (target <= 1.3x);
+- `audit` with a warm store (the same images again: results of unchanged digests reused;
+  target all of them <= 5 s);
+- `audit` on a LocalCluster of 2 Dask workers (cold store), for half the images and for
+  all, with each worker's peak RSS (target: flat in the number of images).
+
+The load average is printed before and after: the figures mean little on a busy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import closing
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from imagescan.audit import AuditSettings, audit_images, record_run  # noqa: E402
+from imagescan.image.compression import open_decompressed  # noqa: E402
+from imagescan.policy.load import load_policy  # noqa: E402
+from imagescan.rootfs.tarstream import TarStream  # noqa: E402
+from imagescan.scan import ScanOptions  # noqa: E402
+from tests import imagebuilder as ib  # noqa: E402
+from tests.fleet_support import programs  # noqa: E402
+
+CORPUS = REPO.parent / "shared" / "corpus" / "oci"
+CHUNK = 8 << 20
+
+
+class Layout:
+    """An OCI layout written blob by blob (each shared layer once, not once per image)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.blobs = root / "blobs" / "sha256"
+        self.blobs.mkdir(parents=True)
+        self.manifests: list[dict[str, Any]] = []
+
+    def add_blob(self, data: bytes, media_type: str) -> dict[str, Any]:
+        digest = ib.sha256(data)
+        (self.blobs / digest.split(":")[1]).write_bytes(data)
+        return {"mediaType": media_type, "digest": digest, "size": len(data)}
+
+    def layer(self, members: list[Any], compression: str = "zstd") -> tuple[dict[str, Any], str]:
+        raw = ib.layer_tar(members)
+        diff_id = ib.sha256(raw)
+        return self.add_blob(ib.compress(raw, compression), ib.MT_LAYER[compression]), diff_id
+
+    def image(self, tag: str, layers: list[tuple[dict[str, Any], str]]) -> None:
+        spec = ib.ImageSpec([])
+        config = ib.config_json(spec, [d for _, d in layers])
+        config_desc = self.add_blob(json.dumps(config).encode(), ib.MT_OCI_CONFIG)
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": ib.MT_OCI_MANIFEST,
+            "config": config_desc,
+            "layers": [desc for desc, _ in layers],
+        }
+        desc = self.add_blob(json.dumps(manifest).encode(), ib.MT_OCI_MANIFEST)
+        self.manifests.append({**desc, "annotations": {ib.REF_NAME: tag}})
+
+    def close(self) -> None:
+        (self.root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+        index = {"schemaVersion": 2, "mediaType": ib.MT_OCI_INDEX, "manifests": self.manifests}
+        (self.root / "index.json").write_text(json.dumps(index))
+
+
+def corpus_base(layout: Layout) -> tuple[dict[str, Any], str]:
+    """The corpus deb12-base layer, copied as it is (gzip), with its diff_id."""
+    index = json.loads((CORPUS / "index.json").read_text())
+    entry = next(m for m in index["manifests"] if m["annotations"][ib.REF_NAME] == "deb12-base")
+    manifest = json.loads((CORPUS / "blobs/sha256" / entry["digest"][7:]).read_text())
+    config = json.loads((CORPUS / "blobs/sha256" / manifest["config"]["digest"][7:]).read_text())
+    desc = manifest["layers"][0]
+    shutil.copyfile(CORPUS / "blobs/sha256" / desc["digest"][7:], layout.blobs / desc["digest"][7:])
+    return desc, config["rootfs"]["diff_ids"][0]
+
+
+def python_layer() -> list[Any]:
+    """This host's python3 and its standard library (extension modules are ELF files)."""
+    paths = [
+        str(p)
+        for p in Path("/usr/lib/python3.11").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    ]
+    return ib.host_files(["/usr/bin/python3.11", *paths], follow=True)
+
+
+def big_layer(megabytes: int) -> list[Any]:
+    """Data files of random bytes (incompressible, like model weights), 8 MiB each."""
+    count = max(1, megabytes * (1 << 20) // CHUNK)
+    return [ib.File(f"/opt/big/part-{i:04d}.bin", os.urandom(CHUNK)) for i in range(count)]
+
+
+def build(work: Path, images: int, big_mb: int) -> tuple[Path, list[str], list[Path]]:
+    """The layout, the references, and the unique layer blobs (for the floor)."""
+    layout = Layout(work / "oci")
+    elves = programs(work / "build")
+    deb = corpus_base(layout)
+    python = layout.layer(python_layer())
+    big = layout.layer(big_layer(big_mb))
+    bases = [[deb], [deb, python], [deb, big]]
+    refs = []
+    for i in range(images):
+        top = [
+            ib.File(f"/etc/image-{i}", f"{i}\n".encode()),
+            ib.File("/usr/local/bin/hello", elves["hello"], 0o755),
+        ]
+        if i % 7 == 3:
+            top.append(ib.File("/usr/local/bin/needs-libver", elves["needs-libver"], 0o755))
+        layout.image(f"img-{i}", [*bases[i % 3], layout.layer(top)])
+        refs.append(f"oci-dir:{layout.root}:img-{i}")
+    layout.close()
+    blobs = sorted(
+        {
+            layout.blobs / d["digest"][7:]
+            for m in layout.manifests
+            for d in _manifest(layout, m)["layers"]
+        }
+    )
+    return layout.root, refs, blobs
+
+
+def _manifest(layout: Layout, desc: dict[str, Any]) -> dict[str, Any]:
+    return dict(json.loads((layout.blobs / desc["digest"][7:]).read_text()))
+
+
+def floor(blobs: list[Path]) -> str:
+    """Inflate every unique layer once and walk its tar headers."""
+    members = 0
+    for path in blobs:
+        with closing(path.open("rb")) as blob:
+            for _ in TarStream(open_decompressed(blob).read, 1 << 40).members():
+                members += 1
+    return f"{len(blobs)} unique layers, {members} members"
+
+
+def timed(label: str, work: Callable[[], str]) -> float:
+    start = time.perf_counter()
+    what = work()
+    seconds = time.perf_counter() - start
+    print(f"{label:<40} {seconds:8.2f} s   {what}", flush=True)
+    return seconds
+
+
+def local_audit(refs: list[str], store: Path) -> str:
+    settings = AuditSettings(ScanOptions(), load_policy("default"), date.today(), str(store))
+    results = audit_images(list(enumerate(refs)), settings)
+    record_run(results, str(store), time.time())  # as `imagescan audit --store` does
+    broken = sum(1 for r in results if r.broken)
+    reused = sum(1 for r in results if r.reused)
+    errors = [r.error for r in results if r.error]
+    assert not errors, errors
+    return f"{len(results)} images, {broken} broken, {reused} reused"
+
+
+def peak_rss_mib() -> int:
+    """This process's own peak RSS (VmHWM). Not getrusage's ru_maxrss: that one keeps the
+    peak of the process a worker was forked from (this benchmark, which built a big layer)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) >> 10
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def dask_audit(refs: list[str], store: Path, peaks: list[int]) -> str:
+    from imagescan.cluster import audit_on_dask, connect
+
+    settings = AuditSettings(ScanOptions(), load_policy("default"), date.today(), str(store))
+    with connect(None, 2) as client:
+        results = audit_on_dask(list(enumerate(refs)), settings, client)
+        rss = client.run(peak_rss_mib)
+        pids = client.run(os.getpid)
+    assert len(set(pids.values())) == 2  # two worker processes, measured each in itself
+    peaks[:] = sorted(int(v) for v in rss.values())
+    assert not [r.error for r in results if r.error]
+    return f"{len(results)} images, peak RSS per worker {', '.join(f'{p} MiB' for p in peaks)}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=int, default=60)
+    parser.add_argument("--big-mb", type=int, default=1024)
+    parser.add_argument("--work", type=Path)
+    args = parser.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="imagescan-bench-audit-"))
+    print(f"load average before: {os.getloadavg()}, {os.cpu_count()} cores")
+    try:
+        start = time.perf_counter()
+        _, refs, blobs = build(work, args.images, args.big_mb)
+        print(f"built {len(refs)} images in {time.perf_counter() - start:.1f} s")
+        base = timed("floor (unique layers read once)", lambda: floor(blobs))
+        cold = timed("audit, cold store", lambda: local_audit(refs, work / "s1"))
+        print(f"{'':<40} {cold / base:8.2f} x the floor (target <= 1.3)")
+        timed("audit, warm store (target <= 5 s)", lambda: local_audit(refs, work / "s1"))
+        half, full = [0], [0]
+        timed(
+            f"dask, 2 workers, {len(refs) // 2} images",
+            lambda: dask_audit(refs[: len(refs) // 2], work / "s2", half),
+        )
+        timed(f"dask, 2 workers, {len(refs)} images", lambda: dask_audit(refs, work / "s3", full))
+        print(
+            f"peak RSS per worker: {max(half)} MiB at {len(refs) // 2} images, "
+            f"{max(full)} MiB at {len(refs)} (target: flat)"
+        )
+    finally:
+        print(f"load average after: {os.getloadavg()}")
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Copy relocations against protected data (glibc sysdeps/generic/dl-protected.h
+`_dl_check_protected_symbol`, called by dl-lookup.c for an STV_PROTECTED definition).
+
+The executable's COPY relocation is looked up past the executable itself; when it binds to a
+protected symbol, ld.so prints a warning, and when the defining library is marked
+GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS (gcc -mno-direct-extern-access) the start fails.
+"""
+
+from __future__ import annotations
+
+from imagescan.checks.model import FatalAt, Finding, FindingKind, Severity
+from imagescan.checks.symbols import accepts
+from imagescan.elf.model import UndefinedSymbol
+from imagescan.loader.model import LoadedObject, Process
+
+
+def protected_findings(process: Process) -> list[Finding]:
+    """One finding per COPY relocation of the main program bound to a protected symbol."""
+    main = process.main
+    findings: list[Finding] = []
+    for ref in main.facts.undefined:
+        if not ref.copy:
+            continue
+        provider = _provider(process, ref)
+        if provider is not None and ref.name in provider.facts.protected:
+            findings.append(_finding(main, ref, provider))
+    return findings
+
+
+def _provider(process: Process, ref: UndefinedSymbol) -> LoadedObject | None:
+    """The object a COPY lookup binds to: the first in the global scope after the main
+    program (ELF_RTYPE_CLASS_COPY skips it) that accepts the reference."""
+    for obj in process.objects[1:]:
+        if accepts(obj.facts, ref.name, ref.version):
+            return obj
+    return None
+
+
+def _finding(main: LoadedObject, ref: UndefinedSymbol, provider: LoadedObject) -> Finding:
+    if provider.facts.indirect_extern_access:
+        return Finding(
+            FindingKind.PROTECTED_COPY_RELOCATION,
+            Severity.ERROR,
+            ref.name,
+            f"{main.path}: {ref.name}: {provider.path}: error due to "
+            "GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS (a copy relocation against a "
+            "protected symbol of a library built with -mno-direct-extern-access)",
+            fatal_at=FatalAt.STARTUP,
+            required_by=main.path,
+            provider=provider.path,
+            symbols=(ref.name,),
+        )
+    return Finding(
+        FindingKind.PROTECTED_COPY_RELOCATION,
+        Severity.WARNING,
+        ref.name,
+        f"warning: copy relocation against non-copyable protected symbol `{ref.name}' in "
+        f"`{provider.path}' (the program and the library each see their own copy)",
+        required_by=main.path,
+        provider=provider.path,
+        symbols=(ref.name,),
+    )

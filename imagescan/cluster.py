@@ -1,0 +1,200 @@
+"""The audit on a Dask cluster (`pip install 'imagescan[cluster]'`; issue 12).
+
+One task per image, each `audit_image` on a worker. Placement: images are grouped by their
+base layers (the diff_ids below the top one, read from each image's config before anything
+is submitted), and each group is pinned to one worker with Dask's worker restrictions
+(`workers=[address]`, `allow_other_workers=True`: a loose restriction, so that a task whose
+worker died runs elsewhere). While there are more workers than groups, the largest group is
+split, so that no worker idles; a group's base is then read once per worker it went to.
+
+Failures: an error imagescan knows (an unreadable image) is a result, not a failure. A task
+that raises is run again once (`retries=1`); a worker that dies takes its task to another
+worker (the scheduler's `allowed-failures`, set to 1 for the LocalCluster of `--workers`).
+A task that fails twice is listed with its error and the audit goes on; `attempts` says
+how many times a worker started each image (each start is logged to the scheduler as a
+Dask event before the work begins: the scheduler's own count of suspicious tasks also
+counts tasks that were only queued on the dead worker).
+
+Every worker keeps one store per thread (a worker plugin), so that a group's base layers,
+decoded once, serve the group's next images.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
+
+import dask
+from distributed import Client, Future, LocalCluster, WorkerPlugin, get_worker
+
+from imagescan.audit import AuditSettings, ImageResult, audit_image
+from imagescan.errors import ImagescanError, UsageError
+from imagescan.image.model import SourceOptions
+from imagescan.image.sources import open_image
+from imagescan.store import open_store
+from imagescan.store.model import Store
+
+EXTRA = "imagescan[cluster]"
+PLUGIN = "imagescan-store"
+RETRIES = 1  # a task that raises runs twice in all
+
+
+class StorePlugin(WorkerPlugin):
+    """Opens the audit's store on a worker, one connection per worker thread."""
+
+    name = PLUGIN
+
+    def __init__(self, location: str | None) -> None:
+        self.location = location  # all that is sent to the workers
+        self._stores: dict[int, Store] = {}
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"location": self.location}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["location"])  # type: ignore[misc]
+
+    def store(self) -> Store | None:
+        if self.location is None:
+            return None
+        with self._lock:
+            key = threading.get_ident()
+            if key not in self._stores:
+                self._stores[key] = open_store(self.location)
+            return self._stores[key]
+
+    def teardown(self, worker: Any) -> None:
+        with self._lock:
+            for store in self._stores.values():
+                store.close()
+            self._stores.clear()
+
+
+def audit_task(reference: str, position: int, settings: AuditSettings, topic: str) -> ImageResult:
+    """What a worker runs for one image. Its start goes to the scheduler as an event first,
+    so that a run cut short by the worker's death is still counted."""
+    worker = get_worker()
+    worker.log_event(topic, {"position": position})
+    plugin = worker.plugins.get(PLUGIN)
+    store = plugin.store() if isinstance(plugin, StorePlugin) else None
+    return audit_image(reference, position, settings, store)
+
+
+@contextmanager
+def connect(scheduler: str | None, workers: int | None) -> Iterator[Client]:
+    """A client of the cluster at `scheduler`, else of a LocalCluster of `workers`."""
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout="30s")
+        except (OSError, TimeoutError) as err:
+            raise UsageError(f"--scheduler {scheduler}: cannot connect ({err})") from err
+        with client:
+            yield client
+        return
+    with dask.config.set({"distributed.scheduler.allowed-failures": RETRIES}):
+        cluster = LocalCluster(
+            n_workers=workers or 1,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
+        with cluster, Client(cluster) as client:
+            yield client
+
+
+def audit_on_dask(
+    images: Sequence[tuple[int, str]],
+    settings: AuditSettings,
+    client: Client,
+    progress: Callable[[str], None] | None = None,
+) -> list[ImageResult]:
+    """Every image's result (exactly one each), computed by the cluster's workers."""
+    client.register_plugin(StorePlugin(settings.store), name=PLUGIN)
+    addresses = sorted(client.scheduler_info()["workers"])
+    groups = base_groups(images, settings.options.source)
+    placement = place(list(groups.values()), addresses)
+    run = uuid.uuid4().hex[:12]
+    futures: dict[int, Future[Any]] = {}
+    for position, reference in images:
+        where = placement.get(position)
+        futures[position] = client.submit(
+            audit_task,
+            reference,
+            position,
+            settings,
+            f"imagescan-audit-{run}",
+            key=f"imagescan-audit-{run}-{position}",
+            workers=[where] if where else None,
+            allow_other_workers=True,
+            retries=RETRIES,
+            pure=False,
+        )
+    results = [_result(futures[p], ref, p) for p, ref in images]
+    _tell(progress, f"{len(results)} images audited on {len(addresses)} workers")
+    starts = Counter(e["position"] for _, e in client.get_events(f"imagescan-audit-{run}"))
+    return [replace(r, attempts=max(starts[r.position], 1)) for r in results]
+
+
+def _result(future: Future[Any], reference: str, position: int) -> ImageResult:
+    try:
+        result = future.result()
+    except ImagescanError as err:
+        return ImageResult(reference, error=err.message, position=position)
+    except Exception as err:  # the task failed twice, or its workers died: listed, go on
+        message = f"failed on the cluster: {type(err).__name__}: {err}"
+        return ImageResult(reference, error=" ".join(message.split()), position=position)
+    if not isinstance(result, ImageResult):
+        return ImageResult(reference, error="the worker returned no result", position=position)
+    return result
+
+
+def base_groups(
+    images: Sequence[tuple[int, str]], source: SourceOptions
+) -> dict[tuple[str, ...], list[int]]:
+    """Positions of the images by their base (every diff_id but the top layer's), read from
+    the manifest and config alone. An image that cannot be opened is a group of its own (its
+    task will report why)."""
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for position, reference in images:
+        try:
+            image = open_image(reference, source)
+            image.close()
+            diff_ids = image.config.diff_ids
+            base = tuple(diff_ids[:-1]) or tuple(diff_ids) or (reference,)
+        except ImagescanError:
+            base = (reference,)
+        groups.setdefault(base, []).append(position)
+    return groups
+
+
+def place(groups: Sequence[Sequence[int]], workers: Sequence[str]) -> dict[int, str]:
+    """Image position -> worker address. Groups are split (largest first) while there are
+    more workers than pieces, then the pieces go largest first to the least loaded worker
+    (longest-processing-time first), so that each piece's base is read by one worker."""
+    if not workers:
+        return {}
+    pieces = [list(g) for g in groups if g]
+    while len(pieces) < len(workers):
+        pieces.sort(key=len, reverse=True)
+        if not pieces or len(pieces[0]) < 2:
+            break
+        largest = pieces.pop(0)
+        half = len(largest) // 2
+        pieces += [largest[:half], largest[half:]]
+    load: Mapping[str, list[int]] = {w: [] for w in workers}
+    for piece in sorted(pieces, key=len, reverse=True):
+        target = min(workers, key=lambda w: len(load[w]))
+        load[target].extend(piece)
+    return {position: w for w, positions in load.items() for position in positions}
+
+
+def _tell(progress: Callable[[str], None] | None, message: str) -> None:
+    if progress is not None:
+        progress(message)

@@ -1,0 +1,55 @@
+"""RootFS -> PackageDb: every package database the image carries, read from kept files."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Mapping
+
+from imagescan.packages.apk import read_apk
+from imagescan.packages.dpkg import read_dpkg
+from imagescan.packages.found import PackageFacts
+from imagescan.packages.model import Package, PackageDb
+from imagescan.packages.osrelease import read_os_release
+from imagescan.packages.rpm import read_rpm
+from imagescan.rootfs.layer import is_dpkg_list
+from imagescan.rootfs.model import Entry, RootFS
+from imagescan.rootfs.paths import resolve
+
+
+def read_packages(rootfs: RootFS) -> PackageDb:
+    """The packages of `rootfs` (dpkg, apk and rpm databases, all that are present) and
+    the files they own, keyed by resolved path so that any name of a file finds it."""
+    release = read_os_release(rootfs.kept)
+    facts = PackageFacts(release.namespace, release.distro) if release else PackageFacts()
+    listed = {path for path in rootfs.entries if is_dpkg_list(path)}
+    founds = (
+        read_dpkg(rootfs.kept, listed, facts),
+        read_apk(rootfs.kept, facts),
+        read_rpm(rootfs.kept, rootfs.entries, facts),
+    )
+    return PackageDb(
+        packages=tuple(p for found in founds for p in found.packages),
+        problems=tuple(problem for found in founds for problem in found.problems),
+        owners=_owners(rootfs.entries, (pair for found in founds for pair in found.files)),
+        entries=rootfs.entries,
+    )
+
+
+def _owners(
+    entries: Mapping[str, Entry], files: Iterable[tuple[str, Package]]
+) -> dict[str, Package]:
+    """Resolved path -> owner. The directory part is resolved once per directory (merged
+    /usr: dpkg lists /lib/x86_64-linux-gnu/libc.so.6, the file is under /usr/lib); the last
+    name is kept as is, so a symlink listed by one package and its target by another each
+    keep their owner. The first package to list a path owns it (directories are shared)."""
+    directories: dict[str, str | None] = {}
+    owners: dict[str, Package] = {}
+    for path, package in files:
+        parent, _, name = path.rpartition("/")
+        if parent not in directories:
+            directories[parent] = resolve(entries, posixpath.normpath(parent or "/")).path
+        real_parent = directories[parent]
+        if real_parent is None or name in ("", ".", ".."):
+            continue
+        owners.setdefault(f"{real_parent.rstrip('/')}/{name}", package)
+    return owners

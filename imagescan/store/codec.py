@@ -1,0 +1,287 @@
+"""Layer facts as plain JSON, checked field by field on the way back (issue 12, issue 15).
+
+No pickle: an entry read back is data, never code. The schema is the dataclasses
+themselves: a `Codec` walks the type hints of `LayerIndex` once, down to `ElfFacts` and its
+parts, and builds one encoder and one validating decoder per type. A dataclass is written
+as the list of its field values in field order; `bytes` as base64; enums as their value;
+tuples as lists; mappings as objects with string keys. The fingerprint of that walk (field
+names and types) is part of `FACTS_VERSION`, so a change to the facts' shape invalidates
+old entries by itself (as trivy and Clair key their layer caches by analyzer version).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import enum
+import hashlib
+import itertools
+import json
+import types
+import typing
+import zlib
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from imagescan import __version__
+from imagescan.rootfs.model import LayerIndex
+
+# Bump when what a field *means* changes without its type changing (the ELF reader starts
+# to record something else in the same field); shape changes are caught by the fingerprint.
+FACTS_SCHEMA = 3  # 3: package databases and package sources are kept (issue 11)
+FORMAT = "imagescan-layer-facts"
+
+Encode = Callable[[Any], Any]
+Decode = Callable[[Any], Any]
+
+
+class EntryError(Exception):
+    """A stored entry is not what this version writes: it is ignored and the layer re-read."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Pair:
+    """How one type is written and read back. `scalars` is set for plain JSON values (the
+    exact Python types allowed): a whole column of them is then checked at C speed."""
+
+    encode: Encode
+    decode: Decode
+    shape: str
+    scalars: frozenset[type] | None = None
+    column: Callable[[list[Any]], list[Any]] | None = None
+
+    def decode_column(self, column: list[Any]) -> list[Any]:
+        """Many values of this type at once (a field of every item of a tuple)."""
+        if self.column is not None:
+            return self.column(column)
+        if self.scalars is not None:
+            if not set(map(type, column)) <= self.scalars:
+                raise EntryError(f"expected {self.shape} values")
+            return column
+        return [self.decode(v) for v in column]
+
+
+class Codec:
+    """Encoder and validating decoder of `LayerIndex`, built once from its type hints."""
+
+    def __init__(self) -> None:
+        pair = _for_type(LayerIndex)
+        self._pair = pair
+        shape = hashlib.sha256(pair.shape.encode()).hexdigest()[:12]
+        self.version = f"{__version__}/facts-{FACTS_SCHEMA}/{shape}"
+
+    def dumps(self, layer: LayerIndex) -> bytes:
+        """The entry: a small envelope (format, version, diff_id) around the facts."""
+        doc = {
+            "format": FORMAT,
+            "version": self.version,
+            "diff_id": layer.diff_id,
+            "layer": self._pair.encode(layer),
+        }
+        return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 1)
+
+    def loads(self, data: bytes, diff_id: str) -> LayerIndex:
+        """The layer back, or EntryError saying why the entry cannot be used."""
+        try:
+            doc = json.loads(zlib.decompress(data))
+        except (zlib.error, ValueError, RecursionError) as err:
+            raise EntryError(f"not an imagescan entry ({type(err).__name__})") from err
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise EntryError("not an imagescan entry")
+        if doc.get("version") != self.version or doc.get("diff_id") != diff_id:
+            raise EntryError("written by another version or for another layer")
+        layer = self._pair.decode(doc.get("layer"))
+        assert isinstance(layer, LayerIndex)
+        if layer.diff_id != diff_id:
+            raise EntryError("written for another layer")
+        return layer
+
+
+def _for_type(hint: Any) -> _Pair:
+    """The pair for one type hint (recursion over the type tree, a few levels deep)."""
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return _dataclass_pair(hint)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return _enum_pair(hint)
+    if hint in _SCALARS:
+        return _SCALARS[hint]
+    if origin in (types.UnionType, typing.Union):
+        return _optional_pair(hint)
+    if origin is tuple:
+        return _tuple_pair(typing.get_args(hint))
+    if origin is frozenset:
+        return _set_pair(_for_type(typing.get_args(hint)[0]))
+    if origin in (Mapping, dict):
+        key, value = typing.get_args(hint)
+        if key is not str:
+            raise TypeError(f"mapping keys must be str, not {key}")
+        return _mapping_pair(_for_type(value))
+    raise TypeError(f"the facts codec has no rule for {hint!r}")
+
+
+def _fields(cls: type) -> tuple[list[str], list[_Pair]]:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    return names, [_for_type(hints[name]) for name in names]
+
+
+def _shape(cls: type, names: list[str], pairs: list[_Pair]) -> str:
+    return (
+        f"{cls.__name__}("
+        + ",".join(f"{n}:{p.shape}" for n, p in zip(names, pairs, strict=True))
+        + ")"
+    )
+
+
+def _dataclass_pair(cls: type) -> _Pair:
+    """One value: the list of its field values, in field order."""
+    names, pairs = _fields(cls)
+
+    def encode(value: Any) -> Any:
+        return [p.encode(getattr(value, n)) for n, p in zip(names, pairs, strict=True)]
+
+    def decode(raw: Any) -> Any:
+        if type(raw) is not list or len(raw) != len(pairs):
+            raise EntryError(f"{cls.__name__}: expected {len(pairs)} fields")
+        return cls(*[p.decode(v) for p, v in zip(pairs, raw, strict=True)])
+
+    return _Pair(encode, decode, _shape(cls, names, pairs))
+
+
+def _columns_pair(cls: type) -> _Pair:
+    """Many values (a tuple of dataclasses): one column per field, so that thousands of
+    symbols are checked a column at a time and built by one map()."""
+    names, pairs = _fields(cls)
+
+    def encode(values: Any) -> Any:
+        return [
+            [p.encode(getattr(v, n)) for v in values] for n, p in zip(names, pairs, strict=True)
+        ]
+
+    def decode(raw: Any) -> Any:
+        if type(raw) is not list or len(raw) != len(pairs) or set(map(type, raw)) - {list}:
+            raise EntryError(f"{cls.__name__}: expected {len(pairs)} columns")
+        if len(set(map(len, raw))) > 1:
+            raise EntryError(f"{cls.__name__}: columns of different lengths")
+        return tuple(map(cls, *[p.decode_column(c) for p, c in zip(pairs, raw, strict=True)]))
+
+    return _Pair(encode, decode, "[" + _shape(cls, names, pairs) + "...]")
+
+
+def _enum_pair(cls: type[enum.Enum]) -> _Pair:
+    by_value = {m.value: m for m in cls}
+
+    def decode(raw: Any) -> Any:
+        try:
+            return by_value[raw]
+        except (KeyError, TypeError) as err:  # TypeError: a list or object is unhashable
+            raise EntryError(f"{cls.__name__}: unknown value") from err
+
+    return _Pair(lambda v: v.value, decode, f"{cls.__name__}[{'|'.join(map(str, by_value))}]")
+
+
+def _optional_pair(hint: Any) -> _Pair:
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if len(args) != 1 or len(typing.get_args(hint)) != 2:
+        raise TypeError(f"only `X | None` unions are stored, not {hint!r}")
+    inner = _for_type(args[0])
+
+    def encode(value: Any) -> Any:
+        return None if value is None else inner.encode(value)
+
+    def decode(raw: Any) -> Any:
+        return None if raw is None else inner.decode(raw)
+
+    scalars = inner.scalars | {type(None)} if inner.scalars is not None else None
+    return _Pair(encode, decode, f"{inner.shape}?", scalars)
+
+
+def _tuple_pair(args: tuple[Any, ...]) -> _Pair:
+    if len(args) == 2 and args[1] is Ellipsis:
+        if dataclasses.is_dataclass(args[0]) and isinstance(args[0], type):
+            return _columns_pair(args[0])
+        return _many_pair(_for_type(args[0]))
+    items = [_for_type(a) for a in args]
+
+    def decode(raw: Any) -> Any:
+        if type(raw) is not list or len(raw) != len(items):
+            raise EntryError(f"expected a list of {len(items)}")
+        return tuple(p.decode(v) for p, v in zip(items, raw, strict=True))
+
+    def encode(value: Any) -> Any:
+        return [p.encode(v) for p, v in zip(items, value, strict=True)]
+
+    return _Pair(encode, decode, "[" + ",".join(p.shape for p in items) + "]")
+
+
+def _many_pair(item: _Pair) -> _Pair:
+    """tuple[X, ...] of anything but dataclasses."""
+
+    def decode(raw: Any) -> Any:
+        if type(raw) is not list:
+            raise EntryError("expected a list")
+        return tuple(item.decode_column(raw))
+
+    def column(raw: list[Any]) -> list[Any]:
+        # Lists of plain values (a symbol's versym values): checked all at once.
+        if item.scalars is None or set(map(type, raw)) - {list}:
+            return [decode(v) for v in raw]
+        if not set(map(type, itertools.chain.from_iterable(raw))) <= item.scalars:
+            raise EntryError(f"expected {item.shape} values")
+        return list(map(tuple, raw))
+
+    encode = _Pair(lambda v: [item.encode(x) for x in v], decode, "").encode
+    return _Pair(encode, decode, f"[{item.shape}...]", None, column)
+
+
+def _set_pair(item: _Pair) -> _Pair:
+    """frozenset[X] of plain values: a sorted list (the same entry for the same set)."""
+    many = _many_pair(item)
+
+    def encode(value: Any) -> Any:
+        return many.encode(sorted(value))
+
+    def decode(raw: Any) -> Any:
+        return frozenset(many.decode(raw))
+
+    return _Pair(encode, decode, f"{{{item.shape}...}}")
+
+
+def _mapping_pair(value: _Pair) -> _Pair:
+    def encode(mapping: Any) -> Any:
+        return {k: value.encode(v) for k, v in mapping.items()}
+
+    def decode(raw: Any) -> Any:
+        if type(raw) is not dict:
+            raise EntryError("expected an object")
+        return dict(zip(raw, value.decode_column(list(raw.values())), strict=True))
+
+    return _Pair(encode, decode, f"{{str:{value.shape}}}", None)
+
+
+def _scalar(kind: type) -> _Pair:
+    def decode(raw: Any) -> Any:
+        if type(raw) is not kind:  # exact: a bool is no int here, an int no bool
+            raise EntryError(f"expected {kind.__name__}")
+        return raw
+
+    return _Pair(lambda v: v, decode, kind.__name__, frozenset({kind}))
+
+
+def _decode_bytes(raw: Any) -> bytes:
+    if type(raw) is not str:
+        raise EntryError("expected base64 text")
+    try:
+        return base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError) as err:
+        raise EntryError("bad base64") from err
+
+
+_SCALARS: dict[Any, _Pair] = {
+    int: _scalar(int),
+    str: _scalar(str),
+    bool: _scalar(bool),
+    bytes: _Pair(lambda v: base64.b64encode(v).decode(), _decode_bytes, "bytes"),
+}

@@ -1,0 +1,120 @@
+"""The facts codec: a real layer round-trips; anything else is refused, never executed."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imagescan.image.model import SourceOptions
+from imagescan.image.sources import open_image
+from imagescan.rootfs.model import LayerIndex
+from imagescan.rootfs.reader import read_with_cache
+from imagescan.store.codec import FORMAT, Codec, EntryError
+from tests.fleet_support import programs
+from tests.imagebuilder import File, ImageSpec, glibc_base, write_oci_dir
+
+
+class Keep:
+    """A cache that only keeps what the reader puts."""
+
+    def __init__(self) -> None:
+        self.layers: list[LayerIndex] = []
+
+    def get(self, diff_id: str) -> LayerIndex | None:
+        return None
+
+    def put(self, layer: LayerIndex) -> None:
+        self.layers.append(layer)
+
+
+@pytest.fixture(scope="module")
+def layers(tmp_path_factory: pytest.TempPathFactory) -> list[LayerIndex]:
+    """The complete indexes of a glibc base and a top layer with real programs."""
+    tmp = tmp_path_factory.mktemp("codec")
+    elves = programs(tmp / "build")
+    top = [File(f"/usr/local/bin/{n}", data, 0o755) for n, data in elves.items()]
+    top.append(File("/etc/os-release", b"ID=test\n"))
+    layout = write_oci_dir(tmp / "oci", ImageSpec([glibc_base(), top]))
+    image = open_image(f"oci-dir:{layout}", SourceOptions())
+    assert image.access is not None
+    keep = Keep()
+    read_with_cache(image, image.access, keep)
+    image.close()
+    return keep.layers
+
+
+def test_a_real_layer_comes_back_equal(layers: list[LayerIndex]) -> None:
+    codec = Codec()
+    for layer in layers:
+        assert layer.diff_id is not None
+        assert codec.loads(codec.dumps(layer), layer.diff_id) == layer
+    elves = [e for layer in layers for e in layer.entries if e.elf is not None]
+    assert any(e.elf.undefined and e.elf.version_needs for e in elves if e.elf)
+    assert any(layer.kept for layer in layers)  # bytes (ld.so.cache) go through base64
+
+
+def envelope(codec: Codec, layer: LayerIndex) -> dict[str, Any]:
+    return dict(json.loads(zlib.decompress(codec.dumps(layer))))
+
+
+def packed(doc: Any) -> bytes:
+    return zlib.compress(json.dumps(doc).encode())
+
+
+def test_entries_of_another_version_or_layer_are_refused(layers: list[LayerIndex]) -> None:
+    codec, layer = Codec(), layers[0]
+    assert layer.diff_id is not None
+    doc = envelope(codec, layer)
+    with pytest.raises(EntryError, match="another version"):
+        codec.loads(packed({**doc, "version": "0.0.1/facts-1/x"}), layer.diff_id)
+    with pytest.raises(EntryError, match="another layer"):
+        codec.loads(codec.dumps(layer), "sha256:" + "0" * 64)
+    with pytest.raises(EntryError, match="not an imagescan entry"):
+        codec.loads(packed({**doc, "format": "x"}), layer.diff_id)
+
+
+def test_a_pickle_is_not_an_entry(tmp_path: Path, layers: list[LayerIndex]) -> None:
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (Path.touch, (marker,))
+
+    diff_id = layers[0].diff_id
+    assert diff_id is not None
+    for data in (pickle.dumps(Payload()), zlib.compress(pickle.dumps(Payload()))):
+        with pytest.raises(EntryError):
+            Codec().loads(data, diff_id)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda facts: facts.__setitem__(0, "1"),  # index: a string for an int
+        lambda facts: facts.__setitem__(0, True),  # a bool is no int
+        lambda facts: facts.append([]),  # a field too many
+        lambda facts: facts[2][1].__setitem__(0, "pipe"),  # an EntryType that does not exist
+        lambda facts: facts[2].__setitem__(0, facts[2][0][:-1]),  # columns of unequal length
+        lambda facts: facts.__setitem__(5, {"/etc/os-release": "%%%"}),  # bad base64
+    ],
+)
+def test_a_field_of_the_wrong_type_is_refused(layers: list[LayerIndex], damage: Any) -> None:
+    codec = Codec()
+    layer = next(x for x in layers if x.kept)
+    assert layer.diff_id is not None
+    doc = envelope(codec, layer)
+    damage(doc["layer"])
+    with pytest.raises(EntryError):
+        codec.loads(packed(doc), layer.diff_id)
+
+
+def test_the_version_follows_the_shape_of_the_facts() -> None:
+    version = Codec().version
+    assert version.count("/") == 2 and FORMAT == "imagescan-layer-facts"
+    assert Codec().version == version  # the same shape, the same version, in any process
