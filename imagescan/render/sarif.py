@@ -397,6 +397,8 @@ def run_properties(report: Report) -> dict[str, Any]:
         "summary": {
             "files": len(report.files),
             "byStatus": report.status_counts(),
+            # the loader's failures the policy does not pass (its gate): what a gate reads
+            "failing": len(report.failing()),
             "skipped": len(report.not_judged()),
         },
         "config": {"policy": report.policy, "configFile": report.config_file},
