@@ -1083,11 +1083,6 @@ def test_handle_preload_list_secure_drops_entries_with_slash() -> None:
     assert env_preloads("/a/x.so libb.so:/c.so libd.so", secure=True) == ("libb.so", "libd.so")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="in secure mode do_preload maps with __RTLD_SECURE: open_path then refuses a "
-    "file without the setuid bit and the cache is not used; imagescan loads the preload",
-)
 def test_open_path_secure_preload_needs_setuid_bit() -> None:
     """LOADER.md Secure mode: a slash-free LD_PRELOAD entry is kept in secure mode, but only
     a setuid file in the search path may be preloaded; libpre.so (mode 0755) is ignored, so
