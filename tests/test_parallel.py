@@ -4,6 +4,8 @@ analysis of every corpus image is the same with several processes as with one.""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass, replace
 
@@ -16,7 +18,7 @@ from imagescan.image.sources import open_image
 from imagescan.parallel import jobs_for, map_forked
 from imagescan.rootfs.reader import read_rootfs
 from imagescan.scan import make_report
-from tests.conftest import CORPUS, CORPUS_IMAGES
+from tests.conftest import CORPUS, CORPUS_IMAGES, REPO
 
 PARENT = os.getpid()
 
@@ -37,29 +39,51 @@ def where(item: int) -> tuple[int, int]:
     return item * item, os.getpid()
 
 
-@pytest.mark.parametrize("jobs", [2, 3, 5])
-def test_results_in_item_order_from_several_processes(small_shares: None, jobs: int) -> None:
+def in_fresh_process(call: str) -> None:
+    """Run `call` (a function of this module) in a new interpreter: map_forked declines to
+    fork while another thread runs, and a pytest worker may hold session fixtures' server
+    threads, so the forking itself is tested where no other thread exists."""
+    code = f"import tests.test_parallel as t; t.{call}"
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
+
+
+def order_body(jobs: int) -> None:
+    parallel.MIN_ITEMS_PER_JOB = 1
     items = list(range(23))
     results = map_forked(where, items, jobs)
     assert [square for square, _ in results] == [i * i for i in items]
     assert len({pid for _, pid in results}) == jobs  # the parent and jobs - 1 children
-    assert results[0][1] == PARENT
+    assert results[0][1] == os.getpid()
 
 
-def test_small_work_stays_in_the_parent() -> None:
+def small_work_body() -> None:
     results = map_forked(where, list(range(parallel.MIN_ITEMS_PER_JOB)), 8)
-    assert {pid for _, pid in results} == {PARENT}
+    assert {pid for _, pid in results} == {os.getpid()}
     assert jobs_for(10 * parallel.MIN_ITEMS_PER_JOB, 4) == 4
     assert jobs_for(10, 0) == 1
 
 
-def test_shared_objects_come_back_as_the_parents_own(small_shares: None) -> None:
+def shared_body() -> None:
+    parallel.MIN_ITEMS_PER_JOB = 1
     shared = [Big(bytes([i]) * 100_000) for i in range(8)]
     results = map_forked(lambda big: (big, os.getpid()), shared, 2, shared)
     assert all(got is sent for (got, _), sent in zip(results, shared, strict=True))
-    assert {pid for _, pid in results} != {PARENT}
+    assert {pid for _, pid in results} != {os.getpid()}
     unshared = map_forked(lambda big: big, shared, 2)
     assert unshared == shared and unshared[1] is not shared[1]  # a copy, made by pickling
+
+
+@pytest.mark.parametrize("jobs", [2, 3, 5])
+def test_results_in_item_order_from_several_processes(jobs: int) -> None:
+    in_fresh_process(f"order_body({jobs})")
+
+
+def test_small_work_stays_in_the_parent() -> None:
+    in_fresh_process("small_work_body()")
+
+
+def test_shared_objects_come_back_as_the_parents_own() -> None:
+    in_fresh_process("shared_body()")
 
 
 def test_a_child_that_fails_has_its_share_redone(small_shares: None) -> None:
