@@ -20,6 +20,7 @@ import os
 import platform
 import shutil
 import stat
+import struct
 import subprocess
 import tarfile
 import tempfile
@@ -563,3 +564,15 @@ def write_docker_archive(
     if shape == "oci":
         return _write_tar(dest, _oci_shaped_files(spec, tag, layers))
     raise ValueError(f"unknown docker-archive shape {shape!r}")
+
+
+def unparseable_elf(elf: bytes) -> bytes:
+    """A real ELF file the reader must refuse (a skipped entry): its PT_INTERP reaches past
+    the end. (A file merely cut short is judged: the loader's mapping refusal, issue 9.)"""
+    data = bytearray(elf)
+    (phoff,) = struct.unpack_from("<Q", data, 32)
+    phentsize, phnum = struct.unpack_from("<HH", data, 54)
+    for at in range(phoff, phoff + phentsize * phnum, phentsize):
+        if struct.unpack_from("<I", data, at)[0] == 3:  # PT_INTERP: p_filesz at +32
+            struct.pack_into("<Q", data, at + 32, 1 << 40)
+    return bytes(data)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -14,20 +13,9 @@ import pytest
 
 from imagescan.cli import normalise_argv, parse_output
 from tests.conftest import CORPUS, REPO
+from tests.imagebuilder import unparseable_elf
 
 SAMPLE = REPO / "sample-images" / "sample.tar"
-
-
-def unparseable(elf: bytes) -> bytes:
-    """A real ELF file the reader must refuse (a skipped entry): its PT_INTERP reaches past
-    the end. (A file merely cut short is judged: the loader's mapping refusal, issue 9.)"""
-    data = bytearray(elf)
-    (phoff,) = struct.unpack_from("<Q", data, 32)
-    phentsize, phnum = struct.unpack_from("<HH", data, 54)
-    for at in range(phoff, phoff + phentsize * phnum, phentsize):
-        if struct.unpack_from("<I", data, at)[0] == 3:  # PT_INTERP: p_filesz at +32
-            struct.pack_into("<Q", data, at + 32, 1 << 40)
-    return bytes(data)
 
 
 def run(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
@@ -177,7 +165,7 @@ def evil_image(tmp_path_factory: pytest.TempPathFactory) -> str:
         *glibc_base(),
         File(EVIL_PATH, app.read_bytes(), 0o755),
         Symlink("/usr/bin/link", EVIL_TARGET),
-        File("/usr/lib/broken.so", unparseable(app.read_bytes()), 0o755),
+        File("/usr/lib/broken.so", unparseable_elf(app.read_bytes()), 0o755),
     ]
     layout = write_oci_dir(tmp / "oci", ImageSpec(layers=[members]))
     return f"oci-dir:{layout}"
@@ -457,7 +445,7 @@ def test_why_and_inspect_say_what_is_wrong_with_a_corrupt_elf_file(tmp_path: Pat
     called absent; a path not in the image says so."""
     from tests.imagebuilder import File, ImageSpec, write_oci_dir
 
-    corrupt = unparseable(Path("/usr/bin/true").read_bytes())
+    corrupt = unparseable_elf(Path("/usr/bin/true").read_bytes())
     spec = ImageSpec([[File("/usr/bin/corrupt", corrupt, 0o755), File("/etc/hostname", b"x\n")]])
     layout = write_oci_dir(tmp_path / "oci", spec)
     ref = f"oci-dir:{layout}:latest"

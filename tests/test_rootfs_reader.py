@@ -48,6 +48,7 @@ from tests.imagebuilder import (
     Symlink,
     Whiteout,
     layer_tar,
+    unparseable_elf,
     write_docker_archive,
     write_oci_archive,
     write_oci_dir,
@@ -68,15 +69,10 @@ def hello(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 def broken(hello: bytes) -> bytes:
     """An ELF file that parse_elf refuses (PT_INTERP's p_filesz past the end; a truncated
     file is facts with the loader's mapping message now): read, it is a Skipped entry."""
-    data = bytearray(hello)
-    (phoff,) = struct.unpack_from("<Q", data, 32)
-    phentsize, phnum = struct.unpack_from("<HH", data, 54)
-    for at in range(phoff, phoff + phentsize * phnum, phentsize):
-        if struct.unpack_from("<I", data, at)[0] == 3:  # PT_INTERP
-            struct.pack_into("<Q", data, at + 32, 1 << 40)  # p_filesz
+    data = unparseable_elf(hello)
     with pytest.raises(MalformedElf):
-        parse_elf(bytes(data), "/x")
-    return bytes(data)
+        parse_elf(data, "/x")
+    return data
 
 
 def open_oci(tmp_path: Path, *layers: list[Member]) -> OpenedImage:
