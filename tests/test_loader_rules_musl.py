@@ -211,12 +211,6 @@ def test_musl_path_open_splits_on_colon_and_newline() -> None:
     assert result.path is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="musl's path_open returns -2 when open() fails with an errno other than "
-    "ENOENT/ENOTDIR/EACCES/ENAMETOOLONG (here ELOOP), which inhibits all further search; "
-    "imagescan treats a symlink loop as absent and goes on",
-)
 def test_musl_path_open_eloop_inhibits_further_search() -> None:
     """LOADER.md 3.9: "continue on ENOENT/ENOTDIR/EACCES/ENAMETOOLONG; other errors stop"."""
     tree = _tree().file("/lib/libl.so", library("libl.so")).link("/opt/loop/libl.so", "libl.so")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from imagescan.elf.model import ElfFacts
+from imagescan.loader.access import Creds, open_errno
 from imagescan.loader.ldcache import LdCache, LegacyHwcap
 from imagescan.loader.model import ProcessParams, SearchPlan, SearchResult, Target
 from imagescan.rootfs.model import Entry, EntryType, RootFS
@@ -21,6 +22,7 @@ class LoaderContext:
     target: Target
     env: dict[str, str]
     run_ids: tuple[int, int] = (0, 0)
+    run_groups: frozenset[int] = frozenset()  # supplementary groups of the image's User
     working_dir: str = "/"
     cache: LdCache | None = None
     preload_file: tuple[str, ...] = ()
@@ -32,6 +34,15 @@ class LoaderContext:
     cache_hits: dict[tuple[str, LegacyHwcap | None, int, int], str | None] = field(
         default_factory=dict
     )
+
+    opens: dict[tuple[str, Creds], str | None] = field(default_factory=dict)
+
+    def open_errno(self, path: str, creds: Creds) -> str | None:
+        """The errno open(path) fails with for `creds`, or None when it opens."""
+        key = (path, creds)
+        if key not in self.opens:
+            self.opens[key] = open_errno(self.rootfs.entries, path, creds)
+        return self.opens[key]
 
     def resolve(self, path: str) -> str | None:
         """The rootfs path of what `path` names after symlinks, or None when absent."""
@@ -51,6 +62,16 @@ class LoaderContext:
     def facts(self, path: str) -> ElfFacts | None:
         found = self.regular_file(path)
         return found.elf if found is not None else None
+
+
+def creds_of(ctx: LoaderContext, params: ProcessParams) -> Creds:
+    """The ids a process opens files with: its own (set-id bits), else the image User's."""
+    return params.creds if params.creds is not None else creds_of_image(ctx)
+
+
+def creds_of_image(ctx: LoaderContext) -> Creds:
+    """The image User's ids and supplementary groups."""
+    return Creds(*ctx.run_ids, ctx.run_groups)
 
 
 def target_of(ctx: LoaderContext, params: ProcessParams) -> Target:

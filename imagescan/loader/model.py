@@ -6,6 +6,7 @@ import enum
 from dataclasses import dataclass
 
 from imagescan.elf.model import ElfFacts, LdsoDefaults
+from imagescan.loader.access import Creds
 from imagescan.loader.ldcache import LegacyHwcap
 
 
@@ -50,6 +51,7 @@ class Outcome(enum.StrEnum):
     """What happened when the loader tried one candidate path."""
 
     ABSENT = "absent"
+    DENIED = "cannot open"  # the file is there but open() fails: EACCES (go on), ELOOP
     SKIPPED = "skipped"  # wrong class or machine: the search goes on (open_verify)
     FATAL = "fatal"  # a candidate the loader cannot use and stops at
     FOUND = "found"
@@ -147,6 +149,9 @@ class ProcessParams:
     # amd64 image); None: the image's target.
     target: Target | None = None
     load: LoadRules = GLIBC_LOAD
+    # The effective ids the loader opens files with (a set-user-ID program's owner);
+    # None: the image User's.
+    creds: Creds | None = None
 
 
 @dataclass(frozen=True)

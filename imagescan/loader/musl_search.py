@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator, Sequence
 
 from imagescan.elf.model import LdsoDefaults
-from imagescan.loader.candidates import run_plan
+from imagescan.loader.candidates import OpenFailure, run_plan
 from imagescan.loader.context import LoaderContext
 from imagescan.loader.model import (
     MUSL_LOAD,
@@ -67,8 +67,12 @@ def musl_search(
         return SearchResult((step,), path=params.interpreter)
     plan = musl_plan(ctx, params, objects, requester, name)
     # musl checks no class or machine: a file that opens but cannot be mapped makes
-    # map_library fail, and load_library gives up there.
-    return run_plan(ctx, params, plan, _in_dir, _no_cache, skipped_is_fatal=True)
+    # map_library fail, and load_library gives up there; an open() error other than
+    # ENOENT/ENOTDIR/EACCES/ENAMETOOLONG (ELOOP) makes path_open return -2, no more search.
+    return run_plan(
+        ctx, params, plan, _in_dir, _no_cache, skipped_is_fatal=True,
+        open_failure=OpenFailure.SEARCH,
+    )  # fmt: skip
 
 
 def musl_plan(

@@ -7,9 +7,10 @@ names; `checks/` judge the processes this module builds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from imagescan.elf.model import ElfFacts
+from imagescan.loader.access import Creds
 from imagescan.loader.context import LoaderContext
 from imagescan.loader.libc import CLibrary
 from imagescan.loader.model import (
@@ -74,7 +75,9 @@ class LoaderSession:
         bits and capabilities decide secure mode)."""
         secure = is_secure(entry, self.ctx.run_ids)
         run_as = self._run_as(entry.elf)
-        return self.c_library(loader_path).params(self.ctx, loader_path, secure, run_as)
+        params = self.c_library(loader_path).params(self.ctx, loader_path, secure, run_as)
+        creds = effective_creds(entry, self.ctx.run_ids, self.ctx.run_groups)
+        return replace(params, creds=creds)
 
     def _run_as(self, facts: ElfFacts | None) -> Target | None:
         """The process's own target when it is not the image's (None: the image's)."""
@@ -123,6 +126,15 @@ def is_secure(entry: Entry, run_ids: tuple[int, int]) -> bool:
     if entry.mode & 0o2000 and entry.gid != gid:
         return True
     return entry.has_caps and uid != 0
+
+
+def effective_creds(entry: Entry, run_ids: tuple[int, int], groups: frozenset[int]) -> Creds:
+    """The ids the loader opens libraries with: execve makes a set-user-ID file's owner the
+    effective uid and a set-group-ID file's group the effective gid (fs/exec.c)."""
+    uid, gid = run_ids
+    euid = entry.uid if entry.mode & 0o4000 else uid
+    egid = entry.gid if entry.mode & 0o2000 else gid
+    return Creds(euid, egid, groups)
 
 
 def _default_loader(ctx: LoaderContext, target: Target | None = None) -> str | None:

@@ -96,6 +96,7 @@ def make_context(rootfs: RootFS, config: ImageConfig, cpu: str | None = None) ->
         target=make_target(config, cpu),
         env=env,
         run_ids=run_ids(config.user, rootfs),
+        run_groups=run_groups(config.user, rootfs),
         working_dir=config.working_dir or "/",
         preload_file=_preload_file(rootfs.kept.get(LD_SO_PRELOAD)),
     )
@@ -135,6 +136,34 @@ def run_ids(user: str | None, rootfs: RootFS) -> tuple[int, int]:
     if group:
         gid = int(group) if _decimal(group) else (gid if gid >= 0 else 65534)
     return uid, gid
+
+
+def run_groups(user: str | None, rootfs: RootFS) -> frozenset[int]:
+    """The supplementary groups runc gives the image's `User`: every /etc/group entry that
+    lists its passwd name, only when `User` names no group (libcontainer/user
+    GetExecUser: "Supplementary group ids only make sense if in the implicit form")."""
+    if not user or ":" in user:
+        return frozenset()
+    name = _passwd_name(user, rootfs.kept.get("/etc/passwd"))
+    groups = set()
+    for line in _lines(rootfs.kept.get("/etc/group")):
+        fields = line.split(":")
+        if len(fields) > 3 and _decimal(fields[2]) and name in fields[3].split(","):
+            groups.add(int(fields[2]))
+    return frozenset(groups) if name else frozenset()
+
+
+def _passwd_name(user: str, passwd: bytes | None) -> str:
+    """The passwd name of `user` (a name, or a uid found in passwd); "" when none."""
+    for line in _lines(passwd):
+        fields = line.split(":")
+        if len(fields) > 3 and (fields[0] == user or (_decimal(user) and fields[2] == user)):
+            return fields[0]
+    return ""
+
+
+def _lines(data: bytes | None) -> list[str]:
+    return (data or b"").decode("utf-8", "replace").splitlines()
 
 
 def _passwd_ids(name: str, passwd: bytes | None) -> tuple[int, int]:
