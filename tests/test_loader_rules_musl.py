@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from imagescan.checks.model import FatalAt, Status
 from imagescan.elf.model import ElfFacts
 from imagescan.loader.model import LibC
@@ -179,12 +177,6 @@ def test_musl_fixup_rpath_secure_main_origin_dropped() -> None:
     assert [s.rule.name for s in secure.steps] == ["MUSL_PATH"] * 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="musl's fixup_rpath refuses $ORIGIN in secure mode only for the kernel-mapped "
-    "main program ('For libraries, however, $ORIGIN can be processed safely'); imagescan "
-    "drops every object's $ORIGIN rpath in secure mode",
-)
 def test_musl_fixup_rpath_secure_library_origin_kept() -> None:
     """LOADER.md 3.9: a library's RUNPATH $ORIGIN is expanded in secure mode too."""
     lib_k = library("libk1.so", runpath="$ORIGIN")
@@ -260,11 +252,6 @@ def test_musl_map_library_no_class_check() -> None:
     assert tried(result) == [("/opt/a/libG.so.1", "RPATH", "fatal")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="musl matches loaded objects by shortname (basename of the path found), never by "
-    "DT_SONAME; imagescan reuses the object whose SONAME equals the name",
-)
 def test_musl_load_library_shortname_not_soname() -> None:
     """LOADER.md 3.9: "shortname = basename of found PATH, not SONAME": libfoo.so (SONAME
     libfoo.so.1) loaded by main does not satisfy libB's libfoo.so.1, which is searched and
@@ -276,11 +263,6 @@ def test_musl_load_library_shortname_not_soname() -> None:
     assert resolved(proc)["libfoo.so.1"] is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="musl's load_library answers a file defining __libc_start_main and stdin with "
-    'load_library("libc.so") (no second libc); imagescan maps the copy and its deps',
-)
 def test_musl_load_library_second_libc_is_the_loader() -> None:
     """LOADER.md 3.9: an opened file that defines __libc_start_main and stdin is replaced
     by the loader itself: glibc's libc.so.6 NEEDED by path does not pull in ld-linux."""

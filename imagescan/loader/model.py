@@ -123,14 +123,21 @@ class LoadRules:
     """What a C library's loader maps besides DT_NEEDED, and its own place in the scope.
     glibc maps DT_FILTER/DT_AUXILIARY filtees (dl-deps.c) and leaves an unneeded ld.so out
     of the symbol scope (rtld.c dl_main); musl ignores filters (decode_dyn) and, being
-    libc itself, is always in the global scope."""
+    libc itself, is always in the global scope. glibc knows a loaded object by its names
+    and its DT_SONAME (`_dl_lookup_map`); musl only by its shortname, the basename of the
+    path a search found it as (load_library), and answers a second libc (a file defining
+    __libc_start_main and stdin) with itself."""
 
     filtees: bool = True
     ldso_always_global: bool = False
+    by_soname: bool = True
+    second_libc_is_ldso: bool = False
 
 
 GLIBC_LOAD = LoadRules()
-MUSL_LOAD = LoadRules(filtees=False, ldso_always_global=True)
+MUSL_LOAD = LoadRules(
+    filtees=False, ldso_always_global=True, by_soname=False, second_libc_is_ldso=True
+)
 
 
 @dataclass(frozen=True)

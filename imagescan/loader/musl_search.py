@@ -102,15 +102,22 @@ def musl_plan(
 
 
 def _rpath_dirs(ctx: LoaderContext, obj: LoadedObject, is_main: bool, secure: bool) -> list[str]:
-    """fixup_rpath: RUNPATH if present else RPATH; any '$' but $ORIGIN voids the whole path."""
+    """fixup_rpath: RUNPATH if present else RPATH; any '$' but $ORIGIN voids the whole path.
+
+    In secure mode only the kernel-mapped main program's $ORIGIN path is refused ("For
+    libraries, however, $ORIGIN can be processed safely"), and a relative library origin."""
     text = obj.facts.runpath if obj.facts.runpath is not None else obj.facts.rpath
     if not text:
         return []
     plain = text.replace("${ORIGIN}", "").replace("$ORIGIN", "")
-    if "$" in plain or ("$" in text and secure):
+    if "$" in plain or ("$" in text and secure and is_main):
         return []
+    if "$" not in text:
+        return _split(text)
     base = ctx.resolve(obj.file) or obj.file if is_main else obj.path
-    origin = base.rsplit("/", 1)[0] or "/"
+    origin = base.rsplit("/", 1)[0] if "/" in base else "."
+    if secure and not base.startswith("/"):
+        return []  # "Disallow non-absolute origins for suid/sgid/AT_SECURE"
     return _split(text.replace("${ORIGIN}", origin).replace("$ORIGIN", origin))
 
 

@@ -9,6 +9,7 @@ they were loaded under, their SONAME, or the same file (`_dl_lookup_map`,
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -49,6 +50,7 @@ class _Builder:
     resolutions: list[Resolution] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     pending_rtld: LoadedObject | None = None
+    rtld_index: int | None = None
     by_file_id: dict[int, int] = field(default_factory=dict)
     # Name, path or SONAME -> the first loaded object known by it: a scan of `objects` per
     # load made a chain of n libraries cost n^2 per process (issue 15).
@@ -68,7 +70,12 @@ class _Builder:
         assert self.pending_rtld is not None
         index = self.append(self.pending_rtld)
         self.pending_rtld = None
+        self.rtld_index = index
         return index
+
+    def ldso_itself(self) -> int | None:
+        """musl load_library("libc.so"): the loader, joined to the process if not yet."""
+        return self.add_rtld() if self.pending_rtld is not None else self.rtld_index
 
     def append(self, obj: LoadedObject) -> int:
         """Add an object to the load order, indexed by its file's identity."""
@@ -80,9 +87,18 @@ class _Builder:
         return len(self.objects) - 1
 
     def _know(self, obj: LoadedObject, index: int) -> None:
-        for known_as in (*obj.names, obj.path, obj.facts.soname):
+        for known_as in self._known_as(obj, index):
             if known_as is not None:
                 self.by_name.setdefault(known_as, index)
+
+    def _known_as(self, obj: LoadedObject, index: int) -> tuple[str | None, ...]:
+        if self.params.load.by_soname:
+            return (*obj.names, obj.path, obj.facts.soname)
+        # musl load_library: only an object found by a search (a name without '/') has a
+        # shortname, the basename of the path found; the main program has none (head->next)
+        if index == 0 or all("/" in name for name in obj.names):
+            return ()
+        return (posixpath.basename(obj.path),)
 
     def same_file(self, file: str) -> int | None:
         """`_dl_file_id_match_p`: the same file under another name (st_dev/st_ino)."""
@@ -172,6 +188,10 @@ class _Builder:
         facts = self.ctx.facts(file)
         if facts is None:
             return None, False
+        if self.params.load.second_libc_is_ldso and _is_libc(facts):
+            # musl load_library: "Avoid the danger of getting two versions of libc mapped"
+            itself = self.ldso_itself()
+            return itself, itself is not None
         return self.append(LoadedObject(result.path, file, facts, (name,), requester)), False
 
     def add_resolution(
@@ -214,6 +234,11 @@ def build_process(
         params.secure,
         tuple(builder.warnings),
     )
+
+
+def _is_libc(facts: ElfFacts) -> bool:
+    """musl's test for a C library (glibc's or musl's): it defines both symbols."""
+    return "__libc_start_main" in facts.defined and "stdin" in facts.defined
 
 
 def _with_name(obj: LoadedObject, name: str) -> LoadedObject:
