@@ -163,6 +163,9 @@ RULES: dict[str, tuple[str, ...]] = {
         "test_is_trusted_path_normalize_prefix_after_dotdot",
         "test_dl_dst_substitute_secure_library_origin_not_trust_checked",
         "test_dl_dst_substitute_secure_lib_and_platform_not_trust_checked",
+        "test_dl_dst_substitute_secure_origin_must_open_the_element",
+        "test_open_path_setuid_program_opens_as_its_owner",
+        "test_open_path_supplementary_group_may_read",
         "test_handle_preload_list_secure_drops_entries_with_slash",
         "test_open_path_secure_preload_needs_setuid_bit",
     ),
@@ -467,11 +470,6 @@ def test_dl_init_paths_empty_ld_library_path_element_is_cwd() -> None:
     assert tried(result)[-1] == ("libW.so.1", "LD_LIBRARY_PATH", FOUND)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="decompose_rpath ignores an empty DT_RUNPATH string ('Ignore empty rpaths'); "
-    "imagescan searches the current directory for it",
-)
 def test_decompose_rpath_empty_string_is_ignored() -> None:
     """LOADER.md 3.2 (decompose_rpath): a DT_RUNPATH that is the empty string has no
     elements at all, unlike ':' (two empty elements = the current directory)."""
@@ -482,11 +480,6 @@ def test_decompose_rpath_empty_string_is_ignored() -> None:
     assert result.path is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_dl_new_object makes a relative realname absolute with getcwd() before taking "
-    "its dirname; imagescan's $ORIGIN of 'libW.so.1' is '/' whatever the WorkingDir",
-)
 def test_dl_new_object_origin_of_relative_realname_uses_cwd() -> None:
     """LOADER.md 3.2/3.5: a library found through an empty (CWD) element has the realname
     'libW.so.1'; its $ORIGIN is the current directory, so its RUNPATH $ORIGIN/sub finds
@@ -1006,11 +999,6 @@ def test_dl_dst_substitute_secure_main_origin_outside_trusted_dirs_dropped() -> 
     assert found["/opt/SO/bin/tool"].resolved["libso.so.1"] == "/opt/SO/bin/../lib/libso.so.1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="is_trusted_path_normalize accepts any path under a trusted dir after removing "
-    "'..'; imagescan requires the unnormalised expansion to equal a system dir",
-)
 def test_is_trusted_path_normalize_prefix_after_dotdot() -> None:
     """LOADER.md 3.5 Secure mode: a setuid /usr/bin/tool with RUNPATH $ORIGIN/../lib/tool
     expands to /usr/bin/../lib/tool = /usr/lib/tool, under the trusted /usr/lib: kept."""
@@ -1022,12 +1010,6 @@ def test_is_trusted_path_normalize_prefix_after_dotdot() -> None:
     assert result.path == "/usr/bin/../lib/tool/libt.so.1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_dl_dst_substitute checks trust only for the executable's own $ORIGIN "
-    "(check_for_trusted = l_type == lt_executable); imagescan drops a library's leading "
-    "$ORIGIN element in secure mode unless it expands to a system dir",
-)
 def test_dl_dst_substitute_secure_library_origin_not_trust_checked() -> None:
     """LOADER.md 3.5 Secure mode: a library's RUNPATH $ORIGIN (first element) is expanded
     in secure mode too; only the executable's $ORIGIN must be trusted."""
@@ -1040,11 +1022,6 @@ def test_dl_dst_substitute_secure_library_origin_not_trust_checked() -> None:
     assert result.path == "/opt/k/libk2.so"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="$LIB and $PLATFORM are never trust-checked (_dl_dst_substitute comment: fixed "
-    "values set by the loader); imagescan drops any element with a DST in secure mode",
-)
 def test_dl_dst_substitute_secure_lib_and_platform_not_trust_checked() -> None:
     """LOADER.md 3.5 Secure mode: only $ORIGIN is restricted; /opt/q/$LIB is searched."""
     tree = glibc_tree().file("/opt/q/lib/x86_64-linux-gnu/libq.so", library("libq.so"))
@@ -1052,6 +1029,47 @@ def test_dl_dst_substitute_secure_lib_and_platform_not_trust_checked() -> None:
     main = [loaded("/usr/bin/tool", program(runpath="/opt/q/$LIB"))]
     result = find(ctx, main, "libq.so", params=glibc_params(ctx, secure=True))
     assert result.path == "/opt/q/lib/x86_64-linux-gnu/libq.so"
+
+
+def test_dl_dst_substitute_secure_origin_must_open_the_element() -> None:
+    """LOADER.md 3.5 Secure mode: under AT_SECURE $ORIGIN is replaced only as the first
+    thing of an element, followed by '/' or nothing; elsewhere the element is dropped."""
+    values = dst.DstValues("/opt/k", "lib", "x86_64")
+    secure = dst.Secure(False, SYSTEM_DIRS)
+    text = "$ORIGIN:${ORIGIN}/a:/x/$ORIGIN:${ORIGIN}b:/q/$LIB"
+    assert dst.search_dirs(text, values, secure=secure) == ["/opt/k", "/opt/k/a", "/q/lib"]
+    main = dst.Secure(True, SYSTEM_DIRS)
+    assert dst.expand("$ORIGIN/../lib/x", dst.DstValues("/usr/bin", "l", None), main) == (
+        "/usr/bin/../lib/x"
+    )
+    assert dst.expand("$ORIGIN/../../opt", dst.DstValues("/usr/lib", "l", None), main) is None
+    assert not dst.is_trusted_path_normalize("/usr/libx", SYSTEM_DIRS)
+    assert dst.is_trusted_path_normalize("//usr/./lib//y/..", SYSTEM_DIRS)
+
+
+def test_open_path_setuid_program_opens_as_its_owner() -> None:
+    """LOADER.md 3.3: the loader opens libraries with the process's effective ids; a
+    setuid-root program run by User 1000 reads a root-only (0600) library, a plain one
+    cannot and finds nothing else."""
+    tree = glibc_tree().file("/opt/R/lib/libR.so.1", library("libR.so.1"), mode=0o600)
+    tool = program(["libR.so.1"], runpath="/opt/R/lib")
+    tree.file("/opt/R/bin/suid", tool, mode=0o4755).file("/opt/R/bin/plain", tool)
+    found = verdicts(tree.rootfs(), config(user="1000:1000"))
+    assert found["/opt/R/bin/suid"].status == Status.OK
+    assert kinds(found["/opt/R/bin/plain"].findings) == [(MISSING, "libR.so.1", "startup")]
+    assert verdicts(tree.rootfs())["/opt/R/bin/plain"].status == Status.OK  # root reads it
+
+
+def test_open_path_supplementary_group_may_read() -> None:
+    """LOADER.md 3.3: a User given without a group gets the /etc/group groups that list
+    it (runc); group-readable 0640 files of such a group open, other users' do not."""
+    tree = glibc_tree().file("/opt/R/lib/libR.so.1", library("libR.so.1"), mode=0o640, gid=50)
+    tree.file("/opt/R/bin/app", program(["libR.so.1"], runpath="/opt/R/lib"))
+    tree.text("/etc/passwd", b"app:x:1000:1000::/:/bin/sh\n")
+    tree.text("/etc/group", b"staff:x:50:other,app\napp:x:1000:\n")
+    assert verdicts(tree.rootfs(), config(user="app"))["/opt/R/bin/app"].status == Status.OK
+    by_ids = verdicts(tree.rootfs(), config(user="1000:1000"))["/opt/R/bin/app"]
+    assert by_ids.status == Status.BROKEN
 
 
 def _preload_tree() -> Tree:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from imagescan.loader import dst
-from imagescan.loader.candidates import Candidate, run_plan, try_candidates
+from imagescan.loader.candidates import Candidate, absolute, run_plan, try_candidates
 from imagescan.loader.context import LoaderContext, target_of
 from imagescan.loader.ldcache import expected_cache_flags, lookup
 from imagescan.loader.model import (
@@ -57,7 +57,8 @@ def glibc_plan(
     loader = objects[requester]
     nodeflib = loader.facts.nodeflib
     if "/" in name:
-        expanded = dst.expand(name, _dst_values(ctx, params, objects, loader))
+        values = _dst_values(ctx, params, objects, loader)
+        expanded = dst.expand(name, values, _secure(params, loader is objects[0]))
         slash = SearchSegment(Rule.SLASH, None, (expanded,) if expanded is not None else ())
         return SearchPlan(name, (slash,), nodeflib)
     segments: list[SearchSegment] = []
@@ -94,8 +95,11 @@ def _rpath_chain(
 
 def _origin(ctx: LoaderContext, obj: LoadedObject, is_main: bool) -> str:
     """$ORIGIN: the main program's is its real path (/proc/self/exe); a library's is the
-    directory it was found in, symlinks NOT resolved (_dl_new_object, LOADER.md case E)."""
-    return dst.dirname(ctx.resolve(obj.file) or obj.file) if is_main else dst.dirname(obj.path)
+    directory it was found in, symlinks NOT resolved (_dl_new_object, LOADER.md case E),
+    a relative realname (found through an empty element) made absolute with getcwd()."""
+    if is_main:
+        return dst.dirname(ctx.resolve(obj.file) or obj.file)
+    return dst.dirname(absolute(ctx, obj.path))
 
 
 def _from_cache(
@@ -131,10 +135,12 @@ def _dirs(
     text: str,
 ) -> list[str]:
     values = _dst_values(ctx, params, objects, obj)
-    trusted = None
-    if params.secure:
-        trusted = frozenset(d.rstrip("/") or "/" for d in params.ldso.system_dirs)
-    return dst.search_dirs(text, values, trusted=trusted)
+    return dst.rpath_dirs(text, values, _secure(params, obj is objects[0]))
+
+
+def _secure(params: ProcessParams, executable: bool) -> dst.Secure | None:
+    """AT_SECURE's $ORIGIN limits; the trusted directories are ld.so's system dirs."""
+    return dst.Secure(executable, params.ldso.system_dirs) if params.secure else None
 
 
 def _dst_values(
