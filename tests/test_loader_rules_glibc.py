@@ -1161,11 +1161,6 @@ def test_do_preload_unusable_file_is_a_warning() -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LOADER.md: the preload's missing dependency is not reported for an object "
-    "without DT_NEEDED; imagescan reports missing-library for ld.so as for any program",
-)
 def test_do_preload_into_object_without_needed() -> None:
     """LOADER.md Preloads: an object without DT_NEEDED (ld.so here) still gets the preload;
     the preload's missing dependency is not reported for it, its undefined symbols are."""

@@ -93,7 +93,9 @@ class Resolution:
     fatal: str | None = None  # the loader's error when a candidate was fatal
     preload: bool = False
     fragile: bool = False  # reused, but the requester's own search would not find it
-    auxiliary: bool = False  # a DT_AUXILIARY filtee: not finding it is no error
+    # Not finding it is no error: a DT_AUXILIARY filtee, or a preload's dependency in the
+    # trace of a library without DT_NEEDED (LoadRules.needless_trace_hides_deps)
+    auxiliary: bool = False
 
     @property
     def missing(self) -> bool:
@@ -132,11 +134,18 @@ class LoadRules:
     ldso_always_global: bool = False
     by_soname: bool = True
     second_libc_is_ldso: bool = False
+    # glibc's trace of an object without DT_NEEDED prints "statically linked" instead of
+    # its list (rtld.c dl_main), so no missing dependency of its preloads is reported.
+    needless_trace_hides_deps: bool = True
 
 
 GLIBC_LOAD = LoadRules()
 MUSL_LOAD = LoadRules(
-    filtees=False, ldso_always_global=True, by_soname=False, second_libc_is_ldso=True
+    filtees=False,
+    ldso_always_global=True,
+    by_soname=False,
+    second_libc_is_ldso=True,
+    needless_trace_hides_deps=False,
 )
 
 

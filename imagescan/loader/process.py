@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from imagescan.elf.model import ElfFacts
+from imagescan.elf.model import ElfFacts, FileKind
 from imagescan.loader.context import LoaderContext
 from imagescan.loader.model import (
     LibC,
@@ -229,11 +229,27 @@ def build_process(
     # names it, so an unneeded ld.so defines nothing (`__tls_get_addr`) for the process.
     return Process(
         tuple(builder.objects),
-        tuple(builder.resolutions),
+        _reported(params, main, builder.resolutions),
         params.libc,
         params.secure,
         tuple(builder.warnings),
     )
+
+
+def _reported(
+    params: ProcessParams, main: MainObject, resolutions: list[Resolution]
+) -> tuple[Resolution, ...]:
+    """The resolutions, a library without DT_NEEDED's preload dependencies made no error:
+    ld.so's trace of it says "statically linked" (rtld.c), the loader's verdict for it."""
+    hides = params.load.needless_trace_hides_deps
+    if not hides or main.facts.needed or main.facts.kind != FileKind.SHARED:
+        return tuple(resolutions)
+    return tuple(replace(r, auxiliary=True) if _faked(r) else r for r in resolutions)
+
+
+def _faked(res: Resolution) -> bool:
+    """A name trace mode fakes (_dl_map_object: fd -1 under trace): not found, not fatal."""
+    return res.missing and res.fatal is None and not res.preload
 
 
 def _is_libc(facts: ElfFacts) -> bool:
