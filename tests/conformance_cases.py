@@ -2178,3 +2178,313 @@ CASES: tuple[Case, ...] = (
     CASE_M_PATH_BUF,
     CASE_X,
 )
+
+
+# ---------------------------------------------------------------- issue 9: open() errors, musl's
+# shortnames and second libc, empty RUNPATH, secure-mode DSTs (appended; see CASES below)
+
+CASE_K_EACCES = Case(
+    "K_unreadable_candidate_is_skipped",
+    "User 1000:1000; RUNPATH /opt/K/d1:/opt/K/d2 and /opt/K/d1/libK.so.1 is root's, mode 0600:"
+    " open() fails with EACCES and open_path goes on to d2; with d1 alone it is not found,"
+    " unless the program is setuid-root (the loader opens files with the effective uid)",
+    build=(
+        lib("/opt/K/d2/libK.so.1", "k_func"),
+        exe(
+            "/opt/K/bin/app",
+            "k_func",
+            flags=(*runpath("/opt/K/d1:/opt/K/d2"), *against("/opt/K/d2", "libK.so.1")),
+        ),
+        exe(
+            "/opt/K/bin/app-d1",
+            "k_func",
+            flags=(*runpath("/opt/K/d1"), *against("/opt/K/d2", "libK.so.1")),
+        ),
+    ),
+    layers=(
+        (
+            *files("/opt/K/bin/app", "/opt/K/bin/app-d1", "/opt/K/d2/libK.so.1"),
+            Install("/opt/K/d1/libK.so.1", "/opt/K/d2/libK.so.1", 0o600),
+            Install("/opt/K/bin/suid-app-d1", "/opt/K/bin/app-d1", 0o4755),
+        ),
+    ),
+    user="1000:1000",
+    programs=frozen(
+        {
+            "/opt/K/bin/app": ok(resolved={"libK.so.1": "/opt/K/d2/libK.so.1"}),
+            "/opt/K/bin/app-d1": missing("libK.so.1"),
+            "/opt/K/bin/suid-app-d1": ok(resolved={"libK.so.1": "/opt/K/d1/libK.so.1"}),
+        }
+    ),
+    libraries=frozen({"/opt/K/d1/libK.so.1": OK, "/opt/K/d2/libK.so.1": OK}),
+    # The oracle traces as root, who may read the 0600 file: d1's copy is found for both.
+    # The real start as 1000 (test_programs_start_as_expected) follows the rule.
+    oracle_differs=frozen(
+        {
+            "/opt/K/bin/app": ok(resolved={"libK.so.1": "/opt/K/d1/libK.so.1"}),
+            "/opt/K/bin/app-d1": ok(resolved={"libK.so.1": "/opt/K/d1/libK.so.1"}),
+        }
+    ),
+)
+
+CASE_K_ELOOP = Case(
+    "K_symlink_loop_ends_the_path_list",
+    "RUNPATH /opt/KL/d1:/opt/KL/d2; /opt/KL/d1/libKL.so.1 is a symlink to itself: open() fails"
+    " with ELOOP in a directory that exists, open_path returns -1 and d2 is never tried",
+    build=(
+        lib("/opt/KL/d2/libKL.so.1", "kl_func"),
+        exe(
+            "/opt/KL/bin/app",
+            "kl_func",
+            flags=(*runpath("/opt/KL/d1:/opt/KL/d2"), *against("/opt/KL/d2", "libKL.so.1")),
+        ),
+        exe(
+            "/opt/KL/bin/control",
+            "kl_func",
+            flags=(*runpath("/opt/KL/d2"), *against("/opt/KL/d2", "libKL.so.1")),
+        ),
+    ),
+    layers=(
+        (
+            *files("/opt/KL/bin/app", "/opt/KL/bin/control", "/opt/KL/d2/libKL.so.1"),
+            Link("/opt/KL/d1/libKL.so.1", "libKL.so.1"),
+        ),
+    ),
+    programs=frozen(
+        {
+            "/opt/KL/bin/app": missing("libKL.so.1"),
+            "/opt/KL/bin/control": ok(resolved={"libKL.so.1": "/opt/KL/d2/libKL.so.1"}),
+        }
+    ),
+    libraries=frozen({"/opt/KL/d2/libKL.so.1": OK}),
+)
+
+CASE_M_ELOOP = Case(
+    "M_musl_symlink_loop_inhibits_search",
+    "musl: RUNPATH /opt/ML/loop:/opt/ML/lib, /opt/ML/loop/libml.so a symlink to itself:"
+    " path_open returns -2 on ELOOP, which inhibits every further path (also the system path)",
+    build=(
+        lib("/opt/ML/lib/libml.so", "ml_func", cc="musl-gcc"),
+        exe(
+            "/opt/ML/bin/app",
+            "ml_func",
+            cc="musl-gcc",
+            flags=(*runpath("/opt/ML/loop:/opt/ML/lib"), *against("/opt/ML/lib", "libml.so")),
+        ),
+        exe(
+            "/opt/ML/bin/control",
+            "ml_func",
+            cc="musl-gcc",
+            flags=(*runpath("/opt/ML/lib"), *against("/opt/ML/lib", "libml.so")),
+        ),
+    ),
+    layers=(
+        _musl_base_layer(
+            *files("/opt/ML/bin/app", "/opt/ML/bin/control", "/opt/ML/lib/libml.so"),
+            Link("/opt/ML/loop/libml.so", "libml.so"),
+        ),
+    ),
+    base="musl",
+    requires=("musl-gcc",),
+    programs=frozen(
+        {
+            "/opt/ML/bin/app": missing("libml.so"),
+            "/opt/ML/bin/control": ok(resolved={"libml.so": "/opt/ML/lib/libml.so"}),
+        }
+    ),
+    libraries=frozen({"/opt/ML/lib/libml.so": OK}),
+)
+
+CASE_M_SHORTNAME = Case(
+    "M_musl_shortname_not_soname",
+    "musl: the program NEEDs libfoo.so (a file whose SONAME is libfoo.so.1) and libB.so, which"
+    " NEEDs libfoo.so.1: load_library matches loaded objects by shortname (the basename of"
+    " the path found), never by DT_SONAME, so libfoo.so.1 is searched and not found",
+    build=(
+        lib("/link/MS/libfoo.so", "foo_func", cc="musl-gcc"),
+        lib("/link/MS/libfoo.so.1", "foo_func", cc="musl-gcc"),
+        lib(
+            "/opt/MS/lib/libB.so",
+            "b_func",
+            "foo_func",
+            cc="musl-gcc",
+            flags=against("/link/MS", "libfoo.so.1"),
+        ),
+        exe(
+            "/opt/MS/bin/app",
+            "foo_func",
+            "b_func",
+            cc="musl-gcc",
+            flags=(
+                *runpath("/opt/MS/lib"),
+                *against("/link/MS", "libfoo.so"),
+                *against("/opt/MS/lib", "libB.so"),
+            ),
+        ),
+    ),
+    layers=(
+        _musl_base_layer(
+            *files("/opt/MS/bin/app", "/opt/MS/lib/libB.so"),
+            Install("/opt/MS/lib/libfoo.so", "/link/MS/libfoo.so.1"),
+        ),
+    ),
+    base="musl",
+    requires=("musl-gcc",),
+    programs=frozen(
+        {
+            "/opt/MS/bin/app": resolving(
+                missing("libfoo.so.1"), {"libfoo.so": "/opt/MS/lib/libfoo.so"}
+            )
+        }
+    ),
+    libraries=frozen({"/opt/MS/lib/libfoo.so": OK, "/opt/MS/lib/libB.so": missing("libfoo.so.1")}),
+)
+
+CASE_M_SECOND_LIBC = Case(
+    "M_musl_second_libc_is_the_loader",
+    "musl: the program NEEDs libfakec.so, which defines __libc_start_main and stdin and NEEDs"
+    ' a missing libnothere.so: load_library unmaps it and answers load_library("libc.so"),'
+    " the loader itself, so its dependency is never loaded and the program starts",
+    build=(
+        lib("/link/M5/libnothere.so", "nothere_func", cc="musl-gcc"),
+        lib(
+            "/opt/M5/lib/libfakec.so",
+            "__libc_start_main",
+            "nothere_func",
+            cc="musl-gcc",
+            flags=(
+                "-Wl,--defsym,stdin=__libc_start_main",
+                *against("/link/M5", "libnothere.so"),
+            ),
+        ),
+        lib("/opt/M5/lib/libm5.so", "m5_func", cc="musl-gcc"),
+        exe(
+            "/opt/M5/bin/app",
+            "m5_func",
+            cc="musl-gcc",
+            flags=(
+                *runpath("/opt/M5/lib"),
+                *against("/opt/M5/lib", "libm5.so"),
+                *against("/opt/M5/lib", "libfakec.so"),
+            ),
+        ),
+    ),
+    layers=(
+        _musl_base_layer(
+            *files("/opt/M5/bin/app", "/opt/M5/lib/libfakec.so", "/opt/M5/lib/libm5.so")
+        ),
+    ),
+    base="musl",
+    requires=("musl-gcc",),
+    programs=frozen({"/opt/M5/bin/app": ok(resolved={"libfakec.so": MUSL_LOADER})}),
+    # musl's ldd prints the libc names once ("libc.so => ..."), never libfakec.so.
+    oracle_differs=frozen({"/opt/M5/bin/app": OK}),
+    libraries=frozen(
+        {"/opt/M5/lib/libfakec.so": missing("libnothere.so"), "/opt/M5/lib/libm5.so": OK}
+    ),
+)
+
+CASE_W_EMPTY = Case(
+    "W_empty_runpath_string_is_ignored",
+    "a DT_RUNPATH that is the empty string (DT_DEBUG turned into a RUNPATH naming the NUL of"
+    " the RPATH string) has no elements at all (decompose_rpath: 'Ignore empty rpaths'), unlike"
+    " ':' (the current directory); the library is in /, the WorkingDir; the RPATH is ignored",
+    build=(
+        lib("/libWE.so.1", "we_func"),
+        exe(
+            "/opt/WE/bin/app-rpath",
+            "we_func",
+            flags=(*rpath("/opt/WE/none"), *against("/", "libWE.so.1")),
+        ),
+        Patch("/opt/WE/bin/app", "/opt/WE/bin/app-rpath", "runpath-from-rpath-suffix="),
+        exe(
+            "/opt/WE/bin/control",
+            "we_func",
+            flags=(*runpath(":"), *against("/", "libWE.so.1")),
+        ),
+    ),
+    layers=(files("/opt/WE/bin/app", "/opt/WE/bin/control", "/libWE.so.1"),),
+    programs=frozen({"/opt/WE/bin/app": missing("libWE.so.1"), "/opt/WE/bin/control": OK}),
+    libraries=frozen({"/libWE.so.1": OK}),
+)
+
+CASE_U_SECURE_DST = Case(
+    "U_secure_dst_rules",
+    "setuid-root programs run by User 1000:1000 (AT_SECURE): $ORIGIN/../lib/ut of /usr/bin/ut"
+    " normalises into the trusted /usr/lib (is_trusted_path_normalize: a prefix is enough);"
+    " a library's own RUNPATH $ORIGIN is not trust-checked; $LIB never is",
+    build=(
+        lib("/usr/lib/ut/libut.so.1", "ut_func"),
+        exe(
+            "/usr/bin/ut",
+            "ut_func",
+            flags=(*runpath("$ORIGIN/../lib/ut"), *against("/usr/lib/ut", "libut.so.1")),
+        ),
+        lib("/opt/SL/lib/libsl2.so.1", "sl2_func"),
+        lib(
+            "/opt/SL/lib/libsl1.so.1",
+            "sl1_func",
+            "sl2_func",
+            flags=(*runpath("$ORIGIN"), *against("/opt/SL/lib", "libsl2.so.1")),
+        ),
+        exe(
+            "/opt/SL/bin/tool",
+            "sl1_func",
+            flags=(*runpath("/opt/SL/lib"), *against("/opt/SL/lib", "libsl1.so.1")),
+        ),
+        lib(f"/opt/SQ/lib/{LIBDIR.rsplit('/', 1)[1]}/libsq.so.1", "sq_func"),
+        exe(
+            "/opt/SQ/bin/tool",
+            "sq_func",
+            flags=(
+                *runpath("/opt/SQ/$LIB"),
+                *against(f"/opt/SQ/lib/{LIBDIR.rsplit('/', 1)[1]}", "libsq.so.1"),
+            ),
+        ),
+    ),
+    layers=(
+        (
+            Install("/usr/bin/ut", mode=0o4755),
+            Install("/opt/SL/bin/tool", mode=0o4755),
+            Install("/opt/SQ/bin/tool", mode=0o4755),
+            *files("/usr/lib/ut/libut.so.1", "/opt/SL/lib/libsl1.so.1", "/opt/SL/lib/libsl2.so.1"),
+            *files(f"/opt/SQ/lib/{LIBDIR.rsplit('/', 1)[1]}/libsq.so.1"),
+        ),
+    ),
+    user="1000:1000",
+    programs=frozen(
+        {
+            "/usr/bin/ut": ok(resolved={"libut.so.1": "/usr/bin/../lib/ut/libut.so.1"}),
+            "/opt/SL/bin/tool": ok(resolved={"libsl2.so.1": "/opt/SL/lib/libsl2.so.1"}),
+            "/opt/SQ/bin/tool": ok(
+                resolved={"libsq.so.1": f"/opt/SQ/lib/{LIBDIR.rsplit('/', 1)[1]}/libsq.so.1"}
+            ),
+        }
+    ),
+)
+
+CASE_P_NONEEDED = Case(
+    "P_preload_into_object_without_needed",
+    "Env LD_PRELOAD=/opt/P/lib/libpre.so (needs a missing libgone.so.1): ld.so, which has no"
+    " DT_NEEDED, is traced as 'statically linked', so only the preload's undefined symbol is"
+    " reported for it, not the missing dependency; every program fails",
+    build=_P_BUILD,
+    layers=(_P_FILES,),
+    env=(PATH, "LD_PRELOAD=/opt/P/lib/libpre.so"),
+    programs=frozen({"/opt/P/bin/hello": missing("libgone.so.1")}),
+    libraries=_P_LIBS,
+    others=missing("libgone.so.1"),
+    library_checks=(f"{LIBDIR}/ld-linux-x86-64.so.2",),
+)
+
+CASES = (
+    *CASES,
+    CASE_K_EACCES,
+    CASE_K_ELOOP,
+    CASE_M_ELOOP,
+    CASE_M_SHORTNAME,
+    CASE_M_SECOND_LIBC,
+    CASE_W_EMPTY,
+    CASE_U_SECURE_DST,
+    CASE_P_NONEEDED,
+)
