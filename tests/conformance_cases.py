@@ -2488,3 +2488,51 @@ CASES = (
     CASE_U_SECURE_DST,
     CASE_P_NONEEDED,
 )
+
+
+def _pf_exe(out: str, libdir: str, *flags: str) -> Cc:
+    # linked against a default-visibility copy, as _px_exe: the protected library arrives
+    # only at run time
+    link = (*EXE, "-fno-pie", "-no-pie", *runpath(libdir), *against("/link/PF", "libPF.so.1"))
+    return Cc(out, ("PX/fnptr.c",), (*link, *flags))
+
+
+CASE_PF_PROTECTED = Case(
+    "PF_direct_reference_to_protected_function",
+    "a non-PIE program takes the address of p_func (a canonical PLT entry: undefined, non-zero"
+    " st_value); the image's libPF.so.1 defines it STV_PROTECTED. Marked -mno-direct-extern-"
+    "access, binding the JUMP_SLOT fails (-z now: at start); unmarked, ld.so only warns",
+    build=(
+        lib("/link/PF/libPF.so.1", "p_func"),
+        lib(
+            "/opt/PF/marked/libPF.so.1",
+            "p_func",
+            flags=("-fvisibility=protected", "-mno-direct-extern-access"),
+        ),
+        lib("/opt/PF/plain/libPF.so.1", "p_func", flags=("-fvisibility=protected",)),
+        _pf_exe("/opt/PF/bin/app-marked-now", "/opt/PF/marked", "-Wl,-z,now"),
+        _pf_exe("/opt/PF/bin/app-plain", "/opt/PF/plain"),
+    ),
+    layers=(
+        files(
+            "/opt/PF/bin/app-marked-now",
+            "/opt/PF/bin/app-plain",
+            "/opt/PF/marked/libPF.so.1",
+            "/opt/PF/plain/libPF.so.1",
+        ),
+    ),
+    programs=frozen(
+        {
+            "/opt/PF/bin/app-marked-now": Verdict(
+                "broken",
+                frozenset({Finding("protected-copy-relocation", "p_func")}),
+                (),
+                "error due to GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS",
+            ),
+            "/opt/PF/bin/app-plain": ok(warn("protected-copy-relocation", "p_func")),
+        }
+    ),
+    requires=("gcc -mno-direct-extern-access",),
+)
+
+CASES = (*CASES, CASE_PF_PROTECTED)

@@ -9,11 +9,13 @@ records a place where imagescan disagrees with glibc's source (the lead decides 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from imagescan.analyze import analyze
 from imagescan.checks.model import FatalAt, FindingKind, Severity, Status
-from imagescan.elf.model import ElfFacts, LdsoDefaults
+from imagescan.elf.model import ElfFacts, LdsoDefaults, UndefinedSymbol
 from imagescan.loader import dst
 from imagescan.loader.ldconf import ldconfig_dirs, parse_ld_so_conf
 from imagescan.loader.setup import env_preloads
@@ -88,6 +90,7 @@ RULES: dict[str, tuple[str, ...]] = {
         "test_open_path_eloop_ends_that_path_list",
         "test_open_path_unreadable_candidate_is_skipped",
     ),
+    "3.7": ("test_dl_check_protected_symbol_canonical_plt_entry",),
     "3.4": (
         "test_dl_load_cache_lookup_finds_soname_outside_search_dirs",
         "test_dl_load_cache_lookup_ignores_ld_so_conf",
@@ -1177,3 +1180,29 @@ def test_rtld_ld_so_preload_separators() -> None:
     tree = glibc_tree().text("/etc/ld.so.preload", b"/a.so /b.so:c.so\n\t/d.so\n")
     assert context(tree.rootfs()).preload_file == ("/a.so", "/b.so", "c.so", "/d.so")
     assert env_preloads("/x.so:/y.so  z.so", secure=False) == ("/x.so", "/y.so", "z.so")
+
+
+# ---------------------------------------------------------------- 3.7 protected symbols
+
+
+def test_dl_check_protected_symbol_canonical_plt_entry() -> None:
+    """LOADER.md 3.7 (dl-protected.h): a non-PIE program's canonical PLT entry (undefined,
+    st_value != 0) bound by its JUMP_SLOT to a protected function of a library marked
+    GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS fails when the slot is bound: at the first
+    call (lazy) or at start (BIND_NOW); unmarked it is a warning (case PF)."""
+    slot = UndefinedSymbol("p_func", lazy=True, canonical=True)
+    plain = dataclasses.replace(
+        library("libPF.so.1", defines=("p_func",)), protected=frozenset({"p_func"})
+    )
+    marked = dataclasses.replace(plain, indirect_extern_access=True)
+
+    def judged(lib: ElfFacts, **facts: bool) -> list[tuple[str, str, str | None]]:
+        tree = glibc_tree().file("/opt/PF/lib/libPF.so.1", lib)
+        app = dataclasses.replace(
+            program(["libPF.so.1"], runpath="/opt/PF/lib", **facts), undefined=(slot,)
+        )
+        return kinds(verdicts(tree.file(APP, app).rootfs())[APP].findings)
+
+    assert judged(marked) == [("protected-copy-relocation", "p_func", "call")]
+    assert judged(marked, bind_now=True) == [("protected-copy-relocation", "p_func", "startup")]
+    assert judged(plain) == [("protected-copy-relocation", "p_func", None)]

@@ -1,9 +1,13 @@
-"""Copy relocations against protected data (glibc sysdeps/generic/dl-protected.h
-`_dl_check_protected_symbol`, called by dl-lookup.c for an STV_PROTECTED definition).
+"""Copy relocations against protected data and direct references to protected functions
+(glibc sysdeps/generic/dl-protected.h `_dl_check_protected_symbol`, called by dl-lookup.c
+do_lookup_x for an STV_PROTECTED definition).
 
 The executable's COPY relocation is looked up past the executable itself; when it binds to a
 protected symbol, ld.so prints a warning, and when the defining library is marked
 GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS (gcc -mno-direct-extern-access) the start fails.
+The same holds for a PLT (JUMP_SLOT) lookup of an undefined symbol with a non-zero value,
+a non-PIE program's canonical PLT entry, bound to a protected function: then the error
+comes when the slot is bound (first call, or start under BIND_NOW).
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ def protected_findings(process: Process) -> list[Finding]:
     main = process.main
     findings: list[Finding] = []
     for ref in main.facts.undefined:
-        if not ref.copy:
+        if not (ref.copy or (ref.canonical and ref.lazy)):
             continue
         provider = _provider(process, ref)
-        if provider is not None and ref.name in provider.facts.protected:
-            findings.append(_finding(main, ref, provider))
+        if provider is None or ref.name not in provider.facts.protected:
+            continue
+        found = _finding(main, ref, provider) if ref.copy else _direct(main, ref, provider)
+        findings.append(found)
     return findings
 
 
@@ -34,6 +40,34 @@ def _provider(process: Process, ref: UndefinedSymbol) -> LoadedObject | None:
         if accepts(obj.facts, ref.name, ref.version):
             return obj
     return None
+
+
+def _direct(main: LoadedObject, ref: UndefinedSymbol, provider: LoadedObject) -> Finding:
+    """A canonical PLT entry bound to a protected function (dl-protected.h, type_class PLT)."""
+    if provider.facts.indirect_extern_access:
+        when = FatalAt.STARTUP if main.facts.bind_now else FatalAt.CALL
+        return Finding(
+            FindingKind.PROTECTED_COPY_RELOCATION,
+            Severity.ERROR if when == FatalAt.STARTUP else Severity.WARNING,
+            ref.name,
+            f"{main.path}: {ref.name}: {provider.path}: error due to "
+            "GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS (the program takes the address of a "
+            "protected function of a library built with -mno-direct-extern-access)",
+            fatal_at=when,
+            required_by=main.path,
+            provider=provider.path,
+            symbols=(ref.name,),
+        )
+    return Finding(
+        FindingKind.PROTECTED_COPY_RELOCATION,
+        Severity.WARNING,
+        ref.name,
+        f"warning: direct reference to protected function `{ref.name}' in "
+        f"`{provider.path}' may break pointer equality",
+        required_by=main.path,
+        provider=provider.path,
+        symbols=(ref.name,),
+    )
 
 
 def _finding(main: LoadedObject, ref: UndefinedSymbol, provider: LoadedObject) -> Finding:

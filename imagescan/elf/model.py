@@ -79,6 +79,9 @@ class UndefinedSymbol:
     lazy: bool = False
     type: int = 0  # STT_*
     copy: bool = False  # named by a COPY relocation: looked up past the object itself
+    # st_value != 0 although undefined: a non-PIE executable's canonical PLT entry, the
+    # function's address for the whole process (dl-protected.h checks it, issue 9)
+    canonical: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -282,7 +282,9 @@ def _sort_symbols(
                     protected.append(name)
             if index not in use.copy:
                 continue
-        undefined.append(_reference(name, index, bind, stype, vs if versyms else 0, by_index, use))
+        canonical = shndx == SHN_UNDEF and value != 0  # a canonical PLT entry
+        versym = vs if versyms else 0
+        undefined.append(_reference(name, index, bind, stype, versym, by_index, use, canonical))
     for name, repeated in more.items():
         defined[name] = tuple(repeated)
     return Symbols(defined, tuple(undefined), frozenset(protected))
@@ -316,6 +318,7 @@ def _reference(
     versym: int,
     by_index: dict[int, VersionNeed],
     use: _RelocUse,
+    canonical: bool = False,
 ) -> UndefinedSymbol:
     """An undefined symbol (or a COPY-relocated one) with its Vernaux version and relocations."""
     need = by_index.get(versym & 0x7FFF)
@@ -329,6 +332,7 @@ def _reference(
             index in use.lazy,
             stype,
             index in use.copy,
+            canonical,
         )
     )
 

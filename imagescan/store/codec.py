@@ -29,7 +29,8 @@ from imagescan.rootfs.model import LayerIndex
 
 # Bump when what a field *means* changes without its type changing (the ELF reader starts
 # to record something else in the same field); shape changes are caught by the fingerprint.
-FACTS_SCHEMA = 4  # 3: package databases kept (issue 11); 4: ElfFacts.sha256/sha1 (issue 13)
+FACTS_SCHEMA = 5  # 3: package databases kept (issue 11); 4: ElfFacts.sha256/sha1 (issue 13)
+# 5: UndefinedSymbol.canonical (issue 9)
 FORMAT = "imagescan-layer-facts"
 
 Encode = Callable[[Any], Any]
