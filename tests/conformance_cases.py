@@ -2536,3 +2536,39 @@ CASE_PF_PROTECTED = Case(
 )
 
 CASES = (*CASES, CASE_PF_PROTECTED)
+
+CASE_U_PRELOAD_GOES_ON = Case(
+    "U_setuid_preload_search_goes_on",
+    "Env LD_PRELOAD=libpre-late.so; User 1000:1000. The multiarch dir's copy is plain, /usr/lib's"
+    " is set-user-ID and needs a missing library: for the setuid-root program open_path passes"
+    " over the plain copy (errno ENOENT, __RTLD_SECURE) and loads the later one; the plain"
+    " program takes the first copy and starts",
+    build=(
+        lib("/link/UL/libgone3.so.1", "gone3_func"),
+        lib(f"{LIBDIR}/libpre-late.so", "late_func"),
+        lib(
+            "/usr/lib/libpre-late.so",
+            "late_func",
+            "gone3_func",
+            flags=against("/link/UL", "libgone3.so.1"),
+        ),
+        Cc("/opt/UL/bin/hello", ("common/hello.c",), EXE),
+    ),
+    layers=(
+        (
+            Install("/opt/UL/bin/suid-hello", "/opt/UL/bin/hello", 0o4755),
+            Install("/opt/UL/bin/hello"),
+            Install(f"{LIBDIR}/libpre-late.so", mode=0o755),
+            Install("/usr/lib/libpre-late.so", mode=0o4755),
+        ),
+    ),
+    env=(PATH, "LD_PRELOAD=libpre-late.so"),
+    user="1000:1000",
+    programs=frozen({"/opt/UL/bin/suid-hello": missing("libgone3.so.1"), "/opt/UL/bin/hello": OK}),
+    libraries=frozen({"/usr/lib/libpre-late.so": missing("libgone3.so.1")}),
+    # the oracle traces without AT_SECURE (LD_PRELOAD dropped, or the env's first copy): only
+    # the real start and the rule judge the setuid program
+    oracle_differs=frozen({"/opt/UL/bin/suid-hello": OK}),
+)
+
+CASES = (*CASES, CASE_U_PRELOAD_GOES_ON)

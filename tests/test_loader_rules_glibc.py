@@ -171,6 +171,7 @@ RULES: dict[str, tuple[str, ...]] = {
         "test_open_path_supplementary_group_may_read",
         "test_handle_preload_list_secure_drops_entries_with_slash",
         "test_open_path_secure_preload_needs_setuid_bit",
+        "test_open_path_secure_preload_search_goes_on_past_plain_files",
     ),
     "Preloads": (
         "test_dl_main_preloads_load_before_needed",
@@ -1102,6 +1103,25 @@ def test_open_path_secure_preload_needs_setuid_bit() -> None:
     tree.file("/opt/P/bin/suid-hello", program(["libc.so.6"]), mode=0o4755)
     image = config("LD_PRELOAD=libpre.so", user="1000:1000")
     assert verdicts(tree.rootfs(), image)["/opt/P/bin/suid-hello"].status == Status.OK
+
+
+def test_open_path_secure_preload_search_goes_on_past_plain_files() -> None:
+    """LOADER.md Secure mode: open_path refuses a file without the set-user-ID bit with
+    errno ENOENT and goes on; a later set-user-ID copy is loaded, and the ld.so.cache is
+    not consulted for the preload (case U_setuid_preload_search_goes_on)."""
+    tree = glibc_tree()
+    tree.file(f"{LIBDIR}/libpre.so", library("libpre.so"))
+    tree.file("/usr/lib/libpre.so", library("libpre.so", ["libgone.so.1"]), mode=0o4755)
+    tree.file("/opt/c/libpre2.so", library("libpre2.so", ["libgone.so.1"]), mode=0o4755)
+    tree.text("/etc/ld.so.cache", ld_so_cache([("libpre2.so", "/opt/c/libpre2.so")]))
+    tree.file("/opt/P/bin/suid-hello", program(["libc.so.6"]), mode=0o4755)
+    tree.file("/opt/P/bin/hello", program(["libc.so.6"]))
+    found = verdicts(tree.rootfs(), config("LD_PRELOAD=libpre.so", user="1000:1000"))
+    assert kinds(found["/opt/P/bin/suid-hello"].findings) == [(MISSING, "libgone.so.1", "startup")]
+    assert found["/opt/P/bin/hello"].status == Status.OK
+    by_cache = verdicts(tree.rootfs(), config("LD_PRELOAD=libpre2.so", user="1000:1000"))
+    assert by_cache["/opt/P/bin/suid-hello"].status == Status.OK
+    assert by_cache["/opt/P/bin/hello"].status == Status.BROKEN
 
 
 # ---------------------------------------------------------------- preloads

@@ -63,7 +63,10 @@ def run_plan(
     found = ctx.searches.get(key)
     if found is None:
         candidates = plan_candidates(plan, in_dir, cache)
-        tries = Tries(target_of(ctx, params), creds_of(ctx, params), skipped_is_fatal, open_failure)
+        tries = Tries(
+            target_of(ctx, params), creds_of(ctx, params), skipped_is_fatal, open_failure,
+            params.setuid_only,
+        )  # fmt: skip
         found = try_candidates(ctx, candidates, tries)
         ctx.searches[key] = found
     return found
@@ -91,6 +94,7 @@ class Tries:
     creds: Creds | None = None
     skipped_is_fatal: bool = False  # musl: a file that opens but cannot be mapped
     open_failure: OpenFailure = OpenFailure.PATH_LIST
+    setuid_only: bool = False  # glibc open_path under __RTLD_SECURE in secure mode
 
 
 def try_candidates(
@@ -126,6 +130,10 @@ def _try(ctx: LoaderContext, candidate: Candidate, tries: Tries) -> tuple[Outcom
     outcome, detail = open_verify(ctx, path, tries.target)
     if outcome == Outcome.SKIPPED and tries.skipped_is_fatal:
         outcome = Outcome.FATAL
+    if outcome == Outcome.FOUND and tries.setuid_only and candidate.segment >= 0:
+        entry = ctx.regular_file(path)
+        if entry is None or not entry.mode & 0o4000:
+            return Outcome.ABSENT, "refusing to load: the set-user-ID bit is not set"
     return outcome, detail
 
 

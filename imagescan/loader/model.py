@@ -168,6 +168,9 @@ class ProcessParams:
     # The effective ids the loader opens files with (a set-user-ID program's owner);
     # None: the image User's.
     creds: Creds | None = None
+    # glibc's __RTLD_SECURE search of a preload in secure mode: no ld.so.cache, and only
+    # set-user-ID files are used (dl-load.c open_path)
+    setuid_only: bool = False
 
 
 @dataclass(frozen=True)

@@ -126,10 +126,8 @@ class _Builder:
                 )
             )
             return
-        result = self.searcher(self.ctx, self.params, self.objects, requester, name)
-        if preload is not None and self.untrusted_preload(name, result):
-            self.add_resolution(requester, name, result.steps, None, preload)
-            return
+        params = self.preload_params() if preload is not None else self.params
+        result = self.searcher(self.ctx, params, self.objects, requester, name)
         found, reused = self.place(result, requester, name)
         if auxiliary and found is None:
             # dl-deps.c: the error of an auxiliary filtee is dropped, fatal candidate or not
@@ -139,19 +137,13 @@ class _Builder:
             requester, name, result.steps, found, preload, fatal=result.fatal, reused=reused
         )
 
-    def untrusted_preload(self, name: str, result: SearchResult) -> bool:
-        """glibc in secure mode (do_preload's __RTLD_SECURE): a slash-free preload is
+    def preload_params(self) -> ProcessParams:
+        """glibc do_preload maps with __RTLD_SECURE: in secure mode a slash-free preload is
         searched without the cache, and open_path passes over every file without the
-        set-user-ID bit; one not set-user-ID is never loaded ("cannot be preloaded")."""
-        if (
-            not self.params.secure
-            or self.params.libc != LibC.GLIBC
-            or "/" in name
-            or result.path is None
-        ):
-            return False
-        entry = self.ctx.regular_file(self.ctx.resolve(_abs(self.ctx, result.path)) or "")
-        return entry is None or not entry.mode & 0o4000
+        set-user-ID bit (ENOENT: the search goes on)."""
+        if not self.params.secure or self.params.libc != LibC.GLIBC:
+            return self.params
+        return replace(self.params, setuid_only=True)
 
     def load_dependencies(self, index: int) -> None:
         """DT_NEEDED, then (glibc only) the DT_FILTER and DT_AUXILIARY filtees, which

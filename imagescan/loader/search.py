@@ -72,7 +72,8 @@ def glibc_plan(
     if loader.facts.runpath is not None:
         dirs = _dirs(ctx, params, objects, loader, loader.facts.runpath)
         segments.append(SearchSegment(Rule.RUNPATH, loader.path, tuple(dirs)))
-    segments.append(SearchSegment(Rule.CACHE, None, ()))
+    if not params.setuid_only:  # _dl_map_object: no cache for a __RTLD_SECURE preload
+        segments.append(SearchSegment(Rule.CACHE, None, ()))
     if not nodeflib:
         segments.append(SearchSegment(Rule.DEFAULT, None, params.ldso.system_dirs))
     return SearchPlan(name, tuple(s for s in segments if s.dirs or s.rule == Rule.CACHE), nodeflib)
