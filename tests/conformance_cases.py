@@ -2572,3 +2572,59 @@ CASE_U_PRELOAD_GOES_ON = Case(
 )
 
 CASES = (*CASES, CASE_U_PRELOAD_GOES_ON)
+
+CASE_M_SECURE_ORIGIN = Case(
+    "M_musl_secure_library_origin_kept",
+    "musl, setuid-root programs run by User 1000:1000 (libc.secure): fixup_rpath refuses the"
+    " kernel-mapped main program's $ORIGIN rpath, but a library's RUNPATH $ORIGIN is expanded"
+    " ('For libraries, however, $ORIGIN can be processed safely')",
+    build=(
+        lib("/opt/MK/lib/libmk2.so", "mk2_func", cc="musl-gcc"),
+        lib(
+            "/opt/MK/lib/libmk1.so",
+            "mk1_func",
+            "mk2_func",
+            cc="musl-gcc",
+            flags=(*runpath("$ORIGIN"), *against("/opt/MK/lib", "libmk2.so")),
+        ),
+        exe(
+            "/opt/MK/bin/tool",
+            "mk1_func",
+            cc="musl-gcc",
+            flags=(*runpath("/opt/MK/lib"), *against("/opt/MK/lib", "libmk1.so")),
+        ),
+        exe(
+            "/opt/MK/bin/origin-tool",
+            "mk1_func",
+            cc="musl-gcc",
+            flags=(*runpath("$ORIGIN/../lib"), *against("/opt/MK/lib", "libmk1.so")),
+        ),
+    ),
+    layers=(
+        _musl_base_layer(
+            Install("/opt/MK/bin/tool", mode=0o4755),
+            Install("/opt/MK/bin/origin-tool", mode=0o4755),
+            Install("/opt/MK/bin/plain-origin-tool", "/opt/MK/bin/origin-tool"),
+            *files("/opt/MK/lib/libmk1.so", "/opt/MK/lib/libmk2.so"),
+        ),
+    ),
+    base="musl",
+    requires=("musl-gcc",),
+    user="1000:1000",
+    programs=frozen(
+        {
+            "/opt/MK/bin/tool": ok(resolved={"libmk2.so": "/opt/MK/lib/libmk2.so"}),
+            "/opt/MK/bin/origin-tool": missing("libmk1.so"),
+            "/opt/MK/bin/plain-origin-tool": ok(
+                resolved={"libmk1.so": "/opt/MK/bin/../lib/libmk1.so"}
+            ),
+        }
+    ),
+    libraries=frozen({"/opt/MK/lib/libmk1.so": OK, "/opt/MK/lib/libmk2.so": OK}),
+    # the oracle emulates no secure mode for musl: the real start judges the setuid ones
+    oracle_differs=frozen(
+        {"/opt/MK/bin/origin-tool": ok(resolved={"libmk1.so": "/opt/MK/bin/../lib/libmk1.so"})}
+    ),
+)
+
+CASES = (*CASES, CASE_M_SECURE_ORIGIN)
