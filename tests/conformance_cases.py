@@ -2577,27 +2577,28 @@ CASE_M_SECURE_ORIGIN = Case(
     "M_musl_secure_library_origin_kept",
     "musl, setuid-root programs run by User 1000:1000 (libc.secure): fixup_rpath refuses the"
     " kernel-mapped main program's $ORIGIN rpath, but a library's RUNPATH $ORIGIN is expanded"
-    " ('For libraries, however, $ORIGIN can be processed safely')",
+    " ('For libraries, however, $ORIGIN can be processed safely'): libmk1's $ORIGIN/../lib2"
+    " alone finds libmk2",
     build=(
-        lib("/opt/MK/lib/libmk2.so", "mk2_func", cc="musl-gcc"),
+        lib("/opt/MK/lib2/libmk2.so", "mk2_func", cc="musl-gcc"),
         lib(
-            "/opt/MK/lib/libmk1.so",
+            "/opt/MK/lib1/libmk1.so",
             "mk1_func",
             "mk2_func",
             cc="musl-gcc",
-            flags=(*runpath("$ORIGIN"), *against("/opt/MK/lib", "libmk2.so")),
+            flags=(*runpath("$ORIGIN/../lib2"), *against("/opt/MK/lib2", "libmk2.so")),
         ),
         exe(
             "/opt/MK/bin/tool",
             "mk1_func",
             cc="musl-gcc",
-            flags=(*runpath("/opt/MK/lib"), *against("/opt/MK/lib", "libmk1.so")),
+            flags=(*runpath("/opt/MK/lib1"), *against("/opt/MK/lib1", "libmk1.so")),
         ),
         exe(
             "/opt/MK/bin/origin-tool",
             "mk1_func",
             cc="musl-gcc",
-            flags=(*runpath("$ORIGIN/../lib"), *against("/opt/MK/lib", "libmk1.so")),
+            flags=(*runpath("$ORIGIN/../lib1"), *against("/opt/MK/lib1", "libmk1.so")),
         ),
     ),
     layers=(
@@ -2605,7 +2606,7 @@ CASE_M_SECURE_ORIGIN = Case(
             Install("/opt/MK/bin/tool", mode=0o4755),
             Install("/opt/MK/bin/origin-tool", mode=0o4755),
             Install("/opt/MK/bin/plain-origin-tool", "/opt/MK/bin/origin-tool"),
-            *files("/opt/MK/lib/libmk1.so", "/opt/MK/lib/libmk2.so"),
+            *files("/opt/MK/lib1/libmk1.so", "/opt/MK/lib2/libmk2.so"),
         ),
     ),
     base="musl",
@@ -2613,17 +2614,17 @@ CASE_M_SECURE_ORIGIN = Case(
     user="1000:1000",
     programs=frozen(
         {
-            "/opt/MK/bin/tool": ok(resolved={"libmk2.so": "/opt/MK/lib/libmk2.so"}),
+            "/opt/MK/bin/tool": ok(resolved={"libmk2.so": "/opt/MK/lib1/../lib2/libmk2.so"}),
             "/opt/MK/bin/origin-tool": missing("libmk1.so"),
             "/opt/MK/bin/plain-origin-tool": ok(
-                resolved={"libmk1.so": "/opt/MK/bin/../lib/libmk1.so"}
+                resolved={"libmk1.so": "/opt/MK/bin/../lib1/libmk1.so"}
             ),
         }
     ),
-    libraries=frozen({"/opt/MK/lib/libmk1.so": OK, "/opt/MK/lib/libmk2.so": OK}),
+    libraries=frozen({"/opt/MK/lib1/libmk1.so": OK, "/opt/MK/lib2/libmk2.so": OK}),
     # the oracle emulates no secure mode for musl: the real start judges the setuid ones
     oracle_differs=frozen(
-        {"/opt/MK/bin/origin-tool": ok(resolved={"libmk1.so": "/opt/MK/bin/../lib/libmk1.so"})}
+        {"/opt/MK/bin/origin-tool": ok(resolved={"libmk1.so": "/opt/MK/bin/../lib1/libmk1.so"})}
     ),
 )
 
