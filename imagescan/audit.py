@@ -19,6 +19,7 @@ from typing import Any
 
 from imagescan.checks.model import Severity
 from imagescan.errors import ImagescanError, UsageError
+from imagescan.heap import release_free_memory
 from imagescan.image.sources import open_image
 from imagescan.policy.rules import Policy
 from imagescan.report import Report, severity_at_least
@@ -171,6 +172,7 @@ def audit_images(
             if progress is not None:
                 progress(f"[{count}/{len(images)}] {reference}")
             results.append(audit_image(reference, position, settings, store))
+            release_free_memory()  # the next image's peak starts from this one's floor
         return results
     finally:
         if store is not None:
