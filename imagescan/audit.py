@@ -25,7 +25,7 @@ from imagescan.policy.rules import Policy
 from imagescan.report import Report, severity_at_least
 from imagescan.scan import ScanOptions
 from imagescan.store import open_store
-from imagescan.store.model import ImageSummary, Outcome, Run, Store
+from imagescan.store.model import ImageSummary, Outcome, PackedFiles, Run, Store
 
 SCHEMA_VERSION = 1
 
@@ -76,7 +76,7 @@ class ImageResult:
 
 def summarise(report: Report) -> ImageSummary:
     """What the audit keeps of a judged report."""
-    files = {v.path: v.status for v in report.files}
+    files = PackedFiles({v.path: v.status for v in report.files})
     return ImageSummary(report.image.manifest_digest, files, report.max_severity())
 
 
