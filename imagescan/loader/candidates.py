@@ -42,6 +42,9 @@ def run_plan(
         target = target_of(ctx, params)
         found = try_candidates(ctx, candidates, skipped_is_fatal=skipped_is_fatal, target=target)
         ctx.searches[key] = found
+    elif ctx.consulted is not None:  # the memo's answer rests on the entries it looked at
+        for step in found.steps:
+            ctx.resolve(absolute(ctx, step.path))
     return found
 
 
