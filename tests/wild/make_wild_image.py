@@ -1,6 +1,6 @@
 """Build the wild-binaries image (issue 9): prebuilt ELF files nobody here compiled.
 
-Usage: python tests/wild/make_wild_image.py OUT_DIR [--work DIR] [--skip-debian]
+Usage: python tests/wild/make_wild_image.py OUT_DIR [--work DIR]
 
 - Debian 12 (`mmdebstrap --variant=apt bookworm`) with pinned packages: PostgreSQL 15 and its
   modules, nginx with dynamic modules, GDAL, ImageMagick, Perl XS modules, python3;
@@ -28,8 +28,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from make_debian_image import write_layout
 
-# Debian 12 point release of 2026-11 (apt-cache policy); a newer point release replaces them
-# on the mirror, so a failing install names the package to re-pin.
+# Debian 12 and its security archive as of 2026-12 (apt-cache madison); a newer point release
+# or security update replaces them on the mirror, so a failing install names the package to
+# re-pin. The security suite is given explicitly: most pins live there, not in bookworm.
+MIRRORS = (
+    "deb http://deb.debian.org/debian bookworm main",
+    "deb http://deb.debian.org/debian bookworm-updates main",
+    "deb http://deb.debian.org/debian-security bookworm-security main",
+)
 DEBIAN = {
     "python3.11": "3.11.2-6+deb12u9",
     "postgresql-15": "15.20-0+deb12u1",
@@ -38,8 +44,9 @@ DEBIAN = {
     "libnginx-mod-http-xslt-filter": "1.22.1-9+deb12u11",
     "libnginx-mod-stream": "1.22.1-9+deb12u11",
     "gdal-bin": "3.6.2+dfsg-1+b2",
-    "imagemagick": "8:6.9.11.60+dfsg-1.6+deb12u15",
+    "imagemagick": "8:6.9.11.60+dfsg-1.6+deb12u16",
     "libdbi-perl": "1.643-4+deb12u4",
+    "nodejs": "18.20.4+dfsg-1~deb12u3",
 }
 DEBIAN_UNPINNED = ("python3", "libjson-xs-perl", "libxml-libxml-perl")
 PY = ("--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--abi", "abi3")
@@ -75,19 +82,20 @@ SITE = "usr/lib/python3/dist-packages"
 def bootstrap(root: Path) -> None:
     include = [f"{name}={version}" for name, version in DEBIAN.items()] + list(DEBIAN_UNPINNED)
     cmd = ["mmdebstrap", "--variant=apt", f"--include={','.join(include)}", "bookworm", str(root)]
-    subprocess.run(cmd, check=True)
+    subprocess.run([*cmd, *MIRRORS], check=True, stdin=subprocess.DEVNULL)
 
 
 def wheels(root: Path, work: Path) -> list[str]:
     """Download the pinned wheels (binary only, for this interpreter) and unpack them."""
     got: list[str] = []
     for platform, specs, target in (
-        ("manylinux2014_x86_64", MANYLINUX, root / SITE),
-        ("musllinux_1_1_x86_64", MUSLLINUX, root / "opt/musl-wheels"),
+        (("manylinux_2_28_x86_64", "manylinux2014_x86_64"), MANYLINUX, root / SITE),
+        (("musllinux_1_2_x86_64", "musllinux_1_1_x86_64"), MUSLLINUX, root / "opt/musl-wheels"),
     ):
-        dest = work / platform
+        dest = work / platform[-1]
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
-        cmd += ["--platform", platform, *PY, "-d", str(dest), *specs]
+        cmd += [arg for tag in platform for arg in ("--platform", tag)]
+        cmd += [*PY, "-d", str(dest), *specs]
         subprocess.run(cmd, check=True)
         target.mkdir(parents=True, exist_ok=True)
         for wheel in sorted(dest.glob("*.whl")):
