@@ -1,6 +1,6 @@
 """Build the wild-binaries image (issue 9): prebuilt ELF files nobody here compiled.
 
-Usage: python tests/wild/make_wild_image.py OUT_DIR [--work DIR]
+Usage: python tests/wild/make_wild_image.py OUT_DIR [--work DIR] [--set issue|unseen]
 
 - Debian 12 (`mmdebstrap --variant=apt bookworm`) with pinned packages: PostgreSQL 15 and its
   modules, nginx with dynamic modules, GDAL, ImageMagick, Perl XS modules, python3;
@@ -23,6 +23,8 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
@@ -36,61 +38,149 @@ MIRRORS = (
     "deb http://deb.debian.org/debian bookworm-updates main",
     "deb http://deb.debian.org/debian-security bookworm-security main",
 )
-DEBIAN = {
-    "python3.11": "3.11.2-6+deb12u9",
-    "postgresql-15": "15.20-0+deb12u1",
-    "nginx": "1.22.1-9+deb12u11",
-    "libnginx-mod-http-image-filter": "1.22.1-9+deb12u11",
-    "libnginx-mod-http-xslt-filter": "1.22.1-9+deb12u11",
-    "libnginx-mod-stream": "1.22.1-9+deb12u11",
-    "gdal-bin": "3.6.2+dfsg-1+b2",
-    "imagemagick": "8:6.9.11.60+dfsg-1.6+deb12u16",
-    "libdbi-perl": "1.643-4+deb12u4",
-    "nodejs": "18.20.4+dfsg-1~deb12u3",
-}
-DEBIAN_UNPINNED = ("python3", "libjson-xs-perl", "libxml-libxml-perl")
 PY = ("--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--abi", "abi3")
-MANYLINUX = (
-    "numpy==1.26.4",
-    "scipy==1.11.4",
-    "pyarrow==14.0.2",
-    "onnxruntime==1.16.3",
-    "opencv-python-headless==4.9.0.80",
-    "pillow==10.2.0",
-    "lxml==5.1.0",
-    "cryptography==42.0.5",
-    "grpcio==1.62.0",
-    "psycopg2-binary==2.9.9",
-    "orjson==3.9.15",
-    "shapely==2.0.3",
-    "h5py==3.10.0",
-    "regex==2023.12.25",
-    "pydantic-core==2.16.3",
+
+
+@dataclass(frozen=True)
+class PackageSet:
+    """What one wild image holds: pinned Debian packages, wheels and npm packages."""
+
+    debian: Mapping[str, str]
+    manylinux: tuple[str, ...]
+    musllinux: tuple[str, ...]
+    npm: tuple[str, ...]
+    debian_unpinned: tuple[str, ...] = ()
+
+
+# The issue's image: the packages issue 9 names.
+ISSUE = PackageSet(
+    debian={
+        "python3.11": "3.11.2-6+deb12u9",
+        "postgresql-15": "15.20-0+deb12u1",
+        "nginx": "1.22.1-9+deb12u11",
+        "libnginx-mod-http-image-filter": "1.22.1-9+deb12u11",
+        "libnginx-mod-http-xslt-filter": "1.22.1-9+deb12u11",
+        "libnginx-mod-stream": "1.22.1-9+deb12u11",
+        "gdal-bin": "3.6.2+dfsg-1+b2",
+        "imagemagick": "8:6.9.11.60+dfsg-1.6+deb12u16",
+        "libdbi-perl": "1.643-4+deb12u4",
+        "nodejs": "18.20.4+dfsg-1~deb12u3",
+    },
+    debian_unpinned=("python3", "libjson-xs-perl", "libxml-libxml-perl"),
+    manylinux=(
+        "numpy==1.26.4",
+        "scipy==1.11.4",
+        "pyarrow==14.0.2",
+        "onnxruntime==1.16.3",
+        "opencv-python-headless==4.9.0.80",
+        "pillow==10.2.0",
+        "lxml==5.1.0",
+        "cryptography==42.0.5",
+        "grpcio==1.62.0",
+        "psycopg2-binary==2.9.9",
+        "orjson==3.9.15",
+        "shapely==2.0.3",
+        "h5py==3.10.0",
+        "regex==2023.12.25",
+        "pydantic-core==2.16.3",
+    ),
+    musllinux=("numpy==1.26.4", "orjson==3.9.15", "regex==2023.12.25"),
+    npm=(
+        "@esbuild/linux-x64@0.20.2",
+        "@swc/core-linux-x64-gnu@1.4.8",
+        "@img/sharp-linux-x64@0.33.2",
+        "@img/sharp-libvips-linux-x64@1.0.2",
+        "@rollup/rollup-linux-x64-gnu@4.13.0",
+        "lightningcss-linux-x64-gnu@1.24.1",
+    ),
 )
-MUSLLINUX = ("numpy==1.26.4", "orjson==3.9.15", "regex==2023.12.25")
-NPM = (
-    "@esbuild/linux-x64@0.20.2",
-    "@swc/core-linux-x64-gnu@1.4.8",
-    "@img/sharp-linux-x64@0.33.2",
-    "@img/sharp-libvips-linux-x64@1.0.2",
-    "@rollup/rollup-linux-x64-gnu@4.13.0",
-    "lightningcss-linux-x64-gnu@1.24.1",
+
+# An image the project had never seen (issue 9's "done when"): other plugin hosts (PHP,
+# Apache, Ruby, Erlang, collectd, rsyslog, Lua, FreeRADIUS, PostGIS in postgres), other
+# wheels, and npm packages built for musl in a glibc image.
+UNSEEN = PackageSet(
+    debian={
+        "python3": "3.11.2-1+b1",
+        "php8.2-cli": "8.2.36-1~deb12u1",
+        "php8.2-gd": "8.2.36-1~deb12u1",
+        "php8.2-intl": "8.2.36-1~deb12u1",
+        "php8.2-pgsql": "8.2.36-1~deb12u1",
+        "apache2": "2.4.71-1~deb12u1",
+        "libapache2-mod-php8.2": "8.2.36-1~deb12u1",
+        "ruby-nokogiri": "1.13.10+dfsg-2+b1",
+        "erlang-base": "1:25.2.3+dfsg-1+deb12u4",
+        "erlang-crypto": "1:25.2.3+dfsg-1+deb12u4",
+        "collectd-core": "5.12.0-14",
+        "rsyslog": "8.2302.0-1+deb12u2",
+        "lua5.4": "5.4.4-3+deb12u1",
+        "lua-cjson": "2.1.0+dfsg-2.2",
+        "postgresql-15-postgis-3": "3.3.2+dfsg-1+b1",
+        "freeradius": "3.2.1+dfsg-4+deb12u1",
+        "libsasl2-modules": "2.1.28+dfsg-10+deb12u1",
+        "tcl8.6": "8.6.13+dfsg-2",
+        "python3-gi": "3.42.2-3+b1",
+        "nodejs": "18.20.4+dfsg-1~deb12u3",
+    },
+    manylinux=(
+        "pandas==2.1.4",
+        "pyzmq==25.1.2",
+        "psutil==5.9.8",
+        "uvloop==0.19.0",
+        "lz4==4.3.3",
+        "zstandard==0.22.0",
+        "msgpack==1.0.8",
+        "bcrypt==4.1.2",
+        "greenlet==3.0.3",
+        "gevent==24.2.1",
+        "pycryptodome==3.20.0",
+        "tokenizers==0.15.2",
+        "matplotlib==3.8.3",
+        "scikit-learn==1.4.1.post1",
+        "llvmlite==0.42.0",
+        "pyyaml==6.0.1",
+        "rapidfuzz==3.6.1",
+        "pymongo==4.6.2",
+        "cffi==1.16.0",
+        "kiwisolver==1.4.5",
+        "duckdb==0.10.0",
+    ),
+    musllinux=("msgpack==1.0.8", "pyyaml==6.0.1", "cffi==1.16.0", "psutil==5.9.8"),
+    npm=(
+        "@rollup/rollup-linux-x64-musl@4.13.0",
+        "lightningcss-linux-x64-musl@1.24.1",
+        "@swc/core-linux-x64-musl@1.4.8",
+        "@parcel/watcher-linux-x64-glibc@2.4.1",
+        "@next/swc-linux-x64-gnu@14.1.3",
+        "@napi-rs/canvas-linux-x64-gnu@0.1.51",
+        "@biomejs/cli-linux-x64@1.6.1",
+        "turbo-linux-64@1.12.5",
+        "@msgpackr-extract/msgpackr-extract-linux-x64@3.0.2",
+        "@node-rs/argon2-linux-x64-gnu@1.8.0",
+        "@resvg/resvg-js-linux-x64-gnu@2.6.0",
+    ),
 )
+SETS = {"issue": ISSUE, "unseen": UNSEEN}
 SITE = "usr/lib/python3/dist-packages"
+MUSL_SITE = "opt/musl-wheels"  # no musl host here: the wheels lie apart
 
 
-def bootstrap(root: Path) -> None:
-    include = [f"{name}={version}" for name, version in DEBIAN.items()] + list(DEBIAN_UNPINNED)
+def bootstrap(root: Path, packages: PackageSet) -> None:
+    include = [f"{name}={version}" for name, version in packages.debian.items()]
+    include += packages.debian_unpinned
     cmd = ["mmdebstrap", "--variant=apt", f"--include={','.join(include)}", "bookworm", str(root)]
     subprocess.run([*cmd, *MIRRORS], check=True, stdin=subprocess.DEVNULL)
 
 
-def wheels(root: Path, work: Path) -> list[str]:
+def wheels(root: Path, work: Path, packages: PackageSet) -> list[str]:
     """Download the pinned wheels (binary only, for this interpreter) and unpack them."""
     got: list[str] = []
     for platform, specs, target in (
-        (("manylinux_2_28_x86_64", "manylinux2014_x86_64"), MANYLINUX, root / SITE),
-        (("musllinux_1_2_x86_64", "musllinux_1_1_x86_64"), MUSLLINUX, root / "opt/musl-wheels"),
+        (("manylinux_2_28_x86_64", "manylinux2014_x86_64"), packages.manylinux, root / SITE),
+        (
+            ("musllinux_1_2_x86_64", "musllinux_1_1_x86_64"),
+            packages.musllinux,
+            root / "opt/musl-wheels",
+        ),
     ):
         dest = work / platform[-1]
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
@@ -105,12 +195,12 @@ def wheels(root: Path, work: Path) -> list[str]:
     return got
 
 
-def npm_packages(root: Path, work: Path) -> list[str]:
+def npm_packages(root: Path, work: Path, packages: PackageSet) -> list[str]:
     """`npm pack` each pinned package and unpack it as node_modules/<name>."""
     got: list[str] = []
     dest = work / "npm"
     dest.mkdir(exist_ok=True)
-    for spec in NPM:
+    for spec in packages.npm:
         done = subprocess.run(
             ["npm", "pack", spec, "--pack-destination", str(dest)],
             capture_output=True,
@@ -142,11 +232,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--work", type=Path, help="scratch directory (default: a temp dir)")
+    parser.add_argument("--set", choices=sorted(SETS), default="issue", help="package set")
     args = parser.parse_args()
+    packages = SETS[args.set]
     work = args.work or Path(tempfile.mkdtemp(prefix="wild-"))
     root = work / "rootfs"
-    bootstrap(root)
-    versions = {"debian": DEBIAN, "wheels": wheels(root, work), "npm": npm_packages(root, work)}
+    bootstrap(root, packages)
+    versions = {
+        "set": args.set,
+        "debian": dict(packages.debian),
+        "wheels": wheels(root, work, packages),
+        "npm": npm_packages(root, work, packages),
+    }
     rootfs_tar = work / "rootfs.tar"
     subprocess.run(
         ["tar", "-C", str(root), "--numeric-owner", "-cf", str(rootfs_tar), "."], check=True
