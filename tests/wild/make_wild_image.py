@@ -144,7 +144,7 @@ UNSEEN = PackageSet(
         "kiwisolver==1.4.5",
         "duckdb==0.10.0",
     ),
-    musllinux=("msgpack==1.0.8", "pyyaml==6.0.1", "cffi==1.16.0", "psutil==5.9.8"),
+    musllinux=("msgpack==1.0.8", "pyyaml==6.0.1", "cffi==1.16.0"),
     npm=(
         "@rollup/rollup-linux-x64-musl@4.13.0",
         "lightningcss-linux-x64-musl@1.24.1",
@@ -237,7 +237,8 @@ def main() -> int:
     packages = SETS[args.set]
     work = args.work or Path(tempfile.mkdtemp(prefix="wild-"))
     root = work / "rootfs"
-    bootstrap(root, packages)
+    if not (root / "var/lib/dpkg/status").exists():  # a --work dir of a failed run: kept
+        bootstrap(root, packages)
     versions = {
         "set": args.set,
         "debian": dict(packages.debian),
