@@ -165,8 +165,9 @@ def main() -> int:
         builder = REPO / "tests" / "wild" / "make_wild_image.py"
         cmd = [sys.executable, str(builder), str(args.layout), "--set", args.set]
         subprocess.run(cmd, check=True)
-    keep = args.layout.parent / "wild-rootfs"
-    oracle_s, out = oracle(args.layout, args.ref, args.layout.parent / "wild-oracle.json", keep)
+    keep = args.layout.parent / f"{args.layout.name}-rootfs"  # beside the layout, per layout
+    verdicts = args.layout.parent / f"{args.layout.name}-oracle.json"
+    oracle_s, out = oracle(args.layout, args.ref, verdicts, keep)
     scan_s, mine, hosts = imagescan(args.layout, args.ref)
     elves = out["elves"]
     print(f"ELF files judged by the loader: {len(elves)}")

@@ -1,16 +1,20 @@
 """Build the wild-binaries image (issue 9): prebuilt ELF files nobody here compiled.
 
-Usage: python tests/wild/make_wild_image.py OUT_DIR [--work DIR] [--set issue|unseen]
+Usage: python tests/wild/make_wild_image.py OUT_DIR [--work DIR] [--set issue|unseen|trixie]
 
-- Debian 12 (`mmdebstrap --variant=apt bookworm`) with pinned packages: PostgreSQL 15 and its
-  modules, nginx with dynamic modules, GDAL, ImageMagick, Perl XS modules, python3;
+One package set per image (`--set`): `issue` holds what issue 9 names, `unseen` other hosts,
+wheels and npm packages, `trixie` Debian 13 with i386 multiarch libraries. Each is
+
+- Debian (`mmdebstrap --variant=apt SUITE`) with pinned packages, e.g. PostgreSQL and its
+  modules, nginx with dynamic modules, GDAL, ImageMagick, Perl XS modules, python3, node;
 - pinned manylinux and musllinux wheels (`pip download`), unpacked into the image's
   dist-packages (musllinux ones under /opt/musl-wheels: they need a musl host);
 - pinned npm packages with native binaries (`npm pack`), unpacked under /opt/node/node_modules.
 
 Writes OUT_DIR as a one-layer gzip OCI layout, tag `wild`, and OUT_DIR/versions.json (what
-was installed). Needs root (mmdebstrap), Debian's mirror, PyPI and the npm registry: minutes,
-so it is run by benchmarks/wild_agreement.py or by hand, never by the always-run suite.
+was asked for, and every package dpkg installed). Needs root (mmdebstrap), Debian's mirror,
+PyPI and the npm registry: minutes, so it is run by benchmarks/wild_agreement.py or by hand,
+never by the always-run suite.
 Nothing from the image is executed here (mmdebstrap runs maintainer scripts in its chroot).
 """
 
@@ -30,15 +34,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from make_debian_image import write_layout
 
-# Debian 12 and its security archive as of 2026-12 (apt-cache madison); a newer point release
-# or security update replaces them on the mirror, so a failing install names the package to
-# re-pin. The security suite is given explicitly: most pins live there, not in bookworm.
-MIRRORS = (
-    "deb http://deb.debian.org/debian bookworm main",
-    "deb http://deb.debian.org/debian bookworm-updates main",
-    "deb http://deb.debian.org/debian-security bookworm-security main",
-)
-PY = ("--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--abi", "abi3")
+
+def mirrors(suite: str) -> tuple[str, ...]:
+    """The suite, its updates and its security archive: most pins live in the last."""
+    return (
+        f"deb http://deb.debian.org/debian {suite} main",
+        f"deb http://deb.debian.org/debian {suite}-updates main",
+        f"deb http://deb.debian.org/debian-security {suite}-security main",
+    )
+
+
+def python_tags(version: str) -> tuple[str, ...]:
+    """pip download's tags for the image's CPython `version` ("3.11")."""
+    abi = "cp" + version.replace(".", "")
+    return ("--python-version", version, "--implementation", "cp", "--abi", abi, "--abi", "abi3")
 
 
 @dataclass(frozen=True)
@@ -50,9 +59,15 @@ class PackageSet:
     musllinux: tuple[str, ...]
     npm: tuple[str, ...]
     debian_unpinned: tuple[str, ...] = ()
+    suite: str = "bookworm"
+    python: str = "3.11"  # the suite's python3, for which the wheels are chosen
+    foreign: tuple[str, ...] = ()  # more dpkg architectures (multiarch: "i386")
 
 
-# The issue's image: the packages issue 9 names.
+# The issue's image: the packages issue 9 names. Debian pins: bookworm and its security
+# archive as of 2026-12 (apt-cache madison); a newer point release or security update
+# replaces them on the mirror, so a failing install names the package to re-pin
+# (versions.json "installed" lists every package the last build got).
 ISSUE = PackageSet(
     debian={
         "python3.11": "3.11.2-6+deb12u9",
@@ -159,7 +174,45 @@ UNSEEN = PackageSet(
         "@resvg/resvg-js-linux-x64-gnu@2.6.0",
     ),
 )
-SETS = {"issue": ISSUE, "unseen": UNSEEN}
+# Debian 13 (glibc 2.41: no legacy tls/platform subdirectories), Python 3.13 wheels, and
+# i386 multiarch libraries beside the amd64 ones (one ld.so.cache for both). Pins: trixie
+# and its security archive as of 2026-12-02 (the first build's versions.json "installed").
+TRIXIE = PackageSet(
+    suite="trixie",
+    python="3.13",
+    foreign=("i386",),
+    debian={
+        "python3": "3.13.5-1",
+        "postgresql-17": "17.12-0+deb13u1",
+        "nginx": "1.26.3-3+deb13u11",
+        "libnginx-mod-stream": "1.26.3-3+deb13u11",
+        "php8.4-cli": "8.4.28-1~deb13u1",
+        "php8.4-gd": "8.4.28-1~deb13u1",
+        "apache2": "2.4.71-1~deb13u1",
+        "rsyslog": "8.2504.0-1+deb13u2",
+        "perl": "5.40.1-6+deb13u1",
+        "libdbi-perl": "1.656-1~deb13u1",
+        "nodejs": "20.19.2+dfsg-1+deb13u3",
+        "libc6:i386": "2.41-12+deb13u5",
+        "zlib1g:i386": "1:1.3.dfsg+really1.3.1-1+deb13u1",
+        "libstdc++6:i386": "14.2.0-19",
+        "libssl3t64:i386": "3.5.9-1~deb13u1",
+    },
+    manylinux=(
+        "numpy==2.1.3",
+        "pandas==2.2.3",
+        "pyarrow==18.1.0",
+        "orjson==3.10.12",
+        "cryptography==44.0.0",
+        "pydantic-core==2.27.1",
+        "lxml==5.3.0",
+        "pillow==11.0.0",
+        "scipy==1.14.1",
+    ),
+    musllinux=(),
+    npm=("@esbuild/linux-x64@0.24.0", "@rollup/rollup-linux-x64-gnu@4.28.0"),
+)
+SETS = {"issue": ISSUE, "unseen": UNSEEN, "trixie": TRIXIE}
 SITE = "usr/lib/python3/dist-packages"
 MUSL_SITE = "opt/musl-wheels"  # no musl host here: the wheels lie apart
 
@@ -167,8 +220,11 @@ MUSL_SITE = "opt/musl-wheels"  # no musl host here: the wheels lie apart
 def bootstrap(root: Path, packages: PackageSet) -> None:
     include = [f"{name}={version}" for name, version in packages.debian.items()]
     include += packages.debian_unpinned
-    cmd = ["mmdebstrap", "--variant=apt", f"--include={','.join(include)}", "bookworm", str(root)]
-    subprocess.run([*cmd, *MIRRORS], check=True, stdin=subprocess.DEVNULL)
+    cmd = ["mmdebstrap", "--variant=apt", f"--include={','.join(include)}"]
+    if packages.foreign:
+        cmd.append(f"--architectures={','.join(('amd64', *packages.foreign))}")
+    cmd += [packages.suite, str(root), *mirrors(packages.suite)]
+    subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL)
 
 
 def wheels(root: Path, work: Path, packages: PackageSet) -> list[str]:
@@ -176,16 +232,14 @@ def wheels(root: Path, work: Path, packages: PackageSet) -> list[str]:
     got: list[str] = []
     for platform, specs, target in (
         (("manylinux_2_28_x86_64", "manylinux2014_x86_64"), packages.manylinux, root / SITE),
-        (
-            ("musllinux_1_2_x86_64", "musllinux_1_1_x86_64"),
-            packages.musllinux,
-            root / "opt/musl-wheels",
-        ),
+        (("musllinux_1_2_x86_64", "musllinux_1_1_x86_64"), packages.musllinux, root / MUSL_SITE),
     ):
+        if not specs:
+            continue
         dest = work / platform[-1]
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
         cmd += [arg for tag in platform for arg in ("--platform", tag)]
-        cmd += [*PY, "-d", str(dest), *specs]
+        cmd += [*python_tags(packages.python), "-d", str(dest), *specs]
         subprocess.run(cmd, check=True)
         target.mkdir(parents=True, exist_ok=True)
         for wheel in sorted(dest.glob("*.whl")):
@@ -220,6 +274,18 @@ def npm_packages(root: Path, work: Path, packages: PackageSet) -> list[str]:
     return got
 
 
+def installed(root: Path) -> dict[str, str]:
+    """Every package dpkg installed in the image, name[:arch] -> version (to re-pin)."""
+    found: dict[str, str] = {}
+    for block in (root / "var/lib/dpkg/status").read_text().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line[:40])
+        if "Package" in fields and "Version" in fields:
+            arch = fields.get("Architecture", "")
+            name = fields["Package"] + (f":{arch}" if arch not in ("amd64", "all") else "")
+            found[name] = fields["Version"]
+    return dict(sorted(found.items()))
+
+
 def _retag(layout: Path, tag: str) -> None:
     """write_layout names its one image `bench`; this one is `wild`."""
     index_file = layout / "index.json"
@@ -244,6 +310,7 @@ def main() -> int:
         "debian": dict(packages.debian),
         "wheels": wheels(root, work, packages),
         "npm": npm_packages(root, work, packages),
+        "installed": installed(root),
     }
     rootfs_tar = work / "rootfs.tar"
     subprocess.run(
