@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from imagescan.checks.analysis import Analysis
+from imagescan.checks.budget import load_budget, not_judged_findings
 from imagescan.checks.cpu import cpu_sensitive, with_cpu_findings
 from imagescan.checks.kept import unread_config_findings
 from imagescan.checks.ldcache import stale_cache_findings
@@ -24,7 +25,7 @@ from imagescan.loader import setup
 from imagescan.loader.libc import LoaderCheck
 from imagescan.loader.model import Process
 from imagescan.loader.session import LoaderSession
-from imagescan.parallel import map_forked
+from imagescan.parallel import jobs_for, map_forked
 from imagescan.rootfs.model import Entry, EntryType, RootFS
 
 __all__ = ["Analysis", "analyze", "elf_files"]
@@ -63,6 +64,7 @@ def analyze(
     judged = dataclasses.replace(alone, verdicts=with_loaded_by(hosted, processes))
     image_findings = runtime_checks(judge.session, judged) + _cache_findings(judge.session)
     image_findings += unread_config_findings(rootfs)
+    image_findings += not_judged_findings(verdicts.values(), load_budget(len(verdicts)))
     return dataclasses.replace(judged, image_findings=tuple(image_findings))
 
 
@@ -72,19 +74,30 @@ def judge_files(
     jobs: int = 1,
     on_file: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, FileVerdict], dict[str, Process]]:
-    """Each ELF file judged as the main object, and the process of each dynamic one."""
-    verdicts: dict[str, FileVerdict] = {}
-    processes: dict[str, Process] = {}
-    files = list(elf_files(rootfs))
+    """Each ELF file judged as the main object, and the process of each dynamic one, in
+    path order. Programs go first, then libraries that need nothing, so the bound on work
+    (checks.budget) spares those."""
+    files = sorted(elf_files(rootfs), key=_judging_order)
+    if judge.loads_left is None:
+        # Each forked child carries its own copy of the judge: the bound is shared out.
+        judge.loads_left = load_budget(len(files)) // jobs_for(len(files), jobs)
     shared = [facts for _, _, facts in files]  # forked children send these back by reference
     judged = map_forked(lambda file: judge.file(*file), files, jobs, shared)
-    for (path, _, _), (verdict, process) in zip(files, judged, strict=True):
-        verdicts[path] = verdict
+    by_path = {path: result for (path, _, _), result in zip(files, judged, strict=True)}
+    verdicts: dict[str, FileVerdict] = {}
+    processes: dict[str, Process] = {}
+    for path in sorted(by_path):
+        verdicts[path], process = by_path[path]
         if process is not None:
             processes[path] = process
         if on_file is not None:  # progress (issue 10 item 9)
             on_file(path)
     return verdicts, processes
+
+
+def _judging_order(file: tuple[str, Entry, ElfFacts]) -> tuple[bool, bool]:
+    facts = file[2]
+    return facts.kind == FileKind.SHARED, bool(facts.needed)
 
 
 def _across_cpus(

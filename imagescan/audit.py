@@ -19,12 +19,13 @@ from typing import Any
 
 from imagescan.checks.model import Severity
 from imagescan.errors import ImagescanError, UsageError
+from imagescan.heap import release_free_memory
 from imagescan.image.sources import open_image
 from imagescan.policy.rules import Policy
 from imagescan.report import Report, severity_at_least
 from imagescan.scan import ScanOptions
 from imagescan.store import open_store
-from imagescan.store.model import ImageSummary, Outcome, Run, Store
+from imagescan.store.model import ImageSummary, Outcome, PackedFiles, Run, Store
 
 SCHEMA_VERSION = 1
 
@@ -75,7 +76,7 @@ class ImageResult:
 
 def summarise(report: Report) -> ImageSummary:
     """What the audit keeps of a judged report."""
-    files = {v.path: v.status for v in report.files}
+    files = PackedFiles({v.path: v.status for v in report.files})
     return ImageSummary(report.image.manifest_digest, files, report.max_severity())
 
 
@@ -171,6 +172,7 @@ def audit_images(
             if progress is not None:
                 progress(f"[{count}/{len(images)}] {reference}")
             results.append(audit_image(reference, position, settings, store))
+            release_free_memory()  # the next image's peak starts from this one's floor
         return results
     finally:
         if store is not None:

@@ -22,6 +22,7 @@ from rich.console import Console
 from imagescan import __version__
 from imagescan.checks.model import FileVerdict, Severity
 from imagescan.errors import ImagescanError, UsageError
+from imagescan.heap import fix_mmap_threshold
 from imagescan.image.model import SourceOptions
 from imagescan.image.platform import parse_platform
 from imagescan.parallel import default_jobs
@@ -1006,6 +1007,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return ExitCode.ERROR
+    fix_mmap_threshold()  # imagescan.heap: a scan's peak memory, and an audit's, stay flat
     try:
         apply_defaults(args)
         return COMMANDS[args.command](args)

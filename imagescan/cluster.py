@@ -34,6 +34,7 @@ from distributed import Client, Future, LocalCluster, WorkerPlugin, get_worker
 
 from imagescan.audit import AuditSettings, ImageResult, audit_image
 from imagescan.errors import ImagescanError, UsageError
+from imagescan.heap import fix_mmap_threshold, release_free_memory
 from imagescan.image.model import SourceOptions
 from imagescan.image.sources import open_image
 from imagescan.store import open_store
@@ -83,7 +84,11 @@ def audit_task(reference: str, position: int, settings: AuditSettings, topic: st
     worker.log_event(topic, {"position": position})
     plugin = worker.plugins.get(PLUGIN)
     store = plugin.store() if isinstance(plugin, StorePlugin) else None
-    return audit_image(reference, position, settings, store)
+    fix_mmap_threshold()  # imagescan.heap: a worker's peak stays one image's (issue 12)
+    try:
+        return audit_image(reference, position, settings, store)
+    finally:
+        release_free_memory()
 
 
 @contextmanager

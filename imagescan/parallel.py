@@ -141,8 +141,10 @@ class _SharedPickler(pickle.Pickler):
         self._known = known
 
     def persistent_id(self, obj: object) -> int | None:
+        # Not `.get(key) is obj`: for None (in most results) that is `None is None`, and
+        # every child's share was then refused by the parent and redone by it.
         key = id(obj)
-        return key if self._known.get(key) is obj else None
+        return key if key in self._known and self._known[key] is obj else None
 
 
 class _SharedUnpickler(pickle.Unpickler):

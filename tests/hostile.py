@@ -366,7 +366,7 @@ class Case:
     exits: tuple[int, ...] = (0, 1)
 
 
-def _elf_image(dest: Path, files: Sequence[tuple[str, bytes]], **kwargs: Any) -> str:
+def elf_image(dest: Path, files: Sequence[tuple[str, bytes]], **kwargs: Any) -> str:
     interp = "/lib64/ld-linux-x86-64.so.2"
     loader = File(interp, elf_bytes(SyntheticElf(b"\0ld-linux-x86-64.so.2\0", soname=1)), 0o755)
     members = [loader, *(File(path, data, 0o755) for path, data in files)]
@@ -387,7 +387,7 @@ def _pax(dest: Path, full: bool) -> list[str]:
 def _unicode_user(dest: Path, full: bool) -> list[str]:
     # User "app:²": passwd gives app the uid "¹", the group is "²" (both once int()-ed).
     passwd = ("/etc/passwd", "root:x:0:0::/root:/bin/sh\napp:x:¹:²::/:/bin/sh\n".encode())
-    return ["scan", _elf_image(dest, [passwd, ("/usr/bin/app", _program())], user="app:²")]
+    return ["scan", elf_image(dest, [passwd, ("/usr/bin/app", _program())], user="app:²")]
 
 
 def _ldcache_shared(dest: Path, full: bool) -> list[str]:
@@ -397,33 +397,39 @@ def _ldcache_shared(dest: Path, full: bool) -> list[str]:
     entries = b"".join(struct.pack("<iIIIQ", 0x303, base, base, 0, 0) for _ in range(n))
     header = b"glibc-ld.so.cache1.1" + struct.pack("<IIB3sI12x", n, len(long), 2, b"", 0)
     cache = ("/etc/ld.so.cache", header + entries + long)
-    return ["scan", "-q", _elf_image(dest, [("/usr/bin/app", _program("libc.so.6")), cache])]
+    return ["scan", "-q", elf_image(dest, [("/usr/bin/app", _program("libc.so.6")), cache])]
 
 
 def _same_name(dest: Path, full: bool) -> list[str]:
     lib = ("/usr/lib/libsame.so", same_name_symbols(40_000 if full else 20_000))
-    return ["scan", "-q", _elf_image(dest, [lib])]
+    return ["scan", "-q", elf_image(dest, [lib])]
 
 
 def _long_needed(dest: Path, full: bool) -> list[str]:
     lib = ("/usr/lib/liblong.so", needed_one_long_string(200 if full else 50))
-    return ["ls", "--elf", _elf_image(dest, [lib])]
+    return ["ls", "--elf", elf_image(dest, [lib])]
 
 
 def _fake_ldso(dest: Path, full: bool) -> list[str]:
     fake = ("/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", fake_ldso(300_000 if full else 100_000))
-    return ["scan", "-q", _elf_image(dest, [fake, ("/usr/bin/app", _program())])]
+    return ["scan", "-q", elf_image(dest, [fake, ("/usr/bin/app", _program())])]
 
 
 def _chain(dest: Path, full: bool) -> list[str]:
     # /usr/lib64: the synthetic ld.so has no compiled-in dirs, so upstream's defaults apply.
     files = dependency_chain(2000 if full else 300, "/usr/lib64")
-    return ["scan", "-q", _elf_image(dest, files)]
+    return ["scan", "-q", elf_image(dest, files)]
+
+
+def _chain_bound(dest: Path, full: bool) -> list[str]:
+    # Deep enough that judging every library as a main object passes checks.budget's bound.
+    files = dependency_chain(2000 if full else 600, "/usr/lib64")
+    return ["scan", elf_image(dest, files)]
 
 
 def _ldconf(dest: Path, full: bool) -> list[str]:
     files = [*ld_so_conf_doubling(22).items(), ("/usr/bin/app", _program())]
-    return ["scan", _elf_image(dest, files)]
+    return ["scan", elf_image(dest, files)]
 
 
 def _dag(dest: Path, full: bool) -> list[str]:
@@ -472,6 +478,7 @@ CASES = (
     Case("needed-one-long-string", _long_needed, "/usr/lib/liblong.so", (0,)),
     Case("fake-ldso", _fake_ldso, "ELF files"),
     Case("needed-chain", _chain, "ELF files"),
+    Case("needed-chain-past-the-bound", _chain_bound, "ELF files were not judged", (1,)),
     Case("ldconf-doubling", _ldconf, "ELF files"),
     Case("index-dag", _dag, "has no manifest", (2,)),
     Case("gzipped-docker-save", _gzipped_save, "/data/layer0", (0,)),

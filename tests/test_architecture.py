@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "imagescan"
 # `elf` is the parser that reading (rootfs) calls; the Report (report) is the value that the
 # policy judges and the renderers print; scan/diff/audit drive the whole pipeline for cli.
 STAGES: tuple[tuple[str, ...], ...] = (
-    ("imagescan", "imagescan.errors", "imagescan.machines", "imagescan.globs"),
+    ("imagescan", "imagescan.errors", "imagescan.machines", "imagescan.globs", "imagescan.heap"),
     ("imagescan.parallel",),
     ("imagescan.image",),
     ("imagescan.elf",),

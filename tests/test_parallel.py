@@ -69,6 +69,10 @@ def shared_body() -> None:
     results = map_forked(lambda big: (big, os.getpid()), shared, 2, shared)
     assert all(got is sent for (got, _), sent in zip(results, shared, strict=True))
     assert {pid for _, pid in results} != {os.getpid()}
+    # None is in most real results (a verdict's unset fields): it once matched every
+    # unknown id, so the parent refused each child's share and redid it itself.
+    with_none = map_forked(lambda big: (big, None, os.getpid()), shared, 2, shared)
+    assert {pid for _, _, pid in with_none} != {os.getpid()}
     unshared = map_forked(lambda big: big, shared, 2)
     assert unshared == shared and unshared[1] is not shared[1]  # a copy, made by pickling
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,9 @@ class Keep:
 
     def put(self, layer: LayerIndex) -> None:
         self.layers.append(layer)
+
+    def retain(self, diff_ids: Sequence[str]) -> None:
+        pass
 
 
 @pytest.fixture(scope="module")

@@ -215,3 +215,34 @@ def test_units() -> None:
     assert parse_size("5G") == 5 << 30 and parse_size("500MiB") == 500 << 20
     with pytest.raises(UsageError, match="--max-size"):
         parse_size("lots")
+
+
+def test_decoded_layers_are_kept_only_for_the_image_being_read(tmp_path: Path) -> None:
+    """An audit reads image after image through one store: a layer decoded for one image
+    is reused while the next shares it and let go when it does not (issue 8)."""
+    first = image(tmp_path / "one")
+    second = f"oci-dir:{write_oci_dir(tmp_path / 'two', ImageSpec([[File('/b', b'b')]]))}"
+    store = open_store(tmp_path / "store")
+    opened, _ = read_image(first, _options(), store=store)
+    base, top = opened.config.diff_ids
+    assert store.get(base) is store.get(base)  # decoded once while this image is read
+    read_image(first, _options(), store=store)
+    kept = store.get(top)
+    read_image(second, _options(), store=store)  # shares nothing: the first's layers go
+    again = store.get(top)
+    assert again is not kept and again == kept
+    store.close()
+
+
+def test_an_image_summary_keeps_its_files_packed_and_whole() -> None:
+    from imagescan.checks.model import Status
+    from imagescan.store.model import ImageSummary, PackedFiles
+
+    files = {f"/usr/lib/l{i}.so": Status.OK for i in range(750)}
+    files |= {"/bin/a\nb\r": Status.BROKEN, "/bin/c": Status.BROKEN_LAZY}
+    packed = PackedFiles(files)
+    assert dict(packed) == files and len(packed) == 752 and packed["/bin/c"] == files["/bin/c"]
+    assert len(pickle.dumps(packed)) < len(pickle.dumps(files)) / 5
+    summary = ImageSummary("sha256:x", packed)
+    assert summary.broken == ("/bin/a\nb\r",) and summary.lazy == ("/bin/c",)
+    assert ImageSummary.from_json(summary.to_json()) == ImageSummary("sha256:x", files)

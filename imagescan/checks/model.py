@@ -41,6 +41,7 @@ class FindingKind(enum.StrEnum):
     RPATH_HYGIENE = "rpath-hygiene"
     # hostile images (issue 15): a file the checks read was not kept (size budget)
     CONFIG_NOT_READ = "config-not-read"
+    NOT_JUDGED = "not-judged"  # the bound on one image's loader work left files out
 
 
 class Status(enum.StrEnum):

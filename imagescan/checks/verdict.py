@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from imagescan.checks.budget import NOT_JUDGED_NOTE
 from imagescan.checks.libraries import fragile_findings, library_findings, own_header_findings
 from imagescan.checks.model import (
     FatalAt,
@@ -46,6 +47,8 @@ class Judge:
 
     session: LoaderSession
     checkers: dict[LibC, SymbolChecker] = field(default_factory=dict)
+    # Objects this judge's processes may still load (checks.budget); None: no bound.
+    loads_left: int | None = None
 
     @property
     def ctx(self) -> LoaderContext:
@@ -73,7 +76,11 @@ class Judge:
             return _replace(
                 base, status=Status.SKIPPED, note="no dynamic loader in the image"
             ), None
+        if self.loads_left is not None and self.loads_left <= 0:
+            return _replace(base, status=Status.SKIPPED, note=NOT_JUDGED_NOTE), None
         process = self.session.process(path, entry, facts, loader_path)
+        if self.loads_left is not None:
+            self.loads_left -= len(process.objects)
         findings = self.findings(process)
         return _verdict(base, process, findings), process
 

@@ -72,6 +72,13 @@ FIXERS: dict[FindingKind, Fixer] = {
         " what depends on it",
         "shrink or remove the file in the image build",
     ),
+    FindingKind.NOT_JUDGED: lambda f, c, v: others.text_fix(
+        "not-judged",
+        "the libraries' dependency closures together are far larger than any real image's;"
+        " imagescan judged the programs and left the rest",
+        "flatten the dependency chain: link each program and library against the"
+        " libraries it uses directly",
+    ),
     FindingKind.VERSION_CEILING: _ceiling,
     FindingKind.RPATH_HYGIENE: lambda f, c, v: others.text_fix(
         "rpath-hygiene",

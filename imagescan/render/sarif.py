@@ -130,6 +130,15 @@ RULES: dict[FindingKind, RuleText] = {
         "Shrink or remove the file; a real image's loader configuration is a few kilobytes.",
         Severity.ERROR,
     ),
+    FindingKind.NOT_JUDGED: RuleText(
+        "NotJudged",
+        "ELF files were left unjudged by the bound on work",
+        "The image's processes together would load far more objects than any real image's "
+        "(a dependency chain thousands of libraries deep): imagescan judged the programs "
+        "first and left the remaining files unjudged rather than run without a bound.",
+        "Flatten the dependency chain; each object should need the libraries it uses.",
+        Severity.ERROR,
+    ),
     FindingKind.CPU_DEPENDENT: RuleText(
         "CpuDependent",
         "Whether the program starts depends on the CPU",

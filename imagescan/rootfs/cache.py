@@ -8,6 +8,7 @@ pickle); the reader sees only this.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from imagescan.rootfs.model import LayerIndex
@@ -22,4 +23,9 @@ class LayerCache(Protocol):
 
     def put(self, layer: LayerIndex) -> None:
         """Keep a complete index (callers pass only those read in full, with symbols)."""
+        ...
+
+    def retain(self, diff_ids: Sequence[str]) -> None:
+        """The image about to be read has these layers: what the cache holds decoded in
+        memory for others may go (an audit's memory stays one image's, issue 8)."""
         ...

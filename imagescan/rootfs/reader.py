@@ -67,6 +67,7 @@ def read_with_cache(
     read whole, with symbols, and stored. An engine export is one stream: it is skipped
     only when every layer is cached, else read as usual."""
     diff_ids = _all_diff_ids(image)
+    cache.retain([d for d in diff_ids if d])
     cached = {i: c for i, d in enumerate(diff_ids) if d and (c := cache.get(d)) is not None}
     complete = True
     if len(cached) == len(diff_ids) or access.random_access:

@@ -1,0 +1,43 @@
+"""How this process gives memory back between images (issue 8: an audit's peak must stay
+one image's, not grow with the images before it).
+
+glibc's malloc raises its mmap threshold to the size of each large block freed, so after
+the first image the next image's large buffers (inflated layers, store entries, pickled
+verdicts) come from the heap, and the heap keeps the high-water mark of every image
+before. A fixed threshold keeps large buffers in their own mappings, unmapped on free;
+`malloc_trim` after an image returns the heap's free pages. Elsewhere (musl, macOS) both
+are no-ops: the results never depend on them, only the peak memory does.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+from functools import cache
+
+M_MMAP_THRESHOLD = -3  # glibc malloc.h
+LARGE_BLOCK = 128 * 1024  # glibc's default threshold, kept fixed
+
+
+@cache
+def _glibc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt, libc.malloc_trim  # noqa: B018 (both present: glibc)
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+def fix_mmap_threshold() -> bool:
+    """Large blocks get their own mappings for the rest of the process; False where
+    the C library has no such setting."""
+    libc = _glibc()
+    return libc is not None and libc.mallopt(M_MMAP_THRESHOLD, LARGE_BLOCK) == 1
+
+
+def release_free_memory() -> None:
+    """Give the heap's free pages back (after one image of many)."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
