@@ -11,17 +11,19 @@ import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from imagescan.checks.analysis import Analysis
-from imagescan.checks.budget import load_budget, not_judged_findings
+from imagescan.checks.budget import NOT_JUDGED_NOTE, load_budget, not_judged_findings
 from imagescan.checks.cpu import cpu_sensitive, with_cpu_findings
 from imagescan.checks.kept import unread_config_findings
 from imagescan.checks.ldcache import stale_cache_findings
 from imagescan.checks.model import FileVerdict, Finding
 from imagescan.checks.plugins import judge_plugins
+from imagescan.checks.reuse import Carry, Judged, Judging, carried, loader_inputs
 from imagescan.checks.runtime import runtime_checks
 from imagescan.checks.verdict import Judge
 from imagescan.elf.model import ElfFacts, FileKind
 from imagescan.image.model import ImageConfig
 from imagescan.loader import setup
+from imagescan.loader.context import LoaderContext
 from imagescan.loader.libc import LoaderCheck
 from imagescan.loader.model import Process
 from imagescan.loader.session import LoaderSession
@@ -46,17 +48,24 @@ def analyze(
     plugin_hosts: Sequence[tuple[str, str]] = (),
     jobs: int = 1,
     on_file: Callable[[str], None] | None = None,
+    carry: Carry | None = None,
 ) -> Analysis:
     """Judge every ELF file as the image's own loader would, then plugins inside hosts.
 
     `cpu_level` names the CPU model (machines.CPU_MODELS); without it, files whose verdict
     depends on the CPU are judged on each model (checks.cpu). `plugin_hosts` are declared
     (plugin path glob, host program) pairs, which win over the hosts imagescan infers. The
-    files are judged by up to `jobs` processes (imagescan.parallel; the same result)."""
+    files are judged by up to `jobs` processes (imagescan.parallel; the same result).
+    `carry` holds the previous image's judging (checks.reuse): verdicts that hold here as
+    they are come from it, and this image's judging replaces it."""
     if any(e.elf is not None and not e.elf.symbols_read for e in rootfs.entries.values()):
         raise ValueError("analyze() needs ELF facts with symbols (read_rootfs(symbols=True))")
-    judge = Judge(LoaderSession(setup.make_context(rootfs, config, cpu_level)))
-    verdicts, processes = judge_files(judge, rootfs, jobs, on_file)
+    ctx = setup.make_context(rootfs, config, cpu_level)
+    if carry is None:
+        judge = Judge(LoaderSession(ctx))
+        verdicts, processes = judge_files(judge, rootfs, jobs, on_file)
+    else:
+        judge, verdicts, processes = _judge_carried(ctx, rootfs, cpu_level, carry, jobs, on_file)
     if cpu_level is None and cpu_sensitive(rootfs):
         verdicts = _across_cpus(rootfs, config, judge.ctx.target.cpu, verdicts, jobs)
     alone = Analysis(judge.ctx, verdicts, processes)
@@ -77,22 +86,75 @@ def judge_files(
     """Each ELF file judged as the main object, and the process of each dynamic one, in
     path order. Programs go first, then libraries that need nothing, so the bound on work
     (checks.budget) spares those."""
-    files = sorted(elf_files(rootfs), key=_judging_order)
+    return _split(judge_recorded(judge, rootfs, jobs, on_file))
+
+
+def judge_recorded(
+    judge: Judge,
+    rootfs: RootFS,
+    jobs: int = 1,
+    on_file: Callable[[str], None] | None = None,
+    carried: Mapping[str, Judging] | None = None,
+) -> dict[str, Judging]:
+    """judge_files, each file with the entries its judging looked at when `carried` is
+    given (checks.reuse); the files in `carried` are taken from it, not judged again."""
+    carried = {} if carried is None else carried
+    files = sorted((f for f in elf_files(rootfs) if f[0] not in carried), key=_judging_order)
     if judge.loads_left is None:
         # Each forked child carries its own copy of the judge: the bound is shared out.
         judge.loads_left = load_budget(len(files)) // jobs_for(len(files), jobs)
+    record = judge.ctx.consulted is not None
     shared = [facts for _, _, facts in files]  # forked children send these back by reference
-    judged = map_forked(lambda file: judge.file(*file), files, jobs, shared)
+    judged = map_forked(lambda file: _judge_one(judge, file, record), files, jobs, shared)
     by_path = {path: result for (path, _, _), result in zip(files, judged, strict=True)}
-    verdicts: dict[str, FileVerdict] = {}
-    processes: dict[str, Process] = {}
-    for path in sorted(by_path):
-        verdicts[path], process = by_path[path]
-        if process is not None:
-            processes[path] = process
-        if on_file is not None:  # progress (issue 10 item 9)
+    by_path.update(carried)
+    ordered = {path: by_path[path] for path in sorted(by_path)}
+    if on_file is not None:  # progress (issue 10 item 9)
+        for path in ordered:
             on_file(path)
+    return ordered
+
+
+def _judge_one(judge: Judge, file: tuple[str, Entry, ElfFacts], record: bool) -> Judging:
+    if record:
+        judge.ctx.consulted = set()
+    verdict, process = judge.file(*file)
+    consulted = frozenset(judge.ctx.consulted or ())
+    return verdict, process, consulted
+
+
+def _split(
+    judged: Mapping[str, Judging],
+) -> tuple[dict[str, FileVerdict], dict[str, Process]]:
+    verdicts = {path: verdict for path, (verdict, _, _) in judged.items()}
+    processes = {path: p for path, (_, p, _) in judged.items() if p is not None}
     return verdicts, processes
+
+
+def _judge_carried(
+    ctx: LoaderContext,
+    rootfs: RootFS,
+    cpu_level: str | None,
+    carry: Carry,
+    jobs: int,
+    on_file: Callable[[str], None] | None,
+) -> tuple[Judge, dict[str, FileVerdict], dict[str, Process]]:
+    """judge_files with the previous image's judgings that hold here (checks.reuse); the
+    carry then holds this image's. An image whose search depends on the CPU is judged whole
+    and carries nothing (its other CPUs' judgings are not recorded)."""
+    inputs = loader_inputs(ctx, cpu_level)
+    earlier, carry.judged = carry.judged, None  # never two images' judgings at once
+    ctx.consulted = set()
+    judge = Judge(LoaderSession(ctx))
+    setup_seen, ctx.consulted = frozenset(ctx.consulted), set()
+    reused = carried(earlier, rootfs, inputs, setup_seen)
+    del earlier
+    judged = judge_recorded(judge, rootfs, jobs, on_file, reused)
+    ctx.consulted = None
+    if not cpu_sensitive(rootfs):
+        kept = {p: j for p, j in judged.items() if j[0].note != NOT_JUDGED_NOTE}
+        carry.judged = Judged(rootfs, inputs, kept, setup_seen)
+    return (judge, *_split(judged))
 
 
 def _judging_order(file: tuple[str, Entry, ElfFacts]) -> tuple[bool, bool]:

@@ -18,6 +18,7 @@ from datetime import date
 from typing import Any
 
 from imagescan.checks.model import Severity
+from imagescan.checks.reuse import Carry
 from imagescan.errors import ImagescanError, UsageError
 from imagescan.heap import release_free_memory
 from imagescan.image.sources import open_image
@@ -25,7 +26,7 @@ from imagescan.policy.rules import Policy
 from imagescan.report import Report, severity_at_least
 from imagescan.scan import ScanOptions
 from imagescan.store import open_store
-from imagescan.store.model import ImageSummary, Outcome, Run, Store
+from imagescan.store.model import ImageSummary, Outcome, PackedFiles, Run, Store
 
 SCHEMA_VERSION = 1
 
@@ -76,18 +77,18 @@ class ImageResult:
 
 def summarise(report: Report) -> ImageSummary:
     """What the audit keeps of a judged report."""
-    files = {v.path: v.status for v in report.files}
+    files = PackedFiles({v.path: v.status for v in report.files})
     return ImageSummary(report.image.manifest_digest, files, report.max_severity())
 
 
 def judge(
-    reference: str, settings: AuditSettings, store: Store | None
+    reference: str, settings: AuditSettings, store: Store | None, carry: Carry | None = None
 ) -> tuple[Report, str | None]:
     """Scan and judge one image (the policy's view of it); also its result key."""
     from imagescan.policy.apply import apply_policy
     from imagescan.scan import scan
 
-    scanned = scan(reference, settings.options, store=store)
+    scanned = scan(reference, settings.options, store=store, carry=carry)
     report = apply_policy(
         scanned.report, settings.policy, today=settings.today, rootfs=scanned.rootfs
     )
@@ -122,13 +123,17 @@ def result_key(
 
 
 def audit_image(
-    reference: str, position: int, settings: AuditSettings, store: Store | None
+    reference: str,
+    position: int,
+    settings: AuditSettings,
+    store: Store | None,
+    carry: Carry | None = None,
 ) -> ImageResult:
     """One image's result; an image that cannot be read is an error result, never raised."""
     notes_before = len(store.stats.notes) if store is not None else 0
     try:
         result = _reused(reference, position, settings, store) or _scanned(
-            reference, position, settings, store
+            reference, position, settings, store, carry
         )
     except ImagescanError as err:  # one unreadable image does not stop the audit
         result = ImageResult(reference, error=err.message, position=position)
@@ -138,9 +143,13 @@ def audit_image(
 
 
 def _scanned(
-    reference: str, position: int, settings: AuditSettings, store: Store | None
+    reference: str,
+    position: int,
+    settings: AuditSettings,
+    store: Store | None,
+    carry: Carry | None,
 ) -> ImageResult:
-    report, key = judge(reference, settings, store)
+    report, key = judge(reference, settings, store, carry)
     return ImageResult(reference, summarise(report), position=position, result_key=key)
 
 
@@ -166,12 +175,13 @@ def audit_images(
 ) -> list[ImageResult]:
     """The one-process engine: images one after the other, sharing one open store."""
     store = open_store(settings.store) if settings.store is not None else None
+    carry = Carry()  # images in a row share bases: verdicts that hold are carried (issue 12)
     try:
         results = []
         for count, (position, reference) in enumerate(images, 1):
             if progress is not None:
                 progress(f"[{count}/{len(images)}] {reference}")
-            results.append(audit_image(reference, position, settings, store))
+            results.append(audit_image(reference, position, settings, store, carry))
             release_free_memory()  # the next image's peak starts from this one's floor
         return results
     finally:

@@ -10,6 +10,7 @@ from pathlib import Path
 from imagescan.analyze import Analysis, analyze
 from imagescan.checks.causes import link_causes
 from imagescan.checks.model import FileVerdict
+from imagescan.checks.reuse import Carry
 from imagescan.image.model import OpenedImage, SourceOptions
 from imagescan.image.progress import CountingAccess, ProgressSink
 from imagescan.image.sources import open_image
@@ -50,6 +51,7 @@ def read_image(
     symbols: bool = True,
     store: Store | None = None,
     sink: ProgressSink | None = None,
+    carry: Carry | None = None,
 ) -> tuple[OpenedImage, RootFS]:
     """Open and read an image into its virtual root filesystem (without ELF symbol tables
     when `symbols` is False: listing files needs none). Layer facts come from and go to
@@ -59,6 +61,8 @@ def read_image(
     cache = store or owned
     image = open_image(reference, options.source)
     image.reference = reference  # messages and the summary name it as the user gave it
+    if carry is not None and not carry.shares_base(image.config.diff_ids):
+        carry.judged = None  # freed before this image's layers are read, not after
     if sink is not None and image.access is not None:
         image.access = CountingAccess(image, image.access, sink)
         progress = progress or sink.message
@@ -76,9 +80,11 @@ def scan(
     progress: Callable[[str], None] | None = None,
     store: Store | None = None,
     sink: ProgressSink | None = None,
+    carry: Carry | None = None,
 ) -> Scanned:
-    """Read an image and judge every ELF file in it."""
-    image, rootfs = read_image(reference, options, progress, store=store, sink=sink)
+    """Read an image and judge every ELF file in it; `carry` hands the verdicts that hold
+    from the previous image to this one (checks.reuse: an audit's images share bases)."""
+    image, rootfs = read_image(reference, options, progress, store=store, sink=sink, carry=carry)
     elves = sum(1 for entry in rootfs.entries.values() if entry.elf is not None)
     if progress is not None:
         progress(f"analysing {elves} ELF files as the image's loader would")
@@ -91,6 +97,7 @@ def scan(
         options.plugin_hosts,
         jobs=options.jobs,
         on_file=sink.analysed if sink is not None else None,
+        carry=carry,
     )
     return Scanned(image, rootfs, analysis, make_report(image, rootfs, analysis))
 

@@ -21,7 +21,7 @@ from imagescan.checks.plugins import declared_hosts, host_candidates, host_evide
 from imagescan.elf.model import ElfFacts, FileKind
 from imagescan.render.why import explain
 from imagescan.scan import ScanOptions, scan
-from tests.imagebuilder import File, ImageSpec, Member, glibc_base, write_oci_dir
+from tests.imagebuilder import File, ImageSpec, Member, Symlink, glibc_base, write_oci_dir
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "plugins"
 LIB = "/usr/lib/x86_64-linux-gnu"
@@ -261,3 +261,61 @@ def test_a_host_needs_evidence_beyond_its_symbols() -> None:
     assert host_evidence("/usr/bin/gdal_contour", scipy) is None
     assert host_evidence(postgres, "/usr/lib/x86_64-linux-gnu/libbsd-user.so.0") is None
     assert host_evidence("/usr/bin/app", "/usr/lib/x86_64-linux-gnu/libfoo.so.1") is None
+
+
+def test_evidence_from_a_symlink_or_the_package_that_installs_both() -> None:
+    """Issue 9 on an unseen image: Debian's lua-cjson is loaded by lua5.4 as
+    lua/5.4/cjson.so, a symlink to a file of the triplet directory; rsyslog's modules lie
+    in a directory not named rsyslogd, but the package rsyslog installs both."""
+    lua_cjson = f"{LIB}/liblua5.4-cjson.so.0.0.0"
+    assert host_evidence("/usr/bin/lua5.4", lua_cjson) is None
+    named = host_evidence("/usr/bin/lua5.4", lua_cjson, (f"{LIB}/lua/5.4/cjson.so",))
+    assert named == "it lies under lua/, named after lua"
+    owners = {"/usr/sbin/rsyslogd": "rsyslog", f"{LIB}/rsyslog/imfile.so": "rsyslog"}
+    owners[f"{LIB}/libother.so.1"] = "other"
+    same = host_evidence("/usr/sbin/rsyslogd", f"{LIB}/rsyslog/imfile.so", (), owners.get)
+    assert same == "the package rsyslog installs both"
+    assert host_evidence("/usr/sbin/rsyslogd", f"{LIB}/libother.so.1", (), owners.get) is None
+    assert host_evidence("/usr/sbin/rsyslogd", f"{LIB}/libnobody.so.1", (), owners.get) is None
+
+
+MODD = "/usr/sbin/modd"
+OWNED = f"{LIB}/modules-of-modd/widget.so"  # installed by modd's package
+ALIASED = f"{LIB}/libappwidget.so.0"  # loaded by appd as /usr/lib/appd/widget.so
+
+
+def _dpkg(package: str, paths: list[str]) -> list[Member]:
+    """The dpkg database as dpkg writes it: status paragraph and info/PACKAGE.list."""
+    status = f"Package: {package}\nStatus: install ok installed\nVersion: 1.0-1\n"
+    status += "Architecture: amd64\n\n"
+    listed = "".join(f"{path}\n" for path in paths)
+    return [
+        File("/var/lib/dpkg/status", status.encode()),
+        File(f"/var/lib/dpkg/info/{package}.list", listed.encode()),
+    ]
+
+
+def test_a_host_proven_by_its_package_or_a_symlink_judges_the_plugin(tmp_path: Path) -> None:
+    """Compiled end to end: widget.so lacks app_register_widget, which both hosts export;
+    the package that installs modd installs it too, and appd loads the other copy through
+    a symlink in its own module directory. Without that evidence (the second image: no
+    package database, no symlink) both keep their standalone verdict."""
+
+    def build(name: str, *flags: str) -> bytes:
+        return gcc(tmp_path / name, *flags)
+
+    host = build("host", "host.c", "-rdynamic", "-DAPP")
+    plugin = build("widget.so", "widget.c", "-shared", "-fPIC")
+    files = [File(MODD, host, 0o755), File("/usr/sbin/appd", host, 0o755)]
+    files += [File(OWNED, plugin), File(ALIASED, plugin)]
+    proven = [*files, *_dpkg("modd", [MODD, OWNED]), Symlink("/usr/lib/appd/widget.so", ALIASED)]
+    images = {"proven": ImageSpec([glibc_base(), proven]), "bare": ImageSpec([glibc_base(), files])}
+    layout = write_oci_dir(tmp_path / "oci", images)
+    found = scan(f"oci-dir:{layout}:proven", ScanOptions()).analysis.verdicts
+    assert (found[OWNED].host, found[OWNED].status) == (MODD, Status.OK)
+    assert found[OWNED].note is not None and "the package modd installs both" in found[OWNED].note
+    assert (found[ALIASED].host, found[ALIASED].status) == ("/usr/sbin/appd", Status.OK)
+    bare = scan(f"oci-dir:{layout}:bare", ScanOptions()).analysis.verdicts
+    for path in (OWNED, ALIASED):
+        assert (bare[path].host, bare[path].status) == (None, Status.BROKEN_LAZY)
+        assert bare[path].note is not None and bare[path].note.startswith("judged on its own")

@@ -61,6 +61,10 @@ def test_the_cluster_gives_what_one_process_gives(
 ) -> None:
     local = audit_dict(audit_images(list(enumerate(fleet.references)), settings()))
     remote = audit_dict(on_dask(cluster.address, fleet, tmp_path / "store"))
+    for mine, theirs in zip(remote["images"], local["images"], strict=True):
+        keys = mine.keys() | theirs.keys()
+        differ = {k: (mine.get(k), theirs.get(k)) for k in keys if mine.get(k) != theirs.get(k)}
+        assert not differ, differ  # which field differs, when this fails (issue 12)
     assert remote == local
     assert {i["reference"] for i in remote["images"] if i["broken"]} == fleet.broken
 

@@ -232,3 +232,17 @@ def test_decoded_layers_are_kept_only_for_the_image_being_read(tmp_path: Path) -
     again = store.get(top)
     assert again is not kept and again == kept
     store.close()
+
+
+def test_an_image_summary_keeps_its_files_packed_and_whole() -> None:
+    from imagescan.checks.model import Status
+    from imagescan.store.model import ImageSummary, PackedFiles
+
+    files = {f"/usr/lib/l{i}.so": Status.OK for i in range(750)}
+    files |= {"/bin/a\nb\r": Status.BROKEN, "/bin/c": Status.BROKEN_LAZY}
+    packed = PackedFiles(files)
+    assert dict(packed) == files and len(packed) == 752 and packed["/bin/c"] == files["/bin/c"]
+    assert len(pickle.dumps(packed)) < len(pickle.dumps(files)) / 5
+    summary = ImageSummary("sha256:x", packed)
+    assert summary.broken == ("/bin/a\nb\r",) and summary.lazy == ("/bin/c",)
+    assert ImageSummary.from_json(summary.to_json()) == ImageSummary("sha256:x", files)

@@ -6,7 +6,9 @@ A plugin's undefined symbols are meant to come from its host, which exports them
 `LD_PRELOAD=plugin host` does in the reference oracle), and only the plugin's own references
 are judged there. Hosts come from, in this order: the policy (`plugin_hosts`), the natural
 pairs (python3.X for `*.cpython-3X-*.so`, perl for XS modules, cc1 for GCC plugins, tc for
-tc modules), then the symbols: the programs whose process defines what the plugin lacks.
+tc modules), then the symbols: the programs whose process defines what the plugin lacks,
+when something else shows that the program loads it (`host_evidence`: its module directory,
+a shared installation prefix, or the package that installs both).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from imagescan.checks.symbols import undefined_symbol_findings
 from imagescan.checks.verdict import Judge
 from imagescan.elf.model import ElfFacts, FileKind
 from imagescan.globs import path_matches
+from imagescan.loader.context import LoaderContext
+from imagescan.packages.read import read_packages
+from imagescan.rootfs.model import EntryType
 
 # What plugin judgement changes: the new verdict of each plugin it re-judged or annotated.
 Updates = dict[str, FileVerdict]
@@ -261,6 +266,8 @@ def _underlinked(
 def _judge_inferred(judge: Judge, analysis: Analysis, pending: Sequence[_Pending]) -> Updates:
     providers = provider_index(analysis, {name for p in pending for name in p.lacking})
     runtime = _runtime_symbols(analysis)
+    aliases = links_to(judge.ctx, {p.path for p in pending})
+    owner = _owner_names(judge.ctx)
     updates: Updates = {}
     for plugin in pending:
         verdict = analysis.verdicts[plugin.path]
@@ -272,22 +279,73 @@ def _judge_inferred(judge: Judge, analysis: Analysis, pending: Sequence[_Pending
             continue
         ranked = rank_hosts(plugin.lacking, providers, judge.ctx.facts)[:_INFERRED_TRIES]
         tried = [t for t in (_trial(judge, host, plugin.path) for host in ranked) if t]
-        best = min(tried, key=lambda t: len(t.remaining), default=None)
-        evidence = host_evidence(best.host, plugin.path) if best is not None else None
-        if best is not None and not best.remaining and evidence is not None:
-            reason = (
-                f"its process defines every symbol the plugin lacks ({len(plugin.lacking)}), "
-                f"and {evidence}"
-            )
-            updates[plugin.path] = _apply(verdict, best, reason)
-        elif plugin.natural is not None:
-            family = _family(plugin.path, plugin.facts)
-            updates[plugin.path] = _apply(verdict, plugin.natural, f"natural host of {family}")
-        elif best is not None and not best.remaining:
-            updates[plugin.path] = _note_unproven(verdict, best)
-        elif best is not None:
-            updates[plugin.path] = _note_closest(verdict, best)
+        evidenced = _first_evidenced(tried, plugin.path, aliases.get(plugin.path, ()), owner)
+        updated = _inferred_verdict(verdict, plugin, tried, evidenced)
+        if updated is not None:
+            updates[plugin.path] = updated
     return updates
+
+
+def _first_evidenced(
+    tried: Sequence[HostTrial],
+    plugin: str,
+    aliases: Sequence[str],
+    owner: Callable[[str], str | None],
+) -> tuple[HostTrial, str] | None:
+    """The first satisfying trial (in rank order) whose host has evidence of loading the
+    plugin, and that evidence: the best-covering program may be an unrelated one."""
+    for trial in tried:
+        evidence = host_evidence(trial.host, plugin, aliases, owner)
+        if not trial.remaining and evidence is not None:
+            return trial, evidence
+    return None
+
+
+def _inferred_verdict(
+    verdict: FileVerdict,
+    plugin: _Pending,
+    tried: Sequence[HostTrial],
+    evidenced: tuple[HostTrial, str] | None,
+) -> FileVerdict | None:
+    """Judged inside the evidenced host, else its natural host, else a note."""
+    if evidenced is not None:
+        trial, evidence = evidenced
+        count = len(plugin.lacking)
+        reason = f"its process defines every symbol the plugin lacks ({count}), and {evidence}"
+        return _apply(verdict, trial, reason)
+    if plugin.natural is not None:
+        family = _family(plugin.path, plugin.facts)
+        return _apply(verdict, plugin.natural, f"natural host of {family}")
+    best = min(tried, key=lambda t: len(t.remaining), default=None)
+    if best is None:
+        return None
+    return _note_unproven(verdict, best) if not best.remaining else _note_closest(verdict, best)
+
+
+def _owner_names(ctx: LoaderContext) -> Callable[[str], str | None]:
+    """The name of the package that owns a path, from the image's package databases (read
+    here whole: 0.1 s for a Debian image of 300 packages)."""
+    packages = read_packages(ctx.rootfs)
+
+    def owner(path: str) -> str | None:
+        found = packages.owner(path)
+        return found.name if found is not None else None
+
+    return owner
+
+
+def links_to(ctx: LoaderContext, targets: set[str]) -> dict[str, tuple[str, ...]]:
+    """For each of `targets`, the symlinks of the image that lead to it (Debian's lua-cjson
+    is /usr/lib/x86_64-linux-gnu/liblua5.4-cjson.so.0.0.0, which lua5.4 loads as
+    /usr/lib/x86_64-linux-gnu/lua/5.4/cjson.so)."""
+    found: dict[str, list[str]] = {}
+    for path, entry in ctx.rootfs.entries.items():
+        if entry.type != EntryType.SYMLINK:
+            continue
+        real = ctx.resolve(path)
+        if real in targets:
+            found.setdefault(real, []).append(path)
+    return {real: tuple(sorted(paths)) for real, paths in found.items()}
 
 
 # Directories under which sharing a prefix says nothing about who loads whom.
@@ -299,20 +357,39 @@ _SYSTEM_PREFIXES = frozenset(
 _VERSION_TAIL = re.compile(r"[-_.]?\d[\w.]*$")
 
 
-def host_evidence(host: str, plugin: str) -> str | None:
+def host_evidence(
+    host: str,
+    plugin: str,
+    aliases: Sequence[str] = (),
+    owner: Callable[[str], str | None] = lambda path: None,
+) -> str | None:
     """Why `host` plausibly loads `plugin`, from where both live (issue 9): the plugin lies
     in a directory named after the host (/usr/lib/nginx/modules for nginx, node_modules for
-    node, /usr/lib/postgresql/15/lib for postgres), or both share an installation prefix
-    below the system directories (/opt/app/bin/app and /opt/app/plugins/x.so). None when
-    nothing ties them: symbols alone name any program that happens to define them."""
+    node, /usr/lib/postgresql/15/lib for postgres), itself or through one of its `aliases`
+    (symlinks to it); both share an installation prefix below the system directories
+    (/opt/app/bin/app and /opt/app/plugins/x.so); or one package owns both (rsyslog's
+    rsyslogd and /usr/lib/x86_64-linux-gnu/rsyslog/*.so; `owner` names a file's package).
+    None when nothing ties them: symbols alone name any program that happens to define them."""
+    for path in (plugin, *aliases):
+        named = _named_directory(host, path)
+        if named is not None:
+            return named
+    prefix = _common_dir(host, plugin)
+    if prefix not in _SYSTEM_PREFIXES and not _is_triplet_dir(prefix):
+        return f"both are installed under {prefix}/"
+    package = owner(plugin)
+    if package is not None and owner(host) == package:
+        return f"the package {package} installs both"
+    return None
+
+
+def _named_directory(host: str, plugin: str) -> str | None:
+    """The plugin's directory named after the host program (version tail dropped)."""
     stem = _VERSION_TAIL.sub("", host.rsplit("/", 1)[-1]).lower()
     directories = plugin.rsplit("/", 1)[0].split("/")
     named = next((d for d in directories if stem and d.lower().startswith(stem)), None)
     if len(stem) >= 3 and named is not None:
         return f"it lies under {named}/, named after {stem}"
-    prefix = _common_dir(host, plugin)
-    if prefix not in _SYSTEM_PREFIXES and not _is_triplet_dir(prefix):
-        return f"both are installed under {prefix}/"
     return None
 
 

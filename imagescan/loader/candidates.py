@@ -69,6 +69,9 @@ def run_plan(
         )  # fmt: skip
         found = try_candidates(ctx, candidates, tries)
         ctx.searches[key] = found
+    elif ctx.consulted is not None:  # the memo's answer rests on the entries it looked at
+        for step in found.steps:
+            ctx.resolve(absolute(ctx, step.path))
     return found
 
 

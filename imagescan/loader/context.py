@@ -26,7 +26,11 @@ class LoaderContext:
     working_dir: str = "/"
     cache: LdCache | None = None
     preload_file: tuple[str, ...] = ()
-    _resolved: dict[str, str | None] = field(default_factory=dict)
+    # path -> (where it leads, the entries its walk looked at)
+    _resolved: dict[str, tuple[str | None, tuple[str, ...]]] = field(default_factory=dict)
+    # Paths whose entries the queries since `consulted` was set looked at (None: nobody
+    # asks); what a verdict depends on, for reusing it in an image that shares the base.
+    consulted: set[str] | None = None
     # Memos: the image is fixed, so a search (by its plan) or a cache lookup is too. They
     # live as long as this context, which is one scan's.
     searches: dict[tuple[ProcessParams, SearchPlan], SearchResult] = field(default_factory=dict)
@@ -46,9 +50,16 @@ class LoaderContext:
 
     def resolve(self, path: str) -> str | None:
         """The rootfs path of what `path` names after symlinks, or None when absent."""
-        if path not in self._resolved:
-            self._resolved[path] = resolve(self.rootfs.entries, path).path
-        return self._resolved[path]
+        known = self._resolved.get(path)
+        if known is None:
+            seen: list[str] = []
+            known = self._resolved[path] = (
+                resolve(self.rootfs.entries, path, seen=seen).path,
+                tuple(seen),
+            )
+        if self.consulted is not None:
+            self.consulted.update(known[1])
+        return known[0]
 
     def entry(self, path: str) -> Entry | None:
         """The entry `path` leads to (symlinks followed), or None."""

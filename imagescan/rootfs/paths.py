@@ -51,8 +51,15 @@ def join(parent: str, name: str) -> str:
     return f"{parent}/{name}" if parent != "/" else f"/{name}"
 
 
-def walk(entries: Mapping[str, Entry], path: str, follow_last: bool = True) -> Walk:
-    """Resolve `path` component by component, following symlinks inside the root."""
+def walk(
+    entries: Mapping[str, Entry],
+    path: str,
+    follow_last: bool = True,
+    seen: list[str] | None = None,
+) -> Walk:
+    """Resolve `path` component by component, following symlinks inside the root. Every
+    path looked up in `entries` is appended to `seen`: the walk's result depends on those
+    entries alone (checks.reuse, issue 12)."""
     parts = components(path)
     parts.reverse()  # a stack: pop() takes the next component
     current, hops, missing = "/", 0, False
@@ -63,6 +70,8 @@ def walk(entries: Mapping[str, Entry], path: str, follow_last: bool = True) -> W
             continue
         candidate = join(current, name)
         entry = None if missing else entries.get(candidate)
+        if seen is not None and not missing:
+            seen.append(candidate)
         if entry is None:
             missing = True
         elif entry.type is EntryType.SYMLINK and (parts or follow_last):
@@ -82,9 +91,15 @@ def walk(entries: Mapping[str, Entry], path: str, follow_last: bool = True) -> W
     return Walk(current, missing, None, hops)
 
 
-def resolve(entries: Mapping[str, Entry], path: str, follow_last: bool = True) -> Resolution:
-    """The existing path `path` leads to, or None (with `error` for loops and non-dirs)."""
-    result = walk(entries, path, follow_last)
+def resolve(
+    entries: Mapping[str, Entry],
+    path: str,
+    follow_last: bool = True,
+    seen: list[str] | None = None,
+) -> Resolution:
+    """The existing path `path` leads to, or None (with `error` for loops and non-dirs);
+    `seen` as for `walk`."""
+    result = walk(entries, path, follow_last, seen)
     if result.error is not None or result.missing:
         return Resolution(None, result.error, result.hops)
     return Resolution(result.path, None, result.hops)
