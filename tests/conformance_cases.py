@@ -2629,3 +2629,49 @@ CASE_M_SECURE_ORIGIN = Case(
 )
 
 CASES = (*CASES, CASE_M_SECURE_ORIGIN)
+
+_SYM = "/opt/SYM/lib"
+
+CASE_SYM_SYMBOLIC = Case(
+    "SYM_dt_symbolic_changes_order_not_outcome",
+    "-Bsymbolic libraries (DT_SYMBOLIC: dl-lookup.c looks in the object itself first, then in"
+    " the global scope): one defines s_fn, as libsinterp.so earlier in the scope does too, and"
+    " calls s_dep from libsdep.so; another calls s_absent, defined nowhere. Looking in itself"
+    " first changes which definition binds, never whether one is found: the first and the"
+    " program that loads it are ok, the second fails when called",
+    build=(
+        lib(f"{_SYM}/libsdep.so", "s_dep"),
+        lib(f"{_SYM}/libsinterp.so", "s_fn"),
+        lib(
+            f"{_SYM}/libsymb.so",
+            "s_fn",
+            "s_dep",
+            flags=("-Wl,-Bsymbolic", *runpath(_SYM), *against(_SYM, "libsdep.so")),
+        ),
+        lib(f"{_SYM}/libsmiss.so", "s_miss", "s_absent", flags=("-Wl,-Bsymbolic",)),
+        exe(
+            "/opt/SYM/bin/app",
+            "s_fn",
+            flags=(*runpath(_SYM), *against(_SYM, "libsinterp.so", "libsymb.so")),
+        ),
+    ),
+    layers=(
+        files(
+            "/opt/SYM/bin/app",
+            f"{_SYM}/libsdep.so",
+            f"{_SYM}/libsinterp.so",
+            f"{_SYM}/libsymb.so",
+            f"{_SYM}/libsmiss.so",
+        ),
+    ),
+    programs=frozen({"/opt/SYM/bin/app": ok()}),
+    libraries=frozen(
+        {
+            f"{_SYM}/libsymb.so": ok(),
+            f"{_SYM}/libsmiss.so": undefined("s_absent", "call"),
+        }
+    ),
+    library_checks=(f"{_SYM}/libsymb.so", f"{_SYM}/libsmiss.so"),
+)
+
+CASES = (*CASES, CASE_SYM_SYMBOLIC)
