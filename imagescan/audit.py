@@ -21,6 +21,7 @@ from imagescan.checks.model import Severity
 from imagescan.checks.reuse import Carry
 from imagescan.errors import ImagescanError, UsageError
 from imagescan.heap import release_free_memory
+from imagescan.image.model import SourceOptions
 from imagescan.image.sources import open_image
 from imagescan.policy.rules import Policy
 from imagescan.report import Report, severity_at_least
@@ -168,25 +169,56 @@ def _reused(
     return ImageResult(reference, summary, position=position, reused=True, result_key=key)
 
 
+def base_groups(
+    images: Sequence[tuple[int, str]], source: SourceOptions
+) -> dict[tuple[str, ...], list[int]]:
+    """Positions of the images by their base (every diff_id but the top layer's), read from
+    the manifest and config alone. An image that cannot be opened is a group of its own (its
+    task will report why)."""
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for position, reference in images:
+        try:
+            image = open_image(reference, source)
+            image.close()
+            diff_ids = image.config.diff_ids
+            base = tuple(diff_ids[:-1]) or tuple(diff_ids) or (reference,)
+        except ImagescanError:
+            base = (reference,)
+        groups.setdefault(base, []).append(position)
+    return groups
+
+
 def audit_images(
     images: Sequence[tuple[int, str]],
     settings: AuditSettings,
     progress: Callable[[str], None] | None = None,
 ) -> list[ImageResult]:
-    """The one-process engine: images one after the other, sharing one open store."""
+    """The one-process engine: images one after the other, sharing one open store, those
+    of one base in a row (their manifests read first), so that the verdicts that still
+    hold are carried from one to the next (checks.reuse); results in list order."""
     store = open_store(settings.store) if settings.store is not None else None
     carry = Carry()  # images in a row share bases: verdicts that hold are carried (issue 12)
+    order = {position: i for i, (position, _) in enumerate(images)}
     try:
         results = []
-        for count, (position, reference) in enumerate(images, 1):
+        for count, (position, reference) in enumerate(by_base(images, settings), 1):
             if progress is not None:
                 progress(f"[{count}/{len(images)}] {reference}")
             results.append(audit_image(reference, position, settings, store, carry))
             release_free_memory()  # the next image's peak starts from this one's floor
-        return results
+        return sorted(results, key=lambda r: order[r.position])
     finally:
         if store is not None:
             store.close()
+
+
+def by_base(images: Sequence[tuple[int, str]], settings: AuditSettings) -> list[tuple[int, str]]:
+    """The images grouped by base, each group in list order, groups by their first image."""
+    if len(images) < 3:
+        return list(images)  # nothing to gain from reading the manifests first
+    reference = dict(images)
+    groups = base_groups(images, settings.options.source).values()
+    return [(p, reference[p]) for group in groups for p in group]
 
 
 def record_run(results: Sequence[ImageResult], location: str, started: float) -> str:

@@ -32,11 +32,10 @@ from typing import Any
 import dask
 from distributed import Client, Future, LocalCluster, WorkerPlugin, get_worker
 
-from imagescan.audit import AuditSettings, ImageResult, audit_image
+from imagescan.audit import AuditSettings, ImageResult, audit_image, base_groups
+from imagescan.checks.reuse import Carry
 from imagescan.errors import ImagescanError, UsageError
 from imagescan.heap import fix_mmap_threshold, release_free_memory
-from imagescan.image.model import SourceOptions
-from imagescan.image.sources import open_image
 from imagescan.store import open_store
 from imagescan.store.model import Store
 
@@ -53,6 +52,7 @@ class StorePlugin(WorkerPlugin):
     def __init__(self, location: str | None) -> None:
         self.location = location  # all that is sent to the workers
         self._stores: dict[int, Store] = {}
+        self._carries: dict[int, Carry] = {}  # a group's images run on one worker (place)
         self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -70,11 +70,17 @@ class StorePlugin(WorkerPlugin):
                 self._stores[key] = open_store(self.location)
             return self._stores[key]
 
+    def carry(self) -> Carry:
+        """This worker thread's carry of verdicts from its last image (checks.reuse)."""
+        with self._lock:
+            return self._carries.setdefault(threading.get_ident(), Carry())
+
     def teardown(self, worker: Any) -> None:
         with self._lock:
             for store in self._stores.values():
                 store.close()
             self._stores.clear()
+            self._carries.clear()
 
 
 def audit_task(reference: str, position: int, settings: AuditSettings, topic: str) -> ImageResult:
@@ -84,9 +90,10 @@ def audit_task(reference: str, position: int, settings: AuditSettings, topic: st
     worker.log_event(topic, {"position": position})
     plugin = worker.plugins.get(PLUGIN)
     store = plugin.store() if isinstance(plugin, StorePlugin) else None
+    carry = plugin.carry() if isinstance(plugin, StorePlugin) else None
     fix_mmap_threshold()  # imagescan.heap: a worker's peak stays one image's (issue 12)
     try:
-        return audit_image(reference, position, settings, store)
+        return audit_image(reference, position, settings, store, carry)
     finally:
         release_free_memory()
 
@@ -158,25 +165,6 @@ def _result(future: Future[Any], reference: str, position: int) -> ImageResult:
     if not isinstance(result, ImageResult):
         return ImageResult(reference, error="the worker returned no result", position=position)
     return result
-
-
-def base_groups(
-    images: Sequence[tuple[int, str]], source: SourceOptions
-) -> dict[tuple[str, ...], list[int]]:
-    """Positions of the images by their base (every diff_id but the top layer's), read from
-    the manifest and config alone. An image that cannot be opened is a group of its own (its
-    task will report why)."""
-    groups: dict[tuple[str, ...], list[int]] = {}
-    for position, reference in images:
-        try:
-            image = open_image(reference, source)
-            image.close()
-            diff_ids = image.config.diff_ids
-            base = tuple(diff_ids[:-1]) or tuple(diff_ids) or (reference,)
-        except ImagescanError:
-            base = (reference,)
-        groups.setdefault(base, []).append(position)
-    return groups
 
 
 def place(groups: Sequence[Sequence[int]], workers: Sequence[str]) -> dict[int, str]:

@@ -170,3 +170,22 @@ def test_a_reference_listed_twice_is_audited_once(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     assert len(json.loads(done.stdout)["images"]) == 1
     assert "1 repeated references audited once" in done.stderr
+
+
+def test_images_of_one_base_are_audited_in_a_row_and_listed_in_order(fleet: Fleet) -> None:
+    """Bases alternate in the list (img-0, img-2, img-4 share one): they are judged in a
+    row, so verdicts are carried (checks.reuse), and each equals a fresh scan's."""
+    from datetime import date
+
+    from imagescan.audit import AuditSettings, audit_images, by_base
+    from imagescan.policy.load import load_policy
+    from imagescan.scan import ScanOptions
+
+    settings = AuditSettings(ScanOptions(), load_policy("default"), date.today(), None)
+    images = list(enumerate(fleet.references))
+    assert [p for p, _ in by_base(images, settings)] == [0, 2, 4, 1, 3, 5]
+    results = audit_images(images, settings)
+    assert [r.position for r in results] == list(range(6))
+    alone = [audit_images([image], settings)[0] for image in images]
+    assert [r.summary for r in results] == [r.summary for r in alone]
+    assert {r.reference for r in results if r.broken} == fleet.broken

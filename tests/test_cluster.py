@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from imagescan.audit import AuditSettings, ImageResult, audit_dict, audit_images
-from imagescan.cluster import base_groups, place
+from imagescan.audit import AuditSettings, ImageResult, audit_dict, audit_images, base_groups
+from imagescan.cluster import place
 from imagescan.image.model import SourceOptions
 from imagescan.policy.load import load_policy
 from imagescan.scan import ScanOptions
