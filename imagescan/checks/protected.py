@@ -46,50 +46,55 @@ def _direct(main: LoadedObject, ref: UndefinedSymbol, provider: LoadedObject) ->
     """A canonical PLT entry bound to a protected function (dl-protected.h, type_class PLT)."""
     if provider.facts.indirect_extern_access:
         when = FatalAt.STARTUP if main.facts.bind_now else FatalAt.CALL
-        return Finding(
-            FindingKind.PROTECTED_COPY_RELOCATION,
-            Severity.ERROR if when == FatalAt.STARTUP else Severity.WARNING,
-            ref.name,
-            f"{main.path}: {ref.name}: {provider.path}: error due to "
-            "GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS (the program takes the address of a "
-            "protected function of a library built with -mno-direct-extern-access)",
-            fatal_at=when,
-            required_by=main.path,
-            provider=provider.path,
-            symbols=(ref.name,),
-        )
-    return Finding(
-        FindingKind.PROTECTED_COPY_RELOCATION,
-        Severity.WARNING,
-        ref.name,
+        why = "the program takes the address of a protected function"
+        return _refused(main, ref, provider, why, when)
+    return _warned(
+        main,
+        ref,
+        provider,
         f"warning: direct reference to protected function `{ref.name}' in "
         f"`{provider.path}' may break pointer equality",
+    )
+
+
+def _finding(main: LoadedObject, ref: UndefinedSymbol, provider: LoadedObject) -> Finding:
+    if provider.facts.indirect_extern_access:
+        why = "a copy relocation against a protected symbol"
+        return _refused(main, ref, provider, why, FatalAt.STARTUP)
+    return _warned(
+        main,
+        ref,
+        provider,
+        f"warning: copy relocation against non-copyable protected symbol `{ref.name}' in "
+        f"`{provider.path}' (the program and the library each see their own copy)",
+    )
+
+
+def _refused(
+    main: LoadedObject, ref: UndefinedSymbol, provider: LoadedObject, why: str, when: FatalAt
+) -> Finding:
+    """glibc's refusal for a library marked GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS."""
+    return Finding(
+        FindingKind.PROTECTED_COPY_RELOCATION,
+        Severity.ERROR if when == FatalAt.STARTUP else Severity.WARNING,
+        ref.name,
+        f"{main.path}: {ref.name}: {provider.path}: error due to "
+        f"GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS ({why} of a library built with "
+        "-mno-direct-extern-access)",
+        fatal_at=when,
         required_by=main.path,
         provider=provider.path,
         symbols=(ref.name,),
     )
 
 
-def _finding(main: LoadedObject, ref: UndefinedSymbol, provider: LoadedObject) -> Finding:
-    if provider.facts.indirect_extern_access:
-        return Finding(
-            FindingKind.PROTECTED_COPY_RELOCATION,
-            Severity.ERROR,
-            ref.name,
-            f"{main.path}: {ref.name}: {provider.path}: error due to "
-            "GNU_PROPERTY_1_NEEDED_INDIRECT_EXTERN_ACCESS (a copy relocation against a "
-            "protected symbol of a library built with -mno-direct-extern-access)",
-            fatal_at=FatalAt.STARTUP,
-            required_by=main.path,
-            provider=provider.path,
-            symbols=(ref.name,),
-        )
+def _warned(main: LoadedObject, ref: UndefinedSymbol, provider: LoadedObject, text: str) -> Finding:
+    """ld.so's warning for an unmarked library: the program still starts."""
     return Finding(
         FindingKind.PROTECTED_COPY_RELOCATION,
         Severity.WARNING,
         ref.name,
-        f"warning: copy relocation against non-copyable protected symbol `{ref.name}' in "
-        f"`{provider.path}' (the program and the library each see their own copy)",
+        text,
         required_by=main.path,
         provider=provider.path,
         symbols=(ref.name,),
