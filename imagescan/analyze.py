@@ -96,8 +96,9 @@ def judge_recorded(
     on_file: Callable[[str], None] | None = None,
     carried: Mapping[str, Judging] | None = None,
 ) -> dict[str, Judging]:
-    """judge_files, each file with the entries its judging looked at when `carried` is
-    given (checks.reuse); the files in `carried` are taken from it, not judged again."""
+    """judge_files, each file with the entries its judging looked at when the context
+    records them (`ctx.consulted` set: checks.reuse); the files in `carried` are taken from
+    it, not judged again."""
     carried = {} if carried is None else carried
     files = sorted((f for f in elf_files(rootfs) if f[0] not in carried), key=_judging_order)
     if judge.loads_left is None:
@@ -117,7 +118,7 @@ def judge_recorded(
 
 def _judge_one(judge: Judge, file: tuple[str, Entry, ElfFacts], record: bool) -> Judging:
     if record:
-        judge.ctx.consulted = set()
+        judge.ctx.consulted = {"/"}  # the root's mode: every permission walk starts there
     verdict, process = judge.file(*file)
     consulted = frozenset(judge.ctx.consulted or ())
     return verdict, process, consulted

@@ -366,10 +366,14 @@ class Case:
     exits: tuple[int, ...] = (0, 1)
 
 
+def synthetic_loader() -> File:
+    """The /lib64/ld-linux-x86-64.so.2 the synthetic programs name (no compiled-in dirs)."""
+    name = b"\0ld-linux-x86-64.so.2\0"
+    return File("/lib64/ld-linux-x86-64.so.2", elf_bytes(SyntheticElf(name, soname=1)), 0o755)
+
+
 def elf_image(dest: Path, files: Sequence[tuple[str, bytes]], **kwargs: Any) -> str:
-    interp = "/lib64/ld-linux-x86-64.so.2"
-    loader = File(interp, elf_bytes(SyntheticElf(b"\0ld-linux-x86-64.so.2\0", soname=1)), 0o755)
-    members = [loader, *(File(path, data, 0o755) for path, data in files)]
+    members = [synthetic_loader(), *(File(path, data, 0o755) for path, data in files)]
     write_oci_dir(dest, ImageSpec(layers=[members], **kwargs))
     return f"oci-dir:{dest}"
 

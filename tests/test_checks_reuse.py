@@ -11,8 +11,8 @@ from imagescan.checks.reuse import Carry
 from imagescan.image.model import SourceOptions
 from imagescan.scan import ScanOptions, read_image
 from tests.conftest import CORPUS, CORPUS_IMAGES
-from tests.hostile import dependency_chain
-from tests.imagebuilder import File, ImageSpec, write_oci_dir
+from tests.hostile import dependency_chain, synthetic_loader
+from tests.imagebuilder import Dir, File, ImageSpec, Member, write_oci_dir
 
 
 def _read(reference: str, carry: Carry | None = None):  # type: ignore[no-untyped-def]
@@ -36,7 +36,8 @@ def test_the_corpus_audited_in_a_row_gives_each_image_its_fresh_verdicts() -> No
 
 
 def _chain_image(tmp: Path, name: str, top: list[File]) -> str:
-    base = [File(path, data, 0o755) for path, data in dependency_chain(3, "/usr/lib64")]
+    chain = dependency_chain(3, "/usr/lib64")
+    base = [synthetic_loader(), *(File(path, data, 0o755) for path, data in chain)]
     return f"oci-dir:{write_oci_dir(tmp / name, ImageSpec([base, top]))}"
 
 
@@ -53,7 +54,9 @@ def test_a_top_layer_that_replaces_a_searched_library_is_judged_again(tmp_path: 
     again = analyze(rootfs, image.config, carry=carry)
     fresh = analyze(rootfs, image.config)
     assert again.verdicts == fresh.verdicts
-    assert again.verdicts["/usr/bin/chain"].status != "ok"
+    assert again.verdicts["/usr/bin/chain"].status == "broken"
+    image, rootfs = _read(first)
+    assert analyze(rootfs, image.config).verdicts["/usr/bin/chain"].status == "ok"  # stale
 
 
 def test_an_image_on_another_base_drops_the_carry_before_its_layers_are_read(
@@ -65,3 +68,26 @@ def test_an_image_on_another_base_drops_the_carry_before_its_layers_are_read(
     other = f"oci-dir:{write_oci_dir(tmp_path / 'c', ImageSpec([[File('/etc/c', b'c')]]))}"
     _read(other, carry)
     assert carry.judged is None
+
+
+def _private_libdir_image(tmp: Path, name: str, top: list[Member]) -> str:
+    chain = [File(path, data, 0o755) for path, data in dependency_chain(2, "/usr/lib64")]
+    base: list[Member] = [Dir("/usr/lib64", 0o700), synthetic_loader(), *chain]
+    spec = ImageSpec([base, top], user="1000")
+    return f"oci-dir:{write_oci_dir(tmp / name, spec)}"
+
+
+def test_a_directory_made_searchable_on_top_is_judged_again(tmp_path: Path) -> None:
+    """As User 1000 the base's /usr/lib64 (0700, root's) cannot be searched: open() fails
+    with EACCES before any entry of the library is looked at. The second image makes the
+    directory 0755: what depended on that denial must be judged again."""
+    first = _private_libdir_image(tmp_path, "a", [File("/etc/a", b"a")])
+    second = _private_libdir_image(tmp_path, "b", [Dir("/usr/lib64", 0o755)])
+    carry = Carry()
+    image, rootfs = _read(first, carry)
+    assert analyze(rootfs, image.config, carry=carry).verdicts["/usr/bin/chain"].status != "ok"
+    image, rootfs = _read(second, carry)
+    assert carry.judged is not None
+    again = analyze(rootfs, image.config, carry=carry)
+    assert again.verdicts == analyze(rootfs, image.config).verdicts
+    assert again.verdicts["/usr/bin/chain"].status == "ok"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from imagescan.checks.model import FileVerdict
 from imagescan.loader.context import LoaderContext
 from imagescan.loader.model import Process
+from imagescan.rootfs.layer import is_musl_path_file
 from imagescan.rootfs.model import Entry, RootFS
 
 Judging = tuple[FileVerdict, Process | None, frozenset[str]]  # verdict, process, consulted
@@ -39,7 +40,8 @@ def loader_inputs(ctx: LoaderContext, cpu_level: str | None) -> tuple[object, ..
     """What every verdict of an image depends on besides its entries."""
     env = tuple(sorted(ctx.env.items()))
     kept = tuple(sorted((p, d) for p, d in ctx.rootfs.kept.items() if _loader_reads(p)))
-    return ctx.target, env, ctx.run_ids, ctx.working_dir, ctx.preload_file, cpu_level, kept
+    ids = ctx.run_ids, ctx.run_groups
+    return ctx.target, env, ids, ctx.working_dir, ctx.preload_file, cpu_level, kept
 
 
 @dataclass
@@ -95,7 +97,7 @@ _LOADER_KEPT = frozenset({"/etc/ld.so.cache", "/etc/ld.so.preload", "/etc/passwd
 
 
 def _loader_reads(path: str) -> bool:
-    return path in _LOADER_KEPT or (path.startswith("/etc/ld-musl-") and path.endswith(".path"))
+    return path in _LOADER_KEPT or is_musl_path_file(path)
 
 
 def _same(old: Entry | None, new: Entry) -> bool:

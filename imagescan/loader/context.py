@@ -43,6 +43,10 @@ class LoaderContext:
 
     def open_errno(self, path: str, creds: Creds) -> str | None:
         """The errno open(path) fails with for `creds`, or None when it opens."""
+        if self.consulted is not None:
+            # The permission walk looks at the entries a resolve of `path` looks at, and
+            # at the root's (recorded for every judging); a denial resolves nothing else.
+            self.resolve(path)
         key = (path, creds)
         if key not in self.opens:
             self.opens[key] = open_errno(self.rootfs.entries, path, creds)

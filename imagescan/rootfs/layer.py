@@ -185,6 +185,11 @@ def is_kept(path: str) -> bool:
         return True
     if is_dpkg_list(path) or path.startswith(SOURCE_PREFIXES):
         return True
+    return is_musl_path_file(path)
+
+
+def is_musl_path_file(path: str) -> bool:
+    """True for musl's search path file (/etc/ld-musl-ARCH.path)."""
     return path.startswith("/etc/ld-musl-") and path.endswith(".path")
 
 
