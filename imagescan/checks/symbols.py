@@ -7,7 +7,7 @@ the environment asks for BIND_NOW; everything else is bound at start.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from imagescan.checks.model import FatalAt, Finding, FindingKind, Severity
@@ -53,6 +53,15 @@ def version_names(facts: ElfFacts) -> dict[int, str]:
     return {vd.index: vd.name for vd in facts.version_defs if not vd.base}
 
 
+@dataclass(frozen=True)
+class BindingMemo:
+    """A SymbolChecker's memo: which references each provider binds (bit masks, by
+    (object file, provider file)), and the smallest scope seen to bind all of a file's."""
+
+    pairs: dict[tuple[str, str], int]
+    closed: dict[str, frozenset[str]]
+
+
 @dataclass
 class SymbolChecker:
     """Memoised binding: many processes share the same objects, so which of an object's
@@ -66,9 +75,28 @@ class SymbolChecker:
     # file -> the smallest scope (as files) seen to satisfy every reference of that file.
     # Binding is existential, so any scope holding those files satisfies them too.
     _closed: dict[str, frozenset[str]] = field(default_factory=dict)
-    _by_name: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    # file -> name -> (version, bit of the reference, COPY-relocated) of its references
+    _by_name: dict[str, dict[str, list[tuple[str | None, int, bool]]]] = field(default_factory=dict)
     # file -> its Verdef names; lives as long as this checker, which is one scan's.
     _names: dict[str, dict[int, str]] = field(default_factory=dict)
+    # (provider file, name, version) -> whether a lookup binds there: a thousand objects
+    # ask libc for malloc@GLIBC_2.2.5, and check_match's answer is the same each time.
+    _accepted: dict[tuple[str, str, str | None], bool] = field(default_factory=dict)
+
+    def learned(self) -> BindingMemo:
+        """What binding has memoised, for a process that judges the same image's files
+        (a forked child's, sent back to the parent: imagescan.parallel)."""
+        return BindingMemo(self._pairs, self._closed)
+
+    def learn(self, memo: BindingMemo) -> None:
+        """Take in another checker's memo of the same image (the parent's own entries
+        equal it where both have one: binding depends on the files only)."""
+        for key, mask in memo.pairs.items():
+            self._pairs.setdefault(key, mask)
+        for file, scope in memo.closed.items():
+            mine = self._closed.get(file)
+            if mine is None or len(scope) < len(mine):
+                self._closed[file] = scope
 
     def unresolved(
         self,
@@ -88,19 +116,20 @@ class SymbolChecker:
             satisfied |= self.satisfied(obj, provider)
             if satisfied == everything:
                 break
-        missing = tuple(ref for i, ref in enumerate(refs) if not satisfied >> i & 1)
-        if not missing and (closed is None or len(files) < len(closed)):
+        if satisfied != everything:
+            return tuple(refs[i] for i in _bits(everything & ~satisfied))
+        if closed is None or len(files) < len(closed):
             self._closed[obj.file] = files
-        return missing
+        return ()
 
     def references(self, obj: LoadedObject) -> tuple[UndefinedSymbol, ...]:
         """The references the loader looks up (named by a relocation, not weak)."""
         refs = self._refs.get(obj.file)
         if refs is None:
             refs = self._refs[obj.file] = tuple(r for r in obj.facts.undefined if _needs_lookup(r))
-            by_name: dict[str, list[int]] = {}
+            by_name: dict[str, list[tuple[str | None, int, bool]]] = {}
             for i, ref in enumerate(refs):
-                by_name.setdefault(ref.name, []).append(i)
+                by_name.setdefault(ref.name, []).append((ref.version, 1 << i, ref.copy))
             self._by_name[obj.file] = by_name
         return refs
 
@@ -110,34 +139,50 @@ class SymbolChecker:
         key = (obj.file, provider.file)
         mask = self._pairs.get(key)
         if mask is None:
-            refs = self.references(obj)
-            by_name = self._by_name[obj.file]
-            same = provider.file == obj.file
-            mask = 0
-            # Only the names both have: a set intersection in C, not a loop over every ref.
-            for name in by_name.keys() & provider.facts.defined.keys():
-                for i in by_name[name]:
-                    if not (same and refs[i].copy):
-                        mask |= self._accepts(provider, refs[i]) << i
-            self._pairs[key] = mask
+            mask = self._pairs[key] = self._mask(obj, provider)
         return mask
 
-    def _accepts(self, provider: LoadedObject, ref: UndefinedSymbol) -> bool:
+    def _mask(self, obj: LoadedObject, provider: LoadedObject) -> int:
+        self.references(obj)
+        by_name = self._by_name[obj.file]
+        same = provider.file == obj.file
+        accepted = self._accepted
+        mask = 0
+        # Only the names both have: a set intersection in C, not a loop over every ref.
+        for name in by_name.keys() & provider.facts.defined.keys():
+            for version, bit, copy in by_name[name]:
+                if same and copy:
+                    continue
+                key = (provider.file, name, version)
+                ok = accepted.get(key)
+                if ok is None:
+                    ok = accepted[key] = self._accepts(provider, name, version)
+                if ok:
+                    mask |= bit
+        return mask
+
+    def _accepts(self, provider: LoadedObject, name: str, version: str | None) -> bool:
         facts = provider.facts
         if not self.rules.versions:  # musl ignores version names; hidden ones never bind
-            versyms = facts.defined.get(ref.name, ())
+            versyms = facts.defined.get(name, ())
             return any(not v & VERSYM_HIDDEN or not facts.has_versym for v in versyms)
         names = self._names.get(provider.file)
         if names is None:
             names = self._names[provider.file] = version_names(facts)
-        return accepts(facts, ref.name, ref.version, names)
+        return accepts(facts, name, version, names)
 
-    def when(self, obj: LoadedObject, ref: UndefinedSymbol) -> FatalAt:
-        """Start-up for data/GOT references, BIND_NOW objects, LD_BIND_NOW, and loaders
-        that bind everything at start (musl)."""
-        if ref.bound_at_start or obj.facts.bind_now or self.bind_now_env or not self.rules.lazy:
-            return FatalAt.STARTUP
-        return FatalAt.CALL
+    def at_start(self, obj: LoadedObject) -> bool:
+        """Whether every reference of `obj` is bound at start, not only its data and GOT
+        ones: a BIND_NOW object, LD_BIND_NOW, or a loader that binds all at start (musl)."""
+        return obj.facts.bind_now or self.bind_now_env or not self.rules.lazy
+
+
+def _bits(mask: int) -> Iterator[int]:
+    """The indices of the bits set in `mask`, lowest first."""
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
 
 
 def _needs_lookup(ref: UndefinedSymbol) -> bool:
@@ -153,14 +198,18 @@ def undefined_symbol_findings(
     files = frozenset(o.file for o in process.objects)
     for index in indices:
         obj = process.objects[index]
-        for ref in checker.unresolved(obj, process.objects, files):
-            findings.append(_finding(obj, ref, checker.when(obj, ref)))
+        missing = checker.unresolved(obj, process.objects, files)
+        if missing:
+            at_start = checker.at_start(obj)
+            findings += (_finding(obj, ref, at_start or ref.bound_at_start) for ref in missing)
     return findings
 
 
-def _finding(obj: LoadedObject, ref: UndefinedSymbol, when: FatalAt) -> Finding:
+def _finding(obj: LoadedObject, ref: UndefinedSymbol, at_start: bool) -> Finding:
     version = f", version {ref.version}" if ref.version else ""
-    severity = Severity.ERROR if when == FatalAt.STARTUP else Severity.WARNING
+    when, severity = (
+        (FatalAt.STARTUP, Severity.ERROR) if at_start else (FatalAt.CALL, Severity.WARNING)
+    )
     return Finding(
         FindingKind.UNDEFINED_SYMBOL,
         severity,

@@ -19,7 +19,7 @@ from imagescan.checks.model import (
     status_of,
 )
 from imagescan.checks.protected import protected_findings
-from imagescan.checks.symbols import SymbolChecker, undefined_symbol_findings
+from imagescan.checks.symbols import BindingMemo, SymbolChecker, undefined_symbol_findings
 from imagescan.checks.versions import dt_relr_findings, version_findings
 from imagescan.elf.model import ElfFacts, FileKind
 from imagescan.loader.context import LoaderContext
@@ -105,6 +105,17 @@ class Judge:
                 found += run(process)
         found += undefined_symbol_findings(process, self.checker(process.libc))
         return found
+
+    def learned(self) -> dict[LibC, BindingMemo]:
+        """What judging memoised that is dear to compute again (imagescan.parallel's
+        Learner: a forked child sends it back, and the parent's plugin judging uses it)."""
+        return {libc: checker.learned() for libc, checker in self.checkers.items()}
+
+    def learn(self, learned: object) -> None:
+        """Take in what another judge of the same image memoised (`learned()`)."""
+        assert isinstance(learned, dict)
+        for libc, memo in learned.items():
+            self.checker(libc).learn(memo)
 
     def checker(self, libc: LibC) -> SymbolChecker:
         """The symbol checker of processes that `libc`'s loader builds."""
