@@ -27,7 +27,7 @@ from imagescan.loader.context import LoaderContext
 from imagescan.loader.libc import LoaderCheck
 from imagescan.loader.model import Process
 from imagescan.loader.session import LoaderSession
-from imagescan.parallel import jobs_for, map_forked
+from imagescan.parallel import collector_paused, jobs_for, map_forked
 from imagescan.rootfs.model import Entry, EntryType, RootFS
 
 __all__ = ["Analysis", "analyze", "elf_files"]
@@ -60,21 +60,24 @@ def analyze(
     they are come from it, and this image's judging replaces it."""
     if any(e.elf is not None and not e.elf.symbols_read for e in rootfs.entries.values()):
         raise ValueError("analyze() needs ELF facts with symbols (read_rootfs(symbols=True))")
-    ctx = setup.make_context(rootfs, config, cpu_level)
-    if carry is None:
-        judge = Judge(LoaderSession(ctx))
-        verdicts, processes = judge_files(judge, rootfs, jobs, on_file)
-    else:
-        judge, verdicts, processes = _judge_carried(ctx, rootfs, cpu_level, carry, jobs, on_file)
-    if cpu_level is None and cpu_sensitive(rootfs):
-        verdicts = _across_cpus(rootfs, config, judge.ctx.target.cpu, verdicts, jobs)
-    alone = Analysis(judge.ctx, verdicts, processes)
-    hosted = {**verdicts, **judge_plugins(judge, alone, plugin_hosts)}
-    judged = dataclasses.replace(alone, verdicts=with_loaded_by(hosted, processes))
-    image_findings = runtime_checks(judge.session, judged) + _cache_findings(judge.session)
-    image_findings += unread_config_findings(rootfs)
-    image_findings += not_judged_findings(verdicts.values(), load_budget(len(verdicts)))
-    return dataclasses.replace(judged, image_findings=tuple(image_findings))
+    with collector_paused():  # no cycles made here: refcounting frees all
+        ctx = setup.make_context(rootfs, config, cpu_level)
+        if carry is None:
+            judge = Judge(LoaderSession(ctx))
+            verdicts, processes = judge_files(judge, rootfs, jobs, on_file)
+        else:
+            judge, verdicts, processes = _judge_carried(
+                ctx, rootfs, cpu_level, carry, jobs, on_file
+            )
+        if cpu_level is None and cpu_sensitive(rootfs):
+            verdicts = _across_cpus(rootfs, config, judge.ctx.target.cpu, verdicts, jobs)
+        alone = Analysis(judge.ctx, verdicts, processes)
+        hosted = {**verdicts, **judge_plugins(judge, alone, plugin_hosts)}
+        judged = dataclasses.replace(alone, verdicts=with_loaded_by(hosted, processes))
+        image_findings = runtime_checks(judge.session, judged) + _cache_findings(judge.session)
+        image_findings += unread_config_findings(rootfs)
+        image_findings += not_judged_findings(verdicts.values(), load_budget(len(verdicts)))
+        return dataclasses.replace(judged, image_findings=tuple(image_findings))
 
 
 def judge_files(
@@ -101,12 +104,17 @@ def judge_recorded(
     it, not judged again."""
     carried = {} if carried is None else carried
     files = sorted((f for f in elf_files(rootfs) if f[0] not in carried), key=_judging_order)
-    if judge.loads_left is None:
-        # Each forked child carries its own copy of the judge: the bound is shared out.
-        judge.loads_left = load_budget(len(files)) // jobs_for(len(files), jobs)
+    budget = load_budget(len(files)) if judge.loads_left is None else judge.loads_left
+    judge.loads_left = budget  # each forked child's copy too: checked against it below
     record = judge.ctx.consulted is not None
+
+    def one(file: tuple[str, Entry, ElfFacts]) -> Judging:
+        return _judge_one(judge, file, record)
+
     shared = [facts for _, _, facts in files]  # forked children send these back by reference
-    judged = map_forked(lambda file: _judge_one(judge, file, record), files, jobs, shared)
+    judged = map_forked(one, files, jobs, shared, learner=judge)
+    if jobs_for(len(files), jobs) > 1:
+        judged = _as_one_process(judge, budget, files, judged, one)
     by_path = {path: result for (path, _, _), result in zip(files, judged, strict=True)}
     by_path.update(carried)
     ordered = {path: by_path[path] for path in sorted(by_path)}
@@ -114,6 +122,27 @@ def judge_recorded(
         for path in ordered:
             on_file(path)
     return ordered
+
+
+def _as_one_process(
+    judge: Judge,
+    budget: int,
+    files: list[tuple[str, Entry, ElfFacts]],
+    judged: list[Judging],
+    one: Callable[[tuple[str, Entry, ElfFacts]], Judging],
+) -> list[Judging]:
+    """The judgings one process makes, from those of several that each had the whole
+    bound (checks.budget): the same up to the first file before which the loads in judging
+    order spend the bound; that file and those after it are judged again here, where the
+    bound is spent, as one process judges them (skipped)."""
+    spent = 0
+    for index, (_, process, _) in enumerate(judged):
+        if spent >= budget:
+            judge.loads_left = budget - spent
+            return judged[:index] + [one(file) for file in files[index:]]
+        spent += len(process.objects) if process is not None else 0
+    judge.loads_left = budget - spent
+    return judged
 
 
 def _judge_one(judge: Judge, file: tuple[str, Entry, ElfFacts], record: bool) -> Judging:

@@ -1,28 +1,57 @@
 """One function over many items, split across forked processes; results in item order.
 
 The children are made by `fork` after the image is read, so they inherit the root
-filesystem copy-on-write: nothing is sent to them, and what they send back is pickled with
-every `shared` object (the ELF facts both sides already hold) replaced by a reference to
-the parent's own copy. Where fork is unavailable, or the work is small, the parent does it
-all itself: the results are the same either way, only the time differs (issue 14).
+filesystem copy-on-write: nothing is sent to them. The items are cut into chunks of
+neighbours, and every process (the parent too) takes the next chunk from one queue until
+none is left, so a process slowed by dearer items, by the machine's other work or by
+reading its children's results simply takes fewer (issue 14: a fixed share per process
+left one idle while the other finished). A child sends each chunk's results back as soon
+as it has them, pickled with every `shared` object (the ELF facts both sides already hold)
+replaced by a reference to the parent's own copy; the parent reads them between its own
+chunks. Where fork is unavailable, or the work is small, the parent does it all itself:
+the results are the same either way, only the time differs.
 """
 
 from __future__ import annotations
 
+import copyreg
+import dataclasses
 import gc
 import io
+import operator
 import os
 import pickle
 import signal
+import struct
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 MIN_ITEMS_PER_JOB = 64  # below this a fork costs more than it saves
-_OK = b"o"
+CHUNKS_PER_JOB = 8  # enough that the last chunk taken is a small part of the wait
+MAX_CHUNK = 16  # items of one chunk: neighbours share the loader's memos
+_TASK = struct.Struct("=I")  # a chunk's number in the queue (4 bytes: one atomic read)
+_FRAME = struct.Struct("=II")  # (chunk number or _LEARNED, length of the pickle)
+_LEARNED = 0xFFFFFFFF
+_PIPE_SIZE = 1 << 20  # a child writes on without waiting for the parent to read
+
+
+class Learner(Protocol):
+    """What the work memoises as it goes, carried from each child back to the parent, so
+    that the parent's later work (outside `map_forked`) does not compute it again."""
+
+    def learned(self) -> object:
+        """What this process has memoised (picklable)."""
+        ...
+
+    def learn(self, learned: object) -> None:
+        """Take in what a child memoised."""
+        ...
 
 
 def default_jobs() -> int:
@@ -41,81 +70,183 @@ def jobs_for(count: int, jobs: int) -> int:
     return max(1, min(jobs, count // MIN_ITEMS_PER_JOB))
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off inside the block, and what is alive at its end
+    left out of the collector's later passes.
+
+    The analysis makes hundreds of thousands of small objects and no cycles (refcounting
+    frees all of it), and each of the collector's passes walks every object still alive:
+    paused, it took a fifth of the analysis' time, and the first pass after it (over all
+    that the block made) a tenth more; `gc.freeze` spares that one. Paused, it also leaves
+    alone the inherited pages a forked child would otherwise copy."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.freeze()
+            gc.enable()
+
+
 def map_forked(
     work: Callable[[Item], Result],
     items: Sequence[Item],
     jobs: int,
     shared: Iterable[object] = (),
+    learner: Learner | None = None,
 ) -> list[Result]:
     """[work(item) for item in items], with up to `jobs` processes (the parent is one).
 
-    Items are dealt round-robin (neighbours in path order cost alike). A child that fails
-    has its share redone by the parent, so an error is raised as the sequential path
-    raises it."""
+    A chunk no child delivered (it failed, or died) is done by the parent afterwards, so
+    an error is raised as the sequential path raises it. `learner` is told, in the parent,
+    what each child memoised."""
     processes = jobs_for(len(items), jobs)
     if processes == 1:
         return [work(item) for item in items]
-    known = {id(obj): obj for obj in shared}
-    children: list[tuple[int, int]] = []
-    shares: list[list[Result]] = []
-    collected = 0
-    try:
-        gc.freeze()  # the collector would otherwise touch, and so copy, every inherited page
+    chunks = _chunks(len(items), processes)
+    run = _Run(work, items, chunks, _Codec.of(shared))
+    with collector_paused():  # the children inherit it paused
+        run.start(processes - 1, learner)
+        finished = False
         try:
-            for k in range(1, processes):
-                children.append(_fork(work, items[k::processes], known))
+            run.work_in_parent()
+            finished = True
         finally:
-            gc.unfreeze()
-        shares.append([work(item) for item in items[0::processes]])
-        for k, child in enumerate(children, start=1):
-            got: list[Result] | None = _collect(child, known)
-            collected = k
-            shares.append(got if got is not None else [work(i) for i in items[k::processes]])
-    finally:
-        for k, (pid, read_end) in enumerate(children, start=1):
-            if k > collected:  # the parent failed before collecting it: the work is moot
-                os.close(read_end)
-            _reap(pid, kill=k > collected)
-    return _interleave(shares, len(items))
+            run.finish(learner if finished else None, read=finished)
+    return run.results()
 
 
-def _fork(
-    work: Callable[[Item], Result], share: Sequence[Item], known: dict[int, object]
-) -> tuple[int, int]:
-    """(pid, read end of its pipe) of a child computing `work` over `share`."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid:
-        os.close(write_end)
-        return pid, read_end
-    # The child: never returns into the caller, whatever happens. A failure sends no
-    # complete pickle, which the parent takes as "redo this share".
-    status = 1
-    try:
-        os.close(read_end)
-        with os.fdopen(write_end, "wb") as out:
-            _send(out, [work(item) for item in share], known)
-        status = 0
-    finally:
-        os._exit(status)
+def _chunks(count: int, processes: int) -> list[range]:
+    """Consecutive index ranges, CHUNKS_PER_JOB or more for each process."""
+    size = max(1, min(MAX_CHUNK, count // (processes * CHUNKS_PER_JOB)))
+    return [range(start, min(start + size, count)) for start in range(0, count, size)]
 
 
-def _send(out: io.BufferedWriter, results: list[object], known: dict[int, object]) -> None:
-    out.write(_OK)
-    _SharedPickler(out, known).dump(results)
+@dataclass
+class _Child:
+    pid: int
+    results: int  # read end of its results pipe
+    received: bytearray = field(default_factory=bytearray)
+    done: bool = False
 
 
-def _collect(child: tuple[int, int], known: dict[int, object]) -> list[Result] | None:
-    """The child's results; None when it failed (or died)."""
-    _, read_end = child
-    with os.fdopen(read_end, "rb") as pipe:
-        if pipe.read(1) != _OK:
-            return None
+@dataclass
+class _Run:
+    """One map_forked call: the queue of chunk numbers, the children, what came back."""
+
+    work: Callable[[Any], Any]
+    items: Sequence[Any]
+    chunks: list[range]
+    codec: _Codec
+    children: list[_Child] = field(default_factory=list)
+    done: dict[int, list[Any]] = field(default_factory=dict)
+    queue: int = -1  # read end of the queue pipe
+
+    def start(self, count: int, learner: Learner | None) -> None:
+        """Fork `count` children; each process's first chunk is its own (chunk k for
+        process k, the parent 0), the rest are in the queue."""
+        self.queue = _queue(range(count + 1, len(self.chunks)))
+        for first in range(1, count + 1):
+            self.children.append(self._fork(first, learner))
+
+    def _fork(self, first: int, learner: Learner | None) -> _Child:
+        read_end, write_end = os.pipe()
+        with suppress(AttributeError, OSError):  # Linux only; the default works, slower
+            import fcntl
+
+            fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+        pid = os.fork()
+        if pid:
+            os.close(write_end)
+            os.set_blocking(read_end, False)
+            return _Child(pid, read_end)
+        # The child: never returns into the caller, whatever happens. A chunk it did not
+        # send whole is done again by the parent.
+        status = 1
         try:
-            results: list[Result] = _SharedUnpickler(pipe, known).load()
-        except Exception:
-            return None
-    return results
+            os.close(read_end)
+            for other in self.children:
+                os.close(other.results)
+            self._serve(write_end, first, learner)
+            status = 0
+        finally:
+            os._exit(status)
+
+    def _serve(self, out: int, first: int, learner: Learner | None) -> None:
+        """The child's loop: take a chunk, send its results; what it learned at the end."""
+        with os.fdopen(out, "wb") as pipe:
+            for number in _taken(self.queue, first):
+                results = [self.work(self.items[i]) for i in self.chunks[number]]
+                pipe.write(self.codec.frame(number, results))
+                pipe.flush()
+            if learner is not None:
+                pipe.write(self.codec.frame(_LEARNED, learner.learned()))
+
+    def work_in_parent(self) -> None:
+        """The parent's own chunks, reading what the children sent between them."""
+        for number in _taken(self.queue, 0):
+            self.done[number] = [self.work(self.items[i]) for i in self.chunks[number]]
+            for child in self.children:
+                self._receive(child, None)
+
+    def finish(self, learner: Learner | None, read: bool) -> None:
+        """Read the children to their end (`read`: the queue is empty; not when the
+        parent failed, which makes their work moot), then reap them."""
+        os.close(self.queue)
+        for child in self.children:
+            if read:
+                os.set_blocking(child.results, True)
+                with suppress(OSError):
+                    while not child.done:
+                        self._receive(child, learner)
+            os.close(child.results)
+            _reap(child.pid, kill=not child.done)
+
+    def _receive(self, child: _Child, learner: Learner | None) -> None:
+        """What `child` has sent since last time, as far as whole frames go."""
+        try:
+            data = os.read(child.results, _PIPE_SIZE)
+        except BlockingIOError:
+            return
+        if not data:
+            child.done = True
+        child.received += data
+        for number, value in self.codec.frames(child.received):
+            if number == _LEARNED:
+                if learner is not None:
+                    learner.learn(value)
+            else:
+                self.done[number] = value
+
+    def results(self) -> list[Any]:
+        """Every item's result in item order; chunks nobody delivered are done now."""
+        out: list[Any] = []
+        for number, chunk in enumerate(self.chunks):
+            got = self.done.get(number)
+            out += got if got is not None else [self.work(self.items[i]) for i in chunk]
+        return out
+
+
+def _queue(numbers: range) -> int:
+    """A pipe holding the chunk numbers, its write end closed: the read end."""
+    read_end, write_end = os.pipe()
+    try:
+        data = b"".join(_TASK.pack(n) for n in numbers)
+        if os.write(write_end, data) != len(data):  # 4 bytes a chunk: far below 64 KiB
+            raise OSError("the queue did not fit its pipe")
+    finally:
+        os.close(write_end)
+    return read_end
+
+
+def _taken(queue: int, first: int) -> Iterator[int]:
+    """`first`, then the next chunk number from the queue until it is empty. A pipe read
+    of at most PIPE_BUF bytes is atomic, so two processes never take the same number."""
+    yield first
+    while len(data := os.read(queue, _TASK.size)) == _TASK.size:
+        yield _TASK.unpack(data)[0]
 
 
 def _reap(pid: int, kill: bool) -> None:
@@ -127,32 +258,103 @@ def _reap(pid: int, kill: bool) -> None:
         pass
 
 
-def _interleave(shares: list[list[Result]], count: int) -> list[Result]:
-    """Undo the round-robin deal: item i is share i % n, position i // n."""
-    n = len(shares)
-    return [shares[i % n][i // n] for i in range(count)]
+def _shared(key: int) -> object:
+    """Stands, in a pickle, for the parent's own copy of a shared object; the parent's
+    unpickler resolves it (`_Codec.frames`), so it is never called."""
+    raise pickle.UnpicklingError(f"unknown shared object {key!r}")
 
 
-class _SharedPickler(pickle.Pickler):
-    """Pickles a shared object as its id: the parent holds the very same object."""
+@dataclass(frozen=True)
+class _Codec:
+    """Pickles a process's results with each shared object as its id, and back.
 
-    def __init__(self, out: io.BufferedWriter, known: dict[int, object]) -> None:
-        super().__init__(out, protocol=pickle.HIGHEST_PROTOCOL)
+    The shared objects' types get a reducer in the pickler's dispatch table, so only their
+    instances cost a Python call: a `persistent_id` method is called for every object
+    pickled, and took more time than pickling itself."""
+
+    known: dict[int, object]
+    dispatch: dict[type, Callable[[Any], Any]]
+
+    @classmethod
+    def of(cls, shared: Iterable[object]) -> _Codec:
+        known = {id(obj): obj for obj in shared}
+
+        def reduce(obj: object) -> Any:
+            if known.get(id(obj)) is obj:
+                return _shared, (id(obj),)
+            return obj.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+
+        types = {type(obj) for obj in known.values()}
+        return cls(known, _Reducers({**copyreg.dispatch_table, **{t: reduce for t in types}}))
+
+    def frame(self, number: int, value: object) -> bytes:
+        out = io.BytesIO()
+        out.write(_FRAME.pack(number, 0))
+        pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.dispatch_table = self.dispatch
+        pickler.dump(value)
+        data = out.getbuffer()
+        _FRAME.pack_into(data, 0, number, len(data) - _FRAME.size)
+        return bytes(data)
+
+    def frames(self, received: bytearray) -> Iterator[tuple[int, Any]]:
+        """The whole frames at the start of `received`, taken out of it."""
+        while len(received) >= _FRAME.size:
+            number, length = _FRAME.unpack_from(received)
+            end = _FRAME.size + length
+            if len(received) < end:
+                return
+            body = io.BytesIO(received[_FRAME.size : end])
+            del received[:end]
+            try:
+                value = _Unpickler(body, self.known).load()
+            except Exception:  # a frame it cannot read: that chunk is done again
+                continue
+            yield number, value
+
+
+class _Reducers(dict[type, Callable[[Any], Any]]):
+    """A pickler's dispatch table that makes a type's reducer the first time it is asked
+    for one (the pickler asks for every object that is not a str, number or container)."""
+
+    def __missing__(self, cls: type) -> Callable[[Any], Any]:
+        if issubclass(cls, type):  # a class (an Enum's, say): the pickler saves it by name
+            raise KeyError(cls)
+        reducer = self[cls] = _by_fields(cls) or _as_usual
+        return reducer
+
+
+def _as_usual(obj: Any) -> Any:
+    return obj.__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+
+
+def _by_fields(cls: type) -> Callable[[Any], Any] | None:
+    """(cls, field values) for a frozen dataclass with slots whose __init__ takes every
+    field: its generated __init__ rebuilds it. dataclasses' own __setstate__ for such a
+    class calls fields() for each instance, and was a tenth of the parent's time."""
+    params = getattr(cls, "__dataclass_params__", None)
+    if params is None or not params.frozen or "__slots__" not in vars(cls):
+        return None
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    if len(names) != len(dataclasses.fields(cls)) or hasattr(cls, "__post_init__") or not names:
+        return None
+    get = operator.attrgetter(*names)
+    if len(names) == 1:
+        return lambda obj: (cls, (get(obj),))
+    return lambda obj: (cls, get(obj))
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, body: io.BytesIO, known: dict[int, object]) -> None:
+        super().__init__(body)
         self._known = known
 
-    def persistent_id(self, obj: object) -> int | None:
-        # Not `.get(key) is obj`: for None (in most results) that is `None is None`, and
-        # every child's share was then refused by the parent and redone by it.
-        key = id(obj)
-        return key if key in self._known and self._known[key] is obj else None
+    def find_class(self, module: str, name: str) -> Any:
+        if module == __name__ and name == "_shared":
+            return self._lookup
+        return super().find_class(module, name)
 
-
-class _SharedUnpickler(pickle.Unpickler):
-    def __init__(self, pipe: io.BufferedReader, known: dict[int, object]) -> None:
-        super().__init__(pipe)
-        self._known = known
-
-    def persistent_load(self, pid: object) -> object:
-        if not isinstance(pid, int) or pid not in self._known:
-            raise pickle.UnpicklingError(f"unknown shared object {pid!r}")
-        return self._known[pid]
+    def _lookup(self, key: int) -> object:
+        if key not in self._known:
+            raise pickle.UnpicklingError(f"unknown shared object {key!r}")
+        return self._known[key]
