@@ -20,7 +20,7 @@ from imagescan.checks.model import (
 )
 from imagescan.checks.protected import protected_findings
 from imagescan.checks.symbols import BindingMemo, SymbolChecker, undefined_symbol_findings
-from imagescan.checks.versions import dt_relr_findings, version_findings
+from imagescan.checks.versions import DefinedVersions, dt_relr_findings, version_findings
 from imagescan.elf.model import ElfFacts, FileKind
 from imagescan.loader.context import LoaderContext
 from imagescan.loader.libc import LoaderCheck
@@ -32,11 +32,12 @@ from imagescan.rootfs.model import Entry
 _NOT_LOADABLE = (FileKind.RELOCATABLE, FileKind.DEBUGINFO, FileKind.CORE, FileKind.OTHER)
 
 # The process-wide checks a loader may make, by the name its CLibrary declares them with
-# (OWN_HEADER, the object's own refusal, comes before its libraries' findings).
-_PROCESS_CHECKS: Mapping[LoaderCheck, Callable[[Process], list[Finding]]] = {
+# (OWN_HEADER, the object's own refusal, comes before its libraries' findings); each is
+# given the judge's memo of the providers' versions.
+_PROCESS_CHECKS: Mapping[LoaderCheck, Callable[[Process, DefinedVersions], list[Finding]]] = {
     LoaderCheck.VERSIONS: version_findings,
-    LoaderCheck.DT_RELR: dt_relr_findings,
-    LoaderCheck.PROTECTED: protected_findings,
+    LoaderCheck.DT_RELR: lambda process, _: dt_relr_findings(process),
+    LoaderCheck.PROTECTED: lambda process, _: protected_findings(process),
 }
 
 
@@ -49,6 +50,7 @@ class Judge:
     checkers: dict[LibC, SymbolChecker] = field(default_factory=dict)
     # Objects this judge's processes may still load (checks.budget); None: no bound.
     loads_left: int | None = None
+    versions: DefinedVersions = field(default_factory=dict)  # checks.versions' memo
 
     @property
     def ctx(self) -> LoaderContext:
@@ -102,7 +104,7 @@ class Judge:
         found += library_findings(process) + fragile_findings(process)
         for check, run in _PROCESS_CHECKS.items():
             if check in made:
-                found += run(process)
+                found += run(process, self.versions)
         found += undefined_symbol_findings(process, self.checker(process.libc))
         return found
 

@@ -13,16 +13,31 @@ from imagescan.loader.model import LoadedObject, Process
 DT_RELR_VERSION = "GLIBC_ABI_DT_RELR"
 
 
-def version_findings(process: Process) -> list[Finding]:
-    """Missing versions (fatal unless weak) and providers without version information."""
+# provider file -> the (name, hash) of each version it defines: what match_symbol compares
+# a need with. Many objects need libc's versions, and each would scan its Verdefs again.
+DefinedVersions = dict[str, frozenset[tuple[str, int]]]
+
+
+def version_findings(process: Process, defined: DefinedVersions | None = None) -> list[Finding]:
+    """Missing versions (fatal unless weak) and providers without version information.
+    `defined` is a memo of the providers' versions, kept by the caller for an image."""
+    defined = {} if defined is None else defined
     by_name = _names(process)
     findings: list[Finding] = []
     for obj in process.objects:
         for need in obj.facts.version_needs:
             provider = by_name.get(need.file)
-            if provider is not None:
+            if provider is not None and (need.name, need.hash) not in _defined(defined, provider):
                 findings.extend(_check_need(obj, need, provider))
     return findings
+
+
+def _defined(defined: DefinedVersions, provider: LoadedObject) -> frozenset[tuple[str, int]]:
+    versions = defined.get(provider.file)
+    if versions is None:
+        versions = frozenset((vd.name, vd.hash) for vd in provider.facts.version_defs)
+        defined[provider.file] = versions
+    return versions
 
 
 def _names(process: Process) -> dict[str, LoadedObject]:

@@ -69,7 +69,14 @@ def run_plan(
         )  # fmt: skip
         found = try_candidates(ctx, candidates, tries)
         ctx.searches[key] = found
-    elif ctx.consulted is not None:  # the memo's answer rests on the entries it looked at
+        return found
+    return replayed(ctx, found)
+
+
+def replayed(ctx: LoaderContext, found: SearchResult) -> SearchResult:
+    """A memoised search's result, the entries it rests on recorded again when the
+    context records them (`ctx.consulted`: checks.reuse)."""
+    if ctx.consulted is not None:
         for step in found.steps:
             ctx.resolve(absolute(ctx, step.path))
     return found

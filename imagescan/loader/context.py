@@ -34,6 +34,11 @@ class LoaderContext:
     # Memos: the image is fixed, so a search (by its plan) or a cache lookup is too. They
     # live as long as this context, which is one scan's.
     searches: dict[tuple[ProcessParams, SearchPlan], SearchResult] = field(default_factory=dict)
+    # (id of the parameters, name, DF_1_NODEFLIB) -> (those parameters, the result) of
+    # searches whose plan is the name's alone (loader.search._plain_key)
+    plain_searches: dict[tuple[int, str, bool], tuple[ProcessParams, SearchResult]] = field(
+        default_factory=dict
+    )
     # (name, legacy hwcap filter, e_machine, class) -> the cache's answer
     cache_hits: dict[tuple[str, LegacyHwcap | None, int, int], str | None] = field(
         default_factory=dict

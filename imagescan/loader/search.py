@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from imagescan.loader import dst
-from imagescan.loader.candidates import Candidate, absolute, run_plan, try_candidates
+from imagescan.loader.candidates import (
+    Candidate,
+    absolute,
+    replayed,
+    run_plan,
+    try_candidates,
+)
 from imagescan.loader.context import LoaderContext, target_of
 from imagescan.loader.ldcache import expected_cache_flags, lookup
 from imagescan.loader.model import (
@@ -34,6 +40,10 @@ def search(
     name: str,
 ) -> SearchResult:
     """Where glibc's loader finds `name` when object `requester` needs it."""
+    plain = _plain_key(ctx, params, objects, requester, name)
+    known = ctx.plain_searches.get(plain) if plain is not None else None
+    if known is not None and known[0] is params:
+        return replayed(ctx, known[1])
     plan = glibc_plan(ctx, params, objects, requester, name)
 
     def in_dir(directory: str, wanted: str) -> Iterator[str]:
@@ -42,7 +52,37 @@ def search(
     def cache(wanted: str) -> Iterator[str]:
         return _from_cache(ctx, params, plan.nodeflib, wanted)
 
-    return run_plan(ctx, params, plan, in_dir, cache)
+    found = run_plan(ctx, params, plan, in_dir, cache)
+    if plain is not None:
+        ctx.plain_searches[plain] = (params, found)
+    return found
+
+
+def _plain_key(
+    ctx: LoaderContext,
+    params: ProcessParams,
+    objects: Sequence[LoadedObject],
+    requester: int,
+    name: str,
+) -> tuple[int, str, bool] | None:
+    """The memo key of a search whose plan (glibc_plan) is the name's alone: no '/' in
+    it, no LD_LIBRARY_PATH, no DT_RUNPATH of the requester, no DT_RPATH up its chain (so
+    no $ORIGIN either); the requester then counts only by DF_1_NODEFLIB. Most searches
+    are such, and the plan they would build, hash and compare is the same each time. The
+    parameters are keyed by identity (the session makes one of each: its memo holds
+    them, and so does this one's entry)."""
+    loader = objects[requester]
+    if "/" in name or loader.facts.runpath is not None:
+        return None
+    if not params.secure and ctx.env.get("LD_LIBRARY_PATH"):
+        return None
+    index: int | None = requester
+    while index is not None:  # _rpath_chain's walk, to its first DT_RPATH
+        obj = objects[index]
+        if obj.facts.rpath is not None and obj.facts.runpath is None:
+            return None
+        index = obj.loader
+    return id(params), name, loader.facts.nodeflib
 
 
 def glibc_plan(

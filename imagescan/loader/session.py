@@ -35,6 +35,10 @@ class LoaderSession:
     ctx: LoaderContext
     default_loader: str | None = field(init=False)
     bind_now_env: bool = field(init=False)
+    # (loader, secure mode, target, creds) -> the process parameters, made once each
+    _params: dict[tuple[str, bool, Target | None, Creds], ProcessParams] = field(
+        init=False, default_factory=dict, repr=False
+    )
 
     def __post_init__(self) -> None:
         self.default_loader = _default_loader(self.ctx)
@@ -72,12 +76,17 @@ class LoaderSession:
 
     def params(self, entry: Entry, loader_path: str) -> ProcessParams:
         """The process parameters of `loader_path` for the main file `entry` (its set-id
-        bits and capabilities decide secure mode)."""
+        bits and capabilities decide secure mode). Made once for each value: the same
+        object for every process with those parameters (the searches' memo keys)."""
         secure = is_secure(entry, self.ctx.run_ids)
         run_as = self._run_as(entry.elf)
-        params = self.c_library(loader_path).params(self.ctx, loader_path, secure, run_as)
         creds = effective_creds(entry, self.ctx.run_ids, self.ctx.run_groups)
-        return replace(params, creds=creds)
+        key = (loader_path, secure, run_as, creds)
+        params = self._params.get(key)
+        if params is None:
+            made = self.c_library(loader_path).params(self.ctx, loader_path, secure, run_as)
+            params = self._params[key] = replace(made, creds=creds)
+        return params
 
     def _run_as(self, facts: ElfFacts | None) -> Target | None:
         """The process's own target when it is not the image's (None: the image's)."""
