@@ -32,6 +32,7 @@ class ScanOptions:
     plugin_hosts: tuple[tuple[str, str], ...] = ()  # (plugin glob, host program)
     cache_dir: Path | None = None  # layer facts cached by diff_id (opt-in)
     jobs: int = 1  # processes for the analysis (imagescan.parallel)
+    digests: bool = True  # each ELF file's SHA-256 and SHA-1: only the SBOMs show them
 
 
 @dataclass
@@ -72,7 +73,11 @@ def read_image(
         image.access = CountingAccess(image, image.access, sink)
         progress = progress or sink.message
     try:
-        return image, read_rootfs(image, progress=progress, symbols=symbols, cache=cache)
+        digests = options.digests
+        rootfs = read_rootfs(
+            image, progress=progress, symbols=symbols, cache=cache, digests=digests
+        )
+        return image, rootfs
     finally:
         image.close()
         if owned is not None:
