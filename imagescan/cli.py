@@ -440,7 +440,20 @@ def scan_options(args: argparse.Namespace, policy: Policy | None = None) -> Scan
     options = ScanOptions(
         source=source, cpu_level=args.cpu_level, plugin_hosts=hosts, cache_dir=args.cache
     )
-    return replace(options, jobs=getattr(args, "jobs", None) or default_jobs())
+    jobs = getattr(args, "jobs", None) or default_jobs()
+    return replace(options, jobs=jobs, digests=wants_digests(args))
+
+
+DIGEST_FORMATS = frozenset({"spdx-json", "cyclonedx-json"})  # the SBOMs list file checksums
+
+
+def wants_digests(args: argparse.Namespace) -> bool:
+    """Whether an output shows each ELF file's digests: hashing every ELF byte is a third
+    of a scan's reading, done only for the SBOMs (issue 14)."""
+    outputs = getattr(args, "output", None)
+    if not isinstance(outputs, list):
+        return False  # no -o FORMAT[=FILE] list (attest, audit's summaries): none shown
+    return any(isinstance(o, Output) and o.format in DIGEST_FORMATS for o in outputs)
 
 
 class ProgressDisplay:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +11,7 @@ from imagescan.analyze import Analysis, analyze
 from imagescan.checks.causes import link_causes
 from imagescan.checks.model import FileVerdict
 from imagescan.checks.reuse import Carry
+from imagescan.heap import release_free_memory
 from imagescan.image.model import OpenedImage, SourceOptions
 from imagescan.image.progress import CountingAccess, ProgressSink
 from imagescan.image.sources import open_image
@@ -31,6 +32,7 @@ class ScanOptions:
     plugin_hosts: tuple[tuple[str, str], ...] = ()  # (plugin glob, host program)
     cache_dir: Path | None = None  # layer facts cached by diff_id (opt-in)
     jobs: int = 1  # processes for the analysis (imagescan.parallel)
+    digests: bool = True  # each ELF file's SHA-256 and SHA-1: only the SBOMs show them
 
 
 @dataclass
@@ -61,17 +63,35 @@ def read_image(
     cache = store or owned
     image = open_image(reference, options.source)
     image.reference = reference  # messages and the summary name it as the user gave it
-    if carry is not None and not carry.shares_base(image.config.diff_ids):
-        carry.judged = None  # freed before this image's layers are read, not after
+    if (
+        carry is not None
+        and carry.judged is not None
+        and not carry.shares_base(image.config.diff_ids)
+    ):
+        _forget_base(carry, cache, image.config.diff_ids)
     if sink is not None and image.access is not None:
         image.access = CountingAccess(image, image.access, sink)
         progress = progress or sink.message
     try:
-        return image, read_rootfs(image, progress=progress, symbols=symbols, cache=cache)
+        digests = options.digests
+        rootfs = read_rootfs(
+            image, progress=progress, symbols=symbols, cache=cache, digests=digests
+        )
+        return image, rootfs
     finally:
         image.close()
         if owned is not None:
             owned.close()
+
+
+def _forget_base(carry: Carry, cache: Store | None, diff_ids: Sequence[str]) -> None:
+    """The previous image's judging and decoded layers let go, and their memory given
+    back, before this image of another base is read, not after (issue 8: an audit's peak
+    must be one image's)."""
+    carry.judged = None
+    if cache is not None:
+        cache.retain(diff_ids)
+    release_free_memory(free_lists=True)
 
 
 def scan(

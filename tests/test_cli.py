@@ -60,6 +60,30 @@ def test_json_and_text_to_files_in_one_run(tmp_path: Path) -> None:
     assert "needs-newer" in out_text.read_text()
 
 
+def test_an_sbom_among_the_outputs_lists_each_elf_files_digests(tmp_path: Path) -> None:
+    """The digests are computed only when an SBOM is written (cli.wants_digests): an SPDX
+    file beside the text output still has the SHA-1 SPDX requires and the SHA-256."""
+    sbom = tmp_path / "r.spdx.json"
+    done = run(str(SAMPLE), "-q", "--exit-zero", "-o", "text", "-o", f"spdx-json={sbom}")
+    assert done.returncode == 0, done.stderr
+    files = json.loads(sbom.read_text())["files"]
+    hello = next(f for f in files if f["fileName"].endswith("/usr/local/bin/hello"))
+    algorithms = {c["algorithm"]: c["checksumValue"] for c in hello["checksums"]}
+    assert len(algorithms["SHA1"]) == 40 and len(algorithms["SHA256"]) == 64
+
+
+def test_only_the_sboms_want_digests() -> None:
+    from imagescan.cli import build_parser, wants_digests
+
+    def wants(*argv: str) -> bool:
+        return wants_digests(build_parser().parse_args(normalise_argv(list(argv))))
+
+    assert not wants("img", "-o", "json", "-o", "sarif=r.sarif")
+    assert wants("img", "-o", "cyclonedx-json=bom.json")
+    assert wants("img", "-o", "json", "-o", "spdx-json=r.spdx")
+    assert not wants("audit", "img")
+
+
 def test_why_shows_the_search_and_the_version_check() -> None:
     done = run("why", str(SAMPLE), "/usr/local/bin/needs-newer", "--trace")
     assert done.returncode == 1, done.stderr  # the file is broken

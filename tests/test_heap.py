@@ -20,3 +20,33 @@ def test_glibc_takes_the_fixed_threshold_and_the_trim() -> None:
         [sys.executable, "-c", CALLS], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "taken"
+
+
+FREE_LISTS = """
+import gc, weakref
+from imagescan import heap
+
+class Node:
+    pass
+
+def cycle():
+    node = Node()
+    node.me = node  # only a full collection frees it
+    return weakref.ref(node)
+
+gc.disable()
+kept = cycle()
+heap.release_free_memory()
+assert kept() is not None, "a trim alone must not run the collector"
+heap.release_free_memory(free_lists=True)
+print("freed" if kept() is None else "kept")
+"""
+
+
+def test_with_free_lists_a_full_collection_runs() -> None:
+    """After an image of another base the collector's full pass empties CPython's free
+    lists (and any cycle): scan._forget_base relies on it."""
+    done = subprocess.run(
+        [sys.executable, "-c", FREE_LISTS], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "freed"

@@ -27,3 +27,11 @@ def test_listing_read_keeps_headers_but_not_symbols() -> None:
     facts = rootfs.entries["/usr/local/bin/needs-newer"].elf
     assert facts is not None and not facts.symbols_read
     assert facts.needed == ("libgreet.so.1", "libc.so.6") and facts.undefined == ()
+    assert facts.sha256 is None and facts.sha1 is None  # a listing hashes nothing
+
+
+def test_a_read_with_symbols_hashes_each_elf_file_for_the_sboms() -> None:
+    _, rootfs = read_image(SAMPLE, ScanOptions())
+    facts = rootfs.entries["/usr/local/bin/needs-newer"].elf
+    assert facts is not None and facts.sha256 is not None and len(facts.sha256) == 64
+    assert facts.sha1 is not None and len(facts.sha1) == 40

@@ -7,6 +7,7 @@ over memoryviews: pyelftools' per-symbol objects are ten times too slow for whol
 
 from __future__ import annotations
 
+import itertools
 import struct
 import sys
 from collections.abc import Iterator
@@ -255,6 +256,7 @@ def _sort_symbols(
     more: dict[str, list[int]] = {}
     undefined: list[UndefinedSymbol] = []
     names = _Names(strtab)
+    starts = names.seen
     protected: list[str] = []
     for index, row in enumerate(rows):
         if is64:
@@ -264,7 +266,7 @@ def _sort_symbols(
         bind, stype = st_info >> 4, st_info & 0xF
         if index == 0 or bind == STB_LOCAL:
             continue
-        name = names.at(st_name, index)
+        name = starts.get(st_name) or names.at(st_name, index)
         vs = versyms[index] if versyms else NO_VERSYM
         if shndx != SHN_UNDEF:
             # dl-lookup.c do_lookup_x skips zero-valued non-TLS symbols and other types.
@@ -292,11 +294,14 @@ def _sort_symbols(
 
 class _Names:
     """Symbol names by string-table offset, each decoded once: symbols that share one long
-    name must not each search and decode it again (issue 15)."""
+    name must not each search and decode it again (issue 15). An ASCII table's strings are
+    all decoded up front, in one split (a find and a decode per symbol were a fifth of a
+    scan's reading, issue 14); a name that starts inside another (a shared suffix) is found
+    on demand."""
 
     def __init__(self, strtab: bytes) -> None:
         self.strtab = strtab
-        self.seen: dict[int, str] = {}
+        self.seen: dict[int, str] = _string_starts(strtab)
 
     def at(self, st_name: int, index: int) -> str:
         found = self.seen.get(st_name)
@@ -308,6 +313,16 @@ class _Names:
         decoded = self.strtab[st_name:end].decode("utf-8", "surrogateescape")
         found = self.seen[st_name] = sys.intern(decoded)
         return found
+
+
+def _string_starts(strtab: bytes) -> dict[int, str]:
+    """Every NUL-terminated string of an ASCII string table by its offset (interned); {}
+    for other tables. What follows the last NUL is no string (unterminated)."""
+    if not strtab.isascii():
+        return {}
+    parts = strtab.decode("ascii").split("\0")[:-1]
+    offsets = itertools.accumulate(map((1).__add__, map(len, parts)), initial=0)
+    return dict(zip(offsets, map(sys.intern, parts), strict=False))
 
 
 def _reference(

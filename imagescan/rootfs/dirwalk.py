@@ -36,15 +36,19 @@ class _Walk:
     inodes: dict[tuple[int, int], str] = field(default_factory=dict)
     files: int = 0
     symbols: bool = True
+    digests: bool = True
     budget: KeptBudget = field(default_factory=KeptBudget)  # issue 15: kept bytes bounded
     list_budget: DpkgListBudget = field(default_factory=DpkgListBudget)  # issue 11
 
 
-def index_directory(root: str, layer: int = 0, *, symbols: bool = True) -> LayerIndex:
-    """The facts of every file under `root`, as one layer (paths relative to `root`)."""
+def index_directory(
+    root: str, layer: int = 0, *, symbols: bool = True, digests: bool = True
+) -> LayerIndex:
+    """The facts of every file under `root`, as one layer (paths relative to `root`);
+    `symbols` and `digests` as in rootfs.layer.read_content."""
     if not os.path.isdir(root):
         raise ImageReadError(f"{root}: not a directory")
-    walk = _Walk(layer, os.stat(root).st_dev, symbols=symbols)
+    walk = _Walk(layer, os.stat(root).st_dev, symbols=symbols, digests=digests)
     pending = [("/", root)]
     while pending:
         image_dir, host_dir = pending.pop()
@@ -109,7 +113,12 @@ def _regular(walk: _Walk, base: Entry, host_path: str, st: os.stat_result) -> No
     fd = os.open(host_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as stream:
         content = read_content(
-            base.path, st.st_size, stream.read, symbols=walk.symbols, budget=walk.budget
+            base.path,
+            st.st_size,
+            stream.read,
+            symbols=walk.symbols,
+            budget=walk.budget,
+            digests=walk.digests,
         )
     walk.files += 1
     entry = replace(

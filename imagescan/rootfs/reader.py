@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from imagescan.errors import ImageReadError
 from imagescan.image.model import DirectoryLayers, LayerAccess, OpenedImage
@@ -29,30 +29,41 @@ from imagescan.rootfs.squash import HiddenPaths, squash
 Progress = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class ReadWhat:
+    """How much of each ELF file a read takes: its symbol tables, its digests."""
+
+    symbols: bool = True
+    digests: bool = True
+
+
 def read_rootfs(
     image: OpenedImage,
     *,
     progress: Progress | None = None,
     symbols: bool = True,
     cache: LayerCache | None = None,
+    digests: bool = True,
 ) -> RootFS:
     """The root filesystem of `image`: every visible path with its facts.
 
-    Without `symbols`, ELF facts leave out the symbol tables (`ls` needs no more). With a
-    `cache`, layers are looked up by diff_id first and read whole (no hiding) when not
+    Without `symbols`, ELF facts leave out the symbol tables (`ls` needs no more); without
+    `digests`, their SHA-256 and SHA-1 (only SBOMs show them). With a `cache`, layers are
+    looked up by diff_id first and read whole (no hiding, symbols and digests) when not
     there, so that what is stored is each layer's complete index."""
     if cache is not None and image.access is not None:
         return squash(read_with_cache(image, image.access, cache, progress, symbols))
     if image.access is None:
         raise ImageReadError(f"{image.reference}: the image has no layers to read")
+    read = ReadWhat(symbols, digests)
     if not image.access.random_access:
-        return squash(read_stream(image, image.access, progress, symbols))
-    rootfs = squash(read_top_down(image, image.access, progress, symbols=symbols))
+        return squash(read_stream(image, image.access, progress, read))
+    rootfs = squash(read_top_down(image, image.access, progress, what=read))
     if any(entry.verify == NOT_READ for entry in rootfs.entries.values()):
         # A file left unread is visible after all (a hard link reached it by a path the
         # upper layers spell differently): read every file instead of guessing again.
         _tell(progress, "reading all layers again, every file")
-        rootfs = squash(read_top_down(image, image.access, progress, False, symbols))
+        rootfs = squash(read_top_down(image, image.access, progress, False, read))
     return rootfs
 
 
@@ -76,7 +87,7 @@ def read_with_cache(
             for i, d in enumerate(diff_ids)
         ]
     else:
-        layers, complete = read_stream(image, access, progress, symbols), symbols
+        layers, complete = read_stream(image, access, progress, ReadWhat(symbols)), symbols
     for index, layer in enumerate(layers):
         if complete and index not in cached:
             cache.put(layer)
@@ -103,7 +114,7 @@ def read_top_down(
     access: LayerAccess,
     progress: Progress | None = None,
     hide: bool = True,
-    symbols: bool = True,
+    what: ReadWhat = ReadWhat(),
 ) -> list[LayerIndex]:
     """Every layer's index, read top first; with `hide`, the files that upper layers hide
     are left unread (entries with verify=NOT_READ)."""
@@ -115,14 +126,14 @@ def read_top_down(
         _tell(progress, f"reading layer {count - index}/{count}")
         left = budget.left
         scan = _scan(
-            access, index, _diff_id(image, index), hidden.hidden if hide else None, symbols, budget
+            access, index, _diff_id(image, index), hidden.hidden if hide else None, what, budget
         )
         if scan.unread_link_targets:
             # A visible hard link of this layer points at a file we left unread: read again.
             needed = scan.unread_link_targets
             budget.left = left
             hide_except = _except(hidden, needed)
-            scan = _scan(access, index, scan.index.diff_id, hide_except, symbols, budget)
+            scan = _scan(access, index, scan.index.diff_id, hide_except, what, budget)
         hidden.add(scan.index)
         layers.append(scan.index)
     layers.reverse()
@@ -134,13 +145,17 @@ def _scan(
     index: int,
     diff_id: str | None,
     hidden: Callable[[str], bool] | None,
-    symbols: bool = True,
+    what: ReadWhat = ReadWhat(),
     budget: KeptBudget | None = None,
 ) -> LayerScan:
+    symbols, digests = what.symbols, what.digests
     if isinstance(access, DirectoryLayers):  # read whole: hiding only ever saves work
-        return LayerScan(index_directory(access.directory(index), index, symbols=symbols))
+        directory = access.directory(index)
+        return LayerScan(index_directory(directory, index, symbols=symbols, digests=digests))
     with closing(access.open_layer(index)) as blob:
-        return scan_layer(blob, index, diff_id, hidden=hidden, symbols=symbols, budget=budget)
+        return scan_layer(
+            blob, index, diff_id, hidden=hidden, symbols=symbols, budget=budget, digests=digests
+        )
 
 
 def _except(hidden: HiddenPaths, needed: frozenset[str]) -> Callable[[str], bool]:
@@ -151,9 +166,10 @@ def read_stream(
     image: OpenedImage,
     access: LayerAccess,
     progress: Progress | None = None,
-    symbols: bool = True,
+    what: ReadWhat = ReadWhat(),
 ) -> list[LayerIndex]:
     """Every layer's index, in the order a one-pass source yields them."""
+    symbols, digests = what.symbols, what.digests
     diff_ids = _all_diff_ids(image)
     placed: dict[int, LayerIndex] = {}
     budget = KeptBudget()  # kept bytes of the whole image (issue 15)
@@ -163,13 +179,22 @@ def read_stream(
             if index is None:
                 name = f"{image.reference}: layer {number} of the stream"
                 scan = scan_layer(
-                    blob, 0, None, compute_diff_id=True, name=name, symbols=symbols, budget=budget
+                    blob,
+                    0,
+                    None,
+                    compute_diff_id=True,
+                    name=name,
+                    symbols=symbols,
+                    budget=budget,
+                    digests=digests,
                 )
                 layer = scan.index
                 placed.update(_place_by_diff_id(layer, diff_ids, placed, name))
             else:
                 diff_id = _diff_id(image, index)
-                layer_scan = scan_layer(blob, index, diff_id, symbols=symbols, budget=budget)
+                layer_scan = scan_layer(
+                    blob, index, diff_id, symbols=symbols, budget=budget, digests=digests
+                )
                 placed[index] = layer_scan.index
     missing = [index for index in range(len(diff_ids)) if index not in placed]
     if missing:
