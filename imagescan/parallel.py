@@ -77,9 +77,9 @@ def collector_paused() -> Iterator[None]:
 
     The analysis makes hundreds of thousands of small objects and no cycles (refcounting
     frees all of it), and each of the collector's passes walks every object still alive:
-    paused, it took a fifth of the analysis' time, and the first pass after it (over all
-    that the block made) a tenth more; `gc.freeze` spares that one. Paused, it also leaves
-    alone the inherited pages a forked child would otherwise copy."""
+    those passes were a fifth of the analysis' time, and the first one after a pause (over
+    all that the block made) a tenth more, which `gc.freeze` spares. Paused, it also
+    leaves alone the inherited pages a forked child would otherwise copy."""
     was_on = gc.isenabled()
     gc.disable()
     try:
