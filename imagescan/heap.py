@@ -47,6 +47,10 @@ def release_free_memory(*, free_lists: bool = False) -> None:
     """Give the heap's free pages back (after one image of many); with `free_lists`, also
     CPython's free lists (a full collection: tens of milliseconds, so only where much was
     just freed)."""
+    # The analysis freezes what it made (parallel.collector_paused): a process that goes
+    # on to other images hands it back to the collector, so that a cycle among them
+    # cannot outlive its image.
+    gc.unfreeze()
     if free_lists:
         gc.collect()
     libc = _glibc()
