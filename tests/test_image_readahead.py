@@ -73,3 +73,22 @@ def test_close_stops_the_thread_midway() -> None:
     ahead.read(10)
     ahead.close()
     assert threading.active_count() == before
+
+
+def test_the_switch_interval_is_short_while_a_thread_reads_ahead_and_restored_after() -> None:
+    """The parser hands the GIL to the inflating thread sooner while one runs; of two at
+    once (Dask worker threads), the last to end restores it."""
+    import sys
+
+    from imagescan.image.readahead import SWITCH_INTERVAL
+
+    before = sys.getswitchinterval()
+    assert before > SWITCH_INTERVAL
+    endless = ReadAhead(lambda size: b"x" * size)  # its queue fills; it waits till closed
+    first = ReadAhead(Counted(DATA).read)
+    assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL)
+    assert read_all(first, 1 << 20) == DATA
+    first.close()
+    assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL)  # `endless` still runs
+    endless.close()  # stopped mid-data: its thread ends all the same
+    assert sys.getswitchinterval() == pytest.approx(before)

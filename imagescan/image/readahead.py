@@ -5,17 +5,52 @@ hashlib, inflating in isal or zstandard) before the tar walk and the ELF parser,
 hold it, see them. Running the first stages on a thread lets one core inflate while the
 other parses (issue 14). At most DEPTH chunks of CHUNK bytes wait in the queue, so memory
 stays bounded whatever the layer's size; errors of the thread are raised to the reader.
+
+The reading thread needs the GIL back after every call that released it (a read, a hash
+update, an inflate step), and a thread asking for it waits out the interpreter's switch
+interval (5 ms) while the parser holds it: the inflater then ran a quarter slower than
+alone, and it is the slower stage. While a read-ahead thread runs the interval is
+SWITCH_INTERVAL, so the parser hands the GIL over sooner (large image: the read with
+symbols 3.5 s -> 3.2 s, against a floor of 2.8 s).
 """
 
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 from collections.abc import Callable
 
 CHUNK = 1 << 20
 DEPTH = 8  # chunks in flight: 8 MiB at most, enough to ride out a large ELF file's parse
 _POLL = 0.05  # seconds between looks at the stop flag while the queue is full
+SWITCH_INTERVAL = 0.0001  # seconds; 0.5 ms gave back half the gain, 50 us no more
+
+
+class _FastSwitching:
+    """The interpreter's switch interval at SWITCH_INTERVAL while any read-ahead thread
+    runs (several may: one per Dask worker thread), and as it was once none does."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._saved = sys.getswitchinterval()
+
+    def enter(self) -> None:
+        with self._lock:
+            if self._running == 0:
+                self._saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(self._saved, SWITCH_INTERVAL))
+            self._running += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._running -= 1
+            if self._running == 0:
+                sys.setswitchinterval(self._saved)
+
+
+_SWITCHING = _FastSwitching()
 
 
 class ReadAhead:
@@ -32,6 +67,7 @@ class ReadAhead:
         self._thread = threading.Thread(
             target=self._fill, args=(source, chunk), name="imagescan-read-ahead", daemon=True
         )
+        _SWITCHING.enter()
         self._thread.start()
 
     def read(self, size: int) -> bytes:
@@ -64,6 +100,8 @@ class ReadAhead:
                     return
         except BaseException as exc:
             self._put(exc)
+        finally:
+            _SWITCHING.leave()  # once per thread, however it ends
 
     def _put(self, item: bytes | BaseException) -> None:
         while not self._stop.is_set():
