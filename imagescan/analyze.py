@@ -27,6 +27,7 @@ from imagescan.loader.context import LoaderContext
 from imagescan.loader.libc import LoaderCheck
 from imagescan.loader.model import Process
 from imagescan.loader.session import LoaderSession
+from imagescan.packages.read import read_packages
 from imagescan.parallel import collector_paused, jobs_for, map_forked
 from imagescan.rootfs.model import Entry, EntryType, RootFS
 
@@ -71,7 +72,7 @@ def analyze(
             )
         if cpu_level is None and cpu_sensitive(rootfs):
             verdicts = _across_cpus(rootfs, config, judge.ctx.target.cpu, verdicts, jobs)
-        alone = Analysis(judge.ctx, verdicts, processes)
+        alone = Analysis(judge.ctx, verdicts, processes, packages=read_packages(rootfs))
         hosted = {**verdicts, **judge_plugins(judge, alone, plugin_hosts)}
         judged = dataclasses.replace(alone, verdicts=with_loaded_by(hosted, processes))
         image_findings = runtime_checks(judge.session, judged) + _cache_findings(judge.session)

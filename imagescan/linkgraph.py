@@ -96,7 +96,7 @@ def link_graph(rootfs: RootFS, analysis: Analysis, created: str) -> LinkGraph:
         if host is not None:
             links.add(Link(path, host, LinkKind.PLUGIN_HOST))
     kept = tuple(sorted(link for link in links if link.source != link.target))
-    db = read_packages(rootfs)
+    db = analysis.packages if analysis.packages is not None else read_packages(rootfs)
     owners = {path: owner for path in analysis.verdicts if (owner := db.owner(path)) is not None}
     digests = file_digests(rootfs, analysis.verdicts)
     return LinkGraph(kept, digests, created, db.packages, owners, db.problems)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from imagescan.checks.model import FileVerdict, Finding
 from imagescan.loader.context import LoaderContext
 from imagescan.loader.model import Process
+from imagescan.packages.model import PackageDb
 
 
 @dataclass(frozen=True)
@@ -20,3 +21,6 @@ class Analysis:
     verdicts: Mapping[str, FileVerdict] = field(default_factory=dict)
     processes: Mapping[str, Process] = field(default_factory=dict)
     image_findings: tuple[Finding, ...] = ()
+    # The image's package databases, read once for the plugins' evidence and the link
+    # graph's owners (each read resolves every packaged path: issue 14).
+    packages: PackageDb | None = None

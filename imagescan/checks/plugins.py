@@ -33,6 +33,7 @@ from imagescan.checks.verdict import Judge
 from imagescan.elf.model import ElfFacts, FileKind
 from imagescan.globs import path_matches
 from imagescan.loader.context import LoaderContext
+from imagescan.packages.model import PackageDb
 from imagescan.packages.read import read_packages
 from imagescan.rootfs.model import EntryType
 
@@ -267,7 +268,7 @@ def _judge_inferred(judge: Judge, analysis: Analysis, pending: Sequence[_Pending
     providers = provider_index(analysis, {name for p in pending for name in p.lacking})
     runtime = _runtime_symbols(analysis)
     aliases = links_to(judge.ctx, {p.path for p in pending})
-    owner = _owner_names(judge.ctx)
+    owner = _owner_names(analysis.packages or read_packages(judge.ctx.rootfs))
     updates: Updates = {}
     for plugin in pending:
         verdict = analysis.verdicts[plugin.path]
@@ -322,10 +323,8 @@ def _inferred_verdict(
     return _note_unproven(verdict, best) if not best.remaining else _note_closest(verdict, best)
 
 
-def _owner_names(ctx: LoaderContext) -> Callable[[str], str | None]:
-    """The name of the package that owns a path, from the image's package databases (read
-    here whole: 0.1 s for a Debian image of 300 packages)."""
-    packages = read_packages(ctx.rootfs)
+def _owner_names(packages: PackageDb) -> Callable[[str], str | None]:
+    """The name of the package that owns a path, from the image's package databases."""
 
     def owner(path: str) -> str | None:
         found = packages.owner(path)
