@@ -16,8 +16,18 @@ from imagescan.checks.cpu import cpu_sensitive, with_cpu_findings
 from imagescan.checks.kept import unread_config_findings
 from imagescan.checks.ldcache import stale_cache_findings
 from imagescan.checks.model import FileVerdict, Finding
-from imagescan.checks.plugins import judge_plugins
-from imagescan.checks.reuse import Carry, Judged, Judging, carried, loader_inputs
+from imagescan.checks.plugins import PluginReuse, judge_plugins
+from imagescan.checks.reuse import (
+    ByIdentity,
+    Carry,
+    Delta,
+    Judged,
+    Judging,
+    Memo,
+    carried,
+    delta,
+    loader_inputs,
+)
 from imagescan.checks.runtime import runtime_checks
 from imagescan.checks.verdict import Judge
 from imagescan.elf.model import ElfFacts, FileKind
@@ -63,17 +73,22 @@ def analyze(
         raise ValueError("analyze() needs ELF facts with symbols (read_rootfs(symbols=True))")
     with collector_paused():  # no cycles made here: refcounting frees all
         ctx = setup.make_context(rootfs, config, cpu_level)
+        sensitive = (carry is not None or cpu_level is None) and cpu_sensitive(rootfs)
         if carry is None:
             judge = Judge(LoaderSession(ctx))
             verdicts, processes = judge_files(judge, rootfs, jobs, on_file)
+            change = Delta()
         else:
-            judge, verdicts, processes = _judge_carried(
-                ctx, rootfs, cpu_level, carry, jobs, on_file
+            judge, verdicts, processes, change = _judge_carried(
+                ctx, rootfs, cpu_level, carry, jobs, on_file, sensitive
             )
-        if cpu_level is None and cpu_sensitive(rootfs):
+        if cpu_level is None and sensitive:
             verdicts = _across_cpus(rootfs, config, judge.ctx.target.cpu, verdicts, jobs)
         alone = Analysis(judge.ctx, verdicts, processes, packages=read_packages(rootfs))
-        hosted = {**verdicts, **judge_plugins(judge, alone, plugin_hosts)}
+        reuse = _plugin_reuse(carry, change) if carry is not None else None
+        hosted = {**verdicts, **judge_plugins(judge, alone, plugin_hosts, reuse)}
+        if carry is not None and carry.judged is not None and reuse is not None:
+            carry.memos.update(trials=reuse.trials.made, lacking=reuse.lacking.made)
         judged = dataclasses.replace(alone, verdicts=with_loaded_by(hosted, processes))
         image_findings = runtime_checks(judge.session, judged) + _cache_findings(judge.session)
         image_findings += unread_config_findings(rootfs)
@@ -169,23 +184,35 @@ def _judge_carried(
     carry: Carry,
     jobs: int,
     on_file: Callable[[str], None] | None,
-) -> tuple[Judge, dict[str, FileVerdict], dict[str, Process]]:
+    sensitive: bool,
+) -> tuple[Judge, dict[str, FileVerdict], dict[str, Process], Delta]:
     """judge_files with the previous image's judgings that hold here (checks.reuse); the
-    carry then holds this image's. An image whose search depends on the CPU is judged whole
-    and carries nothing (its other CPUs' judgings are not recorded)."""
+    carry then holds this image's. An image whose search depends on the CPU (`sensitive`)
+    is judged whole and carries nothing (its other CPUs' judgings are not recorded). Also
+    how this image differs from the previous one."""
     inputs = loader_inputs(ctx, cpu_level)
     earlier, carry.judged = carry.judged, None  # never two images' judgings at once
     ctx.consulted = set()
     judge = Judge(LoaderSession(ctx))
     setup_seen, ctx.consulted = frozenset(ctx.consulted), set()
-    reused = carried(earlier, rootfs, inputs, setup_seen)
+    change = delta(earlier, rootfs, inputs, setup_seen)
+    reused = carried(earlier, change)
     del earlier
     judged = judge_recorded(judge, rootfs, jobs, on_file, reused)
     ctx.consulted = None
-    if not cpu_sensitive(rootfs):
+    if not sensitive:
         kept = {p: j for p, j in judged.items() if j[0].note != NOT_JUDGED_NOTE}
         carry.judged = Judged(rootfs, inputs, kept, setup_seen)
-    return (judge, *_split(judged))
+    return (judge, *_split(judged), change)
+
+
+def _plugin_reuse(carry: Carry, change: Delta) -> PluginReuse:
+    """The previous image's plugin trials and lacks, taken out of the carry (checks.reuse);
+    none of them when its judging holds nothing here."""
+    trials, lacking = carry.memos.pop("trials", {}), carry.memos.pop("lacking", {})
+    if change.changed is None:
+        trials, lacking = {}, {}
+    return PluginReuse(Memo(trials, change), ByIdentity(lacking))
 
 
 def _judging_order(file: tuple[str, Entry, ElfFacts]) -> tuple[bool, bool]:

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from imagescan.checks.reuse import ByIdentity
 from imagescan.loader.model import Process
 from imagescan.packages.model import Package
 from imagescan.packages.read import read_packages
@@ -86,11 +87,21 @@ def process_links(process: Process) -> Iterator[Link]:
         yield Link(process.main.file, rtld.file, LinkKind.INTERPRETER)
 
 
-def link_graph(rootfs: RootFS, analysis: Analysis, created: str) -> LinkGraph:
-    """The union of every process's edges, plugin-host edges, and each judged file's digests."""
+# A process's edges by the process (checks.reuse: an audit's images share carried ones).
+LinksMemo = ByIdentity[Process, tuple[Link, ...]]
+
+
+def link_graph(
+    rootfs: RootFS, analysis: Analysis, created: str, memo: LinksMemo | None = None
+) -> LinkGraph:
+    """The union of every process's edges, plugin-host edges, and each judged file's digests.
+    `memo` holds the edges of the previous image's processes, and takes this image's."""
     links: set[Link] = set()
-    for process in analysis.processes.values():
-        links.update(process_links(process))
+    for path, process in analysis.processes.items():
+        if memo is None:
+            links.update(process_links(process))
+        else:
+            links.update(memo.get(path, process, _edges))
     for path, verdict in analysis.verdicts.items():
         host = analysis.ctx.resolve(verdict.host) if verdict.host else None
         if host is not None:
@@ -100,6 +111,10 @@ def link_graph(rootfs: RootFS, analysis: Analysis, created: str) -> LinkGraph:
     owners = {path: owner for path in analysis.verdicts if (owner := db.owner(path)) is not None}
     digests = file_digests(rootfs, analysis.verdicts)
     return LinkGraph(kept, digests, created, db.packages, owners, db.problems)
+
+
+def _edges(process: Process) -> tuple[Link, ...]:
+    return tuple(process_links(process))
 
 
 def file_digests(rootfs: RootFS, paths: Mapping[str, object]) -> dict[str, FileDigest]:

@@ -10,12 +10,12 @@ from pathlib import Path
 from imagescan.analyze import Analysis, analyze
 from imagescan.checks.causes import link_causes
 from imagescan.checks.model import FileVerdict
-from imagescan.checks.reuse import Carry
+from imagescan.checks.reuse import ByIdentity, ByValue, Carry
 from imagescan.heap import release_free_memory
 from imagescan.image.model import OpenedImage, SourceOptions
 from imagescan.image.progress import CountingAccess, ProgressSink
 from imagescan.image.sources import open_image
-from imagescan.linkgraph import link_graph
+from imagescan.linkgraph import LinksMemo, link_graph
 from imagescan.report import ImageInfo, Report, bounded_verdict
 from imagescan.rootfs.model import RootFS
 from imagescan.rootfs.reader import read_rootfs
@@ -88,7 +88,7 @@ def _forget_base(carry: Carry, cache: Store | None, diff_ids: Sequence[str]) -> 
     """The previous image's judging and decoded layers let go, and their memory given
     back, before this image of another base is read, not after (issue 8: an audit's peak
     must be one image's)."""
-    carry.judged = None
+    carry.forget()
     if cache is not None:
         cache.retain(diff_ids)
     release_free_memory(free_lists=True)
@@ -119,7 +119,7 @@ def scan(
         on_file=sink.analysed if sink is not None else None,
         carry=carry,
     )
-    return Scanned(image, rootfs, analysis, make_report(image, rootfs, analysis))
+    return Scanned(image, rootfs, analysis, make_report(image, rootfs, analysis, carry))
 
 
 def image_info(image: OpenedImage, rootfs: RootFS) -> ImageInfo:
@@ -134,10 +134,20 @@ def image_info(image: OpenedImage, rootfs: RootFS) -> ImageInfo:
     )
 
 
-def make_report(image: OpenedImage, rootfs: RootFS, analysis: Analysis) -> Report:
-    files = tuple(_reported(analysis.verdicts[p]) for p in sorted(analysis.verdicts))
+def make_report(
+    image: OpenedImage, rootfs: RootFS, analysis: Analysis, carry: Carry | None = None
+) -> Report:
+    """The report of one analysed image; with `carry`, the verdicts as reported and the
+    processes' edges of the previous image are taken where they hold (checks.reuse)."""
+    memos = carry.memos if carry is not None else {}
+    reported: ByValue[FileVerdict, FileVerdict] = ByValue(memos.pop("reported", {}))
+    edges: LinksMemo = ByIdentity(memos.pop("links", {}))
+    paths = sorted(analysis.verdicts)
+    files = tuple(reported.get(p, analysis.verdicts[p], _reported) for p in paths)
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # the SBOM's creation time
-    links = link_graph(rootfs, analysis, created)
+    links = link_graph(rootfs, analysis, created, edges if carry is not None else None)
+    if carry is not None and carry.judged is not None:
+        memos.update(reported=reported.made, links=edges.made)
     return Report(
         image_info(image, rootfs),
         files,

@@ -1,18 +1,26 @@
 """imagescan.checks.reuse: verdicts carried from one image to the next that shares its
 base are the verdicts a fresh analysis gives (issue 12), on the corpus images in a row and
-on images whose top layer changes what the base's files load."""
+on images whose top layer changes what the base's files load; so are the plugin verdicts,
+the reported verdicts and the link graph made from carried work."""
 
 from __future__ import annotations
 
+import functools
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from imagescan.analyze import analyze
+from imagescan.checks.model import FileVerdict
 from imagescan.checks.reuse import Carry
 from imagescan.image.model import SourceOptions
-from imagescan.scan import ScanOptions, read_image
+from imagescan.report import Report
+from imagescan.scan import ScanOptions, read_image, scan
 from tests.conftest import CORPUS, CORPUS_IMAGES
 from tests.hostile import dependency_chain, synthetic_loader
-from tests.imagebuilder import Dir, File, ImageSpec, Member, write_oci_dir
+from tests.imagebuilder import Dir, File, ImageSpec, Member, glibc_base, write_oci_dir
+from tests.test_checks_plugins import PERL_OK, PYEXT, WIDGET, build_files
 
 
 def _read(reference: str, carry: Carry | None = None):  # type: ignore[no-untyped-def]
@@ -91,3 +99,105 @@ def test_a_directory_made_searchable_on_top_is_judged_again(tmp_path: Path) -> N
     again = analyze(rootfs, image.config, carry=carry)
     assert again.verdicts == analyze(rootfs, image.config).verdicts
     assert again.verdicts["/usr/bin/chain"].status == "ok"
+
+
+# ---------------------------------------------------------------- plugins and reports
+
+
+def _same_report(carried: Report, fresh: Report) -> None:
+    """The whole report, link graph too, but for the time it was made."""
+    assert carried.links is not None and fresh.links is not None
+    links = replace(carried.links, created=fresh.links.created)
+    assert replace(carried, links=links) == fresh
+
+
+def test_the_corpus_scanned_in_a_row_gives_each_image_its_fresh_report() -> None:
+    """Reported verdicts and link-graph edges carried (by value, by process) from one
+    image to the next are those a fresh scan makes."""
+    carry = Carry()
+    for name in CORPUS_IMAGES:
+        reference = f"oci-dir:{CORPUS / 'oci'}:{name}"
+        _same_report(scan(reference, ScanOptions(), carry=carry).report, _fresh(reference))
+
+
+def _fresh(reference: str) -> Report:
+    return scan(reference, ScanOptions()).report
+
+
+@functools.cache
+def _plugin_fleet(work: str) -> dict[str, str]:
+    """Images over one base (glibc + the plugin tests' hosts and plugins), whose top layers
+    change nothing, replace the Python host with one that exports nothing of Python's, or
+    replace the base's libc.so.6 with a file that is not ELF."""
+    root = Path(work)
+    base = [*glibc_base(), *build_files(root)]
+    libc = next(m.path for m in base if m.path.endswith("/libc.so.6"))
+    perl = next(m for m in base if m.path == "/usr/bin/perl")
+    assert isinstance(perl, File)
+    tops: dict[str, list[Member]] = {
+        "a": [File("/etc/a", b"a")],
+        "b": [File("/etc/b", b"b")],
+        "host": [File("/usr/bin/python3.11", perl.data, 0o755)],
+        "libc": [File(libc, b"not an ELF")],
+    }
+    specs = {name: ImageSpec([base, top]) for name, top in tops.items()}
+    layout = write_oci_dir(root / "oci", specs)
+    return {name: f"oci-dir:{layout}:{name}" for name in tops}
+
+
+@pytest.fixture(scope="module")
+def plugin_fleet(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return _plugin_fleet(str(tmp_path_factory.mktemp("reuse-plugins")))
+
+
+def _in_a_row(fleet: dict[str, str], names: list[str]) -> list[Report]:
+    """Each image scanned after the one before it (a carry), checked against a fresh scan."""
+    carry, reports = Carry(), []
+    for name in names:
+        report = scan(fleet[name], ScanOptions(), carry=carry).report
+        _same_report(report, _fresh(fleet[name]))
+        reports.append(report)
+    return reports
+
+
+def _verdict(report: Report, path: str) -> FileVerdict:
+    return next(v for v in report.files if v.path == path)
+
+
+def test_plugin_trials_hold_while_nothing_they_looked_at_changes(
+    plugin_fleet: dict[str, str],
+) -> None:
+    carry = Carry()
+    scan(plugin_fleet["a"], ScanOptions(), carry=carry)
+    before = dict(carry.memos["trials"])
+    report = scan(plugin_fleet["b"], ScanOptions(), carry=carry).report
+    after = carry.memos["trials"]
+    key = ("/usr/bin/python3.11", PYEXT)
+    assert after[key] is before[key]  # carried, not tried again
+    assert _verdict(report, PYEXT).host == "/usr/bin/python3.11"
+    _same_report(report, _fresh(plugin_fleet["b"]))
+
+
+def test_a_top_layer_that_replaces_a_plugin_host_gets_the_fresh_plugin_verdict(
+    plugin_fleet: dict[str, str],
+) -> None:
+    """spam.so is ok inside the base's python3.11; the top layer's python3.11 exports
+    nothing of Python's: the carried trial must not keep the ok."""
+    first, replaced, again = _in_a_row(plugin_fleet, ["a", "host", "b"])
+    assert _verdict(first, PYEXT).status == "ok"
+    assert _verdict(replaced, PYEXT).status != "ok"
+    assert _verdict(again, PYEXT).status == "ok"
+
+
+def test_a_top_layer_that_breaks_a_base_library_gets_fresh_plugin_verdicts(
+    plugin_fleet: dict[str, str],
+) -> None:
+    """libc.so.6 replaced by a file that is not ELF: no host starts, no plugin keeps the
+    base's ok, and every link-graph edge to libc goes."""
+    first, broken, again = _in_a_row(plugin_fleet, ["a", "libc", "b"])
+    for path in (PYEXT, PERL_OK, WIDGET):
+        assert _verdict(first, path).status == "ok", path
+        assert _verdict(broken, path).status != "ok", path
+        assert _verdict(again, path).status == "ok", path
+    assert broken.links is not None and first.links is not None
+    assert len(broken.links.links) < len(first.links.links)

@@ -14,6 +14,7 @@ a shared installation prefix, or the package that installs both).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -28,11 +29,13 @@ from imagescan.checks.model import (
     Status,
     status_of,
 )
+from imagescan.checks.reuse import ByIdentity, Memo
 from imagescan.checks.symbols import undefined_symbol_findings
 from imagescan.checks.verdict import Judge
 from imagescan.elf.model import ElfFacts, FileKind
 from imagescan.globs import path_matches
 from imagescan.loader.context import LoaderContext
+from imagescan.loader.model import Process
 from imagescan.packages.model import PackageDb
 from imagescan.packages.read import read_packages
 from imagescan.rootfs.model import EntryType
@@ -95,34 +98,73 @@ def declared_hosts(path: str, declared: Sequence[tuple[str, str]]) -> tuple[str,
     return tuple(host for pattern, host in declared if path_matches(path, (pattern,)))
 
 
+@dataclass(frozen=True)
+class PluginReuse:
+    """What the previous image of the base computed for its plugins (checks.reuse): each
+    trial with the entries it looked at, and what each plugin lacks on its own by its
+    process (a function of that process and of the C library's binding rules alone)."""
+
+    trials: Memo[tuple[str, str], HostTrial | None]
+    lacking: ByIdentity[Process, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class _Trier:
+    """Trials and lacks of one image's plugins, taken from `reuse` where they hold."""
+
+    judge: Judge
+    reuse: PluginReuse | None = None
+
+    def trial(self, host: str, plugin: str) -> HostTrial | None:
+        if self.reuse is None:
+            return _trial(self.judge, host, plugin)
+        return self.reuse.trials.get(
+            self.judge.ctx, (host, plugin), lambda: _trial(self.judge, host, plugin)
+        )
+
+    def lacking(self, analysis: Analysis, path: str) -> tuple[str, ...]:
+        """The plugin's own references that its standalone process leaves undefined."""
+        process = analysis.processes.get(path)
+        if process is None:
+            return ()
+        if self.reuse is None:
+            return _lacking(self.judge, process)
+        return self.reuse.lacking.get(path, process, functools.partial(_lacking, self.judge))
+
+
 def judge_plugins(
-    judge: Judge, analysis: Analysis, declared: Sequence[tuple[str, str]] = ()
+    judge: Judge,
+    analysis: Analysis,
+    declared: Sequence[tuple[str, str]] = (),
+    reuse: PluginReuse | None = None,
 ) -> Updates:
     """Re-judge each plugin inside its host: the declared one, else the natural one that
     leaves the fewest undefined symbols, else a program whose symbols provide them all.
     A plugin no host satisfies keeps its standalone verdict, with a note naming the host
-    that came closest and what it lacks. Returns the verdicts that changed."""
+    that came closest and what it lacks. Returns the verdicts that changed. `reuse` holds
+    the previous image's trials and lacks (checks.reuse), and takes this image's."""
+    trier = _Trier(judge, reuse)
     updates: Updates = {}
     pending: list[_Pending] = []
     loaded = _loaded_through_needed(analysis)
     for path, verdict in analysis.verdicts.items():
-        facts = judge.ctx.facts(path)
-        if facts is None or not _loadable_shared(verdict):
+        facts = judge.ctx.facts(path) if _loadable_shared(verdict) else None
+        if facts is None:
             continue
         hosts = declared_hosts(path, declared)
         if hosts:
-            updates[path] = _judge_declared(judge, verdict, path, hosts)
+            updates[path] = _judge_declared(trier, verdict, path, hosts)
             continue
-        lacking = _lacking(judge, analysis, path)
+        lacking = trier.lacking(analysis, path)
         if not lacking and (facts.needed or not facts.undefined):
             continue
-        natural = _best(judge, path, host_candidates(path, facts))
+        natural = _best(trier, path, host_candidates(path, facts))
         if _inferable(path, facts, lacking, loaded) and (natural is None or natural.remaining):
             pending.append(_Pending(path, facts, lacking, natural))
         elif natural is not None:
             updates[path] = _apply(verdict, natural, f"natural host of {_family(path, facts)}")
     if pending:
-        updates.update(_judge_inferred(judge, analysis, pending))
+        updates.update(_judge_inferred(trier, analysis, pending))
     return updates
 
 
@@ -149,11 +191,8 @@ def _loaded_through_needed(analysis: Analysis) -> set[str]:
     return loaded
 
 
-def _lacking(judge: Judge, analysis: Analysis, path: str) -> tuple[str, ...]:
-    """The plugin's own references that its standalone process leaves undefined."""
-    process = analysis.processes.get(path)
-    if process is None:
-        return ()
+def _lacking(judge: Judge, process: Process) -> tuple[str, ...]:
+    """The main object's own references that `process` leaves undefined."""
     refs = judge.checker(process.libc).unresolved(process.objects[0], process.objects)
     return tuple(dict.fromkeys(ref.name for ref in refs))
 
@@ -167,10 +206,10 @@ def _family(path: str, facts: ElfFacts) -> str:
 
 
 def _judge_declared(
-    judge: Judge, verdict: FileVerdict, path: str, hosts: Sequence[str]
+    trier: _Trier, verdict: FileVerdict, path: str, hosts: Sequence[str]
 ) -> FileVerdict:
     for host in hosts:
-        trial = _trial(judge, host, path)
+        trial = trier.trial(host, path)
         if trial is not None:
             return _apply(verdict, trial, "declared by the policy (plugin_hosts)")
     finding = _host_missing(path, hosts)
@@ -188,16 +227,16 @@ def _host_missing(path: str, hosts: Sequence[str]) -> Finding:
     )
 
 
-def _best(judge: Judge, path: str, hosts: Iterable[str]) -> HostTrial | None:
+def _best(trier: _Trier, path: str, hosts: Iterable[str]) -> HostTrial | None:
     """The trial leaving the fewest undefined symbols (the first on a tie)."""
     best: HostTrial | None = None
     seen: set[str] = set()
     for host in hosts:
-        real = judge.ctx.resolve(host)
+        real = trier.judge.ctx.resolve(host)
         if real is None or real in seen:
             continue
         seen.add(real)
-        trial = _trial(judge, host, path)
+        trial = trier.trial(host, path)
         if trial is not None and (best is None or len(trial.remaining) < len(best.remaining)):
             best = trial
     return best
@@ -264,10 +303,12 @@ def _underlinked(
     return dataclasses.replace(verdict, note=note)
 
 
-def _judge_inferred(judge: Judge, analysis: Analysis, pending: Sequence[_Pending]) -> Updates:
+def _judge_inferred(trier: _Trier, analysis: Analysis, pending: Sequence[_Pending]) -> Updates:
+    judge = trier.judge
     providers = provider_index(analysis, {name for p in pending for name in p.lacking})
     runtime = _runtime_symbols(analysis)
-    aliases = links_to(judge.ctx, {p.path for p in pending})
+    # every symlink resolved: only when a trial leaves nothing undefined (evidence)
+    aliases = functools.cache(lambda: links_to(judge.ctx, {p.path for p in pending}))
     owner = _owner_names(analysis.packages or read_packages(judge.ctx.rootfs))
     updates: Updates = {}
     for plugin in pending:
@@ -279,8 +320,8 @@ def _judge_inferred(judge: Judge, analysis: Analysis, pending: Sequence[_Pending
             updates[plugin.path] = underlinked
             continue
         ranked = rank_hosts(plugin.lacking, providers, judge.ctx.facts)[:_INFERRED_TRIES]
-        tried = [t for t in (_trial(judge, host, plugin.path) for host in ranked) if t]
-        evidenced = _first_evidenced(tried, plugin.path, aliases.get(plugin.path, ()), owner)
+        tried = [t for t in (trier.trial(host, plugin.path) for host in ranked) if t]
+        evidenced = _first_evidenced(tried, plugin.path, aliases, owner)
         updated = _inferred_verdict(verdict, plugin, tried, evidenced)
         if updated is not None:
             updates[plugin.path] = updated
@@ -290,14 +331,17 @@ def _judge_inferred(judge: Judge, analysis: Analysis, pending: Sequence[_Pending
 def _first_evidenced(
     tried: Sequence[HostTrial],
     plugin: str,
-    aliases: Sequence[str],
+    aliases: Callable[[], dict[str, tuple[str, ...]]],
     owner: Callable[[str], str | None],
 ) -> tuple[HostTrial, str] | None:
     """The first satisfying trial (in rank order) whose host has evidence of loading the
-    plugin, and that evidence: the best-covering program may be an unrelated one."""
+    plugin, and that evidence: the best-covering program may be an unrelated one.
+    `aliases()` are the symlinks to each plugin."""
     for trial in tried:
-        evidence = host_evidence(trial.host, plugin, aliases, owner)
-        if not trial.remaining and evidence is not None:
+        if trial.remaining:
+            continue
+        evidence = host_evidence(trial.host, plugin, aliases().get(plugin, ()), owner)
+        if evidence is not None:
             return trial, evidence
     return None
 

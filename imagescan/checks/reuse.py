@@ -8,13 +8,20 @@ symlink on the way, present or absent). When the next image has the same inputs 
 of those entries differs, the verdict and its process are the same: they are carried over
 instead of recomputed. Anything else is judged again, so the result is the one a fresh
 scan gives (a test compares them).
+
+The same holds for the other per-image work on those files (issue 12): a plugin's trial
+inside a host (`Memo`, by the entries it looked at), what a plugin lacks on its own and
+each process's link-graph edges (`ByIdentity`: functions of one carried process), and a
+verdict as reported (`ByValue`: a function of the verdict alone). Each is looked up by what
+it rests on; anything else is computed afresh.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 from imagescan.checks.model import FileVerdict
 from imagescan.loader.context import LoaderContext
@@ -23,6 +30,9 @@ from imagescan.rootfs.layer import is_musl_path_file
 from imagescan.rootfs.model import Entry, RootFS
 
 Judging = tuple[FileVerdict, Process | None, frozenset[str]]  # verdict, process, consulted
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+A = TypeVar("A")
 
 
 @dataclass(frozen=True)
@@ -44,11 +54,33 @@ def loader_inputs(ctx: LoaderContext, cpu_level: str | None) -> tuple[object, ..
     return ctx.target, env, ids, ctx.working_dir, ctx.preload_file, cpu_level, kept
 
 
+@dataclass(frozen=True)
+class Delta:
+    """How this image differs from the previous one of its base: `changed` are the paths
+    whose entry differs; None when the loader's inputs or the entries its set-up looked at
+    differ, and then nothing computed there holds here."""
+
+    changed: frozenset[str] | None = None
+
+    def holds(self, consulted: frozenset[str]) -> bool:
+        """Whether a result that looked at the entries `consulted` (and at nothing else of
+        the image but the loader's inputs) is the same here."""
+        return self.changed is not None and self.changed.isdisjoint(consulted)
+
+
 @dataclass
 class Carry:
-    """What an audit hands from one image to the next: the last image's judging."""
+    """What an audit hands from one image to the next: the last image's judging, and what
+    was made from it (plugin trials, link-graph edges, reported verdicts)."""
 
     judged: Judged | None = None
+    # by name, each one stage's `made` (Memo, ByIdentity): typed where it is made and used
+    memos: dict[str, Mapping[Any, Any]] = field(default_factory=dict)
+
+    def forget(self) -> None:
+        """Drop the last image's work (an image of another base follows)."""
+        self.judged = None
+        self.memos = {}
 
     def shares_base(self, diff_ids: Sequence[str | None]) -> bool:
         """Whether an image of these layers starts with the last image's bottom layer."""
@@ -63,24 +95,84 @@ class Carry:
         )
 
 
-def carried(
+def delta(
     earlier: Judged | None,
     rootfs: RootFS,
     inputs: tuple[object, ...],
     setup: frozenset[str],
-) -> dict[str, Judging]:
-    """The judgings of `earlier` that hold in `rootfs` as they are. `setup` are the entries
-    this image's set-up looked at (its default loader): changed, nothing is carried."""
+) -> Delta:
+    """How `rootfs` differs from `earlier`'s. `setup` are the entries this image's set-up
+    looked at (its default loader): changed, nothing holds."""
     if earlier is None or earlier.inputs != inputs:
-        return {}
+        return Delta()
     changed = changed_paths(earlier.rootfs, rootfs)
     if (earlier.setup | setup) & changed:
+        return Delta()
+    return Delta(changed)
+
+
+def carried(earlier: Judged | None, change: Delta) -> dict[str, Judging]:
+    """The judgings of `earlier` that hold in this image as they are."""
+    if earlier is None or change.changed is None:
         return {}
+    changed = change.changed
     return {
         path: judging
         for path, judging in earlier.files.items()
-        if path not in changed and not judging[2] & changed
+        if path not in changed and change.holds(judging[2])
     }
+
+
+@dataclass
+class Memo(Generic[K, V]):
+    """Results of one computation on the image, each with the entries it looked at: the
+    previous image's holds where none of those entries changed (`Delta.holds`), else it is
+    computed here with `ctx` recording. `made` is this image's, for the next image."""
+
+    earlier: Mapping[K, tuple[V, frozenset[str]]]
+    change: Delta
+    made: dict[K, tuple[V, frozenset[str]]] = field(default_factory=dict)
+
+    def get(self, ctx: LoaderContext, key: K, compute: Callable[[], V]) -> V:
+        found = self.earlier.get(key)
+        if found is None or not self.change.holds(found[1]):
+            recording, ctx.consulted = ctx.consulted, {"/"}  # the root: every walk's start
+            try:
+                found = (compute(), frozenset(ctx.consulted))
+            finally:
+                ctx.consulted = recording
+        self.made[key] = found
+        return found[0]
+
+
+@dataclass
+class ByIdentity(Generic[A, V]):
+    """f(argument) per path, where the argument is an immutable value that images of one
+    base share as one object (a carried process): the previous image's result holds where
+    the argument is that very object."""
+
+    earlier: Mapping[str, tuple[A, V]] = field(default_factory=dict)
+    made: dict[str, tuple[A, V]] = field(default_factory=dict)
+
+    def get(self, path: str, argument: A, compute: Callable[[A], V]) -> V:
+        found = self.earlier.get(path)
+        if found is None or found[0] is not argument:
+            found = (argument, compute(argument))
+        self.made[path] = found
+        return found[1]
+
+
+@dataclass
+class ByValue(ByIdentity[A, V]):
+    """ByIdentity, an equal argument taken as the same (a frozen value whose result
+    depends on its value alone: a verdict as reported)."""
+
+    def get(self, path: str, argument: A, compute: Callable[[A], V]) -> V:
+        found = self.earlier.get(path)
+        if found is None or (found[0] is not argument and found[0] != argument):
+            found = (argument, compute(argument))
+        self.made[path] = found
+        return found[1]
 
 
 def changed_paths(before: RootFS, after: RootFS) -> frozenset[str]:
