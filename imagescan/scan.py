@@ -74,8 +74,9 @@ def read_image(
         progress = progress or sink.message
     try:
         digests = options.digests
+        lower = carry.lower if carry is not None else None
         rootfs = read_rootfs(
-            image, progress=progress, symbols=symbols, cache=cache, digests=digests
+            image, progress=progress, symbols=symbols, cache=cache, digests=digests, lower=lower
         )
         return image, rootfs
     finally:

@@ -7,7 +7,7 @@ import io
 from imagescan.rootfs.layer import index_layer
 from imagescan.rootfs.model import EntryType, LayerIndex, RootFS, Skipped
 from imagescan.rootfs.paths import lookup
-from imagescan.rootfs.squash import HiddenPaths, squash
+from imagescan.rootfs.squash import HiddenPaths, LowerTree, squash
 from tests.imagebuilder import Dir, File, Hardlink, Member, Opaque, Symlink, Whiteout, layer_tar
 
 
@@ -217,3 +217,51 @@ def test_ld_so_conf_d_symlink_through_alternatives_is_readable_by_its_name() -> 
 def test_opaque_root_hides_every_lower_path() -> None:
     fs = squashed([Dir("/etc"), File("/etc/x"), File("/y")], [Opaque("/"), File("/z")])
     assert set(fs.entries) == {"/z"}
+
+
+def _base() -> list[LayerIndex]:
+    return [
+        layer(
+            0,
+            Dir("/etc"),
+            File("/etc/ld.so.conf", b"base\n"),
+            Dir("/usr"),
+            Dir("/usr/lib"),
+            File("/usr/lib/libx.so", b"x"),
+            Symlink("/lib", "usr/lib"),
+            Dir("/opt"),
+            File("/opt/a", b"a"),
+            Hardlink("/opt/b", "/opt/a"),
+            Symlink("/loop1", "loop2"),
+            Symlink("/loop2", "loop1"),
+        ),
+        layer(1, File("/etc/second", b"2"), Symlink("/etc/os-release", "../usr/lib/os-release")),
+    ]
+
+
+def test_squashing_over_a_kept_lower_tree_gives_the_fresh_root_filesystem() -> None:
+    """Images over the same lower layers (the same objects), squashed one after the other
+    from the lower tree of the one before (issue 12): each top layer's whiteouts, opaque
+    directories, replacements, hard links to lower files and skipped members land as on
+    a fresh squash, and one image's top layer never shows in another's tree."""
+    base = _base()
+    tops = [
+        [File("/etc/top", b"t")],
+        [Whiteout("/usr/lib/libx.so"), File("/etc/ld.so.conf", b"top\n")],
+        [Opaque("/etc"), File("/etc/only", b"o")],
+        [File("/usr", b"a file where a directory was"), Hardlink("/opt/c", "/opt/a")],
+        [File("/lib/liby.so", b"y"), File("/loop1/x"), File("/usr/lib/os-release", b"ID=x\n")],
+        [File("/etc/top", b"t")],
+    ]
+    lower = LowerTree()
+    made = []
+    for members in tops:
+        layers = [*base, layer(2, *members)]
+        fs = squash(layers, lower)
+        assert fs == squash(layers)
+        made.append(fs)
+    assert made[0] == made[-1] and "/etc/only" not in made[0].entries
+    assert lower.layers == tuple(base)
+    other = [layer(0, File("/other", b"o")), layer(1, File("/etc/second", b"2"))]
+    layers = [*other, layer(2, File("/etc/top", b"t"))]
+    assert squash(layers, lower) == squash(layers)  # other lower layers: built again

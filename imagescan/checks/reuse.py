@@ -28,6 +28,7 @@ from imagescan.loader.context import LoaderContext
 from imagescan.loader.model import Process
 from imagescan.rootfs.layer import is_musl_path_file
 from imagescan.rootfs.model import Entry, RootFS
+from imagescan.rootfs.squash import LowerTree
 
 Judging = tuple[FileVerdict, Process | None, frozenset[str]]  # verdict, process, consulted
 K = TypeVar("K", bound=Hashable)
@@ -70,10 +71,12 @@ class Delta:
 
 @dataclass
 class Carry:
-    """What an audit hands from one image to the next: the last image's judging, and what
-    was made from it (plugin trials, link-graph edges, reported verdicts)."""
+    """What an audit hands from one image to the next: the tree of its lower layers, its
+    judging, and what was made from it (plugin trials, link-graph edges, reported
+    verdicts)."""
 
     judged: Judged | None = None
+    lower: LowerTree = field(default_factory=LowerTree)
     # by name, each one stage's `made` (Memo, ByIdentity): typed where it is made and used
     memos: dict[str, Mapping[Any, Any]] = field(default_factory=dict)
 
@@ -81,6 +84,7 @@ class Carry:
         """Drop the last image's work (an image of another base follows)."""
         self.judged = None
         self.memos = {}
+        self.lower = LowerTree()
 
     def shares_base(self, diff_ids: Sequence[str | None]) -> bool:
         """Whether an image of these layers starts with the last image's bottom layer."""

@@ -24,7 +24,7 @@ from imagescan.rootfs.layer import (
     scan_layer,
 )
 from imagescan.rootfs.model import Entry, LayerIndex, RootFS
-from imagescan.rootfs.squash import HiddenPaths, squash
+from imagescan.rootfs.squash import HiddenPaths, LowerTree, squash
 
 Progress = Callable[[str], None]
 
@@ -44,15 +44,17 @@ def read_rootfs(
     symbols: bool = True,
     cache: LayerCache | None = None,
     digests: bool = True,
+    lower: LowerTree | None = None,
 ) -> RootFS:
     """The root filesystem of `image`: every visible path with its facts.
 
     Without `symbols`, ELF facts leave out the symbol tables (`ls` needs no more); without
     `digests`, their SHA-256 and SHA-1 (only SBOMs show them). With a `cache`, layers are
     looked up by diff_id first and read whole (no hiding, symbols and digests) when not
-    there, so that what is stored is each layer's complete index."""
+    there, so that what is stored is each layer's complete index; `lower` then keeps the
+    tree of the layers below the top one for the next image (squash)."""
     if cache is not None and image.access is not None:
-        return squash(read_with_cache(image, image.access, cache, progress, symbols))
+        return squash(read_with_cache(image, image.access, cache, progress, symbols), lower)
     if image.access is None:
         raise ImageReadError(f"{image.reference}: the image has no layers to read")
     read = ReadWhat(symbols, digests)

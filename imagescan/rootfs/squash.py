@@ -14,19 +14,25 @@ reader which files of a lower layer nobody will ever see, so that they are not p
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from imagescan.rootfs.layer import KEPT_PATHS, is_kept
 from imagescan.rootfs.model import Entry, EntryType, LayerIndex, RootFS, Skipped
 from imagescan.rootfs.paths import join, resolve, walk
 
 
-def squash(layers: Sequence[LayerIndex]) -> RootFS:
-    """The image's root filesystem: top layer wins, hidden paths gone, hard links resolved."""
-    tree = _Tree()
+def squash(layers: Sequence[LayerIndex], lower: LowerTree | None = None) -> RootFS:
+    """The image's root filesystem: top layer wins, hidden paths gone, hard links resolved.
+    `lower` keeps the tree of the layers below the top one, for the next image over the
+    same lower layers (an audit's images share their bases: issue 12)."""
     ordered = sorted(layers, key=lambda layer: layer.index)
-    for layer in ordered:
-        tree.apply(layer)
+    if lower is not None and ordered:
+        tree = lower.below(ordered[:-1])
+        tree.apply(ordered[-1])
+    else:
+        tree = _Tree()
+        for layer in ordered:
+            tree.apply(layer)
     return RootFS(
         entries=tree.entries,
         kept=tree.visible_kept(),
@@ -38,12 +44,38 @@ def squash(layers: Sequence[LayerIndex]) -> RootFS:
 def visible_skipped(layers: Sequence[LayerIndex]) -> list[Skipped]:
     """The layers' skipped files that no upper layer hides, bottom layer first (what a
     top-down read reports, since there a hidden file is never read)."""
+    if not any(layer.skipped for layer in layers):
+        return []  # nothing to hide (and no layer's paths to gather)
     hidden = HiddenPaths()
     groups: list[list[Skipped]] = []
     for layer in reversed(layers):
         groups.append([skip for skip in layer.skipped if not hidden.hidden(skip.path)])
         hidden.add(layer)
     return [skip for group in reversed(groups) for skip in group]
+
+
+@dataclass
+class LowerTree:
+    """The tree of the lower layers of the last image squashed with it. The next image whose
+    lower layers are those very LayerIndex objects (frozen values; a store hands out one
+    object per diff_id) starts from a copy of it: applying the same layers in the same order
+    to an empty tree gives the same tree, so only its top layer is applied."""
+
+    layers: tuple[LayerIndex, ...] = ()
+    tree: _Tree | None = None
+
+    def below(self, layers: Sequence[LayerIndex]) -> _Tree:
+        """A tree of `layers` applied in order, to apply more layers over."""
+        same = len(layers) == len(self.layers) and all(
+            a is b for a, b in zip(layers, self.layers, strict=True)
+        )
+        if self.tree is None or not same:
+            self.layers, self.tree = (), None  # the last base's tree goes first (memory)
+            tree = _Tree()
+            for layer in layers:
+                tree.apply(layer)
+            self.layers, self.tree = tuple(layers), tree
+        return self.tree.copy()
 
 
 class _Tree:
@@ -55,6 +87,15 @@ class _Tree:
         self.children: dict[str, set[str]] = {}
         self.skipped: list[Skipped] = []
         self.kept: dict[str, tuple[int, bytes]] = {}
+
+    def copy(self) -> _Tree:
+        """A tree in the same state that shares nothing mutable with this one."""
+        other = _Tree()
+        other.entries = dict(self.entries)
+        other.children = {parent: set(names) for parent, names in self.children.items()}
+        other.skipped = list(self.skipped)
+        other.kept = dict(self.kept)
+        return other
 
     def apply(self, layer: LayerIndex) -> None:
         """Apply one layer over the tree."""
