@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 from imagescan.checks.analysis import Analysis
 from imagescan.checks.budget import NOT_JUDGED_NOTE, load_budget, not_judged_findings
@@ -21,10 +22,13 @@ from imagescan.checks.reuse import (
     ByIdentity,
     Carry,
     Delta,
+    Earlier,
     Judged,
     Judging,
     Memo,
+    ReadPackages,
     carried,
+    carried_packages,
     delta,
     loader_inputs,
 )
@@ -37,6 +41,7 @@ from imagescan.loader.context import LoaderContext
 from imagescan.loader.libc import LoaderCheck
 from imagescan.loader.model import Process
 from imagescan.loader.session import LoaderSession
+from imagescan.packages.model import PackageDb
 from imagescan.packages.read import read_packages
 from imagescan.parallel import collector_paused, jobs_for, map_forked
 from imagescan.rootfs.model import Entry, EntryType, RootFS
@@ -74,21 +79,22 @@ def analyze(
     with collector_paused():  # no cycles made here: refcounting frees all
         ctx = setup.make_context(rootfs, config, cpu_level)
         sensitive = (carry is not None or cpu_level is None) and cpu_sensitive(rootfs)
+        earlier = carry.take() if carry is not None else Earlier()
         if carry is None:
             judge = Judge(LoaderSession(ctx))
             verdicts, processes = judge_files(judge, rootfs, jobs, on_file)
             change = Delta()
         else:
             judge, verdicts, processes, change = _judge_carried(
-                ctx, rootfs, cpu_level, carry, jobs, on_file, sensitive
+                ctx, rootfs, cpu_level, carry, earlier, jobs, on_file, sensitive
             )
         if cpu_level is None and sensitive:
             verdicts = _across_cpus(rootfs, config, judge.ctx.target.cpu, verdicts, jobs)
-        alone = Analysis(judge.ctx, verdicts, processes, packages=read_packages(rootfs))
-        reuse = _plugin_reuse(carry, change) if carry is not None else None
+        packages = _packages(rootfs, carry, earlier.packages, change)
+        alone = Analysis(judge.ctx, verdicts, processes, packages=packages)
+        reuse = _plugin_reuse(carry, earlier.trials, change)
         hosted = {**verdicts, **judge_plugins(judge, alone, plugin_hosts, reuse)}
-        if carry is not None and carry.judged is not None and reuse is not None:
-            carry.memos.update(trials=reuse.trials.made, lacking=reuse.lacking.made)
+        _keep_plugin_work(carry, reuse)
         judged = dataclasses.replace(alone, verdicts=with_loaded_by(hosted, processes))
         image_findings = runtime_checks(judge.session, judged) + _cache_findings(judge.session)
         image_findings += unread_config_findings(rootfs)
@@ -182,6 +188,7 @@ def _judge_carried(
     rootfs: RootFS,
     cpu_level: str | None,
     carry: Carry,
+    earlier: Earlier,
     jobs: int,
     on_file: Callable[[str], None] | None,
     sensitive: bool,
@@ -191,13 +198,13 @@ def _judge_carried(
     is judged whole and carries nothing (its other CPUs' judgings are not recorded). Also
     how this image differs from the previous one."""
     inputs = loader_inputs(ctx, cpu_level)
-    earlier, carry.judged = carry.judged, None  # never two images' judgings at once
+    before, earlier.judged = earlier.judged, None  # never two images' judgings at once
     ctx.consulted = set()
     judge = Judge(LoaderSession(ctx))
     setup_seen, ctx.consulted = frozenset(ctx.consulted), set()
-    change = delta(earlier, rootfs, inputs, setup_seen)
-    reused = carried(earlier, change)
-    del earlier
+    change = delta(before, rootfs, inputs, setup_seen)
+    reused = carried(before, change)
+    del before
     judged = judge_recorded(judge, rootfs, jobs, on_file, reused)
     ctx.consulted = None
     if not sensitive:
@@ -206,13 +213,40 @@ def _judge_carried(
     return (judge, *_split(judged), change)
 
 
-def _plugin_reuse(carry: Carry, change: Delta) -> PluginReuse:
-    """The previous image's plugin trials and lacks, taken out of the carry (checks.reuse);
-    none of them when its judging holds nothing here."""
-    trials, lacking = carry.memos.pop("trials", {}), carry.memos.pop("lacking", {})
+def _packages(
+    rootfs: RootFS, carry: Carry | None, earlier: ReadPackages | None, change: Delta
+) -> PackageDb:
+    """The image's package databases: the previous image's where they read the same here
+    (checks.reuse), else read; the carry then holds this image's."""
+    if carry is None:
+        return read_packages(rootfs)
+    read = carried_packages(earlier, rootfs, change)
+    if read is None:
+        seen: set[str] = set()
+        db = read_packages(rootfs, seen)
+        read = ReadPackages(db, rootfs.kept, frozenset(seen))
+    if carry.judged is not None:  # this image's judging is kept: its packages go with it
+        carry.packages = read
+    return read.db
+
+
+def _plugin_reuse(
+    carry: Carry | None, trials: Mapping[Any, Any], change: Delta
+) -> PluginReuse | None:
+    """The previous image's plugin trials and lacks (checks.reuse); none of them when its
+    judging holds nothing here."""
+    if carry is None:
+        return None
+    lacking = carry.memos.pop("lacking", {})
     if change.changed is None:
         trials, lacking = {}, {}
     return PluginReuse(Memo(trials, change), ByIdentity(lacking))
+
+
+def _keep_plugin_work(carry: Carry | None, reuse: PluginReuse | None) -> None:
+    """This image's trials and lacks for the next image, with its judging."""
+    if carry is not None and carry.judged is not None and reuse is not None:
+        carry.memos.update(trials=reuse.trials.made, lacking=reuse.lacking.made)
 
 
 def _judging_order(file: tuple[str, Entry, ElfFacts]) -> tuple[bool, bool]:

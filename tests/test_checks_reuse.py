@@ -18,8 +18,9 @@ from imagescan.image.model import SourceOptions
 from imagescan.report import Report
 from imagescan.scan import ScanOptions, read_image, scan
 from tests.conftest import CORPUS, CORPUS_IMAGES
+from tests.fleet_support import programs
 from tests.hostile import dependency_chain, synthetic_loader
-from tests.imagebuilder import Dir, File, ImageSpec, Member, glibc_base, write_oci_dir
+from tests.imagebuilder import Dir, File, ImageSpec, Member, Symlink, glibc_base, write_oci_dir
 from tests.test_checks_plugins import PERL_OK, PYEXT, WIDGET, build_files
 
 
@@ -201,3 +202,76 @@ def test_a_top_layer_that_breaks_a_base_library_gets_fresh_plugin_verdicts(
         assert _verdict(again, path).status == "ok", path
     assert broken.links is not None and first.links is not None
     assert len(broken.links.links) < len(first.links.links)
+
+
+# ---------------------------------------------------------------- package databases
+
+
+def _status(*packages: str) -> File:
+    paragraphs = (
+        f"Package: {p}\nStatus: install ok installed\nVersion: 1.0-1\nArchitecture: amd64\n\n"
+        for p in packages
+    )
+    return File("/var/lib/dpkg/status", "".join(paragraphs).encode())
+
+
+@functools.cache
+def _package_fleet(work: str) -> dict[str, str]:
+    """dpkg's tool package lists /opt/tool/bin/tool; /opt/tool is a symlink to /srv/a,
+    and /srv/b holds the same program. Top layers: nothing of the packages; /opt/tool
+    pointed at /srv/b (a directory walk of the owners changes, no verdict does); a second
+    package in the status file (a kept file changes)."""
+    root = Path(work)
+    hello = programs(root / "build")["hello"]
+    base: list[Member] = [
+        *glibc_base(),
+        *(File(f"/srv/{d}/bin/tool", hello, 0o755) for d in ("a", "b")),
+        Symlink("/opt/tool", "/srv/a"),
+        _status("tool"),
+        File("/var/lib/dpkg/info/tool.list", b"/opt/tool/bin/tool\n"),
+    ]
+    tops: dict[str, list[Member]] = {
+        "a": [File("/etc/a", b"a")],
+        "moved": [Symlink("/opt/tool", "/srv/b")],
+        "status": [_status("tool", "other")],
+    }
+    layout = write_oci_dir(root / "oci", {n: ImageSpec([base, top]) for n, top in tops.items()})
+    return {name: f"oci-dir:{layout}:{name}" for name in tops}
+
+
+@pytest.fixture(scope="module")
+def package_fleet(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return _package_fleet(str(tmp_path_factory.mktemp("reuse-packages")))
+
+
+def _owners(report: Report) -> dict[str, str]:
+    assert report.links is not None
+    return {path: package.name for path, package in report.links.owners.items()}
+
+
+def test_package_databases_are_carried_while_they_read_the_same(
+    package_fleet: dict[str, str],
+) -> None:
+    carry = Carry()
+    scan(package_fleet["a"], ScanOptions(), carry=carry)
+    assert carry.packages is not None
+    before = carry.packages.db
+    report = scan(package_fleet["a"], ScanOptions(), carry=carry).report
+    assert carry.packages.db.owners is before.owners  # carried, not read again
+    assert _owners(report)["/srv/a/bin/tool"] == "tool"
+
+
+def test_a_symlink_on_an_owners_walk_or_a_new_status_gets_fresh_packages(
+    package_fleet: dict[str, str],
+) -> None:
+    """/opt/tool pointed elsewhere: dpkg's /opt/tool/bin/tool is now /srv/b's file, though
+    no verdict changes; a second package in the status file is listed."""
+    first, moved, again, status = _in_a_row(package_fleet, ["a", "moved", "a", "status"])
+    assert _owners(first).get("/srv/a/bin/tool") == "tool"
+    assert "/srv/b/bin/tool" not in _owners(first)
+    assert _owners(moved).get("/srv/b/bin/tool") == "tool"
+    assert "/srv/a/bin/tool" not in _owners(moved)
+    assert _owners(again) == _owners(first)
+    assert status.links is not None and first.links is not None
+    assert [p.name for p in status.links.packages] == ["tool", "other"]
+    assert [p.name for p in first.links.packages] == ["tool"]

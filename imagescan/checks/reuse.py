@@ -26,7 +26,9 @@ from typing import Any, Generic, TypeVar
 from imagescan.checks.model import FileVerdict
 from imagescan.loader.context import LoaderContext
 from imagescan.loader.model import Process
-from imagescan.rootfs.layer import is_musl_path_file
+from imagescan.packages.model import PackageDb
+from imagescan.packages.rpm import RPM_DIRS
+from imagescan.rootfs.layer import is_kept, is_musl_path_file
 from imagescan.rootfs.model import Entry, RootFS
 from imagescan.rootfs.squash import LowerTree
 
@@ -77,6 +79,7 @@ class Carry:
 
     judged: Judged | None = None
     lower: LowerTree = field(default_factory=LowerTree)
+    packages: ReadPackages | None = None  # the package databases of `judged`'s image
     # by name, each one stage's `made` (Memo, ByIdentity): typed where it is made and used
     memos: dict[str, Mapping[Any, Any]] = field(default_factory=dict)
 
@@ -85,6 +88,16 @@ class Carry:
         self.judged = None
         self.memos = {}
         self.lower = LowerTree()
+        self.packages = None
+
+    def take(self) -> Earlier:
+        """The last image's judging and what rests on its entries (plugin trials, package
+        databases), taken out at once: each is checked against the changes since that
+        very image, never since another one (an image whose analysis stopped half-way
+        must not leave an older image's trials beside its judging)."""
+        earlier = Earlier(self.judged, self.memos.pop("trials", {}), self.packages)
+        self.judged, self.packages = None, None
+        return earlier
 
     def shares_base(self, diff_ids: Sequence[str | None]) -> bool:
         """Whether an image of these layers starts with the last image's bottom layer."""
@@ -97,6 +110,15 @@ class Carry:
             and earlier[0] is not None
             and earlier[0] == diff_ids[0]
         )
+
+
+@dataclass
+class Earlier:
+    """What `Carry.take` took out: the last image's judging, trials and packages."""
+
+    judged: Judged | None = None
+    trials: Mapping[Any, Any] = field(default_factory=dict)
+    packages: ReadPackages | None = None
 
 
 def delta(
@@ -125,6 +147,34 @@ def carried(earlier: Judged | None, change: Delta) -> dict[str, Judging]:
         for path, judging in earlier.files.items()
         if path not in changed and change.holds(judging[2])
     }
+
+
+@dataclass(frozen=True)
+class ReadPackages:
+    """An image's package databases, the kept files they were read from, and the entries
+    the owners' directory walks looked at (packages.read)."""
+
+    db: PackageDb
+    kept: Mapping[str, bytes]
+    seen: frozenset[str]
+
+
+def carried_packages(
+    earlier: ReadPackages | None, rootfs: RootFS, change: Delta
+) -> ReadPackages | None:
+    """The previous image's package databases, when reading them here gives the same: the
+    same kept files (every database and os-release is one), no changed entry that is a
+    kept file or under an rpm directory (which paths exist decides what is read), none
+    that a directory walk looked at. Their `entries` are this image's (owner() walks)."""
+    if earlier is None or change.changed is None or not change.holds(earlier.seen):
+        return None
+    if any(is_kept(path) or path.startswith(RPM_DIRS) for path in change.changed):
+        return None
+    if earlier.kept != rootfs.kept:
+        return None
+    return ReadPackages(
+        dataclasses.replace(earlier.db, entries=rootfs.entries), rootfs.kept, earlier.seen
+    )
 
 
 @dataclass
