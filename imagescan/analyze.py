@@ -29,6 +29,7 @@ from imagescan.checks.reuse import (
     ReadPackages,
     carried,
     carried_packages,
+    cpu_sensitive_since,
     delta,
     loader_inputs,
 )
@@ -78,15 +79,14 @@ def analyze(
         raise ValueError("analyze() needs ELF facts with symbols (read_rootfs(symbols=True))")
     with collector_paused():  # no cycles made here: refcounting frees all
         ctx = setup.make_context(rootfs, config, cpu_level)
-        sensitive = (carry is not None or cpu_level is None) and cpu_sensitive(rootfs)
         earlier = carry.take() if carry is not None else Earlier()
         if carry is None:
             judge = Judge(LoaderSession(ctx))
             verdicts, processes = judge_files(judge, rootfs, jobs, on_file)
-            change = Delta()
+            change, sensitive = Delta(), cpu_level is None and cpu_sensitive(rootfs)
         else:
-            judge, verdicts, processes, change = _judge_carried(
-                ctx, rootfs, cpu_level, carry, earlier, jobs, on_file, sensitive
+            judge, verdicts, processes, change, sensitive = _judge_carried(
+                ctx, rootfs, cpu_level, carry, earlier, jobs, on_file
             )
         if cpu_level is None and sensitive:
             verdicts = _across_cpus(rootfs, config, judge.ctx.target.cpu, verdicts, jobs)
@@ -191,18 +191,18 @@ def _judge_carried(
     earlier: Earlier,
     jobs: int,
     on_file: Callable[[str], None] | None,
-    sensitive: bool,
-) -> tuple[Judge, dict[str, FileVerdict], dict[str, Process], Delta]:
+) -> tuple[Judge, dict[str, FileVerdict], dict[str, Process], Delta, bool]:
     """judge_files with the previous image's judgings that hold here (checks.reuse); the
-    carry then holds this image's. An image whose search depends on the CPU (`sensitive`)
-    is judged whole and carries nothing (its other CPUs' judgings are not recorded). Also
-    how this image differs from the previous one."""
+    carry then holds this image's. An image whose search depends on the CPU is judged
+    whole and carries nothing (its other CPUs' judgings are not recorded). Also how this
+    image differs from the previous one, and whether its searches depend on the CPU."""
     inputs = loader_inputs(ctx, cpu_level)
     before, earlier.judged = earlier.judged, None  # never two images' judgings at once
     ctx.consulted = set()
     judge = Judge(LoaderSession(ctx))
     setup_seen, ctx.consulted = frozenset(ctx.consulted), set()
     change = delta(before, rootfs, inputs, setup_seen)
+    sensitive = cpu_sensitive_since(rootfs, change)
     reused = carried(before, change)
     del before
     judged = judge_recorded(judge, rootfs, jobs, on_file, reused)
@@ -210,7 +210,7 @@ def _judge_carried(
     if not sensitive:
         kept = {p: j for p, j in judged.items() if j[0].note != NOT_JUDGED_NOTE}
         carry.judged = Judged(rootfs, inputs, kept, setup_seen)
-    return (judge, *_split(judged), change)
+    return (judge, *_split(judged), change, sensitive)
 
 
 def _packages(

@@ -12,16 +12,19 @@ from pathlib import Path
 import pytest
 
 from imagescan.analyze import analyze
+from imagescan.checks.cpu import cpu_sensitive
 from imagescan.checks.model import FileVerdict
-from imagescan.checks.reuse import Carry
+from imagescan.checks.reuse import Carry, Delta, changed_paths, cpu_sensitive_since
 from imagescan.image.model import SourceOptions
 from imagescan.report import Report
+from imagescan.rootfs.squash import squash
 from imagescan.scan import ScanOptions, read_image, scan
 from tests.conftest import CORPUS, CORPUS_IMAGES
 from tests.fleet_support import programs
 from tests.hostile import dependency_chain, synthetic_loader
 from tests.imagebuilder import Dir, File, ImageSpec, Member, Symlink, glibc_base, write_oci_dir
 from tests.test_checks_plugins import PERL_OK, PYEXT, WIDGET, build_files
+from tests.test_rootfs_squash import layer
 
 
 def _read(reference: str, carry: Carry | None = None):  # type: ignore[no-untyped-def]
@@ -275,3 +278,17 @@ def test_a_symlink_on_an_owners_walk_or_a_new_status_gets_fresh_packages(
     assert status.links is not None and first.links is not None
     assert [p.name for p in status.links.packages] == ["tool", "other"]
     assert [p.name for p in first.links.packages] == ["tool"]
+
+
+def test_cpu_sensitivity_from_the_changed_entries_is_that_of_the_whole_image() -> None:
+    """A top layer that adds a glibc-hwcaps directory, or a library whose RUNPATH names
+    $PLATFORM, makes the image CPU-sensitive; one that adds neither leaves it as it was."""
+    base = [Dir("/usr"), Dir("/usr/lib"), File("/usr/lib/libx.so", b"x")]
+    hwcaps = [Dir("/usr/lib/glibc-hwcaps"), Dir("/usr/lib/glibc-hwcaps/x86-64-v3")]
+    hwcaps.append(File("/usr/lib/glibc-hwcaps/x86-64-v3/libx.so", b"x"))
+    first = squash([layer(0, *base), layer(1, File("/etc/a", b"a"))])
+    assert not cpu_sensitive(first)
+    for top, expected in ((hwcaps, True), ([File("/etc/b", b"b")], False)):
+        rootfs = squash([layer(0, *base), layer(1, *top)])
+        since = cpu_sensitive_since(rootfs, Delta(changed_paths(first, rootfs)))
+        assert since == cpu_sensitive(rootfs) == expected

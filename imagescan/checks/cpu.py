@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 
 from imagescan.checks.model import FatalAt, FileVerdict, Finding, FindingKind, Severity, Status
-from imagescan.rootfs.model import RootFS
+from imagescan.rootfs.model import Entry, RootFS
 
 # Path components that only a CPU-dependent search looks into (glibc-hwcaps and the legacy
 # hwcaps subdirectories of dl-hwcaps.c); without them, and without $PLATFORM in a path,
@@ -25,14 +25,17 @@ Outcome = tuple[str, frozenset[tuple[str, str]]]  # status, fatal (kind, subject
 
 def cpu_sensitive(rootfs: RootFS) -> bool:
     """Whether any search of this image can depend on the CPU."""
-    for path, entry in rootfs.entries.items():
-        if _CPU_DIRS.intersection(path.split("/")[1:-1]):
-            return True
-        facts = entry.elf
-        paths = (facts.rpath or "") + (facts.runpath or "") if facts is not None else ""
-        if "PLATFORM" in paths or any("PLATFORM" in n for n in (facts.needed if facts else ())):
-            return True
-    return False
+    return any(sensitive_entry(path, entry) for path, entry in rootfs.entries.items())
+
+
+def sensitive_entry(path: str, entry: Entry) -> bool:
+    """Whether this one entry makes the image's searches depend on the CPU (a function of
+    the path and the entry alone: checks.reuse looks only at the changed ones)."""
+    if _CPU_DIRS.intersection(path.split("/")[1:-1]):
+        return True
+    facts = entry.elf
+    paths = (facts.rpath or "") + (facts.runpath or "") if facts is not None else ""
+    return "PLATFORM" in paths or any("PLATFORM" in n for n in (facts.needed if facts else ()))
 
 
 def outcome(verdict: FileVerdict) -> Outcome:

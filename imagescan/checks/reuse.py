@@ -23,6 +23,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from imagescan.checks.cpu import cpu_sensitive, sensitive_entry
 from imagescan.checks.model import FileVerdict
 from imagescan.loader.context import LoaderContext
 from imagescan.loader.model import Process
@@ -135,6 +136,16 @@ def delta(
     if (earlier.setup | setup) & changed:
         return Delta()
     return Delta(changed)
+
+
+def cpu_sensitive_since(rootfs: RootFS, change: Delta) -> bool:
+    """checks.cpu.cpu_sensitive, from the changed entries alone when the previous image's
+    judging holds (`change.changed` set): that image was not CPU-sensitive (no judging of
+    one is kept), and it is a test of each entry on its own."""
+    if change.changed is None:
+        return cpu_sensitive(rootfs)
+    entries = rootfs.entries
+    return any(sensitive_entry(p, entries[p]) for p in change.changed if p in entries)
 
 
 def carried(earlier: Judged | None, change: Delta) -> dict[str, Judging]:
