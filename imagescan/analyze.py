@@ -237,16 +237,17 @@ def _plugin_reuse(
     judging holds nothing here."""
     if carry is None:
         return None
-    lacking = carry.memos.pop("lacking", {})
+    lacking, defines = carry.memos.pop("lacking", {}), carry.memos.pop("defines", {})
     if change.changed is None:
-        trials, lacking = {}, {}
-    return PluginReuse(Memo(trials, change), ByIdentity(lacking))
+        trials, lacking, defines = {}, {}, {}
+    return PluginReuse(Memo(trials, change), ByIdentity(lacking), dict(defines))
 
 
 def _keep_plugin_work(carry: Carry | None, reuse: PluginReuse | None) -> None:
     """This image's trials and lacks for the next image, with its judging."""
     if carry is not None and carry.judged is not None and reuse is not None:
-        carry.memos.update(trials=reuse.trials.made, lacking=reuse.lacking.made)
+        made = reuse.trials.made, reuse.lacking.made, reuse.defines
+        carry.memos.update(trials=made[0], lacking=made[1], defines=made[2])
 
 
 def _judging_order(file: tuple[str, Entry, ElfFacts]) -> tuple[bool, bool]:

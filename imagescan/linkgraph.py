@@ -106,11 +106,16 @@ def link_graph(
         host = analysis.ctx.resolve(verdict.host) if verdict.host else None
         if host is not None:
             links.add(Link(path, host, LinkKind.PLUGIN_HOST))
-    kept = tuple(sorted(link for link in links if link.source != link.target))
+    # by the fields in order, as Link's own order (without its __lt__ per comparison)
+    kept = tuple(sorted((k for k in links if k.source != k.target), key=_order))
     db = analysis.packages if analysis.packages is not None else read_packages(rootfs)
     owners = {path: owner for path in analysis.verdicts if (owner := db.owner(path)) is not None}
     digests = file_digests(rootfs, analysis.verdicts)
     return LinkGraph(kept, digests, created, db.packages, owners, db.problems)
+
+
+def _order(link: Link) -> tuple[str, str, str]:
+    return link.source, link.target, link.kind
 
 
 def _edges(process: Process) -> tuple[Link, ...]:

@@ -18,7 +18,7 @@ import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from imagescan.checks.analysis import Analysis
 from imagescan.checks.model import (
@@ -98,6 +98,10 @@ def declared_hosts(path: str, declared: Sequence[tuple[str, str]]) -> tuple[str,
     return tuple(host for pattern, host in declared if path_matches(path, (pattern,)))
 
 
+# which of the plugins' lacking names a file's facts define, by file (checks.reuse)
+Defines = ByIdentity[ElfFacts, tuple[str, ...]]
+
+
 @dataclass(frozen=True)
 class PluginReuse:
     """What the previous image of the base computed for its plugins (checks.reuse): each
@@ -106,6 +110,8 @@ class PluginReuse:
 
     trials: Memo[tuple[str, str], HostTrial | None]
     lacking: ByIdentity[Process, tuple[str, ...]]
+    # the lacking names of the image's plugins -> which of them each file's facts define
+    defines: dict[frozenset[str], Defines] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,17 @@ class _Trier:
         return self.reuse.trials.get(
             self.judge.ctx, (host, plugin), lambda: _trial(self.judge, host, plugin)
         )
+
+    def defines(self, names: frozenset[str]) -> Defines | None:
+        """The memo of which of `names` each file defines: the previous image's when its
+        plugins lacked the same names, and this image's for the next one."""
+        if self.reuse is None:
+            return None
+        earlier = self.reuse.defines.get(names)
+        self.reuse.defines.clear()  # only this image's names are kept
+        memo = Defines(earlier.made if earlier is not None else {})
+        self.reuse.defines[names] = memo
+        return memo
 
     def lacking(self, analysis: Analysis, path: str) -> tuple[str, ...]:
         """The plugin's own references that its standalone process leaves undefined."""
@@ -305,7 +322,8 @@ def _underlinked(
 
 def _judge_inferred(trier: _Trier, analysis: Analysis, pending: Sequence[_Pending]) -> Updates:
     judge = trier.judge
-    providers = provider_index(analysis, {name for p in pending for name in p.lacking})
+    names = {name for p in pending for name in p.lacking}
+    providers = provider_index(analysis, names, trier.defines(frozenset(names)))
     runtime = _runtime_symbols(analysis)
     # every symlink resolved: only when a trial leaves nothing undefined (evidence)
     aliases = functools.cache(lambda: links_to(judge.ctx, {p.path for p in pending}))
@@ -452,18 +470,24 @@ def _is_triplet_dir(prefix: str) -> bool:
     return len(parts) == 4 and parts[1:3] == ["usr", "lib"] and parts[3].count("-") >= 2
 
 
-def provider_index(analysis: Analysis, names: set[str]) -> dict[str, set[str]]:
+def provider_index(
+    analysis: Analysis, names: set[str], defines: Defines | None = None
+) -> dict[str, set[str]]:
     """For each of `names`, the programs whose process (the program and what it loads)
-    defines it. Each file's symbols are looked at once, whatever the number of programs."""
-    defines: dict[str, tuple[str, ...]] = {}
+    defines it. Each file's symbols are looked at once, whatever the number of programs.
+    `defines` holds which of `names` each file's facts define (the previous image's, for
+    the same names: checks.reuse), and takes this image's."""
+    memo = defines if defines is not None else ByIdentity()
     index: dict[str, set[str]] = {}
+
+    def defined(facts: ElfFacts) -> tuple[str, ...]:
+        return tuple(n for n in names if n in facts.defined)
+
     for program, process in analysis.processes.items():
         if analysis.verdicts[program].kind not in _PROGRAMS:
             continue
         for obj in process.objects:
-            found = defines.get(obj.file)
-            if found is None:
-                found = defines[obj.file] = tuple(n for n in names if n in obj.facts.defined)
+            found = memo.get(obj.file, obj.facts, defined)
             for name in found:
                 index.setdefault(name, set()).add(program)
     return index

@@ -213,18 +213,24 @@ class Memo(Generic[K, V]):
 @dataclass
 class ByIdentity(Generic[A, V]):
     """f(argument) per path, where the argument is an immutable value that images of one
-    base share as one object (a carried process): the previous image's result holds where
-    the argument is that very object."""
+    base share as one object (a carried process): a result made here or in the previous
+    image holds where the argument is that very object."""
 
     earlier: Mapping[str, tuple[A, V]] = field(default_factory=dict)
     made: dict[str, tuple[A, V]] = field(default_factory=dict)
 
     def get(self, path: str, argument: A, compute: Callable[[A], V]) -> V:
-        found = self.earlier.get(path)
-        if found is None or found[0] is not argument:
+        for memo in (self.made, self.earlier):
+            found = memo.get(path)
+            if found is not None and self.same(found[0], argument):
+                break
+        else:
             found = (argument, compute(argument))
         self.made[path] = found
         return found[1]
+
+    def same(self, known: A, argument: A) -> bool:
+        return known is argument
 
 
 @dataclass
@@ -232,12 +238,8 @@ class ByValue(ByIdentity[A, V]):
     """ByIdentity, an equal argument taken as the same (a frozen value whose result
     depends on its value alone: a verdict as reported)."""
 
-    def get(self, path: str, argument: A, compute: Callable[[A], V]) -> V:
-        found = self.earlier.get(path)
-        if found is None or (found[0] is not argument and found[0] != argument):
-            found = (argument, compute(argument))
-        self.made[path] = found
-        return found[1]
+    def same(self, known: A, argument: A) -> bool:
+        return known is argument or known == argument
 
 
 def changed_paths(before: RootFS, after: RootFS) -> frozenset[str]:
