@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 from imagescan.checks.reuse import ByIdentity
 from imagescan.loader.model import Process
 from imagescan.packages.model import Package
-from imagescan.packages.read import read_packages
 
 if TYPE_CHECKING:
     from imagescan.analyze import Analysis
@@ -108,7 +107,7 @@ def link_graph(
             links.add(Link(path, host, LinkKind.PLUGIN_HOST))
     # by the fields in order, as Link's own order (without its __lt__ per comparison)
     kept = tuple(sorted((k for k in links if k.source != k.target), key=_order))
-    db = analysis.packages if analysis.packages is not None else read_packages(rootfs)
+    db = analysis.package_db()
     owners = {path: owner for path in analysis.verdicts if (owner := db.owner(path)) is not None}
     digests = file_digests(rootfs, analysis.verdicts)
     return LinkGraph(kept, digests, created, db.packages, owners, db.problems)

@@ -10,6 +10,7 @@ from imagescan.checks.model import FileVerdict, Finding
 from imagescan.loader.context import LoaderContext
 from imagescan.loader.model import Process
 from imagescan.packages.model import PackageDb
+from imagescan.packages.read import read_packages
 
 
 @dataclass(frozen=True)
@@ -24,3 +25,8 @@ class Analysis:
     # The image's package databases, read once for the plugins' evidence and the link
     # graph's owners (each read resolves every packaged path: issue 14).
     packages: PackageDb | None = None
+
+    def package_db(self) -> PackageDb:
+        """The image's package databases: those the analysis read, else read now (an
+        Analysis built without them)."""
+        return self.packages if self.packages is not None else read_packages(self.ctx.rootfs)

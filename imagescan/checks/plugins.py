@@ -37,7 +37,6 @@ from imagescan.globs import path_matches
 from imagescan.loader.context import LoaderContext
 from imagescan.loader.model import Process
 from imagescan.packages.model import PackageDb
-from imagescan.packages.read import read_packages
 from imagescan.rootfs.model import EntryType
 
 # What plugin judgement changes: the new verdict of each plugin it re-judged or annotated.
@@ -327,7 +326,7 @@ def _judge_inferred(trier: _Trier, analysis: Analysis, pending: Sequence[_Pendin
     runtime = _runtime_symbols(analysis)
     # every symlink resolved: only when a trial leaves nothing undefined (evidence)
     aliases = functools.cache(lambda: links_to(judge.ctx, {p.path for p in pending}))
-    owner = _owner_names(analysis.packages or read_packages(judge.ctx.rootfs))
+    owner = _owner_names(analysis.package_db())
     updates: Updates = {}
     for plugin in pending:
         verdict = analysis.verdicts[plugin.path]
