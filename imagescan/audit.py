@@ -175,16 +175,26 @@ def base_groups(
     """Positions of the images by their base (every diff_id but the top layer's), read from
     the manifest and config alone. An image that cannot be opened is a group of its own (its
     task will report why)."""
-    groups: dict[tuple[str, ...], list[int]] = {}
+    return {base: positions for base, (positions, _) in sized_base_groups(images, source).items()}
+
+
+def sized_base_groups(
+    images: Sequence[tuple[int, str]], source: SourceOptions
+) -> dict[tuple[str, ...], tuple[list[int], int]]:
+    """base_groups, each with the bytes of its base's layers as the manifest gives them
+    (what the group's first image reads; 0 where unknown)."""
+    groups: dict[tuple[str, ...], tuple[list[int], int]] = {}
     for position, reference in images:
+        size = 0
         try:
             image = open_image(reference, source)
             image.close()
             diff_ids = image.config.diff_ids
             base = tuple(diff_ids[:-1]) or tuple(diff_ids) or (reference,)
+            size = sum(layer.size or 0 for layer in image.layers[: max(len(diff_ids) - 1, 1)])
         except ImagescanError:
             base = (reference,)
-        groups.setdefault(base, []).append(position)
+        groups.setdefault(base, ([], size))[0].append(position)
     return groups
 
 

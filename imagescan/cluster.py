@@ -6,6 +6,12 @@ is submitted), and each group is pinned to one worker with Dask's worker restric
 (`workers=[address]`, `allow_other_workers=True`: a loose restriction, so that a task whose
 worker died runs elsewhere). While there are more workers than groups, the largest group is
 split, so that no worker idles; a group's base is then read once per worker it went to.
+Groups go to workers by cost (their images, plus reading their base: the manifest's layer
+sizes), and a worker runs its images group by group (task priorities), so that the carry
+(checks.reuse) holds from one image to the next. The LocalCluster of `--workers` runs
+without work stealing, which took single images of another worker's group, each reading
+that group's base again; a scheduler of the user's may want the same
+(`distributed.scheduler.work-stealing: false`).
 
 Failures: an error imagescan knows (an unreadable image) is a result, not a failure. A task
 that raises is run again once (`retries=1`); a worker that dies takes its task to another
@@ -32,7 +38,7 @@ from typing import Any
 import dask
 from distributed import Client, Future, LocalCluster, WorkerPlugin, get_worker
 
-from imagescan.audit import AuditSettings, ImageResult, audit_image, base_groups
+from imagescan.audit import AuditSettings, ImageResult, audit_image, sized_base_groups
 from imagescan.checks.reuse import Carry
 from imagescan.errors import ImagescanError, UsageError
 from imagescan.heap import fix_mmap_threshold, release_free_memory
@@ -42,6 +48,9 @@ from imagescan.store.model import Store
 EXTRA = "imagescan[cluster]"
 PLUGIN = "imagescan-store"
 RETRIES = 1  # a task that raises runs twice in all
+# What reading a base costs, in images of a group: an image after the first of its base
+# takes ~35 ms, inflating and walking a layer ~1 s per GB (benchmarks/README.md, issue 12).
+BYTES_PER_IMAGE = 32 << 20
 
 
 class StorePlugin(WorkerPlugin):
@@ -109,7 +118,11 @@ def connect(scheduler: str | None, workers: int | None) -> Iterator[Client]:
         with client:
             yield client
         return
-    with dask.config.set({"distributed.scheduler.allowed-failures": RETRIES}):
+    # No work stealing: an idle worker that takes an image of another worker's group reads
+    # that group's base again (a 1 GB base: seconds), for an image of some 35 ms.
+    config = {"distributed.scheduler.allowed-failures": RETRIES}
+    config["distributed.scheduler.work-stealing"] = False
+    with dask.config.set(config):
         cluster = LocalCluster(
             n_workers=workers or 1,
             threads_per_worker=1,
@@ -130,12 +143,15 @@ def audit_on_dask(
     """Every image's result (exactly one each), computed by the cluster's workers."""
     client.register_plugin(StorePlugin(settings.store), name=PLUGIN)
     addresses = sorted(client.scheduler_info()["workers"])
-    groups = base_groups(images, settings.options.source)
-    placement = place(list(groups.values()), addresses)
+    groups = list(sized_base_groups(images, settings.options.source).values())
+    weights = [size / BYTES_PER_IMAGE for _, size in groups]
+    placement = place([positions for positions, _ in groups], addresses, weights)
     run = uuid.uuid4().hex[:12]
     futures: dict[int, Future[Any]] = {}
-    for position, reference in images:
-        where = placement.get(position)
+    reference_of = dict(images)
+    order = list(placement) or list(reference_of)  # a worker's images piece by piece
+    for rank, position in enumerate(order):
+        reference, where = reference_of[position], placement.get(position)
         futures[position] = client.submit(
             audit_task,
             reference,
@@ -147,6 +163,7 @@ def audit_on_dask(
             allow_other_workers=True,
             retries=RETRIES,
             pure=False,
+            priority=-rank,
         )
     results = [_result(futures[p], ref, p) for p, ref in images]
     _tell(progress, f"{len(results)} images audited on {len(addresses)} workers")
@@ -167,24 +184,33 @@ def _result(future: Future[Any], reference: str, position: int) -> ImageResult:
     return result
 
 
-def place(groups: Sequence[Sequence[int]], workers: Sequence[str]) -> dict[int, str]:
-    """Image position -> worker address. Groups are split (largest first) while there are
-    more workers than pieces, then the pieces go largest first to the least loaded worker
-    (longest-processing-time first), so that each piece's base is read by one worker."""
+def place(
+    groups: Sequence[Sequence[int]],
+    workers: Sequence[str],
+    weights: Sequence[float] | None = None,
+) -> dict[int, str]:
+    """Image position -> worker address, each worker's images piece by piece. Groups are
+    split (largest first) while there are more workers than pieces, then the pieces go
+    costliest first to the least loaded worker (longest-processing-time first), so that
+    each piece's base is read by one worker. A piece costs its images plus its group's
+    weight (reading its base, in images: every piece of a split group reads it)."""
     if not workers:
         return {}
-    pieces = [list(g) for g in groups if g]
+    weight = list(weights) if weights is not None else [0.0] * len(groups)
+    pieces = [(list(g), w) for g, w in zip(groups, weight, strict=True) if g]
     while len(pieces) < len(workers):
-        pieces.sort(key=len, reverse=True)
-        if not pieces or len(pieces[0]) < 2:
+        pieces.sort(key=lambda p: len(p[0]), reverse=True)
+        if not pieces or len(pieces[0][0]) < 2:
             break
-        largest = pieces.pop(0)
+        largest, cost = pieces.pop(0)
         half = len(largest) // 2
-        pieces += [largest[:half], largest[half:]]
+        pieces += [(largest[:half], cost), (largest[half:], cost)]
     load: Mapping[str, list[int]] = {w: [] for w in workers}
-    for piece in sorted(pieces, key=len, reverse=True):
-        target = min(workers, key=lambda w: len(load[w]))
+    spent = dict.fromkeys(workers, 0.0)
+    for piece, cost in sorted(pieces, key=lambda p: len(p[0]) + p[1], reverse=True):
+        target = min(workers, key=lambda w: spent[w])
         load[target].extend(piece)
+        spent[target] += len(piece) + cost
     return {position: w for w, positions in load.items() for position in positions}
 
 

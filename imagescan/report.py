@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from imagescan import __version__
@@ -96,7 +97,10 @@ def _cut_optional(text: str | None) -> str | None:
 
 def bounded_finding(finding: Finding) -> Finding:
     """The finding with its strings and its symbol list within bounds; `symbols_cut` counts
-    the symbols left out."""
+    the symbols left out. A finding already within them is itself (a report shares the
+    analysis' values instead of copying every one: issue 12)."""
+    if _finding_within(finding):
+        return finding
     symbols = finding.symbols[:MAX_SYMBOLS_PER_FINDING]
     return replace(
         finding,
@@ -110,9 +114,34 @@ def bounded_finding(finding: Finding) -> Finding:
     )
 
 
+def _finding_within(finding: Finding) -> bool:
+    if len(finding.symbols) > MAX_SYMBOLS_PER_FINDING or len(finding.tried) > MAX_NAMES_PER_FILE:
+        return False
+    texts = (finding.subject, finding.message, finding.required_by, finding.provider)
+    return _short(texts) and _short(finding.symbols) and _short(p for p, _ in finding.tried)
+
+
+def _short(texts: Iterable[str | None]) -> bool:
+    return all(text is None or len(text) <= MAX_STRING for text in texts)
+
+
+def _verdict_within(verdict: FileVerdict) -> bool:
+    counts = len(verdict.findings), len(verdict.needed), len(verdict.resolved)
+    if counts[0] > MAX_FINDINGS_PER_FILE or max(counts[1:]) > MAX_NAMES_PER_FILE:
+        return False
+    texts = (verdict.path, verdict.interpreter, *verdict.needed, *verdict.resolved)
+    return (
+        _short(texts)
+        and _short(verdict.resolved.values())
+        and all(_finding_within(f) for f in verdict.findings)
+    )
+
+
 def bounded_verdict(verdict: FileVerdict) -> FileVerdict:
     """What one file contributes, within bounds: root causes are kept before their fallout,
-    `findings_cut` counts the findings left out."""
+    `findings_cut` counts the findings left out. A verdict already within them is itself."""
+    if _verdict_within(verdict):
+        return verdict
     order = sorted(
         range(len(verdict.findings)), key=lambda i: verdict.findings[i].caused_by is not None
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 from imagescan.analyze import Analysis, analyze
 from imagescan.checks.causes import link_causes
 from imagescan.checks.model import FileVerdict
-from imagescan.checks.reuse import ByIdentity, ByValue, Carry
+from imagescan.checks.reuse import ByIdentity, Carry
 from imagescan.heap import release_free_memory
 from imagescan.image.model import OpenedImage, SourceOptions
 from imagescan.image.progress import CountingAccess, ProgressSink
@@ -138,17 +138,15 @@ def image_info(image: OpenedImage, rootfs: RootFS) -> ImageInfo:
 def make_report(
     image: OpenedImage, rootfs: RootFS, analysis: Analysis, carry: Carry | None = None
 ) -> Report:
-    """The report of one analysed image; with `carry`, the verdicts as reported and the
-    processes' edges of the previous image are taken where they hold (checks.reuse)."""
-    memos = carry.memos if carry is not None else {}
-    reported: ByValue[FileVerdict, FileVerdict] = ByValue(memos.pop("reported", {}))
-    edges: LinksMemo = ByIdentity(memos.pop("links", {}))
-    paths = sorted(analysis.verdicts)
-    files = tuple(reported.get(p, analysis.verdicts[p], _reported) for p in paths)
+    """The report of one analysed image; with `carry`, the processes' edges of the previous
+    image are taken where they hold (checks.reuse)."""
+    files = tuple(_reported(analysis.verdicts[p]) for p in sorted(analysis.verdicts))
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # the SBOM's creation time
+    memos = carry.memos if carry is not None else {}
+    edges: LinksMemo = ByIdentity(memos.pop("links", {}))
     links = link_graph(rootfs, analysis, created, edges if carry is not None else None)
     if carry is not None and carry.judged is not None:
-        memos.update(reported=reported.made, links=edges.made)
+        memos["links"] = edges.made
     return Report(
         image_info(image, rootfs),
         files,
@@ -159,5 +157,10 @@ def make_report(
 
 
 def _reported(verdict: FileVerdict) -> FileVerdict:
-    """A verdict as reported: fallout linked to its root cause, within the report's bounds."""
-    return bounded_verdict(replace(verdict, findings=link_causes(verdict.findings)))
+    """A verdict as reported: fallout linked to its root cause, within the report's bounds
+    (the verdict itself when neither changes anything: a report shares the analysis'
+    values, and an audit's next image does not hold a copy of them)."""
+    linked = link_causes(verdict.findings)
+    if any(new is not old for new, old in zip(linked, verdict.findings, strict=True)):
+        verdict = replace(verdict, findings=linked)
+    return bounded_verdict(verdict)

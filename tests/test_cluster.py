@@ -156,3 +156,15 @@ def test_without_dask_the_error_names_the_extra(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "pip install 'imagescan[cluster]'" in done.stderr
+
+
+def test_a_group_whose_base_costs_more_gets_a_worker_of_its_own() -> None:
+    """Three groups of ten on two workers: by count two groups share a worker whichever
+    they are; weighted by what reading each base costs (a 1 GB base), the costly one is
+    alone and the two cheap ones share the other worker."""
+    groups = [list(range(0, 10)), list(range(10, 20)), list(range(20, 30))]
+    placement = place(groups, ["a", "b"], weights=[1.0, 1.5, 32.0])
+    costly = {placement[i] for i in groups[2]}
+    assert len(costly) == 1
+    assert {placement[i] for i in groups[0] + groups[1]} == {"a", "b"} - costly
+    assert place(groups, ["a", "b"]) == place(groups, ["a", "b"], [0.0, 0.0, 0.0])

@@ -74,3 +74,23 @@ def test_root_causes_are_kept_before_their_fallout() -> None:
     verdict = FileVerdict("/bin/x", "pie-exec", Status.BROKEN, findings=(*fallout, cause))
     kept = bounded_verdict(verdict)
     assert kept.findings[-1].kind == FindingKind.MISSING_LIBRARY and kept.findings_cut == 11
+
+
+def test_a_verdict_within_the_bounds_is_reported_as_it_is() -> None:
+    """The report shares the analysis' values (an audit's next image holds no copy of
+    them: issue 12); what is over a bound is cut, the rest still shared."""
+    short = Finding(FindingKind.MISSING_LIBRARY, Severity.ERROR, "libz.so.1", "missing")
+    verdict = FileVerdict(
+        "/bin/x", "pie-exec", Status.BROKEN, needed=("libz.so.1",), findings=(short,)
+    )
+    assert bounded_verdict(verdict) is verdict
+    long = Finding(FindingKind.MISSING_LIBRARY, Severity.ERROR, HUGE, "missing")
+    for over in (
+        FileVerdict("/bin/x", "pie-exec", Status.BROKEN, findings=(short, long)),
+        FileVerdict("/bin/x", "pie-exec", Status.OK, resolved={"libz.so.1": HUGE}),
+        FileVerdict("/bin/x", "pie-exec", Status.OK, needed=("a",) * 501),
+    ):
+        cut = bounded_verdict(over)
+        assert cut != over
+    cut = bounded_verdict(FileVerdict("/bin/x", "pie-exec", Status.BROKEN, findings=(short, long)))
+    assert cut.findings[0] is short and len(cut.findings[1].subject) < len(HUGE)

@@ -11,9 +11,9 @@ scan gives (a test compares them).
 
 The same holds for the other per-image work on those files (issue 12): a plugin's trial
 inside a host (`Memo`, by the entries it looked at), what a plugin lacks on its own and
-each process's link-graph edges (`ByIdentity`: functions of one carried process), and a
-verdict as reported (`ByValue`: a function of the verdict alone). Each is looked up by what
-it rests on; anything else is computed afresh.
+each process's link-graph edges (`ByIdentity`: functions of one carried process), the
+package databases, the tree of the lower layers (rootfs.squash.LowerTree). Each is looked
+up by what it rests on; anything else is computed afresh.
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ class Delta:
 @dataclass
 class Carry:
     """What an audit hands from one image to the next: the tree of its lower layers, its
-    judging, and what was made from it (plugin trials, link-graph edges, reported
-    verdicts)."""
+    judging, and what was made from it (plugin trials, package databases, link-graph
+    edges)."""
 
     judged: Judged | None = None
     lower: LowerTree = field(default_factory=LowerTree)
@@ -222,24 +222,12 @@ class ByIdentity(Generic[A, V]):
     def get(self, path: str, argument: A, compute: Callable[[A], V]) -> V:
         for memo in (self.made, self.earlier):
             found = memo.get(path)
-            if found is not None and self.same(found[0], argument):
+            if found is not None and found[0] is argument:
                 break
         else:
             found = (argument, compute(argument))
         self.made[path] = found
         return found[1]
-
-    def same(self, known: A, argument: A) -> bool:
-        return known is argument
-
-
-@dataclass
-class ByValue(ByIdentity[A, V]):
-    """ByIdentity, an equal argument taken as the same (a frozen value whose result
-    depends on its value alone: a verdict as reported)."""
-
-    def same(self, known: A, argument: A) -> bool:
-        return known is argument or known == argument
 
 
 def changed_paths(before: RootFS, after: RootFS) -> frozenset[str]:
