@@ -35,7 +35,9 @@ if TYPE_CHECKING:
     from imagescan.hints.sources import IndexSource
     from imagescan.image.progress import ProgressSink
     from imagescan.policy.rules import Policy
+    from imagescan.recorded import Judging
     from imagescan.scan import Scanned, ScanOptions
+    from imagescan.store.model import Store
 
 SUBCOMMANDS: tuple[str, ...] = (
     "scan",
@@ -98,7 +100,8 @@ def _image_options(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         type=Path,
         help="keep the facts of each layer in DIR by diff_id, so that shared and repeated "
-        "layers are read once (default: $IMAGESCAN_CACHE_DIR, else no cache)",
+        "layers are read once, and scan's reports by image digest and settings "
+        "(default: $IMAGESCAN_CACHE_DIR, else no cache)",
     )
     parser.add_argument(
         "--timeout",
@@ -199,6 +202,12 @@ def _scan_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         action="store_true",
         help="fetch the image's package index from its own configured sources (cached) to "
         "name the package that ships a missing library (default: offline)",
+    )
+    scan.add_argument(
+        "--rescan",
+        action="store_true",
+        help="scan the image even when the store (--cache) has the report of the same "
+        "image bytes judged with the same settings",
     )
     scan.add_argument(
         "--allow-empty",
@@ -539,29 +548,118 @@ def load_policy(reference: str) -> Policy:
     return load(reference)
 
 
-def judged(reference: str, args: argparse.Namespace, policy: Policy) -> tuple[Scanned, Report]:
-    """Scan an image and apply the policy to its report (header: policy and config file)."""
+def judged(
+    reference: str, args: argparse.Namespace, policy: Policy, store: Store | None = None
+) -> tuple[Scanned, Report]:
+    """Scan an image and apply the policy to its report (header: policy and config file).
+    Layer facts come from `store` (the caller's, left open), else from --cache if given."""
+    from imagescan.store import open_store
+
+    if store is not None:
+        return _judged(reference, args, policy, store)
+    owned = open_store(args.cache) if getattr(args, "cache", None) is not None else None
+    try:
+        return _judged(reference, args, policy, owned)
+    finally:
+        if owned is not None:
+            say_store_notes(owned)
+            owned.close()
+
+
+def say_store_notes(store: Store) -> None:
+    """Entries the store ignored are said, not hidden (issue 12)."""
+    for note in store.stats.notes:
+        print(f"imagescan: note: {display(note)}", file=sys.stderr)
+
+
+def _judged(
+    reference: str, args: argparse.Namespace, policy: Policy, store: Store | None
+) -> tuple[Scanned, Report]:
     import dataclasses
 
     from imagescan.policy.apply import apply_policy
     from imagescan.scan import scan
-    from imagescan.store import open_store
 
-    store = open_store(args.cache) if getattr(args, "cache", None) is not None else None
-    try:
-        with progress_display(args) as sink:
-            scanned = scan(reference, scan_options(args, policy), sink=_sink(sink), store=store)
-    finally:
-        if store is not None:  # issue 12: entries the store ignored are said, not hidden
-            for note in store.stats.notes:
-                print(f"imagescan: note: {display(note)}", file=sys.stderr)
-            store.close()
-    fail_on = Severity(getattr(args, "fail_on", None) or Severity.ERROR)
+    with progress_display(args) as sink:
+        scanned = scan(reference, scan_options(args, policy), sink=_sink(sink), store=store)
     report = apply_policy(
-        scanned.report, policy, today=date.today(), rootfs=scanned.rootfs, fail_on=fail_on
+        scanned.report, policy, today=date.today(), rootfs=scanned.rootfs, fail_on=_fail_on(args)
     )
     report = dataclasses.replace(report, policy=args.policy, config_file=args.config_file)
     return scanned, hinted(report, scanned, args)
+
+
+def _fail_on(args: argparse.Namespace) -> Severity:
+    return Severity(getattr(args, "fail_on", None) or Severity.ERROR)
+
+
+def scan_report(args: argparse.Namespace, policy: Policy) -> Report:
+    """`scan`'s judged report: with a store, the one kept for the same image bytes and the
+    same judging when there is one (issue 14), else a scan's, then kept."""
+    from imagescan.store import open_store
+
+    if args.cache is None or args.rescan or args.hints_online:
+        return judged(args.reference, args, policy)[1]  # --hints-online: the index may change
+    store = open_store(args.cache)
+    try:
+        return _kept_or_judged(args, policy, store)
+    finally:
+        say_store_notes(store)
+        store.close()
+
+
+def _kept_or_judged(args: argparse.Namespace, policy: Policy, store: Store) -> Report:
+    from datetime import UTC, datetime
+
+    from imagescan.image.sources import open_image
+    from imagescan.recorded import as_rescanned, record_report, recorded_report, report_key
+
+    image = open_image(args.reference, scan_options(args, policy).source)
+    image.close()  # the manifest and config are all the key needs
+    judging = judging_of(args, policy)
+    image.reference = args.reference  # the report names it as the user gave it
+    key = report_key(image.config, judging, store.facts_version)
+    kept = recorded_report(store, key) if key is not None else None
+    if kept is not None:
+        if not args.quiet:
+            print(
+                "imagescan: note: the report of an earlier scan of these image bytes with "
+                "these settings, from the store (--rescan to scan again)",
+                file=sys.stderr,
+            )
+        created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return as_rescanned(kept, image, created)
+    scanned, report = judged(args.reference, args, policy, store)
+    # Keyed by the image actually read: a tag may have moved since it was first opened.
+    scanned_key = report_key(scanned.image.config, judging, store.facts_version)
+    if scanned_key is not None:
+        record_report(store, scanned_key, report)
+    return report
+
+
+def judging_of(args: argparse.Namespace, policy: Policy) -> Judging:
+    """What besides the image's bytes `scan`'s report depends on (recorded.report_key)."""
+    from imagescan.recorded import Judging
+
+    dated = any(w.expires is not None for w in policy.waivers)
+    return Judging(
+        scan_options(args, policy),
+        policy,
+        str(_fail_on(args)),
+        args.policy,
+        args.config_file,
+        date.today() if dated else None,
+        index_stamps(hints_cache_dir(args) / "hints"),
+    )
+
+
+def index_stamps(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """(name, size, mtime_ns) of each cached package index: hints are made from them."""
+    try:
+        found = [(e.name, e.stat()) for e in os.scandir(folder) if e.is_file()]
+    except OSError:
+        return ()
+    return tuple(sorted((name, st.st_size, st.st_mtime_ns) for name, st in found))
 
 
 def _sink(sink: ProgressDisplay | None) -> ProgressSink | None:
@@ -627,7 +725,7 @@ def fails(report: Report, fail_on: str) -> bool:
 def cmd_scan(args: argparse.Namespace) -> int:
     outputs = check_outputs(args)
     policy = load_policy(args.policy)  # a bad policy stops before the image is read
-    _, report = judged(args.reference, args, policy)
+    report = scan_report(args, policy)
     for output in outputs:
         write_report(report, output, quiet=args.quiet)
     if not report.files and not args.allow_empty:
@@ -968,7 +1066,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
         pruned = store.prune(age, size)
     finally:
         store.close()
-    print(f"pruned {pruned.layers} layer entries, {pruned.bytes / (1 << 20):.1f} MiB")
+    reports = f" and {pruned.reports} scan reports" if pruned.reports else ""
+    print(f"pruned {pruned.layers} layer entries{reports}, {pruned.bytes / (1 << 20):.1f} MiB")
     return ExitCode.OK
 
 

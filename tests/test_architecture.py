@@ -34,7 +34,7 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("imagescan.hints",),  # issue 11: provenance and fixes, made from a Report
     ("imagescan.policy",),
     ("imagescan.render", "imagescan.attest"),
-    ("imagescan.scan", "imagescan.diff"),
+    ("imagescan.scan", "imagescan.diff", "imagescan.recorded"),  # recorded: kept reports
     ("imagescan.audit", "imagescan.history"),
     ("imagescan.cluster",),  # audits on Dask (issue 12)
     ("imagescan.cli",),

@@ -72,3 +72,22 @@ def test_a_bad_url_is_a_one_line_error(postgres: str) -> None:
     wrong = postgres.replace("port=", "port=1")
     with pytest.raises(UsageError, match=r"^store postgresql://"):
         open_store(wrong)
+
+
+def test_a_report_kept_in_postgresql_is_read_by_another_client(fleet: Fleet, postgres: str) -> None:
+    from imagescan.recorded import Judging, record_report, recorded_report, report_key
+    from imagescan.scan import scan
+
+    done = scan(fleet.references[1], ScanOptions())
+    first = open_store(postgres)
+    key = report_key(
+        done.image.config,
+        Judging(ScanOptions(), load_policy("default"), "error"),
+        first.facts_version,
+    )
+    assert key is not None and recorded_report(first, key) is None
+    record_report(first, key, done.report)
+    first.close()
+    second = open_store(postgres)
+    assert recorded_report(second, key) == done.report and not second.stats.notes
+    second.close()

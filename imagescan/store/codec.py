@@ -33,6 +33,7 @@ FACTS_SCHEMA = 5  # 3: package databases kept (issue 11); 4: ElfFacts.sha256/sha
 # 5: UndefinedSymbol.canonical (issue 9)
 FORMAT = "imagescan-layer-facts"
 
+Fields = tuple[str, str]  # an envelope's names for its tag and its value
 Encode = Callable[[Any], Any]
 Decode = Callable[[Any], Any]
 
@@ -63,38 +64,55 @@ class _Pair:
         return [self.decode(v) for v in column]
 
 
-class Codec:
-    """Encoder and validating decoder of `LayerIndex`, built once from its type hints."""
+class TypedCodec:
+    """Encoder and validating decoder of one dataclass type, built once from its type
+    hints; an entry is an envelope (format, version, tag) around the value, so that an
+    entry of another kind, version or key is refused before its value is read."""
 
-    def __init__(self) -> None:
-        pair = _for_type(LayerIndex)
-        self._pair = pair
-        shape = hashlib.sha256(pair.shape.encode()).hexdigest()[:12]
-        self.version = f"{__version__}/facts-{FACTS_SCHEMA}/{shape}"
+    def __init__(self, root: type, entry_format: str, version: str, fields: Fields) -> None:
+        self._pair = _for_type(root)
+        self._root = root
+        self.format = entry_format
+        self._tag, self._value = fields
+        shape = hashlib.sha256(self._pair.shape.encode()).hexdigest()[:12]
+        self.version = f"{version}/{shape}"
 
-    def dumps(self, layer: LayerIndex) -> bytes:
-        """The entry: a small envelope (format, version, diff_id) around the facts."""
-        doc = {
-            "format": FORMAT,
-            "version": self.version,
-            "diff_id": layer.diff_id,
-            "layer": self._pair.encode(layer),
-        }
+    def dumps(self, value: Any, tag: str) -> bytes:
+        """The entry of `value`, written for `tag` (a diff_id, a result key)."""
+        doc = {"format": self.format, "version": self.version, self._tag: tag}
+        doc[self._value] = self._pair.encode(value)
         return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 1)
 
-    def loads(self, data: bytes, diff_id: str) -> LayerIndex:
-        """The layer back, or EntryError saying why the entry cannot be used."""
+    def loads(self, data: bytes, tag: str) -> Any:
+        """The value back, or EntryError saying why the entry cannot be used."""
         try:
             doc = json.loads(zlib.decompress(data))
         except (zlib.error, ValueError, RecursionError) as err:
             raise EntryError(f"not an imagescan entry ({type(err).__name__})") from err
-        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        if not isinstance(doc, dict) or doc.get("format") != self.format:
             raise EntryError("not an imagescan entry")
-        if doc.get("version") != self.version or doc.get("diff_id") != diff_id:
-            raise EntryError("written by another version or for another layer")
-        layer = self._pair.decode(doc.get("layer"))
+        if doc.get("version") != self.version or doc.get(self._tag) != tag:
+            raise EntryError(f"written by another version or for another {self._value}")
+        value = self._pair.decode(doc.get(self._value))
+        assert isinstance(value, self._root)
+        return value
+
+
+class Codec(TypedCodec):
+    """Encoder and validating decoder of `LayerIndex`, tagged by its diff_id."""
+
+    def __init__(self) -> None:
+        version = f"{__version__}/facts-{FACTS_SCHEMA}"
+        super().__init__(LayerIndex, FORMAT, version, ("diff_id", "layer"))
+
+    def dumps(self, value: Any, tag: str | None = None) -> bytes:
+        """The layer's entry (tagged by its own diff_id)."""
+        return super().dumps(value, tag or value.diff_id)
+
+    def loads(self, data: bytes, tag: str) -> LayerIndex:
+        layer = super().loads(data, tag)
         assert isinstance(layer, LayerIndex)
-        if layer.diff_id != diff_id:
+        if layer.diff_id != tag:
             raise EntryError("written for another layer")
         return layer
 
@@ -117,7 +135,7 @@ def _for_type(hint: Any) -> _Pair:
     if origin in (Mapping, dict):
         key, value = typing.get_args(hint)
         if key is not str:
-            raise TypeError(f"mapping keys must be str, not {key}")
+            return _pairs_pair(_for_type(key), _for_type(value))
         return _mapping_pair(_for_type(value))
     raise TypeError(f"the facts codec has no rule for {hint!r}")
 
@@ -260,6 +278,22 @@ def _mapping_pair(value: _Pair) -> _Pair:
         return dict(zip(raw, value.decode_column(list(raw.values())), strict=True))
 
     return _Pair(encode, decode, f"{{str:{value.shape}}}", None)
+
+
+def _pairs_pair(key: _Pair, value: _Pair) -> _Pair:
+    """A mapping whose keys are not text (tuples, enums): the list of its [key, value]
+    pairs, in the mapping's order."""
+
+    def encode(mapping: Any) -> Any:
+        return [[key.encode(k), value.encode(v)] for k, v in mapping.items()]
+
+    def decode(raw: Any) -> Any:
+        if type(raw) is not list or set(map(type, raw)) - {list} or {len(p) for p in raw} - {2}:
+            raise EntryError("expected a list of [key, value] pairs")
+        keys = [key.decode(k) for k, _ in raw]
+        return dict(zip(keys, value.decode_column([v for _, v in raw]), strict=True))
+
+    return _Pair(encode, decode, f"{{{key.shape}:{value.shape}}}")
 
 
 def _scalar(kind: type) -> _Pair:

@@ -141,6 +141,7 @@ class PastOutcome:
 class Pruned:
     layers: int
     bytes: int
+    reports: int = 0  # whole scan reports (issue 14)
 
 
 @dataclass
@@ -167,6 +168,10 @@ class Store(Protocol):
     def record(self, run: Run) -> None: ...
 
     def reusable(self, result_key: str) -> ImageSummary | None: ...
+
+    def recorded_report(self, result_key: str, version: str) -> bytes | None: ...
+
+    def record_report(self, result_key: str, version: str, data: bytes) -> None: ...
 
     def history(self, references: Sequence[str], limit: int) -> list[PastOutcome]: ...
 

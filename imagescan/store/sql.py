@@ -41,7 +41,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX audit_images_reference ON audit_images (reference)",
         "CREATE INDEX audit_images_result_key ON audit_images (result_key)",
     ),
+    # Version 2: whole scan reports by result key (issue 14: a rescan of the same bytes
+    # with the same settings reads one entry, not every layer's facts and the analysis).
+    (
+        "CREATE TABLE scan_reports (result_key TEXT NOT NULL, version TEXT NOT NULL, "
+        "data {blob} NOT NULL, size BIGINT NOT NULL, created {real} NOT NULL, "
+        "used {real} NOT NULL, PRIMARY KEY (result_key, version))",
+    ),
 )
+# The tables of entries that pruning drops by age and size, and their key columns.
+ENTRY_TABLES = (("layer_facts", "diff_id"), ("scan_reports", "result_key"))
 SCHEMA_VERSION = len(MIGRATIONS)
 RECENT_LAYERS = 4  # decoded layers kept per session: images of one group share a base
 TOUCH_AFTER = 3600.0  # `used` is rewritten at most hourly per entry (pruning needs no more)
@@ -134,6 +143,33 @@ class SqlStore:
             )
         self._remember(layer, layer.diff_id)
 
+    def recorded_report(self, result_key: str, version: str) -> bytes | None:
+        """The entry of the report kept for exactly this key and version, if any."""
+        rows = self.db.rows(
+            "SELECT data, used FROM scan_reports WHERE result_key = ? AND version = ?",
+            (result_key, version),
+        )
+        if not rows:
+            return None
+        if time.time() - float(rows[0][1]) > TOUCH_AFTER:
+            with self.db.write():
+                self.db.rows(
+                    "UPDATE scan_reports SET used = ? WHERE result_key = ? AND version = ?",
+                    (time.time(), result_key, version),
+                )
+        return bytes(rows[0][0])
+
+    def record_report(self, result_key: str, version: str, data: bytes) -> None:
+        """Keep a judged report's entry under its result key (the last one written wins)."""
+        now = time.time()
+        with self.db.write():
+            self.db.rows(
+                "INSERT INTO scan_reports (result_key, version, data, size, created, used) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (result_key, version) DO UPDATE SET "
+                "data = excluded.data, size = excluded.size, used = excluded.used",
+                (result_key, version, data, len(data), now, now),
+            )
+
     def record(self, run: Run) -> None:
         """Keep one audit run and every image's outcome."""
         with self.db.write():
@@ -186,34 +222,42 @@ class SqlStore:
         return past
 
     def prune(self, older_than: float | None, max_bytes: int | None) -> Pruned:
-        """Drop layer facts unused for `older_than` seconds, then the least recently used
-        until the rest takes at most `max_bytes`; facts of other versions always go."""
+        """Drop layer facts and reports unused for `older_than` seconds, then the least
+        recently used until the rest takes at most `max_bytes`; layer facts of other
+        versions always go (a report's version is its analysis': it goes by age or size)."""
         before = self._totals()
         with self.db.write():
             self.db.rows("DELETE FROM layer_facts WHERE version <> ?", (self.codec.version,))
             if older_than is not None:
                 cutoff = time.time() - older_than
-                self.db.rows("DELETE FROM layer_facts WHERE used < ?", (cutoff,))
+                for table, _ in ENTRY_TABLES:
+                    self.db.rows(f"DELETE FROM {table} WHERE used < ?", (cutoff,))
             if max_bytes is not None:
                 self._prune_to(max_bytes)
         after = self._totals()
         self._vacuum()
-        return Pruned(before.layers - after.layers, before.bytes - after.bytes)
+        return Pruned(
+            before.layers - after.layers, before.bytes - after.bytes, before.reports - after.reports
+        )
 
     def _prune_to(self, max_bytes: int) -> None:
-        rows = self.db.rows("SELECT diff_id, version, size FROM layer_facts ORDER BY used DESC")
+        union = " UNION ALL ".join(
+            f"SELECT '{table}', {key}, version, size, used FROM {table}"
+            for table, key in ENTRY_TABLES
+        )
         kept = 0
-        for diff_id, version, size in rows:
+        for table, key, version, size, _ in self.db.rows(union + " ORDER BY 5 DESC"):
             kept += int(size)
             if kept > max_bytes:
+                column = dict(ENTRY_TABLES)[table]
                 self.db.rows(
-                    "DELETE FROM layer_facts WHERE diff_id = ? AND version = ?",
-                    (diff_id, version),
+                    f"DELETE FROM {table} WHERE {column} = ? AND version = ?", (key, version)
                 )
 
     def _totals(self) -> Pruned:
         count, size = self.db.rows("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM layer_facts")[0]
-        return Pruned(int(count), int(size))
+        reports, more = self.db.rows("SELECT COUNT(*), COALESCE(SUM(size), 0) FROM scan_reports")[0]
+        return Pruned(int(count), int(size) + int(more), int(reports))
 
     def close(self) -> None:
         self._recent.clear()
