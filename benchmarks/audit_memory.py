@@ -56,7 +56,9 @@ def main() -> int:
     cache = ["--cache", cache_dir.name] if args.cache else []
     singles = []
     for ref in refs:
-        scan = [imagescan, "scan", ref, "-q", "--exit-zero", *cache]
+        # --rescan: a warm store would otherwise serve the kept report (issue 14), which
+        # reads no layer; the audits below rescan too.
+        scan = [imagescan, "scan", ref, "-q", "--exit-zero", "--rescan", *cache]
         if cache:  # the audits below read a warm cache: so does the scan they are held to
             cold = measured(scan)[1]
             print(f"  scan {ref.rsplit(':', 1)[1]:<28} cold cache {cold:7.1f} MiB")

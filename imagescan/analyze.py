@@ -133,7 +133,10 @@ def judge_recorded(
     def one(file: tuple[str, Entry, ElfFacts]) -> Judging:
         return _judge_one(judge, file, record)
 
-    shared = [facts for _, _, facts in files]  # forked children send these back by reference
+    # Forked children send these back by reference: every ELF file's facts, those of the
+    # carried files too, which the processes judged here load (issue 8: pickled whole, a
+    # carried libc's symbol tables came back once per chunk, 27 MiB on the corpus' deb11).
+    shared = [entry.elf for entry in rootfs.entries.values() if entry.elf is not None]
     judged = map_forked(one, files, jobs, shared, learner=judge)
     if jobs_for(len(files), jobs) > 1:
         judged = _as_one_process(judge, budget, files, judged, one)

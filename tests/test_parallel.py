@@ -93,6 +93,36 @@ def no_cycles_body() -> None:
     assert gc.garbage == [], {type(o).__name__ for o in gc.garbage}
 
 
+def carried_facts_body() -> None:
+    """Children judging an image on the last one's base send back the ELF facts of the
+    carried files (a library every process loads) as references too."""
+    from imagescan.checks.reuse import Carry
+    from imagescan.scan import ScanOptions, read_image
+
+    parallel.MIN_ITEMS_PER_JOB = 1
+    carry = Carry()
+    for name in ("glibc-too-new", "deb11"):  # the second is on the first's base
+        ref = f"oci-dir:{CORPUS / 'oci'}:{name}"
+        image, rootfs = read_image(ref, ScanOptions(source=SourceOptions()), carry=carry)
+        kept = carry.judged
+        analysis = analyze(rootfs, image.config, jobs=2, carry=carry)
+    assert kept is not None and kept.files  # something was carried into the second
+    earlier = {p: judging[1] for p, judging in kept.files.items()}
+    judged_here = [p for p, process in analysis.processes.items() if process is not earlier.get(p)]
+    assert len(judged_here) < len(analysis.processes)
+    assert len(judged_here) > 1
+    for path in judged_here:
+        for obj in analysis.processes[path].objects:
+            entry = rootfs.entries.get(obj.file)
+            assert entry is not None and obj.facts is entry.elf, (path, obj.file)
+
+
+def test_carried_files_facts_come_back_by_reference() -> None:
+    """They once came back pickled whole, once per chunk: a carried libc's symbol tables
+    27 MiB over on one corpus image, and an audit's peak 1.25x a scan's (issue 8)."""
+    in_fresh_process("carried_facts_body()")
+
+
 def test_a_childs_results_leave_no_cycle_behind() -> None:
     """The unpickler's memo once held a bound method of the unpickler: a cycle that kept
     every object of a child's frame alive until the collector ran, so an audit of 180
