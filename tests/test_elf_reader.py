@@ -216,6 +216,28 @@ def test_strings_so_only_for_dlopen_users(built: Callable[[str], Path]) -> None:
     assert _facts(built("libver.so")).strings_so == ()
 
 
+def test_strings_so_the_same_window_by_window(
+    built: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scan for literals goes window by window (a mapped library's pages are let go
+    after each, issue 14): windows of a few bytes, so that literals and ".so" itself
+    straddle their ends, find what one pass finds, each once and in the same order."""
+    import mmap
+
+    from imagescan.elf import reader
+
+    data = built("use-lazy").read_bytes()
+    whole = parse_elf(data, "/x").strings_so
+    assert whole
+    for window in (3, 7, 64, 4096):
+        monkeypatch.setattr(reader, "_SCAN_WINDOW", window)
+        assert parse_elf(data, "/x").strings_so == whole, window
+    with built("use-lazy").open("rb") as handle:
+        mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        assert parse_elf(mapped, "/x").strings_so == whole  # type: ignore[arg-type]
+        mapped.close()
+
+
 def _strip_section_headers(data: bytes) -> bytes:
     """What sstrip does to the header: no section header table (e_shoff, e_shnum, e_shstrndx)."""
     if data[4] == 2:  # ELFCLASS64

@@ -9,6 +9,7 @@ import random
 import subprocess
 import tarfile
 import tracemalloc
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -164,6 +165,25 @@ def test_elf_above_the_size_cap_is_skipped(hello: bytes, monkeypatch: pytest.Mon
     layer = index(File("/big", hello))
     assert layer.entries[0].elf is None
     assert "too large" in layer.skipped[0].reason
+
+
+def test_a_large_elf_file_is_read_through_a_spool(
+    hello: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above SPOOL_SIZE an ELF file is parsed from a mapped temporary copy (issue 14): the
+    same facts and digests as from one buffer; a file cut short is still refused."""
+    whole = index(File("/usr/bin/hello", hello), digests=True).entries[0].elf
+    monkeypatch.setattr(layer_module, "SPOOL_SIZE", 100)
+    spooled = index(File("/usr/bin/hello", hello), digests=True).entries[0].elf
+    assert whole is not None and whole.sha256 == hashlib.sha256(hello).hexdigest()
+    assert spooled == whole
+    assert index(File("/usr/bin/hello", hello), digests=False).entries[0].elf == replace(
+        whole, sha256=None, sha1=None
+    )
+    read = io.BytesIO(hello[64:1000]).read
+    content = layer_module._elf_content("/x", len(hello), hello[:64], read, True)
+    assert content.elf is None and content.skip_reason is not None
+    assert "file ends after 1000" in content.skip_reason
 
 
 def test_small_configuration_files_are_kept_verbatim() -> None:

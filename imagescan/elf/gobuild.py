@@ -57,7 +57,8 @@ def _find_header(
     if section is not None:
         off, size = section
         fits = size >= _HEADER_SIZE and off + _HEADER_SIZE <= len(data)
-        return off if fits and data.startswith(BUILDINFO_MAGIC, off) else None
+        # A slice, not startswith: a mapped file (rootfs.layer's spool) has no such method.
+        return off if fits and data[off : off + len(BUILDINFO_MAGIC)] == BUILDINFO_MAGIC else None
     for vaddr, off, size, writable in segments:
         end = min(off + size, len(data))
         pos = data.find(BUILDINFO_MAGIC, off, end) if writable else -1

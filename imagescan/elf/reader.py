@@ -10,9 +10,12 @@ Every offset and count read from the file is checked before use; trouble raises
 
 from __future__ import annotations
 
+import mmap
 import posixpath
 import re
 import struct
+from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import cast
 
@@ -138,17 +141,47 @@ def _strings_so(data: bytes, loads: tuple[ProgramHeader, ...], dyn: Dynamic) -> 
     data_only = [ph for ph in read_only if not ph.p_flags & PF_X]
     for ph in data_only or read_only:
         end = min(ph.p_offset + ph.p_filesz, len(data))
-        pos = data.find(b".so", ph.p_offset, end)
-        while pos >= 0:
-            if pos not in dynstr:
-                start = data.rfind(b"\0", max(ph.p_offset, pos - 256), pos) + 1
-                stop = data.find(b"\0", pos, min(end, pos + 256))
-                literal = data[start:stop] if start > 0 and stop > 0 else b""
-                match = _SO_STRING.search(literal)
-                if match:
-                    found.setdefault(match.group().decode("ascii"), None)
-            pos = data.find(b".so", pos + 3, end)
+        for start in range(ph.p_offset, end, _SCAN_WINDOW):
+            stop = min(end, start + _SCAN_WINDOW)
+            # A ".so" that starts before `stop` is this window's (it cannot overlap itself).
+            segment = range(ph.p_offset, end)
+            for literal in _so_literals(data, start, min(end, stop + 2), segment, dynstr):
+                found.setdefault(literal, None)
+            _release(data, start, stop)
     return tuple(found)
+
+
+# A large library without -z separate-code (libLLVM: one 97 MiB R+X segment) is scanned
+# whole; through a mapping (rootfs.layer spools files that large) each window's pages are
+# let go once scanned, so the scan does not make the whole file resident (issue 14).
+_SCAN_WINDOW = 8 << 20
+
+
+def _so_literals(
+    data: bytes, start: int, stop: int, segment: range, dynstr: range
+) -> Iterator[str]:
+    """The `lib*.so*` literals around each ".so" found in data[start:stop]."""
+    pos = data.find(b".so", start, stop)
+    while pos >= 0:
+        if pos not in dynstr:
+            first = data.rfind(b"\0", max(segment.start, pos - 256), pos) + 1
+            last = data.find(b"\0", pos, min(segment.stop, pos + 256))
+            literal = data[first:last] if first > 0 and last > 0 else b""
+            match = _SO_STRING.search(literal)
+            if match:
+                yield match.group().decode("ascii")
+        pos = data.find(b".so", pos + 3, stop)
+
+
+def _release(data: bytes, start: int, stop: int) -> None:
+    """Drop the mapped pages of data[start:stop] from this process (a mapping's only; the
+    page cache keeps them, a later read maps them again)."""
+    madvise = getattr(data, "madvise", None)
+    if madvise is None or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    first = start - start % mmap.PAGESIZE
+    with suppress(OSError, ValueError):
+        madvise(mmap.MADV_DONTNEED, first, stop - first)
 
 
 # --------------------------------------------------------------------------- entry point

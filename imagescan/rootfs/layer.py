@@ -10,6 +10,8 @@ trusted and becomes a Skipped entry.
 from __future__ import annotations
 
 import hashlib
+import mmap
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import BinaryIO
@@ -24,6 +26,10 @@ from imagescan.rootfs.tarstream import TarFormatError, TarMember, TarStream
 
 HEAD_SIZE = 64  # sizeof(Elf64_Ehdr): what open_verify (elf/dl-load.c) reads first
 MAX_ELF_SIZE = 1 << 30
+# Above this an ELF file is written to an unlinked temporary file and parsed through a
+# read-only mapping: only the pages of the tables the parser reads become resident, not
+# the whole file (issue 14: libLLVM's 112 MiB were a third of the /usr image's peak).
+SPOOL_SIZE = 16 << 20
 MAX_KEPT_SIZE = 8 << 20
 MAX_MEMBER_SIZE = 1 << 36  # 64 GiB: a larger declared size is a broken or hostile archive
 MAX_MEMBERS = 4_000_000
@@ -298,6 +304,8 @@ def _elf_content(
     if size > MAX_ELF_SIZE:
         return FileContent(None, skip_reason=f"too large to parse ({size} bytes)")
     try:
+        if size > SPOOL_SIZE:
+            return FileContent(None, elf=_spooled_facts(path, size, head, read, symbols, digests))
         data = _read_whole(head, size, read)
         facts = parse_elf(data, path, symbols=symbols)
         # Only the SBOMs show digests: hashing every ELF byte twice was 40% of `imagescan
@@ -306,6 +314,32 @@ def _elf_content(
     except MalformedElf as exc:
         reason = str(exc) or "malformed ELF file"
         return FileContent(reason, skip_reason=reason)
+
+
+def _spooled_facts(
+    path: str, size: int, head: bytes, read: Read, symbols: bool, digests: bool
+) -> ElfFacts:
+    """parse_elf of a large file through a mapping of its spooled copy (SPOOL_SIZE); the
+    digests hashed as the bytes go by."""
+    hashes = (hashlib.sha256(), hashlib.sha1()) if symbols and digests else ()
+    with tempfile.TemporaryFile() as spool:
+        written, chunk = 0, head
+        while True:
+            spool.write(chunk)
+            for sha in hashes:
+                sha.update(chunk)
+            written += len(chunk)
+            if written >= size:
+                break
+            chunk = read(min(READ_CHUNK, size - written))
+            if not chunk:
+                raise MalformedElf(f"file ends after {written} of {size} bytes")
+        spool.flush()
+        with mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            facts = parse_elf(mapped, path, symbols=symbols)  # type: ignore[arg-type]
+    if not hashes:
+        return facts
+    return replace(facts, sha256=hashes[0].hexdigest(), sha1=hashes[1].hexdigest())
 
 
 def with_digests(facts: ElfFacts, data: bytes | bytearray) -> ElfFacts:
