@@ -112,18 +112,23 @@ class _Builder:
                 return self.add_rtld()
         return None
 
+    def loaded_step(self, path: str) -> tuple[SearchStep]:
+        """The search of a name matched by the object loaded from `path` (one per image)."""
+        steps = self.ctx.loaded_steps.get(path)
+        if steps is None:
+            steps = self.ctx.loaded_steps[path] = (SearchStep(path, Rule.LOADED, Outcome.FOUND),)
+        return steps
+
     def load(
         self, requester: int, name: str, preload: Rule | None = None, *, auxiliary: bool = False
     ) -> None:
         """Resolve `name` for object `requester`; append the object when it is new."""
         known = self.loaded_match(name)
         if known is not None:
-            step = SearchStep(self.objects[known].path, Rule.LOADED, Outcome.FOUND)
+            steps = self.loaded_step(self.objects[known].path)
             fragile = self.fragile(requester, name, known)
             self.resolutions.append(
-                Resolution(
-                    requester, name, (step,), known, True, None, preload is not None, fragile
-                )
+                Resolution(requester, name, steps, known, True, None, preload is not None, fragile)
             )
             return
         params = self.preload_params() if preload is not None else self.params
