@@ -122,3 +122,60 @@ def test_the_version_follows_the_shape_of_the_facts() -> None:
     version = Codec().version
     assert version.count("/") == 2 and FORMAT == "imagescan-layer-facts"
     assert Codec().version == version  # the same shape, the same version, in any process
+
+
+def _elf_column(doc: dict[str, Any]) -> list[Any]:
+    """The `elf` column of the layer's entries, as written (LayerIndex field 2: entries)."""
+    from dataclasses import fields
+
+    from imagescan.rootfs.model import Entry
+
+    names = [f.name for f in fields(Entry)]
+    return list(doc["layer"][2][names.index("elf")])
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda text: text[:-1],  # cut short: not JSON
+        lambda text: json.loads(text),  # the tree itself, not its text
+        lambda text: json.dumps(json.loads(text)[:-1]),  # a field too few
+    ],
+)
+def test_each_elf_files_facts_is_a_text_checked_on_its_own(
+    layers: list[LayerIndex], damage: Any
+) -> None:
+    """One JSON text per ELF file's facts (issue 14: a large layer's tree is then never
+    built whole); a damaged one refuses the entry like any other field."""
+    codec = Codec()
+    layer = next(x for x in layers if any(e.elf for e in x.entries))
+    assert layer.diff_id is not None
+    doc = envelope(codec, layer)
+    column = _elf_column(doc)
+    at = next(i for i, text in enumerate(column) if text is not None)
+    assert isinstance(column[at], str)
+    from dataclasses import fields
+
+    from imagescan.rootfs.model import Entry
+
+    elf_index = [f.name for f in fields(Entry)].index("elf")
+    doc["layer"][2][elf_index][at] = damage(column[at])
+    with pytest.raises(EntryError):
+        codec.loads(packed(doc), layer.diff_id)
+
+
+def test_equal_references_and_versym_tuples_read_back_as_one_object(
+    layers: list[LayerIndex],
+) -> None:
+    """As the ELF reader shares them (issue 14: a layer read back from the store took twice
+    the memory of one read from its blob)."""
+    codec = Codec()
+    for layer in layers:
+        assert layer.diff_id is not None
+        back = codec.loads(codec.dumps(layer), layer.diff_id)
+        facts = [e.elf for e in back.entries if e.elf is not None]
+        refs = [r for f in facts for r in f.undefined]
+        assert len({id(r) for r in refs}) == len(set(refs))
+        versyms = [v for f in facts for v in f.defined.values()]
+        assert len({id(v) for v in versyms}) == len(set(versyms))
+    assert len(refs) > len(set(refs))  # the programs share references: something to share

@@ -366,7 +366,12 @@ def _one_versym(versym: int) -> tuple[int]:
     return found
 
 
-def _shared(ref: UndefinedSymbol) -> UndefinedSymbol:
+def shared_reference(ref: UndefinedSymbol) -> UndefinedSymbol:
+    """The one object of the references equal to `ref` (the store's decoder shares them
+    too: an entry read back is then as small as the layer read from its blob)."""
     if len(_REFERENCES) > _MAX_SHARED:
         _REFERENCES.clear()
     return _REFERENCES.setdefault(ref, ref)
+
+
+_shared = shared_reference

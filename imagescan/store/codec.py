@@ -25,6 +25,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from imagescan import __version__
+from imagescan.elf.model import ElfFacts, UndefinedSymbol
+from imagescan.elf.symtab import shared_reference
 from imagescan.rootfs.model import LayerIndex
 
 # Bump when what a field *means* changes without its type changing (the ELF reader starts
@@ -61,7 +63,22 @@ class _Pair:
             if not set(map(type, column)) <= self.scalars:
                 raise EntryError(f"expected {self.shape} values")
             return column
-        return [self.decode(v) for v in column]
+        return _consumed(column, self.decode)
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
+def _consumed(column: list[Any], decode: Decode) -> list[Any]:
+    """[decode(v) for v in column], each raw value let go once decoded: the JSON tree of
+    a large layer shrinks as its objects are made, instead of both being held whole
+    (issue 14: a 2,380-ELF layer read back peaked at twice its facts). The column is the
+    decoder's own, fresh from json.loads."""
+    out = []
+    for i, raw in enumerate(column):
+        column[i] = None
+        out.append(decode(raw))
+    return out
 
 
 class TypedCodec:
@@ -81,7 +98,12 @@ class TypedCodec:
         """The entry of `value`, written for `tag` (a diff_id, a result key)."""
         doc = {"format": self.format, "version": self.version, self._tag: tag}
         doc[self._value] = self._pair.encode(value)
-        return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 1)
+        # Compressed as the encoder goes: the whole text, and its bytes, were two more
+        # copies of a large layer's entry (issue 14). The pieces are mostly long (each ELF
+        # file's facts is one text: _nested_pair), so the encoder's loop is short.
+        compressor = zlib.compressobj(1)
+        parts = [compressor.compress(piece.encode()) for piece in _ENCODER.iterencode(doc)]
+        return b"".join([*parts, compressor.flush()])
 
     def loads(self, data: bytes, tag: str) -> Any:
         """The value back, or EntryError saying why the entry cannot be used."""
@@ -93,7 +115,7 @@ class TypedCodec:
             raise EntryError("not an imagescan entry")
         if doc.get("version") != self.version or doc.get(self._tag) != tag:
             raise EntryError(f"written by another version or for another {self._value}")
-        value = self._pair.decode(doc.get(self._value))
+        value = self._pair.decode(doc.pop(self._value, None))  # the tree is the decoder's
         assert isinstance(value, self._root)
         return value
 
@@ -121,7 +143,7 @@ def _for_type(hint: Any) -> _Pair:
     """The pair for one type hint (recursion over the type tree, a few levels deep)."""
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
-        return _dataclass_pair(hint)
+        return _nested_pair(_dataclass_pair(hint)) if hint in _NESTED else _dataclass_pair(hint)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return _enum_pair(hint)
     if hint in _SCALARS:
@@ -169,6 +191,27 @@ def _dataclass_pair(cls: type) -> _Pair:
     return _Pair(encode, decode, _shape(cls, names, pairs))
 
 
+def _nested_pair(inner: _Pair) -> _Pair:
+    """One value as a JSON text of its own inside the entry: json.loads builds a tree of
+    about four times the text's size, so a layer's 63 MiB entry held 244 MiB at once; with
+    each ELF file's facts a text, the entry's tree holds those texts, and one file's tree
+    is built at a time, decoded and let go (issue 14)."""
+
+    def encode(value: Any) -> Any:
+        return json.dumps(inner.encode(value), separators=(",", ":"))
+
+    def decode(raw: Any) -> Any:
+        if type(raw) is not str:
+            raise EntryError(f"expected {inner.shape} as text")
+        try:
+            tree = json.loads(raw)
+        except (ValueError, RecursionError) as err:
+            raise EntryError(f"{inner.shape}: not JSON ({type(err).__name__})") from err
+        return inner.decode(tree)
+
+    return _Pair(encode, decode, f"json({inner.shape})")
+
+
 def _columns_pair(cls: type) -> _Pair:
     """Many values (a tuple of dataclasses): one column per field, so that thousands of
     symbols are checked a column at a time and built by one map()."""
@@ -184,9 +227,17 @@ def _columns_pair(cls: type) -> _Pair:
             raise EntryError(f"{cls.__name__}: expected {len(pairs)} columns")
         if len(set(map(len, raw))) > 1:
             raise EntryError(f"{cls.__name__}: columns of different lengths")
-        return tuple(map(cls, *[p.decode_column(c) for p, c in zip(pairs, raw, strict=True)]))
+        made = map(cls, *[_column(p, raw, i) for i, p in enumerate(pairs)])
+        shared = _SHARED.get(cls)
+        return tuple(made if shared is None else map(shared, made))
 
     return _Pair(encode, decode, "[" + _shape(cls, names, pairs) + "...]")
+
+
+def _column(pair: _Pair, raw: list[Any], index: int) -> list[Any]:
+    """Column `index` of `raw` decoded, and let go in `raw`."""
+    column, raw[index] = raw[index], None
+    return pair.decode_column(column)
 
 
 def _enum_pair(cls: type[enum.Enum]) -> _Pair:
@@ -249,7 +300,11 @@ def _many_pair(item: _Pair) -> _Pair:
             return [decode(v) for v in raw]
         if not set(map(type, itertools.chain.from_iterable(raw))) <= item.scalars:
             raise EntryError(f"expected {item.shape} values")
-        return list(map(tuple, raw))
+        # Equal tuples share one object, as the ELF reader shares them (a name's versym
+        # values: 600,000 tuples of one value, a few dozen distinct; issue 14).
+        if len(_TUPLES) > _MAX_TUPLES:  # a bound for long-lived processes
+            _TUPLES.clear()
+        return [_TUPLES.setdefault(t, t) for t in map(tuple, raw)]
 
     encode = _Pair(lambda v: [item.encode(x) for x in v], decode, "").encode
     return _Pair(encode, decode, f"[{item.shape}...]", None, column)
@@ -313,6 +368,14 @@ def _decode_bytes(raw: Any) -> bytes:
     except (binascii.Error, ValueError) as err:
         raise EntryError("bad base64") from err
 
+
+# Values that the ELF reader shares between files (equal ones are one object): decoded,
+# they are shared through the same table, so that a layer read back from the store takes
+# the memory of one read from its blob (issue 14: 365 MiB against 176 on a /usr image).
+_SHARED: dict[type, Callable[[Any], Any]] = {UndefinedSymbol: shared_reference}
+_TUPLES: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+_MAX_TUPLES = 100_000
+_NESTED = frozenset({ElfFacts})  # written as a JSON text each (_nested_pair)
 
 _SCALARS: dict[Any, _Pair] = {
     int: _scalar(int),
