@@ -125,13 +125,15 @@ def test_the_version_follows_the_shape_of_the_facts() -> None:
 
 
 def _elf_column(doc: dict[str, Any]) -> list[Any]:
-    """The `elf` column of the layer's entries, as written (LayerIndex field 2: entries)."""
+    """The `elf` column of the layer's entries, as written (LayerIndex field 2: entries),
+    the entry's own list."""
     from dataclasses import fields
 
     from imagescan.rootfs.model import Entry
 
     names = [f.name for f in fields(Entry)]
-    return list(doc["layer"][2][names.index("elf")])
+    column: list[Any] = doc["layer"][2][names.index("elf")]
+    return column
 
 
 @pytest.mark.parametrize(
@@ -154,12 +156,7 @@ def test_each_elf_files_facts_is_a_text_checked_on_its_own(
     column = _elf_column(doc)
     at = next(i for i, text in enumerate(column) if text is not None)
     assert isinstance(column[at], str)
-    from dataclasses import fields
-
-    from imagescan.rootfs.model import Entry
-
-    elf_index = [f.name for f in fields(Entry)].index("elf")
-    doc["layer"][2][elf_index][at] = damage(column[at])
+    column[at] = damage(column[at])
     with pytest.raises(EntryError):
         codec.loads(packed(doc), layer.diff_id)
 

@@ -141,10 +141,10 @@ def _strings_so(data: bytes, loads: tuple[ProgramHeader, ...], dyn: Dynamic) -> 
     data_only = [ph for ph in read_only if not ph.p_flags & PF_X]
     for ph in data_only or read_only:
         end = min(ph.p_offset + ph.p_filesz, len(data))
+        segment = range(ph.p_offset, end)
         for start in range(ph.p_offset, end, _SCAN_WINDOW):
             stop = min(end, start + _SCAN_WINDOW)
             # A ".so" that starts before `stop` is this window's (it cannot overlap itself).
-            segment = range(ph.p_offset, end)
             for literal in _so_literals(data, start, min(end, stop + 2), segment, dynstr):
                 found.setdefault(literal, None)
             _release(data, start, stop)

@@ -337,7 +337,7 @@ def _reference(
 ) -> UndefinedSymbol:
     """An undefined symbol (or a COPY-relocated one) with its Vernaux version and relocations."""
     need = by_index.get(versym & 0x7FFF)
-    return _shared(
+    return shared_reference(
         UndefinedSymbol(
             name,
             need.name if need else None,
@@ -372,6 +372,3 @@ def shared_reference(ref: UndefinedSymbol) -> UndefinedSymbol:
     if len(_REFERENCES) > _MAX_SHARED:
         _REFERENCES.clear()
     return _REFERENCES.setdefault(ref, ref)
-
-
-_shared = shared_reference

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import mmap
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
@@ -289,13 +289,23 @@ def _read_whole(head: bytes, size: int, read: Read) -> bytearray:
     over 100 MiB) is then held once, not once more for joining the head to the rest. The
     buffer grows as bytes arrive: a member declaring 1 GiB and holding 64 KiB once had
     1 GiB allocated before its first byte was read (issue 15)."""
-    data = bytearray(head)
-    while len(data) < size:
-        chunk = read(min(READ_CHUNK, size - len(data)))
-        if not chunk:
-            raise MalformedElf(f"file ends after {len(data)} of {size} bytes")
+    data = bytearray()
+    for chunk in _elf_chunks(head, size, read):
         data += chunk
     return data
+
+
+def _elf_chunks(head: bytes, size: int, read: Read) -> Iterator[bytes]:
+    """An ELF file's `size` bytes, `head` first, then a chunk at a time; MalformedElf when
+    the member ends before."""
+    yield head
+    got = len(head)
+    while got < size:
+        chunk = read(min(READ_CHUNK, size - got))
+        if not chunk:
+            raise MalformedElf(f"file ends after {got} of {size} bytes")
+        got += len(chunk)
+        yield chunk
 
 
 def _elf_content(
@@ -323,17 +333,10 @@ def _spooled_facts(
     digests hashed as the bytes go by."""
     hashes = (hashlib.sha256(), hashlib.sha1()) if symbols and digests else ()
     with tempfile.TemporaryFile() as spool:
-        written, chunk = 0, head
-        while True:
+        for chunk in _elf_chunks(head, size, read):
             spool.write(chunk)
             for sha in hashes:
                 sha.update(chunk)
-            written += len(chunk)
-            if written >= size:
-                break
-            chunk = read(min(READ_CHUNK, size - written))
-            if not chunk:
-                raise MalformedElf(f"file ends after {written} of {size} bytes")
         spool.flush()
         with mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
             facts = parse_elf(mapped, path, symbols=symbols)  # type: ignore[arg-type]
