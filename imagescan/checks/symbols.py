@@ -109,21 +109,31 @@ class SymbolChecker:
     ) -> tuple[UndefinedSymbol, ...]:
         """The non-weak references of `obj` that no object in `scope` satisfies."""
         files = scope_files if scope_files is not None else frozenset(o.file for o in scope)
-        closed = self._closed.get(obj.file)
-        if closed is not None and closed <= files:
+        if self.bound(obj, files):
             return ()
+        closed = self._closed.get(obj.file)
         refs = self.references(obj)
         everything = (1 << len(refs)) - 1
         satisfied = 0
+        tried: list[str] = []
         for provider in scope:
             satisfied |= self.satisfied(obj, provider)
+            tried.append(provider.file)
             if satisfied == everything:
                 break
-        if satisfied != everything:
+        else:
             return tuple(refs[i] for i in _bits(everything & ~satisfied))
-        if closed is None or len(files) < len(closed):
-            self._closed[obj.file] = files
+        # The providers tried so far bind every reference, whatever else is in the scope:
+        # the memo keeps just those files (far more processes hold them all).
+        used = frozenset(tried)
+        if closed is None or len(used) < len(closed):
+            self._closed[obj.file] = used
         return ()
+
+    def bound(self, obj: LoadedObject, files: frozenset[str]) -> bool:
+        """Whether a scope of these files is known to bind every reference of `obj`."""
+        closed = self._closed.get(obj.file)
+        return closed is not None and closed <= files
 
     def references(self, obj: LoadedObject) -> tuple[UndefinedSymbol, ...]:
         """The references the loader looks up (named by a relocation, not weak)."""
@@ -203,13 +213,42 @@ def undefined_symbol_findings(
     findings: list[Finding] = []
     indices = range(len(process.objects)) if only is None else only
     files = frozenset(o.file for o in process.objects)
+    needs: list[list[int]] | None = None
     for index in indices:
         obj = process.objects[index]
-        missing = checker.unresolved(obj, process.objects, files)
+        if checker.bound(obj, files):
+            continue
+        needs = _needs(process) if needs is None else needs
+        scope = [process.objects[i] for i in _nearest_first(needs, index)]
+        missing = checker.unresolved(obj, scope, files)
         if missing:
             at_start = checker.at_start(obj)
             findings += (_finding(obj, ref, at_start or ref.bound_at_start) for ref in missing)
     return findings
+
+
+def _needs(process: Process) -> list[list[int]]:
+    """Object index -> the indices of the objects its names resolved to."""
+    needs: list[list[int]] = [[] for _ in process.objects]
+    for res in process.resolutions:
+        if res.found is not None:
+            needs[res.requester].append(res.found)
+    return needs
+
+
+def _nearest_first(needs: list[list[int]], index: int) -> list[int]:
+    """Every object index, the object itself and what it needs (breadth-first) first: an
+    object is linked against its own dependencies, so binding mostly ends there, and which
+    objects bind a reference does not depend on their order (binding is existential)."""
+    order, seen = [index], {index}
+    at = 0
+    while at < len(order):
+        for found in needs[order[at]]:
+            if found not in seen:
+                seen.add(found)
+                order.append(found)
+        at += 1
+    return order + [i for i in range(len(needs)) if i not in seen]
 
 
 def _finding(obj: LoadedObject, ref: UndefinedSymbol, at_start: bool) -> Finding:
