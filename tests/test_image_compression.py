@@ -11,7 +11,12 @@ import pytest
 import zstandard
 
 from imagescan.errors import ImageReadError
-from imagescan.image.compression import DigestVerifyingReader, open_decompressed, parse_digest
+from imagescan.image.compression import (
+    GZIP_INPUT_CHUNK,
+    DigestVerifyingReader,
+    open_decompressed,
+    parse_digest,
+)
 
 PAYLOAD = os.urandom(300_000) + b"layer" * 200_000  # incompressible and compressible parts
 
@@ -86,7 +91,7 @@ def test_drain_of_a_good_blob_is_quiet() -> None:
 
 
 def test_decompressed_drain_reaches_the_blob_check() -> None:
-    blob = gzip.compress(os.urandom(3_000_000), mtime=0)  # larger than one buffered read
+    blob = gzip.compress(os.urandom(3 * GZIP_INPUT_CHUNK), mtime=0)  # several reads of the blob
     verifier = DigestVerifyingReader(io.BytesIO(blob), digest_of(blob + b"x"), "layer 1")
     stream = open_decompressed(verifier)
     stream.read(10)
@@ -166,7 +171,7 @@ def test_reading_ahead_raises_the_threads_errors_to_the_reader(kind: str) -> Non
 
 
 def test_reading_ahead_still_checks_the_digest_when_drained() -> None:
-    blob = gzip.compress(os.urandom(3_000_000), mtime=0)
+    blob = gzip.compress(os.urandom(3 * GZIP_INPUT_CHUNK), mtime=0)
     verifier = DigestVerifyingReader(io.BytesIO(blob), digest_of(blob + b"x"), "layer 1")
     with open_decompressed(verifier, read_ahead=True) as stream:
         stream.read(10)

@@ -37,6 +37,10 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 # zstd input fed per call: bounds what one call can inflate to (an RLE block of 4 bytes
 # expands to 128 KiB), so a hostile blob cannot make one read allocate gigabytes.
 ZSTD_INPUT_CHUNK = 4096
+# gzip input read from the blob per call: isal's GzipFile reads 512 KiB at a time through
+# a Python-level wrapper, and each call back into Python waits for the GIL that the parser
+# holds (issue 14: the large image's read with symbols 3.4 s -> 3.0 s).
+GZIP_INPUT_CHUNK = 4 << 20
 _HASHES: dict[str, Callable[[], hashlib._Hash]] = {
     "sha256": hashlib.sha256,
     "sha512": hashlib.sha512,
@@ -242,12 +246,18 @@ def _decoded(stream: BinaryIO, what: str, kind: str) -> tuple[Read, Callable[[],
     """(read, close) of the decoded bytes of `stream`."""
     if kind == "none":
         return stream.read, stream.close
-    decoder: BinaryIO
-    if kind == "gzip":
-        decoder = cast(BinaryIO, _gzip.GzipFile(fileobj=stream, mode="rb"))  # type: ignore[no-untyped-call]
-    else:
-        decoder = buffered(_ZstdDecoder(stream).read)
+    decoder = _gzip_reader(stream) if kind == "gzip" else buffered(_ZstdDecoder(stream).read)
     return _decoding(decoder, stream, what, kind)
+
+
+def _gzip_reader(stream: BinaryIO) -> BinaryIO:
+    """isal's C gzip reader (the one inside its GzipFile) straight on the blob, reading
+    GZIP_INPUT_CHUNK at a time; GzipFile where this isal has no such reader. Each read
+    inflates at most the bytes asked for, and the CRC and length are checked at the end."""
+    reader = getattr(_gzip, "_IGzipReader", None)
+    if reader is None:  # pragma: no cover - isal without its C reader, or zlib's gzip
+        return cast(BinaryIO, _gzip.GzipFile(fileobj=stream, mode="rb"))  # type: ignore[no-untyped-call]
+    return cast(BinaryIO, reader(stream, GZIP_INPUT_CHUNK))
 
 
 def _then(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
