@@ -17,7 +17,7 @@ from imagescan.checks.cpu import cpu_sensitive, with_cpu_findings
 from imagescan.checks.kept import unread_config_findings
 from imagescan.checks.ldcache import stale_cache_findings
 from imagescan.checks.model import FileVerdict, Finding
-from imagescan.checks.plugins import PluginReuse, judge_plugins
+from imagescan.checks.plugins import PluginReuse, judge_plugins, try_natural_hosts
 from imagescan.checks.reuse import (
     ByIdentity,
     Carry,
@@ -82,7 +82,7 @@ def analyze(
         earlier = carry.take() if carry is not None else Earlier()
         if carry is None:
             judge = Judge(LoaderSession(ctx))
-            verdicts, processes = judge_files(judge, rootfs, jobs, on_file)
+            verdicts, processes = judge_files(judge, rootfs, jobs, on_file, natural_trials=True)
             change, sensitive = Delta(), cpu_level is None and cpu_sensitive(rootfs)
         else:
             judge, verdicts, processes, change, sensitive = _judge_carried(
@@ -107,11 +107,14 @@ def judge_files(
     rootfs: RootFS,
     jobs: int = 1,
     on_file: Callable[[str], None] | None = None,
+    *,
+    natural_trials: bool = False,
 ) -> tuple[dict[str, FileVerdict], dict[str, Process]]:
     """Each ELF file judged as the main object, and the process of each dynamic one, in
     path order. Programs go first, then libraries that need nothing, so the bound on work
-    (checks.budget) spares those."""
-    return _split(judge_recorded(judge, rootfs, jobs, on_file))
+    (checks.budget) spares those. With `natural_trials`, each plugin's trials inside its
+    natural hosts are made too (checks.plugins.try_natural_hosts), in the same processes."""
+    return _split(judge_recorded(judge, rootfs, jobs, on_file, natural_trials=natural_trials))
 
 
 def judge_recorded(
@@ -120,6 +123,8 @@ def judge_recorded(
     jobs: int = 1,
     on_file: Callable[[str], None] | None = None,
     carried: Mapping[str, Judging] | None = None,
+    *,
+    natural_trials: bool = False,
 ) -> dict[str, Judging]:
     """judge_files, each file with the entries its judging looked at when the context
     records them (`ctx.consulted` set: checks.reuse); the files in `carried` are taken from
@@ -131,7 +136,7 @@ def judge_recorded(
     record = judge.ctx.consulted is not None
 
     def one(file: tuple[str, Entry, ElfFacts]) -> Judging:
-        return _judge_one(judge, file, record)
+        return _judge_one(judge, file, record, natural_trials)
 
     # Forked children send these back by reference: every ELF file's facts, those of the
     # carried files too, which the processes judged here load (issue 8: pickled whole, a
@@ -170,10 +175,14 @@ def _as_one_process(
     return judged
 
 
-def _judge_one(judge: Judge, file: tuple[str, Entry, ElfFacts], record: bool) -> Judging:
+def _judge_one(
+    judge: Judge, file: tuple[str, Entry, ElfFacts], record: bool, trials: bool
+) -> Judging:
     if record:
         judge.ctx.consulted = {"/"}  # the root's mode: every permission walk starts there
     verdict, process = judge.file(*file)
+    if trials and process is not None:
+        try_natural_hosts(judge, verdict, process)
     consulted = frozenset(judge.ctx.consulted or ())
     return verdict, process, consulted
 

@@ -10,17 +10,28 @@ hundreds of megabytes."""
 from __future__ import annotations
 
 import functools
+import pickle
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from imagescan.analyze import Analysis
-from imagescan.checks.model import FileVerdict, FindingKind, Status
-from imagescan.checks.plugins import declared_hosts, host_candidates, host_evidence, rank_hosts
+from imagescan.analyze import Analysis, judge_files
+from imagescan.checks.model import FileVerdict, FindingKind, HostTrial, Status
+from imagescan.checks.plugins import (
+    declared_hosts,
+    host_candidates,
+    host_evidence,
+    judge_plugins,
+    rank_hosts,
+)
+from imagescan.checks.verdict import Judge
 from imagescan.elf.model import ElfFacts, FileKind
+from imagescan.loader import setup
+from imagescan.loader.session import LoaderSession
+from imagescan.packages.read import read_packages
 from imagescan.render.why import explain
-from imagescan.scan import ScanOptions, scan
+from imagescan.scan import ScanOptions, read_image, scan
 from tests.imagebuilder import File, ImageSpec, Member, Symlink, glibc_base, write_oci_dir
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "plugins"
@@ -319,3 +330,27 @@ def test_a_host_proven_by_its_package_or_a_symlink_judges_the_plugin(tmp_path: P
     for path in (OWNED, ALIASED):
         assert (bare[path].host, bare[path].status) == (None, Status.BROKEN_LAZY)
         assert bare[path].note is not None and bare[path].note.startswith("judged on its own")
+
+
+def test_the_trials_made_while_judging_are_those_plugin_judging_asks_for(layout: Path) -> None:
+    """try_natural_hosts runs while the files are judged (in forked children too): it makes
+    the trials judge_plugins then asks for, with the same results, and they reach another
+    judge through learned() as a forked child's reach the parent."""
+    image, rootfs = read_image(f"oci-dir:{layout}:latest", ScanOptions())
+
+    def judge() -> Judge:
+        return Judge(LoaderSession(setup.make_context(rootfs, image.config)))
+
+    early = judge()
+    judge_files(early, rootfs, natural_trials=True)
+    assert early.trials[("/usr/bin/python3.11", PYEXT)] == HostTrial("/usr/bin/python3.11", ())
+    assert early.trials[("/usr/bin/perl", PERL_BROKEN)] is not None
+    late = judge()
+    verdicts, processes = judge_files(late, rootfs)
+    assert late.trials == {}
+    alone = Analysis(late.ctx, verdicts, processes, packages=read_packages(rootfs))
+    judge_plugins(late, alone)
+    assert {key: late.trials[key] for key in early.trials} == early.trials
+    taught = judge()
+    taught.learn(pickle.loads(pickle.dumps(early.learned())))
+    assert taught.trials == early.trials

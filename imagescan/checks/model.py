@@ -106,3 +106,16 @@ def status_of(findings: Sequence[Finding]) -> Status:
     if FatalAt.CALL in whens:
         return Status.BROKEN_LAZY
     return Status.OK
+
+
+@dataclass(frozen=True, slots=True)
+class HostTrial:
+    """A plugin judged inside `host` (checks.plugins): `remaining` are its references
+    still undefined there."""
+
+    host: str
+    remaining: tuple[Finding, ...]
+
+    @property
+    def lacking(self) -> tuple[str, ...]:
+        return tuple(f.subject for f in self.remaining)

@@ -25,6 +25,7 @@ from imagescan.checks.model import (
     FileVerdict,
     Finding,
     FindingKind,
+    HostTrial,
     Severity,
     Status,
     status_of,
@@ -52,18 +53,6 @@ _PROGRAMS = (FileKind.EXEC, FileKind.PIE_EXEC)
 # best-covering few are the only plausible hosts (DESIGN.md "Performance rules").
 _INFERRED_TRIES = 3
 _LISTED = 5  # lacking symbols named in a note
-
-
-@dataclass(frozen=True, slots=True)
-class HostTrial:
-    """The plugin judged inside `host`: `remaining` are its references still undefined."""
-
-    host: str
-    remaining: tuple[Finding, ...]
-
-    @property
-    def lacking(self) -> tuple[str, ...]:
-        return tuple(f.subject for f in self.remaining)
 
 
 def host_candidates(path: str, facts: ElfFacts) -> Iterator[str]:
@@ -122,7 +111,7 @@ class _Trier:
 
     def trial(self, host: str, plugin: str) -> HostTrial | None:
         if self.reuse is None:
-            return _trial(self.judge, host, plugin)
+            return _judged_trial(self.judge, host, plugin)
         return self.reuse.trials.get(
             self.judge.ctx, (host, plugin), lambda: _trial(self.judge, host, plugin)
         )
@@ -182,6 +171,29 @@ def judge_plugins(
     if pending:
         updates.update(_judge_inferred(trier, analysis, pending))
     return updates
+
+
+def try_natural_hosts(judge: Judge, verdict: FileVerdict, process: Process) -> None:
+    """Make, while the files are judged (in forked children too: parallel's Learner takes
+    them back), the trials `judge_plugins` asks for first: a shared object inside each of
+    its natural hosts, when its own process leaves its references undefined. They are kept
+    in `judge.trials`, which `judge_plugins` reads (without a carry: checks.reuse keeps
+    its own)."""
+    facts = judge.ctx.facts(verdict.path) if _loadable_shared(verdict) else None
+    if facts is None:
+        return
+    if not _lacking(judge, process) and (facts.needed or not facts.undefined):
+        return
+    for host in _distinct_hosts(judge.ctx, host_candidates(verdict.path, facts)):
+        _judged_trial(judge, host, verdict.path)
+
+
+def _judged_trial(judge: Judge, host: str, plugin: str) -> HostTrial | None:
+    """`_trial`, made once per judge."""
+    key = (host, plugin)
+    if key not in judge.trials:
+        judge.trials[key] = _trial(judge, host, plugin)
+    return judge.trials[key]
 
 
 def _inferable(path: str, facts: ElfFacts, lacking: Sequence[str], loaded: set[str]) -> bool:
@@ -246,16 +258,21 @@ def _host_missing(path: str, hosts: Sequence[str]) -> Finding:
 def _best(trier: _Trier, path: str, hosts: Iterable[str]) -> HostTrial | None:
     """The trial leaving the fewest undefined symbols (the first on a tie)."""
     best: HostTrial | None = None
-    seen: set[str] = set()
-    for host in hosts:
-        real = trier.judge.ctx.resolve(host)
-        if real is None or real in seen:
-            continue
-        seen.add(real)
+    for host in _distinct_hosts(trier.judge.ctx, hosts):
         trial = trier.trial(host, path)
         if trial is not None and (best is None or len(trial.remaining) < len(best.remaining)):
             best = trial
     return best
+
+
+def _distinct_hosts(ctx: LoaderContext, hosts: Iterable[str]) -> Iterator[str]:
+    """The hosts that exist, each file once (under the first name that leads to it)."""
+    seen: set[str] = set()
+    for host in hosts:
+        real = ctx.resolve(host)
+        if real is not None and real not in seen:
+            seen.add(real)
+            yield host
 
 
 def _trial(judge: Judge, host: str, plugin: str) -> HostTrial | None:

@@ -14,6 +14,7 @@ from imagescan.checks.model import (
     FileVerdict,
     Finding,
     FindingKind,
+    HostTrial,
     Severity,
     Status,
     status_of,
@@ -41,6 +42,15 @@ _PROCESS_CHECKS: Mapping[LoaderCheck, Callable[[Process, DefinedVersions], list[
 }
 
 
+@dataclass(frozen=True)
+class Learned:
+    """What a judge memoised that is dear to compute again: the symbol checkers' bindings
+    and the plugins' trials inside their natural hosts (checks.plugins)."""
+
+    bindings: dict[LibC, BindingMemo]
+    trials: dict[tuple[str, str], HostTrial | None]
+
+
 @dataclass
 class Judge:
     """Verdicts for one image's files, built on its `LoaderSession`. The symbol checkers
@@ -51,6 +61,9 @@ class Judge:
     # Objects this judge's processes may still load (checks.budget); None: no bound.
     loads_left: int | None = None
     versions: DefinedVersions = field(default_factory=dict)  # checks.versions' memo
+    # (host, plugin) -> the plugin's trial inside that host (checks.plugins), made while
+    # judging, where forked children can make them too (issue 14)
+    trials: dict[tuple[str, str], HostTrial | None] = field(default_factory=dict)
 
     @property
     def ctx(self) -> LoaderContext:
@@ -108,16 +121,19 @@ class Judge:
         found += undefined_symbol_findings(process, self.checker(process.libc))
         return found
 
-    def learned(self) -> dict[LibC, BindingMemo]:
+    def learned(self) -> Learned:
         """What judging memoised that is dear to compute again (imagescan.parallel's
         Learner: a forked child sends it back, and the parent's plugin judging uses it)."""
-        return {libc: checker.learned() for libc, checker in self.checkers.items()}
+        bindings = {libc: checker.learned() for libc, checker in self.checkers.items()}
+        return Learned(bindings, self.trials)
 
     def learn(self, learned: object) -> None:
         """Take in what another judge of the same image memoised (`learned()`)."""
-        assert isinstance(learned, dict)
-        for libc, memo in learned.items():
+        assert isinstance(learned, Learned)
+        for libc, memo in learned.bindings.items():
             self.checker(libc).learn(memo)
+        for key, trial in learned.trials.items():
+            self.trials.setdefault(key, trial)
 
     def checker(self, libc: LibC) -> SymbolChecker:
         """The symbol checker of processes that `libc`'s loader builds."""
