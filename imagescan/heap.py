@@ -28,6 +28,11 @@ M_MMAP_THRESHOLD = -3  # glibc malloc.h
 # 9.3 s instead of 2.4 s; the audit's peak is the same either way (benchmarks/README.md,
 # "2026-12-02 night: the cold audit").
 LARGE_BLOCK = 4 << 20
+# The largest buffer a reader should ask for at once: under LARGE_BLOCK with room for the
+# allocator's and the bytes object's headers, so it comes from the heap. A buffer of
+# exactly 4 MiB was a mapping of its own, faulted in page by page and unmapped again:
+# 4 MiB read-ahead chunks made the large image's read 3.1 s -> 3.7 s (issue 14).
+HEAP_BUFFER = LARGE_BLOCK - (64 << 10)
 
 
 @cache
