@@ -23,12 +23,13 @@ from collections.abc import Callable
 
 from imagescan.heap import HEAP_BUFFER
 
-# 4 MiB chunks, 8 in flight (32 MiB at most). Both sides stall in turn: the parser works
+# 4 MiB chunks, 4 in flight (16 MiB at most). Both sides stall in turn: the parser works
 # in bursts (a large ELF file's symbol tables) and waits on an empty queue between them,
-# the inflater on a full one within them. Large image, read with symbols: 1 MiB x 8 3.3 s
-# (663 empty waits in 1,278 chunks, 112 full); 4 MiB x 4 2.97 s; 4 MiB x 8 2.88 s.
+# the inflater on a full one within them. Large image, read with symbols, the CLI's heap:
+# 1 MiB x 8 3.27 s at 112 MiB; 4 MiB x 4 3.18 s at 128 MiB; 4 MiB x 8 3.08 s at 142 MiB,
+# which also put the first --cache scan of /usr over 250 MB (issue 14).
 CHUNK = HEAP_BUFFER  # just under 4 MiB: from the heap, not a mapping each (imagescan.heap)
-DEPTH = 8
+DEPTH = 4
 _POLL = 0.05  # seconds between looks at the stop flag while the queue is full
 SWITCH_INTERVAL = 0.0001  # seconds; 0.5 ms gave back half the gain, 50 us no more
 
