@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
+import tracemalloc
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -176,3 +178,30 @@ def test_equal_references_and_versym_tuples_read_back_as_one_object(
         versyms = [v for f in facts for v in f.defined.values()]
         assert len({id(v) for v in versyms}) == len(set(versyms))
     assert len(refs) > len(set(refs))  # the programs share references: something to share
+
+
+def test_the_facts_texts_are_made_as_the_entry_is_written(layers: list[LayerIndex]) -> None:
+    """Writing an entry holds one ELF file's text at a time, and the compressed entry:
+    not the text of every ELF file at once (a first scan of /usr with --cache peaked at
+    308 MiB with those; issue 14)."""
+    codec = Codec()
+    layer = next(x for x in layers if any(e.elf for e in x.entries))
+    elves = [e for e in layer.entries if e.elf is not None]
+    many = tuple(dataclasses.replace(e, path=f"/copy{n}{e.path}") for n in range(40) for e in elves)
+    big = dataclasses.replace(layer, entries=many)
+    texts = 40 * sum(len(_text(codec, dataclasses.replace(layer, entries=(e,)))) for e in elves)
+    tracemalloc.start()
+    try:
+        data = codec.dumps(big)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < len(data) + texts, (peak, len(data), texts)
+    assert codec.loads(data, layer.diff_id or "") == big
+
+
+def _text(codec: Codec, layer: LayerIndex) -> str:
+    """The one ELF file's facts of `layer` as the entry holds them: a JSON text."""
+    text = next(t for t in _elf_column(envelope(codec, layer)) if t is not None)
+    assert isinstance(text, str)
+    return text

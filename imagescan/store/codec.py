@@ -66,7 +66,28 @@ class _Pair:
         return _consumed(column, self.decode)
 
 
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Deferred:
+    """A value to be written as a JSON text of its own (`_nested_pair`), made into that
+    text only when the entry's encoder reaches it: the entry's tree then never holds every
+    ELF file's text at once (a first scan of /usr with --cache peaked at 308 MiB)."""
+
+    inner: _Pair
+    value: Any
+
+    def text(self) -> str:
+        return json.dumps(self.inner.encode(self.value), separators=(",", ":"))
+
+
+def _deferred_text(value: Any) -> str:
+    """The encoder's hook for what it cannot write itself: a _Deferred's text."""
+    if type(value) is _Deferred:
+        return value.text()
+    raise TypeError(f"cannot store a {type(value).__name__}")
+
+
+# iterencode (not one-shot) runs the pure-Python encoder, which calls the hook as it goes
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=_deferred_text)
 
 
 def _consumed(column: list[Any], decode: Decode) -> list[Any]:
@@ -94,16 +115,20 @@ class TypedCodec:
         shape = hashlib.sha256(self._pair.shape.encode()).hexdigest()[:12]
         self.version = f"{version}/{shape}"
 
-    def dumps(self, value: Any, tag: str) -> bytes:
+    def dumps(self, value: Any, tag: str) -> bytearray:
         """The entry of `value`, written for `tag` (a diff_id, a result key)."""
         doc = {"format": self.format, "version": self.version, self._tag: tag}
         doc[self._value] = self._pair.encode(value)
         # Compressed as the encoder goes: the whole text, and its bytes, were two more
         # copies of a large layer's entry (issue 14). The pieces are mostly long (each ELF
-        # file's facts is one text: _nested_pair), so the encoder's loop is short.
+        # file's facts is one text: _nested_pair), so the encoder's loop is short. One
+        # buffer grows in place: a list of pieces joined at the end held the entry twice.
         compressor = zlib.compressobj(1)
-        parts = [compressor.compress(piece.encode()) for piece in _ENCODER.iterencode(doc)]
-        return b"".join([*parts, compressor.flush()])
+        out = bytearray()
+        for piece in _ENCODER.iterencode(doc):
+            out += compressor.compress(piece.encode())
+        out += compressor.flush()
+        return out
 
     def loads(self, data: bytes, tag: str) -> Any:
         """The value back, or EntryError saying why the entry cannot be used."""
@@ -127,7 +152,7 @@ class Codec(TypedCodec):
         version = f"{__version__}/facts-{FACTS_SCHEMA}"
         super().__init__(LayerIndex, FORMAT, version, ("diff_id", "layer"))
 
-    def dumps(self, value: Any, tag: str | None = None) -> bytes:
+    def dumps(self, value: Any, tag: str | None = None) -> bytearray:
         """The layer's entry (tagged by its own diff_id)."""
         return super().dumps(value, tag or value.diff_id)
 
@@ -198,7 +223,7 @@ def _nested_pair(inner: _Pair) -> _Pair:
     is built at a time, decoded and let go (issue 14)."""
 
     def encode(value: Any) -> Any:
-        return json.dumps(inner.encode(value), separators=(",", ":"))
+        return _Deferred(inner, value)
 
     def decode(raw: Any) -> Any:
         if type(raw) is not str:

@@ -159,7 +159,7 @@ class SqlStore:
                 )
         return bytes(rows[0][0])
 
-    def record_report(self, result_key: str, version: str, data: bytes) -> None:
+    def record_report(self, result_key: str, version: str, data: bytes | bytearray) -> None:
         """Keep a judged report's entry under its result key (the last one written wins)."""
         now = time.time()
         with self.db.write():
