@@ -205,3 +205,18 @@ def _text(codec: Codec, layer: LayerIndex) -> str:
     text = next(t for t in _elf_column(envelope(codec, layer)) if t is not None)
     assert isinstance(text, str)
     return text
+
+
+def test_a_name_many_files_define_reads_back_as_one_object(layers: list[LayerIndex]) -> None:
+    """Interned as the ELF reader interns them: /usr's names read back took 86 MiB of
+    text instead of 50 (issue 14)."""
+    codec = Codec()
+    keys: dict[str, list[str]] = {}
+    for layer in layers:
+        assert layer.diff_id is not None
+        back = codec.loads(codec.dumps(layer), layer.diff_id)
+        for entry in back.entries:
+            for name in entry.elf.defined if entry.elf is not None else ():
+                keys.setdefault(name, []).append(name)
+    shared = [same for same in keys.values() if len(same) > 1]
+    assert shared and all(name is same[0] for same in shared for name in same)

@@ -18,6 +18,7 @@ import enum
 import hashlib
 import itertools
 import json
+import sys
 import types
 import typing
 import zlib
@@ -355,7 +356,11 @@ def _mapping_pair(value: _Pair) -> _Pair:
     def decode(raw: Any) -> Any:
         if type(raw) is not dict:
             raise EntryError("expected an object")
-        return dict(zip(raw, value.decode_column(list(raw.values())), strict=True))
+        # Symbol and version names, interned as the ELF reader interns them: a name that
+        # many files define is one object (issue 14: /usr read back from the store held
+        # 86 MiB of text against 50 MiB read from its blob; 0.35 s of its 1.7 s decode).
+        names = map(sys.intern, raw)
+        return dict(zip(names, value.decode_column(list(raw.values())), strict=True))
 
     return _Pair(encode, decode, f"{{str:{value.shape}}}", None)
 
