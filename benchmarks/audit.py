@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from imagescan.audit import AuditSettings, audit_images, record_run  # noqa: E402
 from imagescan.image.compression import open_decompressed  # noqa: E402
+from imagescan.parallel import default_jobs  # noqa: E402
 from imagescan.policy.load import load_policy  # noqa: E402
 from imagescan.rootfs.tarstream import TarStream  # noqa: E402
 from imagescan.scan import ScanOptions  # noqa: E402
@@ -187,7 +188,9 @@ def timed(label: str, work: Callable[[], str]) -> float:
 
 
 def local_audit(refs: list[str], store: Path, profile: Path | None = None) -> str:
-    settings = AuditSettings(ScanOptions(), load_policy("default"), date.today(), str(store))
+    # As `imagescan audit` runs by default: --jobs is the machine's cores
+    options = ScanOptions(jobs=int(os.environ.get("AUDIT_JOBS", default_jobs())))
+    settings = AuditSettings(options, load_policy("default"), date.today(), str(store))
     profiler = cProfile.Profile() if profile is not None else None
     if profiler is not None:
         profiler.enable()

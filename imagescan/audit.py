@@ -10,6 +10,7 @@ The engines (here one process; `imagescan.cluster` on Dask) all call `audit_imag
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -23,6 +24,7 @@ from imagescan.errors import ImagescanError, UsageError
 from imagescan.heap import release_free_memory
 from imagescan.image.model import SourceOptions
 from imagescan.image.sources import open_image
+from imagescan.parallel import map_isolated
 from imagescan.policy.rules import Policy
 from imagescan.report import Report, severity_at_least
 from imagescan.scan import ScanOptions
@@ -203,20 +205,40 @@ def audit_images(
     settings: AuditSettings,
     progress: Callable[[str], None] | None = None,
 ) -> list[ImageResult]:
-    """The one-process engine: images one after the other, sharing one open store, those
-    of one base in a row (their manifests read first), so that the verdicts that still
-    hold are carried from one to the next (checks.reuse); results in list order."""
+    """The one-process engine: the images of one base in a row (their manifests read
+    first), so that the verdicts that still hold are carried from one to the next
+    (checks.reuse); results in list order. Each group of a base runs in a forked process
+    of its own, up to `jobs` at once (parallel.map_isolated): a group's peak memory is then
+    its own, whatever the groups before it left in the heap (issue 8)."""
+    order = {position: i for i, (position, _) in enumerate(images)}
+    count = itertools.count(1)
+    groups = [[(next(count), image) for image in run] for run in base_runs(images, settings)]
+
+    def run(group: list[tuple[int, tuple[int, str]]]) -> list[ImageResult]:
+        return _audit_group(group, len(images), settings, progress)
+
+    jobs = max(1, settings.options.jobs)
+    results = [r for done in map_isolated(run, groups, jobs) for r in done]
+    return sorted(results, key=lambda r: order[r.position])
+
+
+def _audit_group(
+    group: list[tuple[int, tuple[int, str]]],
+    total: int,
+    settings: AuditSettings,
+    progress: Callable[[str], None] | None,
+) -> list[ImageResult]:
+    """The images of one base, one after the other, sharing one open store and a carry."""
     store = open_store(settings.store) if settings.store is not None else None
     carry = Carry()  # images in a row share bases: verdicts that hold are carried (issue 12)
-    order = {position: i for i, (position, _) in enumerate(images)}
     try:
         results = []
-        for count, (position, reference) in enumerate(by_base(images, settings), 1):
+        for count, (position, reference) in group:
             if progress is not None:
-                progress(f"[{count}/{len(images)}] {reference}")
+                progress(f"[{count}/{total}] {reference}")
             results.append(audit_image(reference, position, settings, store, carry))
             release_free_memory()  # the next image's peak starts from this one's floor
-        return sorted(results, key=lambda r: order[r.position])
+        return results
     finally:
         if store is not None:
             store.close()
@@ -224,11 +246,19 @@ def audit_images(
 
 def by_base(images: Sequence[tuple[int, str]], settings: AuditSettings) -> list[tuple[int, str]]:
     """The images grouped by base, each group in list order, groups by their first image."""
+    return [image for run in base_runs(images, settings) for image in run]
+
+
+def base_runs(
+    images: Sequence[tuple[int, str]], settings: AuditSettings
+) -> list[list[tuple[int, str]]]:
+    """The images of each base (by_base's groups); one group of all when there are fewer
+    than three (nothing to gain from reading the manifests first)."""
     if len(images) < 3:
-        return list(images)  # nothing to gain from reading the manifests first
+        return [list(images)]
     reference = dict(images)
     groups = base_groups(images, settings.options.source).values()
-    return [(p, reference[p]) for group in groups for p in group]
+    return [[(p, reference[p]) for p in group] for group in groups]
 
 
 def record_run(results: Sequence[ImageResult], location: str, started: float) -> str:

@@ -189,3 +189,36 @@ def test_images_of_one_base_are_audited_in_a_row_and_listed_in_order(fleet: Flee
     alone = [audit_images([image], settings)[0] for image in images]
     assert [r.summary for r in results] == [r.summary for r in alone]
     assert {r.reference for r in results if r.broken} == fleet.broken
+
+
+def groups_in_children_body(references: list[str]) -> None:
+    """In a process without other threads (the forks of parallel.map_isolated): each base's
+    images audited in a child of its own give the results of one process."""
+    import resource
+    import threading
+    from datetime import date
+
+    from imagescan.audit import AuditSettings, audit_images
+    from imagescan.policy.load import load_policy
+    from imagescan.scan import ScanOptions
+
+    settings = AuditSettings(ScanOptions(jobs=2), load_policy("default"), date.today(), None)
+    images = list(enumerate(references))
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss == 0
+    forked = audit_images(images, settings)
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss > 0  # children did it
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()  # no fork while another thread runs: all in this process
+    try:
+        alone = audit_images(images, settings)
+    finally:
+        stop.set()
+        other.join()
+    assert forked == alone
+
+
+def test_each_base_is_audited_in_a_child_of_its_own(fleet: Fleet) -> None:
+    call = f"groups_in_children_body({fleet.references!r})"
+    code = f"import tests.test_audit as t; t.{call}"
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=300)

@@ -190,3 +190,49 @@ def test_no_fork_while_another_thread_runs(small_shares: None) -> None:
         stop.set()
         other.join()
     assert {pid for _, pid in results} == {PARENT}
+
+
+def isolated_body() -> None:
+    results = parallel.map_isolated(where, list(range(5)), 2)
+    assert [square for square, _ in results] == [0, 1, 4, 9, 16]
+    pids = [pid for _, pid in results]
+    assert os.getpid() not in pids and len(set(pids)) == 5  # each item a child of its own
+
+
+def isolated_failures_body() -> None:
+    parent = os.getpid()
+
+    def dies_in_a_child(item: int) -> int:
+        if os.getpid() != parent and item == 2:
+            os.kill(os.getpid(), 9)  # a child killed mid-item (the OOM killer, say)
+        return item + 1
+
+    assert parallel.map_isolated(dies_in_a_child, [1, 2, 3], 2) == [2, 3, 4]
+
+    def breaks_on_two(item: int) -> int:
+        if item == 2:
+            raise ValueError("item 2")
+        return item
+
+    with pytest.raises(ValueError, match="item 2"):
+        parallel.map_isolated(breaks_on_two, [1, 2, 3], 2)
+
+
+def test_each_item_isolated_in_a_child_of_its_own() -> None:
+    in_fresh_process("isolated_body()")
+
+
+def test_an_isolated_item_whose_child_dies_is_done_in_the_parent() -> None:
+    in_fresh_process("isolated_failures_body()")
+
+
+def test_no_isolation_while_another_thread_runs() -> None:
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        results = parallel.map_isolated(where, list(range(3)), 2)
+    finally:
+        stop.set()
+        other.join()
+    assert {pid for _, pid in results} == {PARENT}
