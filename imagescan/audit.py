@@ -212,7 +212,11 @@ def audit_images(
     its own, whatever the groups before it left in the heap (issue 8)."""
     order = {position: i for i, (position, _) in enumerate(images)}
     count = itertools.count(1)
-    groups = [[(next(count), image) for image in run] for run in base_runs(images, settings)]
+    runs = _sized_runs(images, settings)
+    groups = [[(next(count), image) for image in run] for run, _ in runs]
+    # The dearest first (the most base bytes to read), so that the last group to start is
+    # a cheap one: the cold audit of benchmarks/audit.py 4.9 -> 4.6 s on 2 cores.
+    groups = [g for g, _ in sorted(zip(groups, runs, strict=True), key=lambda x: -x[1][1])]
 
     def run(group: list[tuple[int, tuple[int, str]]]) -> list[ImageResult]:
         return _audit_group(group, len(images), settings, progress)
@@ -254,11 +258,18 @@ def base_runs(
 ) -> list[list[tuple[int, str]]]:
     """The images of each base (by_base's groups); one group of all when there are fewer
     than three (nothing to gain from reading the manifests first)."""
+    return [run for run, _ in _sized_runs(images, settings)]
+
+
+def _sized_runs(
+    images: Sequence[tuple[int, str]], settings: AuditSettings
+) -> list[tuple[list[tuple[int, str]], int]]:
+    """base_runs, each with the bytes of its base's layers (sized_base_groups)."""
     if len(images) < 3:
-        return [list(images)]
+        return [(list(images), 0)]
     reference = dict(images)
-    groups = base_groups(images, settings.options.source).values()
-    return [[(p, reference[p]) for p in group] for group in groups]
+    groups = sized_base_groups(images, settings.options.source).values()
+    return [([(p, reference[p]) for p in group], size) for group, size in groups]
 
 
 def record_run(results: Sequence[ImageResult], location: str, started: float) -> str:
