@@ -21,15 +21,12 @@ import sys
 import threading
 from collections.abc import Callable
 
-from imagescan.heap import HEAP_BUFFER
-
-# 4 MiB chunks, 4 in flight (16 MiB at most). Both sides stall in turn: the parser works
-# in bursts (a large ELF file's symbol tables) and waits on an empty queue between them,
-# the inflater on a full one within them. Large image, read with symbols, the CLI's heap:
-# 1 MiB x 8 3.27 s at 112 MiB; 4 MiB x 4 3.18 s at 128 MiB; 4 MiB x 8 3.08 s at 142 MiB,
-# which also put the first --cache scan of /usr over 250 MB (issue 14).
-CHUNK = HEAP_BUFFER  # just under 4 MiB: from the heap, not a mapping each (imagescan.heap)
-DEPTH = 4
+# 1 MiB chunks, 8 in flight (8 MiB at most). Larger ones were faster only where the heap
+# is the CLI's (imagescan.heap: 4 MiB x 4 3.18 s against 3.27 s for the large image's read
+# with symbols), and slower and bigger where it is glibc's own, as a library caller has it
+# (3.65 s at 132 MiB against 3.24 s at 116 MiB; the XL image's scan 258 against 241 MiB).
+CHUNK = 1 << 20
+DEPTH = 8
 _POLL = 0.05  # seconds between looks at the stop flag while the queue is full
 SWITCH_INTERVAL = 0.0001  # seconds; 0.5 ms gave back half the gain, 50 us no more
 
