@@ -21,8 +21,9 @@ taken in turn, N runs each, and the median printed with the spread:
 
 The package is byte-compiled first, as `pip install .` leaves it (an environment with
 PYTHONDONTWRITEBYTECODE would make every measured process compile it from source). Peak
-RSS is the process's maximum (getrusage) and, with forked analysis, the largest child's. Wall time on a shared machine counts other work too: the load (from
-/proc/loadavg) is printed before and after, and the CPU time of each run beside it.
+RSS is the process's maximum (getrusage) and, with forked analysis, the largest child's.
+Wall time on a shared machine counts other work too: the load (from /proc/loadavg) is
+printed before and after, and the CPU time of each run beside it.
 Targets (issue 14): scan <= 1.2x the floor on 2 cores, ls <= 1.0x, analysis >= 2,500 ELF
 files/s on 2 cores, peak RSS <= 250 MB, warm rescan <= 1 s.
 """
