@@ -161,7 +161,7 @@ def judge_plugins(
             updates[path] = _judge_declared(trier, verdict, path, hosts)
             continue
         lacking = trier.lacking(analysis, path)
-        if not lacking and (facts.needed or not facts.undefined):
+        if not _wants_a_host(facts, lacking):
             continue
         natural = _best(trier, path, host_candidates(path, facts))
         if _inferable(path, facts, lacking, loaded) and (natural is None or natural.remaining):
@@ -182,10 +182,16 @@ def try_natural_hosts(judge: Judge, verdict: FileVerdict, process: Process) -> N
     facts = judge.ctx.facts(verdict.path) if _loadable_shared(verdict) else None
     if facts is None:
         return
-    if not _lacking(judge, process) and (facts.needed or not facts.undefined):
+    if not _wants_a_host(facts, _lacking(judge, process)):
         return
     for host in _distinct_hosts(judge.ctx, host_candidates(verdict.path, facts)):
         _judged_trial(judge, host, verdict.path)
+
+
+def _wants_a_host(facts: ElfFacts, lacking: Sequence[str]) -> bool:
+    """A shared object to judge inside a host: its own process leaves references undefined,
+    or it has no DT_NEEDED yet refers to symbols (only a host can provide them)."""
+    return bool(lacking) or (not facts.needed and bool(facts.undefined))
 
 
 def _judged_trial(judge: Judge, host: str, plugin: str) -> HostTrial | None:
