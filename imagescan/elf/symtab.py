@@ -337,26 +337,42 @@ def _reference(
 ) -> UndefinedSymbol:
     """An undefined symbol (or a COPY-relocated one) with its Vernaux version and relocations."""
     need = by_index.get(versym & 0x7FFF)
-    return shared_reference(
-        UndefinedSymbol(
-            name,
-            need.name if need else None,
-            need.file if need else None,
-            bind == STB_WEAK,
-            index in use.bound,
-            index in use.lazy,
-            stype,
-            index in use.copy,
-            canonical,
-        )
+    version, file = (need.name, need.file) if need else (None, None)
+    weak, bound, lazy, copy = (
+        bind == STB_WEAK,
+        index in use.bound,
+        index in use.lazy,
+        index in use.copy,
+    )
+    for ref in _named(name):
+        # Fields compared before any object is made: most references repeat one already
+        # seen, and building one to look it up cost a quarter of reading a table (issue 14).
+        if (
+            ref.version == version
+            and ref.bound_at_start == bound
+            and ref.lazy == lazy
+            and ref.weak == weak
+            and ref.type == stype
+            and ref.version_file == file
+            and ref.copy == copy
+            and ref.canonical == canonical
+        ):
+            return ref
+    return _remember(
+        UndefinedSymbol(name, version, file, weak, bound, lazy, stype, copy, canonical)
     )
 
 
 # Memory: an image holds ~600,000 defined and ~250,000 undefined dynamic symbols but few
 # distinct versym values and ~50,000 distinct references; equal values share one object.
+# They are kept by name: one object for most names, a tuple of the variants for the others.
 _ONE_VERSYM: dict[int, tuple[int]] = {}
-_REFERENCES: dict[UndefinedSymbol, UndefinedSymbol] = {}
+_BY_NAME: dict[str, UndefinedSymbol | tuple[UndefinedSymbol, ...]] = {}
 _MAX_SHARED = 500_000  # a bound for long-lived processes; past it the table starts again
+# A name's variants are searched one by one: a hostile table of one name in thousands of
+# versions must not make that quadratic (issue 15); past this many, no more are shared.
+_MAX_VARIANTS = 8
+_shared = 0
 
 
 def _one_versym(versym: int) -> tuple[int]:
@@ -366,9 +382,31 @@ def _one_versym(versym: int) -> tuple[int]:
     return found
 
 
+def _named(name: str) -> tuple[UndefinedSymbol, ...]:
+    """The shared references of one name."""
+    found = _BY_NAME.get(name)
+    if found is None:
+        return ()
+    return (found,) if type(found) is UndefinedSymbol else found  # type: ignore[return-value]
+
+
+def _remember(ref: UndefinedSymbol) -> UndefinedSymbol:
+    """`ref`, kept as the shared object of its value (the caller found no equal one)."""
+    global _shared
+    if _shared >= _MAX_SHARED:
+        _BY_NAME.clear()
+        _shared = 0
+    known = _named(ref.name)
+    if len(known) < _MAX_VARIANTS:
+        _BY_NAME[ref.name] = (*known, ref) if known else ref
+        _shared += 1
+    return ref
+
+
 def shared_reference(ref: UndefinedSymbol) -> UndefinedSymbol:
     """The one object of the references equal to `ref` (the store's decoder shares them
     too: an entry read back is then as small as the layer read from its blob)."""
-    if len(_REFERENCES) > _MAX_SHARED:
-        _REFERENCES.clear()
-    return _REFERENCES.setdefault(ref, ref)
+    for known in _named(ref.name):
+        if known == ref:
+            return known
+    return _remember(ref)
