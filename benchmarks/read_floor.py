@@ -75,8 +75,9 @@ def listing(image: OpenedImage) -> str:
 
 
 def full(image: OpenedImage) -> str:
-    """What a scan reads: the same plus every ELF file's symbol and version tables."""
-    fs = read_rootfs(image)
+    """What a scan reads: the same plus every ELF file's symbol and version tables (without
+    the files' digests, as `imagescan scan` without an SBOM output: cli.wants_digests)."""
+    fs = read_rootfs(image, digests=False)
     elves = sum(1 for entry in fs.entries.values() if entry.elf is not None)
     return f"{len(fs.entries)} entries, {elves} ELF"
 
