@@ -1525,11 +1525,31 @@ CASE_RELR = Case(
             "/opt/RELR/bin/relr",
             "rename-vernaux=GLIBC_ABI_DT_RELR:GLIBC_2.2.5",
         ),
+        Cc(
+            "/opt/RELR/lib/libbare.so",
+            ("RELR/bare.c",),
+            (*LIB, *soname("libbare.so"), "-nostdlib", "-Wl,-z,pack-relative-relocs", "-lc"),
+        ),
+        exe(
+            "/opt/RELR/bin/uses-bare",
+            "getpid",
+            flags=(*runpath("/opt/RELR/lib"), *against("/opt/RELR/lib", "libbare.so")),
+        ),
     ),
-    layers=(files("/opt/RELR/bin/relr", "/opt/RELR/bin/relr-no-abi-need"),),
+    layers=(
+        files(
+            "/opt/RELR/bin/relr",
+            "/opt/RELR/bin/relr-no-abi-need",
+            "/opt/RELR/bin/uses-bare",
+            "/opt/RELR/lib/libbare.so",
+        ),
+    ),
     programs=frozen(
         {
             "/opt/RELR/bin/relr": ok(),
+            # libbare has DT_RELR and needs libc.so.6 but has no DT_VERNEED at all: the check
+            # sits inside _dl_check_map_versions' `if (dyn != NULL)`, so it loads.
+            "/opt/RELR/bin/uses-bare": ok(resolved={"libbare.so": "/opt/RELR/lib/libbare.so"}),
             "/opt/RELR/bin/relr-no-abi-need": Verdict(
                 "broken",
                 frozenset({Finding("dt-relr-without-version", "GLIBC_ABI_DT_RELR")}),
@@ -1537,7 +1557,7 @@ CASE_RELR = Case(
                 "DT_RELR without GLIBC_ABI_DT_RELR dependency",
             ),
         }
-    ),
+    ),    libraries=frozen({"/opt/RELR/lib/libbare.so": OK}),
 )
 
 CASE_G_SCRIPT_DEFAULT = Case(

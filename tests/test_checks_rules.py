@@ -9,8 +9,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import pytest
-
 from imagescan.checks.model import FatalAt, FindingKind, Severity, Status
 from imagescan.checks.symbols import accepts
 from imagescan.checks.versions import DT_RELR_VERSION
@@ -201,11 +199,6 @@ def test_dl_check_map_versions_dt_relr_without_glibc_abi_dt_relr() -> None:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_dl_check_map_versions raises the DT_RELR error only for an object that has "
-    "DT_VERNEED ('dyn != NULL'); imagescan also refuses one without any version need",
-)
 def test_dl_check_map_versions_dt_relr_check_needs_a_verneed() -> None:
     """LOADER.md 3.6, edge case 14: the DT_RELR test sits inside the DT_VERNEED handling, so
     a DT_RELR object that NEEDs libc.so.6 but has no version needs at all is not refused."""

@@ -125,11 +125,16 @@ def _finding(
 
 
 def dt_relr_findings(process: Process) -> list[Finding]:
-    """An object with DT_RELR that needs libc but not GLIBC_ABI_DT_RELR is refused by a
-    glibc >= 2.36 loader (_dl_check_map_versions), i.e. one whose libc defines that version."""
+    """An object with DT_RELR and version needs that needs libc but not GLIBC_ABI_DT_RELR is
+    refused by a glibc >= 2.36 loader (_dl_check_map_versions), i.e. one whose libc defines
+    that version. The test sits inside `if (dyn != NULL)`, dyn being DT_VERNEED: an object
+    without any version need is not refused, and the NEEDED name must start "libc.so."."""
     findings: list[Finding] = []
     for obj in process.objects:
-        if not obj.facts.has_relr or not any(n.startswith("libc.so") for n in obj.facts.needed):
+        facts = obj.facts
+        if not facts.has_relr or not facts.version_needs:
+            continue
+        if not any(n.startswith("libc.so.") for n in facts.needed):
             continue
         if any(n.name == DT_RELR_VERSION for n in obj.facts.version_needs):
             continue
