@@ -177,3 +177,35 @@ def test_reading_ahead_still_checks_the_digest_when_drained() -> None:
         stream.read(10)
         with pytest.raises(ImageReadError, match="digest mismatch"):
             stream.drain()
+
+
+def test_zstd_many_small_frames_across_the_input_pieces() -> None:
+    """Frame boundaries fall anywhere inside the 4 KiB pieces and 64 KiB reads the decoder
+    feeds (issue 12): every frame's bytes come out, in order."""
+    parts = [os.urandom(n) + bytes(n) for n in range(1, 3000, 7)]
+    stream = open_decompressed(io.BytesIO(zstd_frames(*parts)))
+    assert b"".join(iter(lambda: stream.read(1000), b"")) == b"".join(parts)
+
+
+def test_zstd_truncated_anywhere_is_an_error() -> None:
+    blob = zstd_frames(os.urandom(200_000), b"z" * 300_000)
+    for cut in (100, 4096, 65_536, 65_537, len(blob) - 1):
+        with pytest.raises(ImageReadError, match=r"truncated|corrupt zstd"):
+            open_decompressed(io.BytesIO(blob[:cut])).read()
+
+
+def test_zstd_output_per_read_stays_bounded() -> None:
+    """A blob of 16 KiB that decodes to 512 MiB of zeros: each raw read of the decoder
+    yields at most what one 4 KiB piece can expand to (1,024 RLE blocks of 128 KiB) on top
+    of the ZSTD_OUTPUT it stops after, never the whole expansion (issue 15); the 64 KiB
+    reads from the blob are not fed at once (issue 12)."""
+    from imagescan.image.compression import ZSTD_INPUT_CHUNK, ZSTD_OUTPUT, _ZstdDecoder
+
+    blob = zstandard.ZstdCompressor(level=19).compress(bytes(512 << 20))
+    assert len(blob) < 64 << 10
+    decoder = _ZstdDecoder(io.BytesIO(blob))
+    largest = total = 0
+    while data := decoder.read(1 << 30):
+        largest, total = max(largest, len(data)), total + len(data)
+    assert total == 512 << 20
+    assert largest <= ZSTD_INPUT_CHUNK // 4 * (128 << 10) + ZSTD_OUTPUT
