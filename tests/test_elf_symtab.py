@@ -107,3 +107,24 @@ def test_the_table_starts_again_past_its_bound() -> None:
         assert len(symtab._BY_NAME) <= 10
     finally:
         symtab._MAX_SHARED = saved
+
+
+def test_kept_names_are_one_object_across_files() -> None:
+    """Memory (issue 14): a name that several files define, or one defines and another
+    references, is one string object; the string table itself is not interned."""
+    from pathlib import Path
+
+    from imagescan.elf.reader import parse_elf
+
+    libc, libm = (
+        parse_elf(Path(path).read_bytes(), path)
+        for path in ("/lib/x86_64-linux-gnu/libc.so.6", "/lib/x86_64-linux-gnu/libm.so.6")
+    )
+    both = libc.defined.keys() & libm.defined.keys()  # _end, __bss_start, ... and more
+    assert both
+    kept = {id(name) for name in libc.defined}
+    assert all(id(name) in kept for name in libm.defined if name in both)
+    defined_by_libc = {name: name for name in libc.defined}
+    referenced = [ref.name for ref in libm.undefined if ref.name in defined_by_libc]
+    assert referenced
+    assert all(name is defined_by_libc[name] for name in referenced)

@@ -275,6 +275,10 @@ def _sort_symbols(
                 and stype in _LOOKUP_TYPES
                 and (value != 0 or shndx == SHN_ABS or stype == STT_TLS)
             ):
+                # Interned here, not in the string table: the names other files define or
+                # reference too share one object, and a table's other strings (undefined
+                # names found shared below, locals) cost no lookup (issue 14).
+                name = sys.intern(name)
                 prev = defined.get(name)
                 if prev is None:
                     defined[name] = _one_versym(vs)
@@ -311,18 +315,19 @@ class _Names:
         if end < 0:
             raise MalformedElf(f"symbol {index}: bad name offset {st_name}")
         decoded = self.strtab[st_name:end].decode("utf-8", "surrogateescape")
-        found = self.seen[st_name] = sys.intern(decoded)
+        found = self.seen[st_name] = decoded
         return found
 
 
 def _string_starts(strtab: bytes) -> dict[int, str]:
-    """Every NUL-terminated string of an ASCII string table by its offset (interned); {}
-    for other tables. What follows the last NUL is no string (unterminated)."""
+    """Every NUL-terminated string of an ASCII string table by its offset; {} for other
+    tables. What follows the last NUL is no string (unterminated). Not interned: the
+    names kept are, where they are kept (_sort_symbols, _reference)."""
     if not strtab.isascii():
         return {}
     parts = strtab.decode("ascii").split("\0")[:-1]
     offsets = itertools.accumulate(map((1).__add__, map(len, parts)), initial=0)
-    return dict(zip(offsets, map(sys.intern, parts), strict=False))
+    return dict(zip(offsets, parts, strict=False))
 
 
 def _reference(
@@ -359,7 +364,7 @@ def _reference(
         ):
             return ref
     return _remember(
-        UndefinedSymbol(name, version, file, weak, bound, lazy, stype, copy, canonical)
+        UndefinedSymbol(sys.intern(name), version, file, weak, bound, lazy, stype, copy, canonical)
     )
 
 
