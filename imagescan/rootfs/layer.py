@@ -519,8 +519,10 @@ def _read_layer(blob: BinaryIO, builder: _LayerBuilder, name: str, hashed: bool)
     try:
         # Inflating runs on a thread ahead of the walk (issue 14); closing stops it.
         with open_decompressed(blob, name, read_ahead=True) as stream:
-            hasher = _HashingReader(stream.read) if hashed else None
-            read = hasher.read if hasher is not None else stream.read
+            # Only through `direct` (TarStream reads exactly, short reads and all): no
+            # copy of each byte into the stream's buffer (issue 14).
+            hasher = _HashingReader(stream.direct) if hashed else None
+            read = hasher.read if hasher is not None else stream.direct
             _walk_tar(read, builder)
             while read(1 << 20):  # the rest of the tar (padding) counts for the diff_id
                 pass
