@@ -187,31 +187,6 @@ def test_a_large_elf_file_is_read_through_a_spool(
     assert "file ends after 1000" in content.skip_reason
 
 
-@pytest.mark.parametrize("memfd", ["present", "refused", "absent"])
-def test_the_spool_is_a_memfd_or_a_file_on_disk(
-    hello: bytes, monkeypatch: pytest.MonkeyPatch, memfd: str
-) -> None:
-    """The spool is an anonymous memfd where the kernel gives one, else a temporary file
-    on disk (another kernel, a sandbox that refuses memfd_create, no Linux): same facts."""
-    whole = index(File("/usr/bin/hello", hello), digests=True).entries[0].elf
-    monkeypatch.setattr(layer_module, "SPOOL_SIZE", 100)
-    made: list[str] = []
-
-    def refused(name: str, flags: int = 0) -> int:
-        made.append(name)
-        raise OSError(38, "Function not implemented")
-
-    if memfd == "refused":
-        monkeypatch.setattr(layer_module.os, "memfd_create", refused)
-    elif memfd == "absent":
-        monkeypatch.delattr(layer_module.os, "memfd_create")
-    with layer_module._spool_file() as spool:
-        on_disk = not Path(f"/proc/self/fd/{spool.fileno()}").readlink().name.startswith("memfd:")
-    assert on_disk == (memfd != "present")
-    assert index(File("/usr/bin/hello", hello), digests=True).entries[0].elf == whole
-    assert made == (["imagescan-spool"] * 2 if memfd == "refused" else [])
-
-
 def test_small_configuration_files_are_kept_verbatim() -> None:
     layer = index(
         File("/etc/ld.so.cache", b"glibc-ld.so.cache1.1"),

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import mmap
-import os
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import BinaryIO, cast
+from typing import BinaryIO
 
 from imagescan.elf.model import ElfFacts
 from imagescan.elf.reader import header_problem, is_elf, parse_elf
@@ -333,7 +332,7 @@ def _spooled_facts(
     """parse_elf of a large file through a mapping of its spooled copy (SPOOL_SIZE); the
     digests hashed as the bytes go by."""
     hashes = (hashlib.sha256(), hashlib.sha1()) if symbols and digests else ()
-    with _spool_file() as spool:
+    with tempfile.TemporaryFile() as spool:
         for chunk in _elf_chunks(head, size, read):
             spool.write(chunk)
             for sha in hashes:
@@ -344,19 +343,6 @@ def _spooled_facts(
     if not hashes:
         return facts
     return replace(facts, sha256=hashes[0].hexdigest(), sha1=hashes[1].hexdigest())
-
-
-def _spool_file() -> BinaryIO:
-    """An anonymous file for spooling: memfd_create where Linux has it (writing 100 MiB to
-    an unlinked file on disk was an eighth of a scan's main thread, issue 14), else an
-    unlinked temporary file. Neither is mapped until parse_elf maps it."""
-    memfd_create = getattr(os, "memfd_create", None)
-    if memfd_create is not None:
-        try:
-            return open(memfd_create("imagescan-spool", os.MFD_CLOEXEC), "w+b")
-        except OSError:
-            pass  # no memfd in this kernel or sandbox: a file on disk does as well
-    return cast(BinaryIO, tempfile.TemporaryFile())
 
 
 def with_digests(facts: ElfFacts, data: bytes | bytearray) -> ElfFacts:
