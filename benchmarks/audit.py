@@ -9,6 +9,8 @@ files); each image adds a small top layer of its own (a program, some with one t
 start). Then prints, in one run:
 
 - the floor: reading only the unique layers once (inflate + walk every tar header);
+- the same floor with the two digests a trustworthy read needs: each blob's SHA-256
+  checked and each layer's diff_id hashed (the store's key);
 - `audit` with a cold store (every unique layer read once, facts stored), and its ratio to
   the floor (target <= 1.3x);
 - `audit` with a warm store (the same images again: results of unchanged digests reused;
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import hashlib
 import json
 import os
 import pstats
@@ -37,13 +40,13 @@ from collections.abc import Callable
 from contextlib import closing
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from imagescan.audit import AuditSettings, audit_images, record_run  # noqa: E402
-from imagescan.image.compression import open_decompressed  # noqa: E402
+from imagescan.image.compression import DigestVerifyingReader, open_decompressed  # noqa: E402
 from imagescan.parallel import default_jobs  # noqa: E402
 from imagescan.policy.load import load_policy  # noqa: E402
 from imagescan.rootfs.tarstream import TarStream  # noqa: E402
@@ -179,6 +182,30 @@ def floor(blobs: list[Path]) -> str:
     return f"{len(blobs)} unique layers, {members} members"
 
 
+def verified_floor(blobs: list[Path]) -> str:
+    """The floor plus the two digests a trustworthy read of a layer needs: the blob's
+    SHA-256 checked against its name (the manifest's digest) and the diff_id hashed (the
+    store's key, checked against the config). SHA-256 runs at ~1 GB/s on one core here."""
+    members = 0
+    for path in blobs:
+        with closing(path.open("rb")) as raw:
+            verified = DigestVerifyingReader(raw, "sha256:" + path.name, path.name)
+            stream = open_decompressed(verified)
+            diff_id = hashlib.sha256()
+
+            def read(size: int, stream: BinaryIO = stream, diff_id: Any = diff_id) -> bytes:
+                data = stream.read(size)
+                diff_id.update(data)
+                return data
+
+            for _ in TarStream(read, 1 << 40).members():
+                members += 1
+            while read(CHUNK):
+                pass
+            stream.drain()  # the blob's digest is checked at its end
+    return f"{len(blobs)} unique layers, {members} members, digests checked"
+
+
 def timed(label: str, work: Callable[[], str]) -> float:
     start = time.perf_counter()
     what = work()
@@ -247,8 +274,10 @@ def main() -> None:
         for store in ("s1", "s2", "s3"):
             shutil.rmtree(work / store, ignore_errors=True)
         base = timed("floor (unique layers read once)", lambda: floor(blobs))
+        checked = timed("floor with blob digest and diff_id", lambda: verified_floor(blobs))
         cold = timed("audit, cold store", lambda: local_audit(refs, work / "s1", args.profile))
         print(f"{'':<40} {cold / base:8.2f} x the floor (target <= 1.3)")
+        print(f"{'':<40} {cold / checked:8.2f} x the floor with digests")
         if args.profile is not None:
             pstats.Stats(str(args.profile)).sort_stats("cumulative").print_stats(25)
         timed("audit, warm store (target <= 5 s)", lambda: local_audit(refs, work / "s1"))
