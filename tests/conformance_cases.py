@@ -1517,7 +1517,8 @@ CASE_HW_CACHE = Case(
 CASE_RELR = Case(
     "RELR_glibc_abi_dt_relr",
     "-z pack-relative-relocs: with the GLIBC_ABI_DT_RELR need (as ld writes it) fine; with that"
-    " Vernaux renamed to GLIBC_2.2.5 (patched) ld.so refuses the DT_RELR object",
+    " Vernaux renamed to GLIBC_2.2.5 (patched) ld.so refuses the DT_RELR object; a DT_RELR"
+    " library needing libc.so.6 with no version needs at all loads",
     build=(
         Cc("/opt/RELR/bin/relr", ("RELR/relr.c",), (*EXE, "-Wl,-z,pack-relative-relocs")),
         Patch(
@@ -1557,7 +1558,8 @@ CASE_RELR = Case(
                 "DT_RELR without GLIBC_ABI_DT_RELR dependency",
             ),
         }
-    ),    libraries=frozen({"/opt/RELR/lib/libbare.so": OK}),
+    ),
+    libraries=frozen({"/opt/RELR/lib/libbare.so": OK}),
 )
 
 CASE_G_SCRIPT_DEFAULT = Case(

@@ -136,7 +136,7 @@ def dt_relr_findings(process: Process) -> list[Finding]:
             continue
         if not any(n.startswith("libc.so.") for n in facts.needed):
             continue
-        if any(n.name == DT_RELR_VERSION for n in obj.facts.version_needs):
+        if any(n.name == DT_RELR_VERSION for n in facts.version_needs):
             continue
         libc = next((o for o in process.objects if o.facts.soname == "libc.so.6"), None)
         if libc is None or not any(v.name == DT_RELR_VERSION for v in libc.facts.version_defs):
