@@ -132,13 +132,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     _image_options(parser)
 
 
-def _jobs_option(parser: argparse.ArgumentParser) -> None:
+def _jobs_option(
+    parser: argparse.ArgumentParser, what: str = "processes that judge the ELF files of an image"
+) -> None:
     parser.add_argument(
-        "-j",
-        "--jobs",
-        type=_positive,
-        metavar="N",
-        help="processes that judge the ELF files of an image (default: this machine's cores)",
+        "-j", "--jobs", type=_positive, metavar="N", help=f"{what} (default: this machine's cores)"
     )
 
 
@@ -263,7 +261,11 @@ def _audit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _verdict_options(audit)
     _output_option(audit, LS_FORMATS)
     _quiet_option(audit)
-    _jobs_option(audit)
+    _jobs_option(
+        audit,
+        "groups of images that share a base audited at once, each in a process of its own, "
+        "and the processes that judge an image's ELF files",
+    )
     _audit_fleet_options(audit)
     _fleet_parsers(sub)
 
