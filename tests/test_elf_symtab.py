@@ -3,7 +3,9 @@ fields before any object is made (issue 14), with a bound on a name's variants (
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import sys
 import time
 
 from imagescan.elf import symtab
@@ -56,6 +58,20 @@ def _made(versym: int, bind: int, stype: int, flags: tuple[bool, ...]) -> Undefi
     return _reference("printf", index, bind, stype, versym, NEEDS, use, canonical)
 
 
+def _shared(ref: UndefinedSymbol) -> UndefinedSymbol:
+    """The shared object of `ref`'s value, made from its fields as the store's decoder does."""
+    return symtab.reference(*(getattr(ref, f.name) for f in dataclasses.fields(ref)))
+
+
+def test_a_new_reference_keeps_its_texts_interned() -> None:
+    symtab._BY_NAME.clear()
+    texts = ["".join(t) for t in (("mal", "loc"), ("GLIBC_", "2.2.5"), ("libc", ".so.6"))]
+    made = symtab.reference(*texts, False, False, False, STT_FUNC, False, False)
+    assert made.name is sys.intern("malloc")
+    assert made.version is sys.intern("GLIBC_2.2.5")
+    assert made.version_file is sys.intern("libc.so.6")
+
+
 def test_every_variant_of_a_name_is_its_own_value_and_shared() -> None:
     """Each field tells two references apart; equal ones are one object, in any order."""
     symtab._BY_NAME.clear()
@@ -71,16 +87,16 @@ def test_every_variant_of_a_name_is_its_own_value_and_shared() -> None:
         for versym, bind, stype, *flags in reversed(combos):
             made = _made(versym, bind, stype, tuple(flags))  # type: ignore[arg-type]
             assert made is first[made]
-            assert symtab.shared_reference(_expected(versym, bind, stype, tuple(flags))) is made  # type: ignore[arg-type]
+            assert _shared(_expected(versym, bind, stype, tuple(flags))) is made  # type: ignore[arg-type]
     finally:
         symtab._MAX_VARIANTS = saved
 
 
-def test_shared_reference_returns_the_first_equal_object() -> None:
+def test_reference_returns_the_first_equal_object() -> None:
     symtab._BY_NAME.clear()
-    one = symtab.shared_reference(UndefinedSymbol("malloc", "GLIBC_2.2.5", "libc.so.6"))
-    again = symtab.shared_reference(UndefinedSymbol("malloc", "GLIBC_2.2.5", "libc.so.6"))
-    other = symtab.shared_reference(UndefinedSymbol("malloc", "GLIBC_2.2.5", "libc.so.6", True))
+    one = _shared(UndefinedSymbol("malloc", "GLIBC_2.2.5", "libc.so.6"))
+    again = _shared(UndefinedSymbol("malloc", "GLIBC_2.2.5", "libc.so.6"))
+    other = _shared(UndefinedSymbol("malloc", "GLIBC_2.2.5", "libc.so.6", True))
     assert again is one
     assert other is not one and other == UndefinedSymbol("malloc", "GLIBC_2.2.5", "libc.so.6", True)
 
@@ -90,9 +106,7 @@ def test_a_name_in_thousands_of_versions_stays_linear() -> None:
     so each lookup compares a bounded number of them; every value is still right."""
     symtab._BY_NAME.clear()
     started = time.process_time()
-    made = [
-        symtab.shared_reference(UndefinedSymbol("f", f"V{i}", "libx.so")) for i in range(20_000)
-    ]
+    made = [_shared(UndefinedSymbol("f", f"V{i}", "libx.so")) for i in range(20_000)]
     assert time.process_time() - started < 5  # quadratic would be 2e8 comparisons
     assert [ref.version for ref in made] == [f"V{i}" for i in range(20_000)]
     assert len(symtab._named("f")) == symtab._MAX_VARIANTS
@@ -103,7 +117,7 @@ def test_the_table_starts_again_past_its_bound() -> None:
     symtab._MAX_SHARED, saved = 10, symtab._MAX_SHARED
     try:
         for i in range(25):
-            symtab.shared_reference(UndefinedSymbol(f"name{i}"))
+            _shared(UndefinedSymbol(f"name{i}"))
         assert len(symtab._BY_NAME) <= 10
     finally:
         symtab._MAX_SHARED = saved

@@ -343,29 +343,55 @@ def _reference(
     """An undefined symbol (or a COPY-relocated one) with its Vernaux version and relocations."""
     need = by_index.get(versym & 0x7FFF)
     version, file = (need.name, need.file) if need else (None, None)
-    weak, bound, lazy, copy = (
-        bind == STB_WEAK,
-        index in use.bound,
-        index in use.lazy,
-        index in use.copy,
-    )
+    bound, lazy, copy = index in use.bound, index in use.lazy, index in use.copy
+    return reference(name, version, file, bind == STB_WEAK, bound, lazy, stype, copy, canonical)
+
+
+def reference(  # UndefinedSymbol's fields, in its order: the store's decoder maps it
+    name: str,
+    version: str | None,
+    version_file: str | None,
+    weak: bool,
+    bound_at_start: bool,
+    lazy: bool,
+    stype: int,
+    copy: bool,
+    canonical: bool,
+) -> UndefinedSymbol:
+    """The one object of the reference with these fields: one seen before, else a new one,
+    its texts interned, kept for the next (the ELF reader's and the store's decoder's)."""
     for ref in _named(name):
         # Fields compared before any object is made: most references repeat one already
         # seen, and building one to look it up cost a quarter of reading a table (issue 14).
         if (
             ref.version == version
-            and ref.bound_at_start == bound
+            and ref.bound_at_start == bound_at_start
             and ref.lazy == lazy
             and ref.weak == weak
             and ref.type == stype
-            and ref.version_file == file
+            and ref.version_file == version_file
             and ref.copy == copy
             and ref.canonical == canonical
         ):
             return ref
+    version, version_file = _interned(version), _interned(version_file)
     return _remember(
-        UndefinedSymbol(sys.intern(name), version, file, weak, bound, lazy, stype, copy, canonical)
+        UndefinedSymbol(
+            sys.intern(name),
+            version,
+            version_file,
+            weak,
+            bound_at_start,
+            lazy,
+            stype,
+            copy,
+            canonical,
+        )
     )
+
+
+def _interned(text: str | None) -> str | None:
+    return None if text is None else sys.intern(text)
 
 
 # Memory: an image holds ~600,000 defined and ~250,000 undefined dynamic symbols but few
@@ -406,12 +432,3 @@ def _remember(ref: UndefinedSymbol) -> UndefinedSymbol:
         _BY_NAME[ref.name] = (*known, ref) if known else ref
         _shared += 1
     return ref
-
-
-def shared_reference(ref: UndefinedSymbol) -> UndefinedSymbol:
-    """The one object of the references equal to `ref` (the store's decoder shares them
-    too: an entry read back is then as small as the layer read from its blob)."""
-    for known in _named(ref.name):
-        if known == ref:
-            return known
-    return _remember(ref)

@@ -27,7 +27,7 @@ from typing import Any
 
 from imagescan import __version__
 from imagescan.elf.model import ElfFacts, UndefinedSymbol
-from imagescan.elf.symtab import shared_reference
+from imagescan.elf.symtab import reference
 from imagescan.rootfs.model import LayerIndex
 
 # Bump when what a field *means* changes without its type changing (the ELF reader starts
@@ -55,16 +55,28 @@ class _Pair:
     shape: str
     scalars: frozenset[type] | None = None
     column: Callable[[list[Any]], list[Any]] | None = None
+    names: bool = False  # text values, interned when many are read at once
 
     def decode_column(self, column: list[Any]) -> list[Any]:
         """Many values of this type at once (a field of every item of a tuple)."""
         if self.column is not None:
             return self.column(column)
         if self.scalars is not None:
-            if not set(map(type, column)) <= self.scalars:
+            kinds = set(map(type, column))
+            if not kinds <= self.scalars:
                 raise EntryError(f"expected {self.shape} values")
-            return column
+            return _interned(column, kinds) if self.names else column
         return _consumed(column, self.decode)
+
+
+def _interned(column: list[Any], kinds: set[type]) -> list[Any]:
+    """A column of text (or of text and None) with every text interned, as the ELF reader
+    interns the names it keeps: json.loads makes one object per occurrence, and an XL
+    layer read back held 200,000 more strings (13 MiB) than the same layer read from its
+    blob: references' names, their versions and files (issue 14)."""
+    if kinds <= {str}:
+        return list(map(sys.intern, column))
+    return [v if v is None else sys.intern(v) for v in column]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -242,6 +254,9 @@ def _columns_pair(cls: type) -> _Pair:
     """Many values (a tuple of dataclasses): one column per field, so that thousands of
     symbols are checked a column at a time and built by one map()."""
     names, pairs = _fields(cls)
+    make = _MADE.get(cls, cls)
+    if make is not cls:  # its maker interns the texts it keeps: most rows repeat one
+        pairs = [dataclasses.replace(p, names=False) for p in pairs]
 
     def encode(values: Any) -> Any:
         return [
@@ -253,9 +268,7 @@ def _columns_pair(cls: type) -> _Pair:
             raise EntryError(f"{cls.__name__}: expected {len(pairs)} columns")
         if len(set(map(len, raw))) > 1:
             raise EntryError(f"{cls.__name__}: columns of different lengths")
-        made = map(cls, *[_column(p, raw, i) for i, p in enumerate(pairs)])
-        shared = _SHARED.get(cls)
-        return tuple(made if shared is None else map(shared, made))
+        return tuple(map(make, *[_column(p, raw, i) for i, p in enumerate(pairs)]))
 
     return _Pair(encode, decode, "[" + _shape(cls, names, pairs) + "...]")
 
@@ -291,7 +304,7 @@ def _optional_pair(hint: Any) -> _Pair:
         return None if raw is None else inner.decode(raw)
 
     scalars = inner.scalars | {type(None)} if inner.scalars is not None else None
-    return _Pair(encode, decode, f"{inner.shape}?", scalars)
+    return _Pair(encode, decode, f"{inner.shape}?", scalars, names=inner.names)
 
 
 def _tuple_pair(args: tuple[Any, ...]) -> _Pair:
@@ -387,7 +400,7 @@ def _scalar(kind: type) -> _Pair:
             raise EntryError(f"expected {kind.__name__}")
         return raw
 
-    return _Pair(lambda v: v, decode, kind.__name__, frozenset({kind}))
+    return _Pair(lambda v: v, decode, kind.__name__, frozenset({kind}), names=kind is str)
 
 
 def _decode_bytes(raw: Any) -> bytes:
@@ -400,9 +413,10 @@ def _decode_bytes(raw: Any) -> bytes:
 
 
 # Values that the ELF reader shares between files (equal ones are one object): decoded,
-# they are shared through the same table, so that a layer read back from the store takes
-# the memory of one read from its blob (issue 14: 365 MiB against 176 on a /usr image).
-_SHARED: dict[type, Callable[[Any], Any]] = {UndefinedSymbol: shared_reference}
+# they are found or made by the reader's own maker, from their fields, so that a layer read
+# back from the store takes the memory of one read from its blob (issue 14: 365 MiB
+# against 176 on a /usr image) and a repeated one costs no object.
+_MADE: dict[type, Callable[..., Any]] = {UndefinedSymbol: reference}
 _TUPLES: dict[tuple[Any, ...], tuple[Any, ...]] = {}
 _MAX_TUPLES = 100_000
 _NESTED = frozenset({ElfFacts})  # written as a JSON text each (_nested_pair)
