@@ -150,6 +150,8 @@ class SqlStore:
                 "data = excluded.data, size = excluded.size, used = excluded.used",
                 (layer.diff_id, self.codec.version, data, len(data), now, now),
             )
+        del data
+        trim_heap()  # as after decoding: the encoder's trees, 25 MiB of an XL layer's
         self._remember(layer, layer.diff_id)
 
     def recorded_report(self, result_key: str, version: str) -> bytes | None:

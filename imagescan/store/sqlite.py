@@ -27,8 +27,15 @@ class SqliteDatabase:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
+            # No statement cache: a cached INSERT keeps its parameters bound, and a layer's
+            # entry (13 MiB for the XL image) stayed in memory through the analysis after
+            # it was written (issue 14). A store runs a few statements per layer.
             self._conn = sqlite3.connect(
-                path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+                path,
+                timeout=BUSY_TIMEOUT,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=0,
             )
             self._conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.Error as err:
