@@ -6,7 +6,7 @@ import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from imagescan.checks.model import FileVerdict
+from imagescan.checks.model import FileVerdict, FindingKind
 from imagescan.elf.model import ElfFacts, FileKind
 from imagescan.hints.index import PackageIndex
 from imagescan.hints.model import ImageProvenance, Provenance
@@ -32,7 +32,8 @@ class HintContext:
     steps: tuple[str | None, ...] = ()  # the build step of each layer
     _by_name: dict[str, list[str]] | None = field(default=None, repr=False)
     _conf_dirs: tuple[str, ...] | None = field(default=None, repr=False)
-    _libraries: list[tuple[str, ElfFacts]] | None = field(default=None, repr=False)
+    _files: list[tuple[str, ElfFacts]] | None = field(default=None, repr=False)
+    _defined_by: dict[str, list[tuple[str, ElfFacts]]] | None = field(default=None, repr=False)
 
     def resolve(self, path: str) -> str | None:
         """The real path `path` leads to inside the image."""
@@ -77,31 +78,50 @@ class HintContext:
     def defining(self, symbol: str, machine: int) -> list[str]:
         """Shared libraries of the image's architecture that define `symbol` (a program's
         own definitions, such as copy-relocated data, are no provider)."""
-        if self._libraries is None:
-            self._libraries = [
+        return self._definers(symbol, machine, FileKind.SHARED)
+
+    def programs_defining(self, symbol: str, machine: int) -> list[str]:
+        """Programs of the image's architecture that export `symbol` (plugin hosts)."""
+        return self._definers(symbol, machine, FileKind.EXEC, FileKind.PIE_EXEC)
+
+    def _definers(self, symbol: str, machine: int, *kinds: FileKind) -> list[str]:
+        """The ELF files of `kinds` that define `symbol`, by path. The symbols the report's
+        findings name are looked up in one pass over the files, kept by name: a search of
+        every library per finding took 1 s of the XL image's 2,010 findings (issue 14)."""
+        if self._defined_by is None:
+            self._defined_by = self._definers_of(self._wanted())
+        found = self._defined_by.get(symbol)
+        if found is None:  # a symbol no finding names: the files searched for it alone
+            found = [(p, f) for p, f in self._elf_files() if symbol in f.defined]
+        return [p for p, f in found if f.machine == machine and f.kind in kinds]
+
+    def _wanted(self) -> set[str]:
+        return {
+            finding.subject
+            for verdict in self.verdicts.values()
+            for finding in verdict.findings
+            if finding.kind is FindingKind.UNDEFINED_SYMBOL
+        }
+
+    def _definers_of(self, wanted: set[str]) -> dict[str, list[tuple[str, ElfFacts]]]:
+        """Each of `wanted` -> the ELF files that define it (none: an empty list)."""
+        found: dict[str, list[tuple[str, ElfFacts]]] = {name: [] for name in wanted}
+        for path, facts in self._elf_files():
+            for name in facts.defined.keys() & wanted:
+                found[name].append((path, facts))
+        return found
+
+    def _elf_files(self) -> list[tuple[str, ElfFacts]]:
+        """Shared libraries and programs, sorted by path."""
+        if self._files is None:
+            self._files = [
                 (path, entry.elf)
                 for path, entry in sorted(self.rootfs.entries.items())
                 if entry.type is EntryType.FILE
                 and entry.elf is not None
-                and entry.elf.kind is FileKind.SHARED
+                and entry.elf.kind in _DEFINERS
             ]
-        return [
-            path
-            for path, facts in self._libraries
-            if facts.machine == machine and symbol in facts.defined
-        ]
-
-    def programs_defining(self, symbol: str, machine: int) -> list[str]:
-        """Programs of the image's architecture that export `symbol` (plugin hosts)."""
-        return [
-            path
-            for path, entry in sorted(self.rootfs.entries.items())
-            if entry.type is EntryType.FILE
-            and entry.elf is not None
-            and entry.elf.kind in (FileKind.EXEC, FileKind.PIE_EXEC)
-            and entry.elf.machine == machine
-            and symbol in entry.elf.defined
-        ]
+        return self._files
 
     def conf_dirs(self) -> tuple[str, ...]:
         """The directories /etc/ld.so.conf names (what `ldconfig` would put in the cache)."""
@@ -109,3 +129,6 @@ class HintContext:
             conf = parse_ld_so_conf(self.rootfs.kept.get, lambda d: listdir(self.rootfs, d))
             self._conf_dirs = tuple(self.resolve(d) or d for d in conf.dirs)
         return self._conf_dirs
+
+
+_DEFINERS = (FileKind.SHARED, FileKind.EXEC, FileKind.PIE_EXEC)  # what `_definers` looks into
