@@ -101,7 +101,7 @@ class SqlStore:
         )
         if not rows:
             return None
-        (data, used), = rows
+        data, used = rows[0]
         del rows  # the entry's bytes are let go once inflated, not held through the decoding
         try:
             layer = self.codec.loads(bytes(data), diff_id)
