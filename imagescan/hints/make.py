@@ -51,10 +51,14 @@ def make_hints(
 
 
 def with_hints(
-    report: Report, rootfs: RootFS, config: ImageConfig, index: PackageIndex | None = None
+    report: Report,
+    rootfs: RootFS,
+    config: ImageConfig,
+    index: PackageIndex | None = None,
+    packages: PackageDb | None = None,
 ) -> Report:
-    """`report` with its hints."""
-    return replace(report, hints=make_hints(report, rootfs, config, index))
+    """`report` with its hints (`packages`: the image's databases, when already read)."""
+    return replace(report, hints=make_hints(report, rootfs, config, index, packages))
 
 
 def image_index_key(rootfs: RootFS, config: ImageConfig) -> tuple[str, list[IndexSource]]:
