@@ -44,7 +44,7 @@ from imagescan.loader.model import Process
 from imagescan.loader.session import LoaderSession
 from imagescan.packages.model import PackageDb
 from imagescan.packages.read import read_packages
-from imagescan.parallel import collector_paused, jobs_for, map_forked
+from imagescan.parallel import Meanwhile, collector_paused, jobs_for, map_forked
 from imagescan.rootfs.model import Entry, EntryType, RootFS
 
 __all__ = ["Analysis", "analyze", "elf_files"]
@@ -82,15 +82,21 @@ def analyze(
         earlier = carry.take() if carry is not None else Earlier()
         if carry is None:
             judge = Judge(LoaderSession(ctx))
-            verdicts, processes = judge_files(judge, rootfs, jobs, on_file, natural_trials=True)
-            change, sensitive = Delta(), cpu_level is None and cpu_sensitive(rootfs)
+            # Neither needs the judging: the parent reads them while its children judge.
+            independent = Meanwhile(
+                lambda: (read_packages(rootfs), cpu_level is None and cpu_sensitive(rootfs))
+            )
+            verdicts, processes = judge_files(
+                judge, rootfs, jobs, on_file, natural_trials=True, meanwhile=independent
+            )
+            (packages, sensitive), change = independent.result(), Delta()
         else:
             judge, verdicts, processes, change, sensitive = _judge_carried(
                 ctx, rootfs, cpu_level, carry, earlier, jobs, on_file
             )
+            packages = _packages(rootfs, carry, earlier.packages, change)
         if cpu_level is None and sensitive:
             verdicts = _across_cpus(rootfs, config, judge.ctx.target.cpu, verdicts, jobs)
-        packages = _packages(rootfs, carry, earlier.packages, change)
         alone = Analysis(judge.ctx, verdicts, processes, packages=packages)
         reuse = _plugin_reuse(carry, earlier.trials, change)
         hosted = {**verdicts, **judge_plugins(judge, alone, plugin_hosts, reuse)}
@@ -109,12 +115,17 @@ def judge_files(
     on_file: Callable[[str], None] | None = None,
     *,
     natural_trials: bool = False,
+    meanwhile: Meanwhile[Any] | None = None,
 ) -> tuple[dict[str, FileVerdict], dict[str, Process]]:
     """Each ELF file judged as the main object, and the process of each dynamic one, in
     path order. Programs go first, then libraries that need nothing, so the bound on work
     (checks.budget) spares those. With `natural_trials`, each plugin's trials inside its
-    natural hosts are made too (checks.plugins.try_natural_hosts), in the same processes."""
-    return _split(judge_recorded(judge, rootfs, jobs, on_file, natural_trials=natural_trials))
+    natural hosts are made too (checks.plugins.try_natural_hosts), in the same processes.
+    `meanwhile` is run while forked children judge (parallel.map_forked)."""
+    recorded = judge_recorded(
+        judge, rootfs, jobs, on_file, natural_trials=natural_trials, meanwhile=meanwhile
+    )
+    return _split(recorded)
 
 
 def judge_recorded(
@@ -125,6 +136,7 @@ def judge_recorded(
     carried: Mapping[str, Judging] | None = None,
     *,
     natural_trials: bool = False,
+    meanwhile: Meanwhile[Any] | None = None,
 ) -> dict[str, Judging]:
     """judge_files, each file with the entries its judging looked at when the context
     records them (`ctx.consulted` set: checks.reuse); the files in `carried` are taken from
@@ -142,7 +154,7 @@ def judge_recorded(
     # carried files too, which the processes judged here load (issue 8: pickled whole, a
     # carried libc's symbol tables came back once per chunk, 27 MiB on the corpus' deb11).
     shared = [entry.elf for entry in rootfs.entries.values() if entry.elf is not None]
-    judged = map_forked(one, files, jobs, shared, learner=judge)
+    judged = map_forked(one, files, jobs, shared, learner=judge, meanwhile=meanwhile)
     if jobs_for(len(files), jobs) > 1:
         judged = _as_one_process(judge, budget, files, judged, one)
     by_path = {path: result for (path, _, _), result in zip(files, judged, strict=True)}
@@ -226,12 +238,10 @@ def _judge_carried(
 
 
 def _packages(
-    rootfs: RootFS, carry: Carry | None, earlier: ReadPackages | None, change: Delta
+    rootfs: RootFS, carry: Carry, earlier: ReadPackages | None, change: Delta
 ) -> PackageDb:
     """The image's package databases: the previous image's where they read the same here
     (checks.reuse), else read; the carry then holds this image's."""
-    if carry is None:
-        return read_packages(rootfs)
     read = carried_packages(earlier, rootfs, change)
     if read is None:
         seen: set[str] = set()

@@ -29,10 +29,11 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+Value = TypeVar("Value")
 
 MIN_ITEMS_PER_JOB = 64  # below this a fork costs more than it saves
 CHUNKS_PER_JOB = 8  # enough that the last chunk taken is a small part of the wait
@@ -92,18 +93,40 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+class Meanwhile(Generic[Value]):
+    """Work whose result the caller needs later and that needs none of the items' results:
+    done once, by the parent while its forked children start on the items
+    (`map_forked`), else when first asked for."""
+
+    def __init__(self, work: Callable[[], Value]) -> None:
+        self._work: Callable[[], Value] | None = work
+        self._value: Value | None = None
+
+    def run(self) -> None:
+        """Do the work now, unless it is done."""
+        if self._work is not None:
+            self._value, self._work = self._work(), None
+
+    def result(self) -> Value:
+        """The work's result (done now if it was not)."""
+        self.run()
+        return self._value  # type: ignore[return-value]  # set by run()
+
+
 def map_forked(
     work: Callable[[Item], Result],
     items: Sequence[Item],
     jobs: int,
     shared: Iterable[object] = (),
     learner: Learner | None = None,
+    meanwhile: Meanwhile[Any] | None = None,
 ) -> list[Result]:
     """[work(item) for item in items], with up to `jobs` processes (the parent is one).
 
     A chunk no child delivered (it failed, or died) is done by the parent afterwards, so
     an error is raised as the sequential path raises it. `learner` is told, in the parent,
-    what each child memoised."""
+    what each child memoised. `meanwhile` is run by the parent once its children are
+    started, before its own chunks (the children take more of them meanwhile)."""
     processes = jobs_for(len(items), jobs)
     if processes == 1:
         return [work(item) for item in items]
@@ -113,6 +136,8 @@ def map_forked(
         run.start(processes - 1, learner)
         finished = False
         try:
+            if meanwhile is not None:
+                meanwhile.run()
             run.work_in_parent()
             finished = True
         finally:

@@ -143,6 +143,28 @@ def test_shared_objects_come_back_as_the_parents_own() -> None:
     in_fresh_process("shared_body()")
 
 
+def meanwhile_body() -> None:
+    """With children, the parent does the side work once, after they are started; without,
+    it is done when its result is first asked for."""
+    parallel.MIN_ITEMS_PER_JOB = 1
+    calls: list[tuple[int, int]] = []
+    items = list(range(40))
+    side = parallel.Meanwhile(lambda: calls.append((os.getpid(), len(calls))) or "read")
+    results = map_forked(where, items, 2, meanwhile=side)
+    assert calls == [(os.getpid(), 0)]  # once, in the parent, before anything asked
+    assert side.result() == "read" and side.result() == "read" and len(calls) == 1
+    assert {pid for _, pid in results} != {os.getpid()}  # children judged too
+    assert [square for square, _ in results] == [i * i for i in items]
+    alone = parallel.Meanwhile(lambda: calls.append((os.getpid(), len(calls))) or "later")
+    map_forked(where, items, 1, meanwhile=alone)
+    assert len(calls) == 1  # one process: nothing done early
+    assert alone.result() == "later" and len(calls) == 2
+
+
+def test_side_work_runs_in_the_parent_while_children_work() -> None:
+    in_fresh_process("meanwhile_body()")
+
+
 def test_a_child_that_fails_has_its_share_redone(small_shares: None) -> None:
     def fails_in_children(item: int) -> int:
         if os.getpid() != PARENT:
