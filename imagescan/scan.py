@@ -15,7 +15,7 @@ from imagescan.heap import release_free_memory
 from imagescan.image.model import OpenedImage, SourceOptions
 from imagescan.image.progress import CountingAccess, ProgressSink
 from imagescan.image.sources import open_image
-from imagescan.linkgraph import LinksMemo, link_graph
+from imagescan.linkgraph import LinkGraph, LinksMemo, link_graph
 from imagescan.report import ImageInfo, Report, bounded_verdict
 from imagescan.rootfs.model import RootFS
 from imagescan.rootfs.reader import read_rootfs
@@ -33,6 +33,7 @@ class ScanOptions:
     cache_dir: Path | None = None  # layer facts cached by diff_id (opt-in)
     jobs: int = 1  # processes for the analysis (imagescan.parallel)
     digests: bool = True  # each ELF file's SHA-256 and SHA-1: only the SBOMs show them
+    links: bool = True  # the loader's link graph: only the SBOMs and attestations show it
 
 
 @dataclass
@@ -120,7 +121,8 @@ def scan(
         on_file=sink.analysed if sink is not None else None,
         carry=carry,
     )
-    return Scanned(image, rootfs, analysis, make_report(image, rootfs, analysis, carry))
+    report = make_report(image, rootfs, analysis, carry, links=options.links)
+    return Scanned(image, rootfs, analysis, report)
 
 
 def image_info(image: OpenedImage, rootfs: RootFS) -> ImageInfo:
@@ -136,24 +138,34 @@ def image_info(image: OpenedImage, rootfs: RootFS) -> ImageInfo:
 
 
 def make_report(
-    image: OpenedImage, rootfs: RootFS, analysis: Analysis, carry: Carry | None = None
+    image: OpenedImage,
+    rootfs: RootFS,
+    analysis: Analysis,
+    carry: Carry | None = None,
+    *,
+    links: bool = True,
 ) -> Report:
-    """The report of one analysed image; with `carry`, the processes' edges of the previous
-    image are taken where they hold (checks.reuse)."""
+    """The report of one analysed image, with the link graph unless `links` is False;
+    with `carry`, the processes' edges of the previous image are taken where they hold
+    (checks.reuse)."""
     files = tuple(_reported(analysis.verdicts[p]) for p in sorted(analysis.verdicts))
-    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # the SBOM's creation time
-    memos = carry.memos if carry is not None else {}
-    edges: LinksMemo = ByIdentity(memos.pop("links", {}))
-    links = link_graph(rootfs, analysis, created, edges if carry is not None else None)
-    if carry is not None and carry.judged is not None:
-        memos["links"] = edges.made
     return Report(
         image_info(image, rootfs),
         files,
         rootfs.skipped,
         tuple(analysis.image_findings),
-        links=links,
+        links=_links(rootfs, analysis, carry) if links else None,
     )
+
+
+def _links(rootfs: RootFS, analysis: Analysis, carry: Carry | None) -> LinkGraph:
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # the SBOM's creation time
+    memos = carry.memos if carry is not None else {}
+    edges: LinksMemo = ByIdentity(memos.pop("links", {}))
+    graph = link_graph(rootfs, analysis, created, edges if carry is not None else None)
+    if carry is not None and carry.judged is not None:
+        memos["links"] = edges.made
+    return graph
 
 
 def _reported(verdict: FileVerdict) -> FileVerdict:

@@ -84,6 +84,28 @@ def test_only_the_sboms_want_digests() -> None:
     assert not wants("audit", "img")
 
 
+def test_only_the_sboms_and_attestations_want_the_link_graph() -> None:
+    from imagescan.cli import build_parser, scan_options
+
+    def wants(*argv: str) -> bool:
+        return scan_options(build_parser().parse_args(normalise_argv(list(argv)))).links
+
+    assert not wants("img", "-o", "json", "-o", "sarif=r.sarif")
+    assert wants("img", "-o", "text", "-o", "spdx-json=r.spdx")
+    assert wants("img", "-o", "cyclonedx-json=bom.json")
+    assert wants("attest", "img")  # its scanned_at is the graph's time
+    assert not wants("audit", "img")
+
+
+def test_a_text_report_and_an_sbom_of_one_scan_agree(tmp_path: Path) -> None:
+    """Without an SBOM no link graph is built; the report's verdicts are the same."""
+    plain, both = tmp_path / "plain.json", tmp_path / "both.json"
+    run(str(SAMPLE), "-q", "--exit-zero", "-o", f"json={plain}")
+    run(str(SAMPLE), "-q", "--exit-zero", "-o", f"json={both}", "-o", f"spdx-json={tmp_path / 's'}")
+    assert json.loads(plain.read_text())["files"] == json.loads(both.read_text())["files"]
+    assert json.loads((tmp_path / "s").read_text())["relationships"]
+
+
 def test_why_shows_the_search_and_the_version_check() -> None:
     done = run("why", str(SAMPLE), "/usr/local/bin/needs-newer", "--trace")
     assert done.returncode == 1, done.stderr  # the file is broken

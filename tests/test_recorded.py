@@ -227,7 +227,7 @@ def test_a_report_round_trips_through_its_codec(reference: str) -> None:
     """Every field of a report with findings, fixes, provenance and links comes back equal."""
     from imagescan.cli import apply_defaults, build_parser, judged
 
-    args = build_parser().parse_args(["scan", reference])
+    args = build_parser().parse_args(["scan", reference, "-o", "spdx-json"])  # links too
     apply_defaults(args)
     _, report = judged(reference, args, load_policy("default"))
     assert report.hints is not None and report.links is not None and report.broken()
