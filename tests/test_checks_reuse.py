@@ -6,6 +6,7 @@ the reported verdicts and the link graph made from carried work."""
 from __future__ import annotations
 
 import functools
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,10 +17,12 @@ from imagescan.checks.cpu import cpu_sensitive
 from imagescan.checks.model import FileVerdict
 from imagescan.checks.reuse import Carry, Delta, changed_paths, cpu_sensitive_since
 from imagescan.image.model import SourceOptions
+from imagescan.policy.rules import RpathRules
 from imagescan.report import Report
 from imagescan.rootfs.squash import squash
 from imagescan.scan import ScanOptions, read_image, scan
 from tests.conftest import CORPUS, CORPUS_IMAGES
+from tests.fleet_support import FIXTURES as FLEET_FIXTURES
 from tests.fleet_support import programs
 from tests.hostile import dependency_chain, synthetic_loader
 from tests.imagebuilder import Dir, File, ImageSpec, Member, Symlink, glibc_base, write_oci_dir
@@ -292,3 +295,68 @@ def test_cpu_sensitivity_from_the_changed_entries_is_that_of_the_whole_image() -
         rootfs = squash([layer(0, *base), layer(1, *top)])
         since = cpu_sensitive_since(rootfs, Delta(changed_paths(first, rootfs)))
         assert since == cpu_sensitive(rootfs) == expected
+
+
+@pytest.mark.parametrize("hygiene", [False, True])
+def test_the_policys_verdicts_of_carried_work_are_its_fresh_ones(
+    hygiene: bool, tmp_path: Path
+) -> None:
+    """audit.judge gives a verdict back as the policy judged it for the previous image of
+    the base when the analysis carried that very verdict and the store the very facts
+    (policy.apply's memo); never for a file with an RPATH or RUNPATH while the hygiene
+    rules look at the directories they name."""
+    from datetime import date
+
+    from imagescan.audit import AuditSettings, judge
+    from imagescan.policy.apply import apply_policy
+    from imagescan.policy.load import load_policy
+    from imagescan.store import open_store
+
+    policy = load_policy("default")
+    if not hygiene:
+        policy = replace(policy, rpath=RpathRules())
+    options = ScanOptions(source=SourceOptions())
+    store = open_store(tmp_path / "store")
+    settings = AuditSettings(options, policy, date(2026, 12, 7), str(tmp_path / "store"))
+    carry, previous, served = Carry(), {}, set()
+    try:
+        for reference in _fleet(tmp_path):
+            report, _ = judge(reference, settings, store, carry)
+            scanned = scan(reference, replace(options, links=False))
+            fresh = apply_policy(
+                scanned.report, policy, today=settings.today, rootfs=scanned.rootfs
+            )
+            assert report.files == fresh.files, reference
+            served |= {v.path for v in report.files if previous.get(v.path) is v}
+            previous = {v.path: v for v in report.files}
+    finally:
+        store.close()
+    assert PLAIN in served  # the memo gave verdicts back
+    assert (RPATH_USER in served) is not hygiene
+
+
+RPATH_USER, PLAIN = "/usr/local/bin/with-rpath", "/usr/local/bin/plain"
+
+
+def _fleet(tmp: Path) -> list[str]:
+    """Three images of one base; the base has a program with a RUNPATH and one without."""
+    elves = programs(tmp / "build")
+    runpath = tmp / "build" / "with-rpath"  # hello with a RUNPATH the hygiene rules check
+    hello_c = str(FLEET_FIXTURES / "hello.c")
+    subprocess.run(["gcc", "-o", runpath, hello_c, "-Wl,-rpath,/opt/x/lib"], check=True)
+    base = [*glibc_base(), File(RPATH_USER, runpath.read_bytes(), 0o755)]
+    base.append(File(PLAIN, elves["hello"], 0o755))
+    specs = {
+        f"i{n}": ImageSpec(
+            [
+                base,
+                [
+                    File(f"/etc/image-{n}", b"x"),
+                    File("/usr/local/bin/hello", elves["hello"], 0o755),
+                ],
+            ]
+        )
+        for n in range(3)
+    }
+    layout = write_oci_dir(tmp / "oci", specs)
+    return [f"oci-dir:{layout}:i{n}" for n in range(3)]
