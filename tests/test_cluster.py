@@ -54,13 +54,17 @@ def on_dask(address: str, fleet: Fleet, store: Path | None = None) -> list[Image
 def test_the_cluster_gives_what_one_process_gives(
     cluster: DaskCluster, fleet: Fleet, tmp_path: Path
 ) -> None:
+    """The same results, image by image. `attempts` is how often the cluster started an
+    image: one process always says 1, and a loaded cluster may start one again (a CI run
+    saw (2, 1) and nothing else differing), so it is checked for being counted, not equal."""
     local = audit_dict(audit_images(list(enumerate(fleet.references)), settings()))
     remote = audit_dict(on_dask(cluster.address, fleet, tmp_path / "store"))
     for mine, theirs in zip(remote["images"], local["images"], strict=True):
-        keys = mine.keys() | theirs.keys()
+        assert theirs["attempts"] == 1 and mine["attempts"] >= 1
+        keys = (mine.keys() | theirs.keys()) - {"attempts"}
         differ = {k: (mine.get(k), theirs.get(k)) for k in keys if mine.get(k) != theirs.get(k)}
         assert not differ, differ  # which field differs, when this fails (issue 12)
-    assert remote == local
+    assert [i["reference"] for i in remote["images"]] == fleet.references
     assert {i["reference"] for i in remote["images"] if i["broken"]} == fleet.broken
 
 
