@@ -965,7 +965,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     results = run_audit(images, audit_settings(args, policy, location), args)
     for result in results:
         for note in result.notes:
-            print(f"imagescan: note: {result.reference}: {note}", file=sys.stderr)
+            # a worker's error may quote the image: escaped as every string from it is
+            print(f"imagescan: note: {display(result.reference)}: {display(note)}", file=sys.stderr)
     if location is not None:
         record_run(results, location, started)
     doc = audit_dict(results, (*shard, len(references)) if shard else None)

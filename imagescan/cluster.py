@@ -48,6 +48,7 @@ from imagescan.store.model import Store
 EXTRA = "imagescan[cluster]"
 PLUGIN = "imagescan-store"
 RETRIES = 1  # a task that raises runs twice in all
+MAX_REASON = 300  # characters of a failed start's error kept in the result's notes
 # What reading a base costs, in images of a group: an image after the first of its base
 # takes ~35 ms, inflating and walking a layer ~1 s per GB (benchmarks/README.md, issue 12).
 BYTES_PER_IMAGE = 32 << 20
@@ -103,6 +104,10 @@ def audit_task(reference: str, position: int, settings: AuditSettings, topic: st
     fix_mmap_threshold()  # imagescan.heap: a worker's peak stays one image's (issue 12)
     try:
         return audit_image(reference, position, settings, store, carry)
+    except Exception as err:  # said to the scheduler too: the run again says why
+        failed = " ".join(f"{type(err).__name__}: {err}".split())[:MAX_REASON]
+        worker.log_event(topic, {"position": position, "failed": failed})
+        raise
     finally:
         release_free_memory()
 
@@ -167,8 +172,28 @@ def audit_on_dask(
         )
     results = [_result(futures[p], ref, p) for p, ref in images]
     _tell(progress, f"{len(results)} images audited on {len(addresses)} workers")
-    starts = Counter(e["position"] for _, e in client.get_events(f"imagescan-audit-{run}"))
-    return [replace(r, attempts=max(starts[r.position], 1)) for r in results]
+    return _with_attempts(results, [e for _, e in client.get_events(f"imagescan-audit-{run}")])
+
+
+def _with_attempts(
+    results: Sequence[ImageResult], events: Sequence[Mapping[str, Any]]
+) -> list[ImageResult]:
+    """Each result with how many times a worker started its image and, for each start
+    that raised, a note with what it raised (a start with no such note was cut short: its
+    worker died, or the scheduler ran the image elsewhere)."""
+    starts = Counter(e["position"] for e in events if "failed" not in e)
+    failures: dict[int, list[str]] = {}
+    for event in events:
+        if "failed" in event:
+            failures.setdefault(event["position"], []).append(f"a start failed: {event['failed']}")
+    return [
+        replace(
+            r,
+            attempts=max(starts[r.position], 1),
+            notes=(*r.notes, *failures.get(r.position, ())),
+        )
+        for r in results
+    ]
 
 
 def _result(future: Future[Any], reference: str, position: int) -> ImageResult:

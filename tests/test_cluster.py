@@ -83,6 +83,9 @@ def test_an_image_that_fails_twice_is_listed_and_the_audit_goes_on(
     assert [r.position for r in results] == [0, 1]
     assert all(r.error and "failed on the cluster: AttributeError" in r.error for r in results)
     assert [r.attempts for r in results] == [2, 2]
+    for result in results:  # each start says what it raised
+        assert len(result.notes) == 2, result.notes
+        assert all(n.startswith("a start failed: AttributeError: ") for n in result.notes)
 
 
 # Corpus images (Debian 12 based, ~750 ELF files each: seconds per image, long enough to
