@@ -179,8 +179,8 @@ def _with_attempts(
     results: Sequence[ImageResult], events: Sequence[Mapping[str, Any]]
 ) -> list[ImageResult]:
     """Each result with how many times a worker started its image and, for each start
-    that raised, a note with what it raised (a start with no such note was cut short: its
-    worker died, or the scheduler ran the image elsewhere)."""
+    that raised, a note with what it raised (any other start but the last was cut short:
+    its worker died, or the scheduler ran the image elsewhere)."""
     starts = Counter(e["position"] for e in events if "failed" not in e)
     failures: dict[int, list[str]] = {}
     for event in events:
