@@ -462,21 +462,21 @@ LINK_FORMATS = DIGEST_FORMATS  # and the loader's link graph
 def wants_links(args: argparse.Namespace) -> bool:
     """Whether an output shows the link graph: the SBOMs, and an attestation (its time is
     the graph's). Building it was 0.12 s of the XL image's scan for a text report."""
-    if getattr(args, "command", None) == "attest":
-        return True
-    outputs = getattr(args, "output", None)
-    if not isinstance(outputs, list):
-        return False  # no -o FORMAT[=FILE] list (audit's summaries): none shown
-    return any(isinstance(o, Output) and o.format in LINK_FORMATS for o in outputs)
+    return getattr(args, "command", None) == "attest" or _writes_any(args, LINK_FORMATS)
 
 
 def wants_digests(args: argparse.Namespace) -> bool:
     """Whether an output shows each ELF file's digests: hashing every ELF byte is a third
     of a scan's reading, done only for the SBOMs (issue 14)."""
+    return _writes_any(args, DIGEST_FORMATS)
+
+
+def _writes_any(args: argparse.Namespace, formats: frozenset[str]) -> bool:
+    """Whether one of the -o FORMAT[=FILE] outputs is in `formats`."""
     outputs = getattr(args, "output", None)
     if not isinstance(outputs, list):
         return False  # no -o FORMAT[=FILE] list (attest, audit's summaries): none shown
-    return any(isinstance(o, Output) and o.format in DIGEST_FORMATS for o in outputs)
+    return any(isinstance(o, Output) and o.format in formats for o in outputs)
 
 
 class ProgressDisplay:
