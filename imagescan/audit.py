@@ -88,20 +88,18 @@ def judge(
     reference: str, settings: AuditSettings, store: Store | None, carry: Carry | None = None
 ) -> tuple[Report, str | None]:
     """Scan and judge one image (the policy's view of it); also its result key."""
-    from imagescan.checks.reuse import ByIdentity
+    from imagescan.checks.reuse import keep_memo, taken_memo
     from imagescan.policy.apply import PolicyMemo, apply_policy
     from imagescan.scan import scan
 
     # A summary is kept, never an SBOM: no link graph (9 ms of each image of a Debian
     # base in benchmarks/audit.py), whatever entry point made the settings.
     scanned = scan(reference, replace(settings.options, links=False), store=store, carry=carry)
-    memos = carry.memos if carry is not None else {}
-    memo: PolicyMemo = ByIdentity(memos.pop("policy", {}))
+    memo: PolicyMemo = taken_memo(carry, "policy")
     report = apply_policy(
         scanned.report, settings.policy, today=settings.today, rootfs=scanned.rootfs, memo=memo
     )
-    if carry is not None and carry.judged is not None:  # the next image may take them
-        memos["policy"] = memo.made
+    keep_memo(carry, "policy", memo)
     if store is None:
         return report, None  # nothing records or reuses it
     digest, diff_ids = scanned.image.manifest_digest, scanned.image.config.diff_ids

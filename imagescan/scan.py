@@ -10,7 +10,7 @@ from pathlib import Path
 from imagescan.analyze import Analysis, analyze
 from imagescan.checks.causes import link_causes
 from imagescan.checks.model import FileVerdict
-from imagescan.checks.reuse import ByIdentity, Carry
+from imagescan.checks.reuse import Carry, keep_memo, taken_memo
 from imagescan.heap import release_free_memory
 from imagescan.image.model import OpenedImage, SourceOptions
 from imagescan.image.progress import CountingAccess, ProgressSink
@@ -160,11 +160,9 @@ def make_report(
 
 def _links(rootfs: RootFS, analysis: Analysis, carry: Carry | None) -> LinkGraph:
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # the SBOM's creation time
-    memos = carry.memos if carry is not None else {}
-    edges: LinksMemo = ByIdentity(memos.pop("links", {}))
+    edges: LinksMemo = taken_memo(carry, "links")
     graph = link_graph(rootfs, analysis, created, edges if carry is not None else None)
-    if carry is not None and carry.judged is not None:
-        memos["links"] = edges.made
+    keep_memo(carry, "links", edges)
     return graph
 
 

@@ -230,6 +230,19 @@ class ByIdentity(Generic[A, V]):
         return found[1]
 
 
+def taken_memo(carry: Carry | None, name: str) -> ByIdentity[Any, Any]:
+    """The ByIdentity memo `name` that the previous image left in `carry`, taken out (an
+    empty one without a carry)."""
+    return ByIdentity(carry.memos.pop(name, {}) if carry is not None else {})
+
+
+def keep_memo(carry: Carry | None, name: str, memo: ByIdentity[Any, Any]) -> None:
+    """What `memo` made, left in `carry` for the next image, when the carry holds this
+    image's judging (the results rest on it)."""
+    if carry is not None and carry.judged is not None:
+        carry.memos[name] = memo.made
+
+
 def changed_paths(before: RootFS, after: RootFS) -> frozenset[str]:
     """Paths whose entry is not the same in both (added, removed or replaced)."""
     old, new = before.entries, after.entries
