@@ -151,7 +151,9 @@ class SqlStore:
                 (layer.diff_id, self.codec.version, data, len(data), now, now),
             )
         del data
-        trim_heap()  # as after decoding: the encoder's trees, 25 MiB of an XL layer's
+        # As after decoding, for the encoder's trees: 6 MiB of an XL layer's (most of what a
+        # put left was SQLite's bound statement, not the heap: store.sqlite).
+        trim_heap()
         self._remember(layer, layer.diff_id)
 
     def recorded_report(self, result_key: str, version: str) -> bytes | None:
