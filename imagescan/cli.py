@@ -133,7 +133,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _jobs_option(
-    parser: argparse.ArgumentParser, what: str = "processes that judge the ELF files of an image"
+    parser: argparse.ArgumentParser,
+    what: str = "processes that read (a large local layer is inflated by one) and judge an image",
 ) -> None:
     parser.add_argument(
         "-j", "--jobs", type=_positive, metavar="N", help=f"{what} (default: this machine's cores)"

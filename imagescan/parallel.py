@@ -151,7 +151,7 @@ def map_isolated(work: Callable[[Item], Result], items: Sequence[Item], jobs: in
     never raises the next one's peak (issue 8: an audit's image groups). An item whose
     child fails or dies is done in the parent afterwards, so that its error is raised as
     the sequential path raises it; where fork is unavailable or unsafe, all of them are."""
-    if not items or not _can_fork():
+    if not items or not can_fork():
         return [work(item) for item in items]
     done: dict[int, Result] = {}
     running: dict[int, _Child] = {}
@@ -167,29 +167,45 @@ def map_isolated(work: Callable[[Item], Result], items: Sequence[Item], jobs: in
     finally:
         for child in running.values():
             os.close(child.results)
-            _reap(child.pid, kill=True)
+            reap(child.pid, kill=True)
     return [done[i] if i in done else work(item) for i, item in enumerate(items)]
 
 
-def _can_fork() -> bool:
+def fork_writer(body: Callable[[int], None], pipe_size: int = _PIPE_SIZE) -> tuple[int, int]:
+    """(pid, read end of its pipe) of a forked child that runs `body(write end)` and then
+    exits, whatever happens: it never returns into the caller."""
+    read_end, write_end = os.pipe()
+    with suppress(AttributeError, OSError):  # Linux only; the default size works, slower
+        import fcntl
+
+        fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, pipe_size)
+    pid = os.fork()
+    if pid:
+        os.close(write_end)
+        return pid, read_end
+    status = 1
+    try:
+        os.close(read_end)
+        body(write_end)
+        status = 0
+    finally:
+        os._exit(status)
+
+
+def can_fork() -> bool:
+    """True where fork exists and no other thread runs (a lock one holds would stay held
+    in the child forever)."""
     return hasattr(os, "fork") and threading.active_count() == 1
 
 
 def _isolated(work: Callable[[Any], Any], item: Any) -> _Child:
     """A child that does `work(item)` and sends back its pickled result, then exits."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid:
-        os.close(write_end)
-        return _Child(pid, read_end)
-    status = 1
-    try:  # the child: never returns into the caller, whatever happens
-        os.close(read_end)
-        with os.fdopen(write_end, "wb") as pipe:
+
+    def send(out: int) -> None:
+        with os.fdopen(out, "wb") as pipe:
             pipe.write(pickle.dumps(work(item), protocol=pickle.HIGHEST_PROTOCOL))
-        status = 0
-    finally:
-        os._exit(status)
+
+    return _Child(*fork_writer(send))
 
 
 def _collect(running: dict[int, _Child], index: dict[int, int], done: dict[int, Any]) -> None:
@@ -293,7 +309,7 @@ class _Run:
                     while not child.done:
                         self._receive(child, learner)
             os.close(child.results)
-            _reap(child.pid, kill=not child.done)
+            reap(child.pid, kill=not child.done)
 
     def _receive(self, child: _Child, learner: Learner | None) -> None:
         """What `child` has sent since last time, as far as whole frames go."""
@@ -340,7 +356,8 @@ def _taken(queue: int, first: int) -> Iterator[int]:
         yield _TASK.unpack(data)[0]
 
 
-def _reap(pid: int, kill: bool) -> None:
+def reap(pid: int, kill: bool) -> None:
+    """Wait for child `pid` to end, killing it first with `kill`."""
     try:
         if kill:
             os.kill(pid, signal.SIGKILL)

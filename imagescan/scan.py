@@ -77,7 +77,13 @@ def read_image(
         digests = options.digests
         lower = carry.lower if carry is not None else None
         rootfs = read_rootfs(
-            image, progress=progress, symbols=symbols, cache=cache, digests=digests, lower=lower
+            image,
+            progress=progress,
+            symbols=symbols,
+            cache=cache,
+            digests=digests,
+            lower=lower,
+            jobs=options.jobs,
         )
         return image, rootfs
     finally:

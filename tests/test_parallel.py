@@ -4,8 +4,6 @@ analysis of every corpus image is the same with several processes as with one.""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 from dataclasses import dataclass, replace
 
@@ -18,7 +16,8 @@ from imagescan.image.sources import open_image
 from imagescan.parallel import jobs_for, map_forked
 from imagescan.rootfs.reader import read_rootfs
 from imagescan.scan import make_report
-from tests.conftest import CORPUS, CORPUS_IMAGES, REPO
+from tests import fresh
+from tests.conftest import CORPUS, CORPUS_IMAGES
 
 PARENT = os.getpid()
 
@@ -40,11 +39,7 @@ def where(item: int) -> tuple[int, int]:
 
 
 def in_fresh_process(call: str) -> None:
-    """Run `call` (a function of this module) in a new interpreter: map_forked declines to
-    fork while another thread runs, and a pytest worker may hold session fixtures' server
-    threads, so the forking itself is tested where no other thread exists."""
-    code = f"import tests.test_parallel as t; t.{call}"
-    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
+    fresh.in_fresh_process("tests.test_parallel", call)
 
 
 def order_body(jobs: int) -> None:

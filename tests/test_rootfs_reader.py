@@ -17,6 +17,7 @@ from typing import BinaryIO
 
 import pytest
 
+from imagescan import parallel
 from imagescan.elf.reader import parse_elf
 from imagescan.errors import ImageReadError, MalformedElf
 from imagescan.image.dirsource import DirSource
@@ -32,12 +33,14 @@ from imagescan.image.model import (
     SourceOptions,
 )
 from imagescan.image.ocilayout import OciArchiveSource, OciDirSource
+from imagescan.rootfs import reader
 from imagescan.rootfs.dirwalk import index_directory
 from imagescan.rootfs.model import EntryType, RootFS
 from imagescan.rootfs.paths import lookup
 from imagescan.rootfs.reader import read_rootfs
 from tests import services
 from tests.conftest import CORPUS_IMAGES
+from tests.fresh import in_fresh_process
 from tests.imagebuilder import (
     Dir,
     File,
@@ -239,6 +242,34 @@ def test_corpus_elf_files_and_kinds_match_the_oracle(corpus_dir: Path, name: str
     assert elf_kinds(fs) == expected
     assert fs.skipped == ()
     assert fs.layer_ids == image.config.diff_ids
+
+
+def inflated_by_a_child(layout: str, name: str) -> None:
+    """Run in a fresh process (tests.fresh): every layer of the image, whatever its size,
+    inflated by a forked child (image.inflater) reads as inflated here."""
+    forks: list[int] = []
+    real = os.fork
+    parallel.os.fork = lambda: forks.append(1) or real()  # type: ignore[assignment]
+    reader.FORK_MIN_SIZE = 0
+
+    def read(jobs: int) -> RootFS:
+        image = OciDirSource().open(f"{layout}:{name}", SourceOptions())
+        try:
+            return read_rootfs(image, jobs=jobs)
+        finally:
+            image.close()
+
+    alone = read(1)
+    assert not forks
+    assert read(2) == alone
+    assert len(forks) >= len(alone.layer_ids)  # a hard link's second read forks again
+
+
+@pytest.mark.parametrize("name", CORPUS_IMAGES)
+def test_layers_inflated_by_a_child_read_the_same(corpus_dir: Path, name: str) -> None:
+    # issue 14: with jobs > 1 a large local layer is inflated by a forked child.
+    layout = str(corpus_dir / "oci")
+    in_fresh_process("tests.test_rootfs_reader", f"inflated_by_a_child({layout!r}, {name!r})")
 
 
 def test_dir_walk_does_not_enter_other_filesystems(tmp_path: Path) -> None:

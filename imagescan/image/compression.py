@@ -17,8 +17,10 @@ import zstandard
 
 from imagescan.errors import ImageReadError
 from imagescan.heap import HEAP_BUFFER
+from imagescan.image.inflater import inflated_by_child
 from imagescan.image.rawstream import CHUNK, RawStream, Read, buffered
 from imagescan.image.readahead import ReadAhead
+from imagescan.parallel import can_fork
 
 try:  # isal's inflater is several times faster than zlib's; same format and errors.
     from isal import igzip as _gzip
@@ -259,20 +261,41 @@ def compression_of(head: bytes) -> str:
 
 
 def open_decompressed(
-    stream: BinaryIO, what: str = "layer", *, read_ahead: bool = False
+    stream: BinaryIO, what: str = "layer", *, read_ahead: bool = False, fork: bool = False
 ) -> DecompressedReader:
     """The uncompressed stream of a layer blob, compression recognised by its magic bytes.
 
     With `read_ahead`, a thread reads (fetches, verifies, inflates) ahead of the caller
     through a bounded queue, so decompression overlaps what the caller does with the bytes
-    (isal, zstandard and hashlib release the GIL); close the reader to stop it."""
+    (isal, zstandard and hashlib release the GIL); close the reader to stop it. With `fork`
+    too, and where this process may fork, a forked child does that work (`inflater`: for
+    a blob read through a file descriptor of its own, which only the child reads on)."""
     head, stream = _sniff(stream)
     kind = compression_of(head)
+    if read_ahead and fork and can_fork():
+        read, close = _in_child(stream, what, kind)
+        return DecompressedReader(RawStream(read, close), io.BytesIO(), kind, read)
     read, close = _decoded(stream, what, kind)
     if read_ahead:
         ahead = ReadAhead(read)
         read, close = ahead.read, _then(ahead.close, close)
     return DecompressedReader(RawStream(read, close), stream, kind, read)
+
+
+def _in_child(stream: BinaryIO, what: str, kind: str) -> tuple[Read, Callable[[], None]]:
+    """(read, close) of the decoded bytes of `stream`, decoded by a forked child, which
+    also drains the blob (its digest checked) at the end."""
+    read, close_decoder = _decoded(stream, what, kind)
+
+    def finish() -> None:
+        while read(CHUNK):  # the gzip check, as DecompressedReader.drain reads it
+            pass
+        drain = getattr(stream, "drain", None)
+        if callable(drain):
+            drain()
+
+    piped, close_pipe = inflated_by_child(read, finish)
+    return piped, _then(close_pipe, close_decoder)
 
 
 def _decoded(stream: BinaryIO, what: str, kind: str) -> tuple[Read, Callable[[], None]]:

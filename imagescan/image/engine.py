@@ -313,6 +313,7 @@ class EngineExportLayers:
     """The layers of one engine image, streamed from its export in one pass."""
 
     random_access = False
+    forkable = False
 
     def __init__(
         self, client: _EngineClient, image_id: str, diff_ids: Sequence[str], reference: str

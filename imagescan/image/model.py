@@ -100,6 +100,9 @@ class LayerAccess(Protocol):
     """
 
     random_access: bool
+    # Each open_layer stream reads a file of this machine through a descriptor of its own,
+    # and reading it changes nothing else: a forked child may read it (rootfs.forkedtar).
+    forkable: bool
 
     def open_layer(self, index: int) -> BinaryIO: ...
 
@@ -112,6 +115,7 @@ class RandomAccessLayers:
     """Base for sources that can open any layer by index."""
 
     random_access = True
+    forkable = False
 
     def open_layer(self, index: int) -> BinaryIO:
         raise NotImplementedError

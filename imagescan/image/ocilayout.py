@@ -205,6 +205,9 @@ class LayoutLayers(RandomAccessLayers):
         self.store, self.layers, self.paths = store, layers, paths
         # A compressed archive is read in one pass, in its own order (`iter_layers`).
         self.random_access = not (isinstance(store, TarStore) and store.compressed)
+        # Both stores open the blob's file anew for each layer (blobstore: DirStore.open,
+        # TarStore.open); the one-pass order shares one stream.
+        self.forkable = self.random_access
 
     def layer_count(self) -> int:
         return len(self.layers)

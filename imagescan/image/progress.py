@@ -65,6 +65,7 @@ class CountingAccess:
         self._access = access
         self._sink = sink
         self.random_access = access.random_access
+        self.forkable = False  # the bytes are counted as this process reads them
 
     def _announce(self, index: int | None, number: int) -> None:
         layers = self._image.layers

@@ -64,8 +64,10 @@ class ReadAhead:
     raw stream may); `close` stops the thread and waits for it, so that the caller may
     close what `source` reads from."""
 
-    def __init__(self, source: Callable[[int], bytes], chunk: int = CHUNK) -> None:
-        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(DEPTH)
+    def __init__(
+        self, source: Callable[[int], bytes], chunk: int = CHUNK, depth: int = DEPTH
+    ) -> None:
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(depth)
         self._stop = threading.Event()
         self._chunk, self._offset, self._ended = b"", 0, False
         self._thread = threading.Thread(

@@ -163,15 +163,18 @@ def scan_layer(
     symbols: bool = True,
     budget: KeptBudget | None = None,
     digests: bool = True,
+    fork: bool = False,
 ) -> LayerScan:
     """`index_layer`, also telling which hidden files a visible hard link needs.
 
     `name` is how messages call the layer (default: "layer INDEX (DIFF_ID…)"). `budget` is
-    shared by the layers of one image read together (default: this layer's own).
+    shared by the layers of one image read together (default: this layer's own). With
+    `fork`, a forked child inflates the blob (one that is a file of its own on this
+    machine: the child reads it) while this process walks and parses.
     """
     name = name or _layer_name(index, diff_id)
     builder = _LayerBuilder(index, hidden, symbols, budget, digests)
-    digest = _read_layer(blob, builder, name, compute_diff_id)
+    digest = _read_layer(blob, builder, name, compute_diff_id, fork)
     if digest is not None and diff_id is not None and digest != diff_id:
         raise ImageReadError(
             f"{name}: its content has digest {digest}, not the diff_id the image config lists"
@@ -500,11 +503,14 @@ class _HashingReader:
 _READ_ERRORS = (TarFormatError, OSError, EOFError)
 
 
-def _read_layer(blob: BinaryIO, builder: _LayerBuilder, name: str, hashed: bool) -> str | None:
+def _read_layer(
+    blob: BinaryIO, builder: _LayerBuilder, name: str, hashed: bool, fork: bool = False
+) -> str | None:
     """Walk the layer's tar once, feeding `builder`; the diff_id when `hashed`."""
     try:
-        # Inflating runs on a thread ahead of the walk (issue 14); closing stops it.
-        with open_decompressed(blob, name, read_ahead=True) as stream:
+        # Inflating runs on a thread ahead of the walk, or in a forked child with `fork`
+        # (issue 14); closing stops it.
+        with open_decompressed(blob, name, read_ahead=True, fork=fork) as stream:
             # Only through `direct` (TarStream reads exactly, short reads and all): no
             # copy of each byte into the stream's buffer (issue 14).
             hasher = _HashingReader(stream.direct) if hashed else None

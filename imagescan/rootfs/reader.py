@@ -29,12 +29,18 @@ from imagescan.rootfs.squash import HiddenPaths, LowerTree, squash
 Progress = Callable[[str], None]
 
 
+# A layer blob below this many bytes is inflated here: a fork costs more than it saves.
+FORK_MIN_SIZE = 16 << 20
+
+
 @dataclass(frozen=True)
 class ReadWhat:
-    """How much of each ELF file a read takes: its symbol tables, its digests."""
+    """How much of each ELF file a read takes (its symbol tables, its digests), and whether
+    a forked child may inflate a large layer while this process walks and parses it."""
 
     symbols: bool = True
     digests: bool = True
+    fork: bool = False
 
 
 def read_rootfs(
@@ -45,6 +51,7 @@ def read_rootfs(
     cache: LayerCache | None = None,
     digests: bool = True,
     lower: LowerTree | None = None,
+    jobs: int = 1,
 ) -> RootFS:
     """The root filesystem of `image`: every visible path with its facts.
 
@@ -52,12 +59,16 @@ def read_rootfs(
     `digests`, their SHA-256 and SHA-1 (only SBOMs show them). With a `cache`, layers are
     looked up by diff_id first and read whole (no hiding, symbols and digests) when not
     there, so that what is stored is each layer's complete index; `lower` then keeps the
-    tree of the layers below the top one for the next image (squash)."""
+    tree of the layers below the top one for the next image (squash). With `jobs` over 1,
+    a large layer of a source on this machine is inflated by a forked child while this
+    process walks its tar and parses its ELF files (issue 14: image.inflater)."""
+    fork = jobs > 1 and image.access is not None and image.access.forkable
     if cache is not None and image.access is not None:
-        return squash(read_with_cache(image, image.access, cache, progress, symbols), lower)
+        what = ReadWhat(symbols, fork=fork)
+        return squash(read_with_cache(image, image.access, cache, progress, what), lower)
     if image.access is None:
         raise ImageReadError(f"{image.reference}: the image has no layers to read")
-    read = ReadWhat(symbols, digests)
+    read = ReadWhat(symbols, digests, fork)
     if not image.access.random_access:
         return squash(read_stream(image, image.access, progress, read))
     rootfs = squash(read_top_down(image, image.access, progress, what=read))
@@ -74,22 +85,23 @@ def read_with_cache(
     access: LayerAccess,
     cache: LayerCache,
     progress: Progress | None = None,
-    symbols: bool = True,
+    what: ReadWhat = ReadWhat(),
 ) -> list[LayerIndex]:
     """Cached layers from the cache (a registry blob is then not even fetched); the rest
-    read whole, with symbols, and stored. An engine export is one stream: it is skipped
-    only when every layer is cached, else read as usual."""
+    read whole, with symbols and digests, and stored. An engine export is one stream: it
+    is skipped only when every layer is cached, else read as usual (with `what.symbols`)."""
     diff_ids = _all_diff_ids(image)
     cache.retain([d for d in diff_ids if d])
     cached = {i: c for i, d in enumerate(diff_ids) if d and (c := cache.get(d)) is not None}
     complete = True
     if len(cached) == len(diff_ids) or access.random_access:
         layers = [
-            _cached_or_read(access, i, d, cached.get(i), len(diff_ids), progress)
+            _cached_or_read(image, access, i, d, cached.get(i), progress, what.fork)
             for i, d in enumerate(diff_ids)
         ]
     else:
-        layers, complete = read_stream(image, access, progress, ReadWhat(symbols)), symbols
+        read = ReadWhat(what.symbols)
+        layers, complete = read_stream(image, access, progress, read), what.symbols
     for index, layer in enumerate(layers):
         if complete and index not in cached:
             cache.put(layer)
@@ -97,18 +109,20 @@ def read_with_cache(
 
 
 def _cached_or_read(
+    image: OpenedImage,
     access: LayerAccess,
     index: int,
     diff_id: str | None,
     cached: LayerIndex | None,
-    count: int,
     progress: Progress | None,
+    fork: bool,
 ) -> LayerIndex:
+    count = len(_all_diff_ids(image))
     if cached is not None:
         _tell(progress, f"layer {index + 1}/{count} from the cache")
         return cached
     _tell(progress, f"reading layer {index + 1}/{count} whole, for the cache")
-    return _scan(access, index, diff_id, None).index
+    return _scan(image, access, index, diff_id, None, ReadWhat(fork=fork)).index
 
 
 def read_top_down(
@@ -127,15 +141,14 @@ def read_top_down(
     for index in reversed(range(count)):
         _tell(progress, f"reading layer {count - index}/{count}")
         left = budget.left
-        scan = _scan(
-            access, index, _diff_id(image, index), hidden.hidden if hide else None, what, budget
-        )
+        hide_now = hidden.hidden if hide else None
+        scan = _scan(image, access, index, _diff_id(image, index), hide_now, what, budget)
         if scan.unread_link_targets:
             # A visible hard link of this layer points at a file we left unread: read again.
             needed = scan.unread_link_targets
             budget.left = left
             hide_except = _except(hidden, needed)
-            scan = _scan(access, index, scan.index.diff_id, hide_except, what, budget)
+            scan = _scan(image, access, index, scan.index.diff_id, hide_except, what, budget)
         hidden.add(scan.index)
         layers.append(scan.index)
     layers.reverse()
@@ -143,6 +156,7 @@ def read_top_down(
 
 
 def _scan(
+    image: OpenedImage,
     access: LayerAccess,
     index: int,
     diff_id: str | None,
@@ -154,10 +168,24 @@ def _scan(
     if isinstance(access, DirectoryLayers):  # read whole: hiding only ever saves work
         directory = access.directory(index)
         return LayerScan(index_directory(directory, index, symbols=symbols, digests=digests))
+    fork = what.fork and _size(image, index) >= FORK_MIN_SIZE
     with closing(access.open_layer(index)) as blob:
         return scan_layer(
-            blob, index, diff_id, hidden=hidden, symbols=symbols, budget=budget, digests=digests
+            blob,
+            index,
+            diff_id,
+            hidden=hidden,
+            symbols=symbols,
+            budget=budget,
+            digests=digests,
+            fork=fork,
         )
+
+
+def _size(image: OpenedImage, index: int) -> int:
+    """The stored size of layer `index`, as large as can be when nothing says it."""
+    size = image.layers[index].size if index < len(image.layers) else None
+    return FORK_MIN_SIZE if size is None else size
 
 
 def _except(hidden: HiddenPaths, needed: frozenset[str]) -> Callable[[str], bool]:
