@@ -24,6 +24,7 @@ import struct
 from collections.abc import Callable
 
 from imagescan.errors import ImageReadError
+from imagescan.image.rawstream import piece_of
 from imagescan.image.readahead import ReadAhead
 from imagescan.parallel import fork_writer, reap
 
@@ -98,10 +99,7 @@ class _Frames:
         """At most `size` bytes, fewer at the end of a chunk, b"" at the end."""
         if self._offset >= len(self._chunk):
             self._chunk, self._offset = self._next(), 0
-        if self._offset == 0 and size >= len(self._chunk):
-            data = self._chunk  # the whole chunk: no copy
-        else:
-            data = self._chunk[self._offset : self._offset + size]
+        data = piece_of(self._chunk, self._offset, size)
         self._offset += len(data)
         return data
 

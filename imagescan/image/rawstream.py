@@ -41,3 +41,11 @@ class RawStream(io.RawIOBase):
 def buffered(read: Read, close: Callable[[], None] | None = None, size: int = CHUNK) -> BinaryIO:
     """`RawStream(read, close)` behind a buffer of `size` bytes (with peek)."""
     return cast(BinaryIO, io.BufferedReader(RawStream(read, close), buffer_size=size))
+
+
+def piece_of(chunk: bytes, offset: int, size: int) -> bytes:
+    """At most `size` bytes of `chunk` from `offset`: the chunk itself, not a copy, when
+    all of it is asked for (a reader of whole chunks copies nothing)."""
+    if offset == 0 and size >= len(chunk):
+        return chunk
+    return chunk[offset : offset + size]
