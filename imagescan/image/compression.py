@@ -235,11 +235,17 @@ class DecompressedReader(io.BufferedReader):
 
     def drain(self) -> None:
         """Reads to EOF (checking the gzip CRC or zstd frame), then drains the blob stream."""
-        while self.read(CHUNK):
-            pass
-        drain = getattr(self._source, "drain", None)
-        if callable(drain):
-            drain()
+        _read_out(self.read, self._source)
+
+
+def _read_out(read: Read, source: BinaryIO) -> None:
+    """`read` to its end (a gzip CRC or zstd frame is checked there), then `source` drained
+    when it can be (a verified blob checks its digest)."""
+    while read(CHUNK):
+        pass
+    drain = getattr(source, "drain", None)
+    if callable(drain):
+        drain()
 
 
 def _sniff(stream: BinaryIO) -> tuple[bytes, BinaryIO]:
@@ -286,15 +292,7 @@ def _in_child(stream: BinaryIO, what: str, kind: str) -> tuple[Read, Callable[[]
     """(read, close) of the decoded bytes of `stream`, decoded by a forked child, which
     also drains the blob (its digest checked) at the end."""
     read, close_decoder = _decoded(stream, what, kind)
-
-    def finish() -> None:
-        while read(CHUNK):  # the gzip check, as DecompressedReader.drain reads it
-            pass
-        drain = getattr(stream, "drain", None)
-        if callable(drain):
-            drain()
-
-    piped, close_pipe = inflated_by_child(read, finish)
+    piped, close_pipe = inflated_by_child(read, lambda: _read_out(read, stream))
     return piped, _then(close_pipe, close_decoder)
 
 

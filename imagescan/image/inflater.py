@@ -24,13 +24,10 @@ import struct
 from collections.abc import Callable
 
 from imagescan.errors import ImageReadError
-from imagescan.image.rawstream import piece_of
+from imagescan.image.rawstream import CHUNK, Read, piece_of
 from imagescan.image.readahead import ReadAhead
 from imagescan.parallel import fork_writer, reap
 
-Read = Callable[[int], bytes]
-
-CHUNK = 1 << 20
 DEPTH = 24  # chunks read ahead of the parser (24 MiB at most)
 _HEADER = struct.Struct("=IB")  # body length, kind
 _DATA, _END, _ERROR = 1, 2, 3
