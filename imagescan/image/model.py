@@ -101,7 +101,7 @@ class LayerAccess(Protocol):
 
     random_access: bool
     # Each open_layer stream reads a file of this machine through a descriptor of its own,
-    # and reading it changes nothing else: a forked child may read it (rootfs.forkedtar).
+    # and reading it changes nothing else: a forked child may read it (image.inflater).
     forkable: bool
 
     def open_layer(self, index: int) -> BinaryIO: ...

@@ -96,7 +96,7 @@ def read_with_cache(
     complete = True
     if len(cached) == len(diff_ids) or access.random_access:
         layers = [
-            _cached_or_read(image, access, i, d, cached.get(i), progress, what.fork)
+            _cached_or_read(image, access, i, d, cached.get(i), len(diff_ids), progress, what.fork)
             for i, d in enumerate(diff_ids)
         ]
     else:
@@ -114,10 +114,10 @@ def _cached_or_read(
     index: int,
     diff_id: str | None,
     cached: LayerIndex | None,
+    count: int,
     progress: Progress | None,
     fork: bool,
 ) -> LayerIndex:
-    count = len(_all_diff_ids(image))
     if cached is not None:
         _tell(progress, f"layer {index + 1}/{count} from the cache")
         return cached
@@ -183,7 +183,8 @@ def _scan(
 
 
 def _size(image: OpenedImage, index: int) -> int:
-    """The stored size of layer `index`, as large as can be when nothing says it."""
+    """The stored size of layer `index`; FORK_MIN_SIZE (large enough to fork) when the
+    image does not say."""
     size = image.layers[index].size if index < len(image.layers) else None
     return FORK_MIN_SIZE if size is None else size
 
