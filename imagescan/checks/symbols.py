@@ -7,6 +7,7 @@ the environment asks for BIND_NOW; everything else is bound at start.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -32,20 +33,26 @@ def accepts(
         return True  # an unversioned provider satisfies any reference
     if version is not None:
         names = version_names(facts) if names is None else names
-        return any(_matches_version(names, v, version) for v in versyms)
-    if any((v & ~VERSYM_HIDDEN) < _FIRST_NON_DEFAULT for v in versyms):
-        return True
+        return _binds_version(names, versyms, version)
+    # Loops, not any() over generators: called for every name a reference shares with a
+    # provider, 280,000 times on a 2,380-ELF image (issue 14).
+    visible = 0
+    for versym in versyms:
+        if versym & ~VERSYM_HIDDEN < _FIRST_NON_DEFAULT:
+            return True
+        visible += not versym & VERSYM_HIDDEN
     # Exactly one non-hidden versioned definition is unambiguous and accepted.
-    return sum(1 for v in versyms if not v & VERSYM_HIDDEN) == 1
+    return visible == 1
 
 
-def _matches_version(names: dict[int, str], versym: int, version: str) -> bool:
-    index = versym & ~VERSYM_HIDDEN
-    name = names.get(index)
-    if name == version:
-        return True
-    # l_versions[ndx].hash == 0 (base or global index): accepted unless hidden.
-    return name is None and not versym & VERSYM_HIDDEN
+def _binds_version(names: dict[int, str], versyms: tuple[int, ...], version: str) -> bool:
+    """check_match: a definition of that version, or one whose index has no name (the
+    base or global index, l_versions[ndx].hash == 0) that is not hidden."""
+    for versym in versyms:
+        known = names.get(versym & ~VERSYM_HIDDEN)
+        if known == version or (known is None and not versym & VERSYM_HIDDEN):
+            return True
+    return False
 
 
 def version_names(facts: ElfFacts) -> dict[int, str]:
@@ -160,35 +167,42 @@ class SymbolChecker:
         refs = self.references(obj)
         by_name = self._by_name[obj.file]
         same = provider.file == obj.file
+        facts = provider.facts
         binds = self._acceptor(provider)
         mask = 0
         # Only the names both have: a set intersection in C, not a loop over every ref.
-        for name in by_name.keys() & provider.facts.defined.keys():
+        for name in by_name.keys() & facts.defined.keys():
             found = by_name[name]
             for index in (found,) if isinstance(found, int) else found:
                 ref = refs[index]
-                if same and ref.copy:
-                    continue
-                if binds(name, ref.version):
+                if not (same and ref.copy) and binds(facts, name, ref.version):
                     mask |= 1 << index
         return mask
 
-    def _acceptor(self, provider: LoadedObject) -> Callable[[str, str | None], bool]:
-        """Whether a lookup of (name, version) binds in `provider` (check_match)."""
-        facts = provider.facts
-        if not self.rules.versions:  # musl ignores version names; hidden ones never bind
-            return lambda name, _: any(
-                not v & VERSYM_HIDDEN or not facts.has_versym for v in facts.defined.get(name, ())
-            )
+    def _acceptor(self, provider: LoadedObject) -> Callable[[ElfFacts, str, str | None], bool]:
+        """check_match for `provider`: whether a lookup of (name, version) binds there."""
+        if not self.rules.versions:
+            return _binds_unversioned
         names = self._names.get(provider.file)
         if names is None:
-            names = self._names[provider.file] = version_names(facts)
-        return lambda name, version: accepts(facts, name, version, names)
+            names = self._names[provider.file] = version_names(provider.facts)
+        # accepts() with this provider's Verdef names, as a C-level partial: the acceptor
+        # is called for every name a reference shares with a provider (issue 14)
+        return functools.partial(_accepts_with, names)
 
     def at_start(self, obj: LoadedObject) -> bool:
         """Whether every reference of `obj` is bound at start, not only its data and GOT
         ones: a BIND_NOW object, LD_BIND_NOW, or a loader that binds all at start (musl)."""
         return obj.facts.bind_now or self.bind_now_env or not self.rules.lazy
+
+
+def _binds_unversioned(facts: ElfFacts, name: str, _: str | None) -> bool:
+    """musl ignores version names; hidden ones never bind."""
+    return any(not v & VERSYM_HIDDEN or not facts.has_versym for v in facts.defined.get(name, ()))
+
+
+def _accepts_with(names: dict[int, str], facts: ElfFacts, name: str, version: str | None) -> bool:
+    return accepts(facts, name, version, names)
 
 
 def _bits(mask: int) -> Iterator[int]:
