@@ -237,6 +237,7 @@ class _Child:
     results: int  # read end of its results pipe
     received: bytearray = field(default_factory=bytearray)
     done: bool = False
+    receiving: _Receiving | None = None  # map_forked's decoder of its frames
 
 
 @dataclass
@@ -283,13 +284,14 @@ class _Run:
 
     def _serve(self, out: int, first: int, learner: Learner | None) -> None:
         """The child's loop: take a chunk, send its results; what it learned at the end."""
+        sending = self.codec.sending()
         with os.fdopen(out, "wb") as pipe:
             for number in _taken(self.queue, first):
                 results = [self.work(self.items[i]) for i in self.chunks[number]]
-                pipe.write(self.codec.frame(number, results))
+                pipe.write(sending.frame(number, results))
                 pipe.flush()
             if learner is not None:
-                pipe.write(self.codec.frame(_LEARNED, learner.learned()))
+                pipe.write(sending.frame(_LEARNED, learner.learned()))
 
     def work_in_parent(self) -> None:
         """The parent's own chunks, reading what the children sent between them."""
@@ -320,7 +322,9 @@ class _Run:
         if not data:
             child.done = True
         child.received += data
-        for number, value in self.codec.frames(child.received):
+        if child.receiving is None:
+            child.receiving = self.codec.receiving()
+        for number, value in child.receiving.frames(child.received):
             if number == _LEARNED:
                 if learner is not None:
                     learner.learn(value)
@@ -395,30 +399,83 @@ class _Codec:
         types = {type(obj) for obj in known.values()}
         return cls(known, _Reducers({**copyreg.dispatch_table, **{t: reduce for t in types}}))
 
+    def sending(self) -> _Sending:
+        """The encoder of one child's frames."""
+        return _Sending(self.dispatch)
+
+    def receiving(self) -> _Receiving:
+        """The decoder of one child's frames, in the order it sent them."""
+        return _Receiving(self.known)
+
+
+class _Sending:
+    """One child's frames, pickled by one pickler: an object an earlier frame sent goes
+    again as a reference to it (the pickle memo), as the processes of one image share
+    their resolutions and search steps (loader.context; issue 14)."""
+
+    def __init__(self, dispatch: dict[type, Callable[[Any], Any]]) -> None:
+        self._out = io.BytesIO()
+        self._pickler = pickle.Pickler(self._out, protocol=pickle.HIGHEST_PROTOCOL)
+        self._pickler.dispatch_table = dispatch
+
     def frame(self, number: int, value: object) -> bytes:
-        out = io.BytesIO()
-        out.write(_FRAME.pack(number, 0))
-        pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
-        pickler.dispatch_table = self.dispatch
-        pickler.dump(value)
-        data = out.getbuffer()
-        _FRAME.pack_into(data, 0, number, len(data) - _FRAME.size)
-        return bytes(data)
+        """The frame of chunk `number`'s results. An error here ends the child: the
+        memo would then hold objects the parent never received."""
+        self._out.seek(0)
+        self._out.truncate()
+        self._out.write(_FRAME.pack(number, 0))
+        self._pickler.dump(value)
+        with self._out.getbuffer() as data:
+            _FRAME.pack_into(data, 0, number, len(data) - _FRAME.size)
+            return bytes(data)
+
+
+class _Receiving:
+    """The parent's decoder of one child's frames: one unpickler for all, its memo that
+    of the child's pickler (`_Sending`)."""
+
+    def __init__(self, known: dict[int, object]) -> None:
+        self._feed = _Feed()
+        # The unpickler holds the feed's methods, the feed nothing of it: no cycle that
+        # would keep every object of the frames until the collector runs (issue 8).
+        self._unpickler = _Unpickler(self._feed, known)
+        self._broken = False
 
     def frames(self, received: bytearray) -> Iterator[tuple[int, Any]]:
-        """The whole frames at the start of `received`, taken out of it."""
+        """The whole frames at the start of `received`, taken out of it. After a frame it
+        cannot read, none is read: a later one may refer to what that one held, so
+        their chunks are done again, as a child's that died."""
         while len(received) >= _FRAME.size:
             number, length = _FRAME.unpack_from(received)
             end = _FRAME.size + length
             if len(received) < end:
                 return
-            body = io.BytesIO(received[_FRAME.size : end])
+            self._feed.body = io.BytesIO(received[_FRAME.size : end])
             del received[:end]
+            if self._broken:
+                continue
             try:
-                value = _Unpickler(body, self.known).load()
-            except Exception:  # a frame it cannot read: that chunk is done again
+                value = self._unpickler.load()
+            except Exception:
+                self._broken = True
                 continue
             yield number, value
+
+
+class _Feed:
+    """What an unpickler reads: the body of the frame being read."""
+
+    def __init__(self) -> None:
+        self.body = io.BytesIO()
+
+    def read(self, size: int = -1) -> bytes:
+        return self.body.read(size)
+
+    def readinto(self, buffer: bytearray) -> int:
+        return self.body.readinto(buffer)
+
+    def readline(self) -> bytes:
+        return self.body.readline()
 
 
 class _Reducers(dict[type, Callable[[Any], Any]]):
@@ -453,7 +510,7 @@ def _by_fields(cls: type) -> Callable[[Any], Any] | None:
 
 
 class _Unpickler(pickle.Unpickler):
-    def __init__(self, body: io.BytesIO, known: dict[int, object]) -> None:
+    def __init__(self, body: _Feed, known: dict[int, object]) -> None:
         super().__init__(body)
         self._known = known
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass, replace
 
 import pytest
@@ -128,6 +129,49 @@ def test_a_childs_results_leave_no_cycle_behind() -> None:
 @pytest.mark.parametrize("jobs", [2, 3, 5])
 def test_results_in_item_order_from_several_processes(jobs: int) -> None:
     in_fresh_process(f"order_body({jobs})")
+
+
+MADE: dict[str, tuple[str, int]] = {}
+
+
+def made_once(item: int) -> tuple[tuple[str, int], int]:
+    """The same object for every item a process does (as the loader's interned
+    resolutions are), made where it is first asked for; slow enough that the child does
+    several chunks."""
+    time.sleep(0.002)
+    return MADE.setdefault("made", ("made", os.getpid())), os.getpid()
+
+
+def one_memo_body() -> None:
+    """What a child sends in several frames comes back as one object, not a copy a frame."""
+    parallel.MIN_ITEMS_PER_JOB = 1
+    results = map_forked(made_once, list(range(40)), 2)
+    from_child = [made for made, pid in results if pid != os.getpid()]
+    chunk = len(parallel._chunks(40, 2)[0])
+    assert len(from_child) > chunk  # the child did several chunks, each a frame of its own
+    assert len({id(made) for made in from_child}) == 1
+    assert from_child[0] == ("made", from_child[0][1]) and from_child[0][1] != os.getpid()
+
+
+def test_an_object_a_child_sent_before_comes_back_as_the_same_one() -> None:
+    in_fresh_process("one_memo_body()")
+
+
+def test_after_a_frame_it_cannot_read_no_later_frame_of_that_child_is_read() -> None:
+    """A later frame may refer to what the unreadable one held: decoded, it would be wrong,
+    so its chunk is done again instead (as a child's that died)."""
+    codec = parallel._Codec.of([])
+    shared = ["x" * 100]
+    frames = [codec.sending() for _ in range(2)]
+    good = frames[0].frame(0, shared) + frames[0].frame(1, [shared[0], "y"])
+    received = bytearray(good)
+    back = list(codec.receiving().frames(received))
+    assert [number for number, _ in back] == [0, 1] and not received
+    assert back[1][1][0] is back[0][1][0]  # the second frame's reference to the first's
+    first = frames[1].frame(0, shared)
+    broken = bytearray(first[:-1] + b"\xff")  # unreadable at its end: after "x" * 100
+    broken += frames[1].frame(1, [shared[0], "y"])
+    assert list(codec.receiving().frames(broken)) == [] and not broken
 
 
 def test_small_work_stays_in_the_parent() -> None:
