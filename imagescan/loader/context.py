@@ -8,9 +8,20 @@ from dataclasses import dataclass, field
 from imagescan.elf.model import ElfFacts
 from imagescan.loader.access import Creds, open_errno
 from imagescan.loader.ldcache import LdCache, LegacyHwcap
-from imagescan.loader.model import ProcessParams, SearchPlan, SearchResult, SearchStep, Target
+from imagescan.loader.model import (
+    ProcessParams,
+    Resolution,
+    SearchPlan,
+    SearchResult,
+    SearchStep,
+    Target,
+)
 from imagescan.rootfs.model import Entry, EntryType, RootFS
 from imagescan.rootfs.paths import resolve
+
+# What a requester's searches depend on when they do not depend on the process it is in
+# (CLibrary.search_key): glibc's (id of the parameters, DF_1_NODEFLIB)
+SearchKey = tuple[int, bool]
 
 
 @dataclass
@@ -34,9 +45,9 @@ class LoaderContext:
     # Memos: the image is fixed, so a search (by its plan) or a cache lookup is too. They
     # live as long as this context, which is one scan's.
     searches: dict[tuple[ProcessParams, SearchPlan], SearchResult] = field(default_factory=dict)
-    # (id of the parameters, name, DF_1_NODEFLIB) -> (those parameters, the result) of
-    # searches whose plan is the name's alone (loader.search._plain_key)
-    plain_searches: dict[tuple[int, str, bool], tuple[ProcessParams, SearchResult]] = field(
+    # (a requester's search key, name) -> (the parameters, the result) of searches that
+    # are the same for every requester with that key (CLibrary.search_key)
+    plain_searches: dict[tuple[SearchKey, str], tuple[ProcessParams, SearchResult]] = field(
         default_factory=dict
     )
     # (name, legacy hwcap filter, e_machine, class) -> the cache's answer
@@ -48,6 +59,10 @@ class LoaderContext:
     # path -> the one-step search of a name already loaded from it: every process that
     # loads libc twice over says so, 75,000 times on a 2,380-ELF image (issue 14).
     loaded_steps: dict[str, tuple[SearchStep]] = field(default_factory=dict)
+    # A resolution's fields (its steps by identity: they come from the memos above) -> the
+    # one Resolution with them: 102,000 resolutions of a 2,380-ELF image's processes are
+    # 35,000 values, and a forked child's pickle sends each once (issue 14).
+    resolutions: dict[tuple[object, ...], Resolution] = field(default_factory=dict)
 
     def open_errno(self, path: str, creds: Creds) -> str | None:
         """The errno open(path) fails with for `creds`, or None when it opens."""

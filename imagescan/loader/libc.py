@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from imagescan.loader.context import LoaderContext
+from imagescan.loader.context import LoaderContext, SearchKey
 from imagescan.loader.model import (
     LibC,
     LoadedObject,
@@ -82,4 +82,16 @@ class CLibrary(Protocol):
         name: str,
     ) -> SearchResult:
         """Where the loader finds `name` when object `requester` needs it."""
+        ...
+
+    def search_key(
+        self,
+        ctx: LoaderContext,
+        params: ProcessParams,
+        objects: Sequence[LoadedObject],
+        requester: int,
+    ) -> SearchKey | None:
+        """A key under which `search` finds a name (without '/') alike for every requester
+        with that key, in whatever process (the memo `ctx.plain_searches`), or None when
+        the requester's own place in its process counts."""
         ...

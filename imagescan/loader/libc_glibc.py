@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from imagescan.loader import setup
-from imagescan.loader.context import LoaderContext
+from imagescan.loader.context import LoaderContext, SearchKey
 from imagescan.loader.libc import BindingRules, LoaderCheck
 from imagescan.loader.model import (
     LibC,
@@ -16,7 +16,7 @@ from imagescan.loader.model import (
     SearchResult,
     Target,
 )
-from imagescan.loader.search import search
+from imagescan.loader.search import search, search_key
 from imagescan.machines import Machine
 
 
@@ -59,6 +59,15 @@ class Glibc:
         name: str,
     ) -> SearchResult:
         return search(ctx, params, objects, requester, name)
+
+    def search_key(
+        self,
+        ctx: LoaderContext,
+        params: ProcessParams,
+        objects: Sequence[LoadedObject],
+        requester: int,
+    ) -> SearchKey | None:
+        return search_key(ctx, params, objects, requester)
 
 
 GLIBC = Glibc()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from imagescan.loader import setup
-from imagescan.loader.context import LoaderContext
+from imagescan.loader.context import LoaderContext, SearchKey
 from imagescan.loader.libc import BindingRules, LoaderCheck
 from imagescan.loader.model import (
     LibC,
@@ -56,6 +56,16 @@ class Musl:
         name: str,
     ) -> SearchResult:
         return musl_search(ctx, params, objects, requester, name)
+
+    def search_key(
+        self,
+        ctx: LoaderContext,
+        params: ProcessParams,
+        objects: Sequence[LoadedObject],
+        requester: int,
+    ) -> SearchKey | None:
+        """None: musl's searches are memoised by their plan (run_plan), not here."""
+        return None
 
 
 MUSL = Musl()

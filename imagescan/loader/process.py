@@ -14,7 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from imagescan.elf.model import ElfFacts, FileKind
-from imagescan.loader.context import LoaderContext
+from imagescan.loader.candidates import replayed
+from imagescan.loader.context import LoaderContext, SearchKey
 from imagescan.loader.model import (
     LibC,
     LoadedObject,
@@ -29,6 +30,14 @@ from imagescan.loader.model import (
 from imagescan.loader.search import search
 
 Searcher = Callable[[LoaderContext, ProcessParams, Sequence[LoadedObject], int, str], SearchResult]
+KeyOf = Callable[[LoaderContext, ProcessParams, Sequence[LoadedObject], int], SearchKey | None]
+
+
+def no_key(
+    ctx: LoaderContext, params: ProcessParams, objects: Sequence[LoadedObject], requester: int
+) -> SearchKey | None:
+    """A C library's search_key when none of its searches is memoised by requester."""
+    return None
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,7 @@ class _Builder:
     ctx: LoaderContext
     params: ProcessParams
     searcher: Searcher
+    key_of: KeyOf = no_key
     objects: list[LoadedObject] = field(default_factory=list)
     resolutions: list[Resolution] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -120,23 +130,28 @@ class _Builder:
         return steps
 
     def load(
-        self, requester: int, name: str, preload: Rule | None = None, *, auxiliary: bool = False
+        self,
+        requester: int,
+        name: str,
+        preload: Rule | None = None,
+        *,
+        auxiliary: bool = False,
+        key: SearchKey | None = None,
     ) -> None:
-        """Resolve `name` for object `requester`; append the object when it is new."""
+        """Resolve `name` for object `requester` (its search key: `key`); append the
+        object when it is new."""
         known = self.loaded_match(name)
         if known is not None:
             steps = self.loaded_step(self.objects[known].path)
-            fragile = self.fragile(requester, name, known)
-            self.resolutions.append(
-                Resolution(requester, name, steps, known, True, None, preload is not None, fragile)
-            )
+            fragile = self.fragile(requester, name, known, key)
+            self.resolve(requester, name, steps, known, True, None, preload is not None, fragile)
             return
         params = self.preload_params() if preload is not None else self.params
-        result = self.searcher(self.ctx, params, self.objects, requester, name)
+        result = self.search(params, requester, name, key if preload is None else None)
         found, reused = self.place(result, requester, name)
         if auxiliary and found is None:
             # dl-deps.c: the error of an auxiliary filtee is dropped, fatal candidate or not
-            self.resolutions.append(Resolution(requester, name, result.steps, None, auxiliary=True))
+            self.resolve(requester, name, result.steps, None, auxiliary=True)
             return
         self.add_resolution(
             requester, name, result.steps, found, preload, fatal=result.fatal, reused=reused
@@ -156,21 +171,33 @@ class _Builder:
         real search list; here they are appended, which changes only which of two
         definitions wins, not whether a symbol is found."""
         facts = self.objects[index].facts
+        key = self.key_of(self.ctx, self.params, self.objects, index)
         for name in facts.needed:
-            self.load(index, name)
+            self.load(index, name, key=key)
         if not self.params.load.filtees:
             return  # musl's decode_dyn ignores both tags
         for name in facts.filters:
-            self.load(index, name)
+            self.load(index, name, key=key)
         for name in facts.auxiliary:
-            self.load(index, name, auxiliary=True)
+            self.load(index, name, auxiliary=True, key=key)
 
-    def fragile(self, requester: int, name: str, known: int) -> bool:
+    def fragile(self, requester: int, name: str, known: int, key: SearchKey | None) -> bool:
         """Found only because another object loaded it first (LOADER.md edge case 3)."""
         if known in (0, requester) or self.objects[known].loader == requester:
             return False
-        own = self.searcher(self.ctx, self.params, self.objects, requester, name)
+        own = self.search(self.params, requester, name, key)
         return own.path is None and own.fatal is None
+
+    def search(
+        self, params: ProcessParams, requester: int, name: str, key: SearchKey | None
+    ) -> SearchResult:
+        """The searcher's result, from its memo when the requester's key has one: the
+        C library's search would compute the key again for each of the process's 60 names
+        on average (issue 14)."""
+        known = self.ctx.plain_searches.get((key, name)) if key is not None else None
+        if known is not None and known[0] is params:
+            return replayed(self.ctx, known[1])
+        return self.searcher(self.ctx, params, self.objects, requester, name)
 
     def place(self, result: SearchResult, requester: int, name: str) -> tuple[int | None, bool]:
         """Index of the object the found file becomes, and whether it was loaded already."""
@@ -202,16 +229,43 @@ class _Builder:
         fatal: str | None = None,
         reused: bool = False,
     ) -> None:
-        self.resolutions.append(
-            Resolution(requester, name, steps, found, reused, fatal, preload is not None)
-        )
+        self.resolve(requester, name, steps, found, reused, fatal, preload is not None)
+
+    def resolve(
+        self,
+        requester: int,
+        name: str,
+        steps: tuple[SearchStep, ...],
+        found: int | None,
+        reused: bool = False,
+        fatal: str | None = None,
+        preload: bool = False,
+        fragile: bool = False,
+        *,
+        auxiliary: bool = False,
+    ) -> None:
+        """Append the Resolution of these fields: the image's one such (ctx.resolutions).
+        The steps count by identity: the Resolution kept holds them, so no other tuple can
+        have their id while the key is there."""
+        key = (requester, name, id(steps), found, reused, fatal, preload, fragile, auxiliary)
+        known = self.ctx.resolutions.get(key)
+        if known is None:
+            known = self.ctx.resolutions[key] = Resolution(
+                requester, name, steps, found, reused, fatal, preload, fragile, auxiliary
+            )
+        self.resolutions.append(known)
 
 
 def build_process(
-    ctx: LoaderContext, params: ProcessParams, main: MainObject, searcher: Searcher = search
+    ctx: LoaderContext,
+    params: ProcessParams,
+    main: MainObject,
+    searcher: Searcher = search,
+    key_of: KeyOf = no_key,
 ) -> Process:
-    """Load `main`, its preloads, then every DT_NEEDED breadth-first."""
-    builder = _Builder(ctx, params, searcher, pending_rtld=main.interpreter)
+    """Load `main`, its preloads, then every DT_NEEDED breadth-first. `key_of` is the
+    searcher's C library's search_key."""
+    builder = _Builder(ctx, params, searcher, key_of, pending_rtld=main.interpreter)
     main_file = ctx.resolve(main.path) or main.path
     builder.append(LoadedObject(main.path, main_file, main.facts, (main.path,), None))
     for name, rule in main.preloads:

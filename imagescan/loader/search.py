@@ -18,7 +18,7 @@ from imagescan.loader.candidates import (
     run_plan,
     try_candidates,
 )
-from imagescan.loader.context import LoaderContext, target_of
+from imagescan.loader.context import LoaderContext, SearchKey, target_of
 from imagescan.loader.ldcache import expected_cache_flags, lookup
 from imagescan.loader.model import (
     LoadedObject,
@@ -40,7 +40,8 @@ def search(
     name: str,
 ) -> SearchResult:
     """Where glibc's loader finds `name` when object `requester` needs it."""
-    plain = _plain_key(ctx, params, objects, requester, name)
+    key = search_key(ctx, params, objects, requester) if "/" not in name else None
+    plain = (key, name) if key is not None else None
     known = ctx.plain_searches.get(plain) if plain is not None else None
     if known is not None and known[0] is params:
         return replayed(ctx, known[1])
@@ -58,21 +59,20 @@ def search(
     return found
 
 
-def _plain_key(
+def search_key(
     ctx: LoaderContext,
     params: ProcessParams,
     objects: Sequence[LoadedObject],
     requester: int,
-    name: str,
-) -> tuple[int, str, bool] | None:
-    """The memo key of a search whose plan (glibc_plan) is the name's alone: no '/' in
-    it, no LD_LIBRARY_PATH, no DT_RUNPATH of the requester, no DT_RPATH up its chain (so
-    no $ORIGIN either); the requester then counts only by DF_1_NODEFLIB. Most searches
-    are such, and the plan they would build, hash and compare is the same each time. The
-    parameters are keyed by identity (the session makes one of each: its memo holds
-    them, and so does this one's entry)."""
+) -> SearchKey | None:
+    """The memo key of the requester's searches of names without '/' when their plan
+    (glibc_plan) is the name's alone: no LD_LIBRARY_PATH, no DT_RUNPATH of the requester,
+    no DT_RPATH up its chain (so no $ORIGIN either); the requester then counts only by
+    DF_1_NODEFLIB. Most searches are such, and the plan they would build, hash and compare
+    is the same each time. The parameters are keyed by identity (the session makes one of
+    each: its memo holds them, and so does this one's entry)."""
     loader = objects[requester]
-    if "/" in name or loader.facts.runpath is not None:
+    if loader.facts.runpath is not None:
         return None
     if not params.secure and ctx.env.get("LD_LIBRARY_PATH"):
         return None
@@ -82,7 +82,7 @@ def _plain_key(
         if obj.facts.rpath is not None and obj.facts.runpath is None:
             return None
         index = obj.loader
-    return id(params), name, loader.facts.nodeflib
+    return id(params), loader.facts.nodeflib
 
 
 def glibc_plan(

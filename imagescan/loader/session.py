@@ -109,7 +109,7 @@ class LoaderSession:
         main = MainObject(
             path, facts, _rtld(self.ctx, loader_path), (*preloads, *lib.preloads(self.ctx, params))
         )
-        return build_process(self.ctx, params, main, lib.search)
+        return build_process(self.ctx, params, main, lib.search, lib.search_key)
 
     def search_from(
         self, program: str, process: Process, requester: int, name: str
