@@ -138,7 +138,7 @@ def map_forked(
         try:
             if meanwhile is not None:
                 meanwhile.run()
-            run.work_in_parent()
+            run.work_in_parent(learner)
             finished = True
         finally:
             run.finish(learner if finished else None, read=finished)
@@ -293,12 +293,13 @@ class _Run:
             if learner is not None:
                 pipe.write(sending.frame(_LEARNED, learner.learned()))
 
-    def work_in_parent(self) -> None:
-        """The parent's own chunks, reading what the children sent between them."""
+    def work_in_parent(self, learner: Learner | None) -> None:
+        """The parent's own chunks, reading what the children sent between them (what a
+        child learned too: one that ends before the parent's last chunk sends it then)."""
         for number in _taken(self.queue, 0):
             self.done[number] = [self.work(self.items[i]) for i in self.chunks[number]]
             for child in self.children:
-                self._receive(child, None)
+                self._receive(child, learner)
 
     def finish(self, learner: Learner | None, read: bool) -> None:
         """Read the children to their end (`read`: the queue is empty; not when the

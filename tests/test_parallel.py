@@ -174,6 +174,41 @@ def test_after_a_frame_it_cannot_read_no_later_frame_of_that_child_is_read() -> 
     assert list(codec.receiving().frames(broken)) == [] and not broken
 
 
+class Taught:
+    """A Learner that says which process learned what."""
+
+    def __init__(self) -> None:
+        self.told: list[int] = []
+
+    def learned(self) -> object:
+        return os.getpid()
+
+    def learn(self, learned: object) -> None:
+        assert isinstance(learned, int)
+        self.told.append(learned)
+
+
+def slow_in_the_parent(item: int) -> int:
+    """The parent's first chunk outlasts every other: its child ends meanwhile."""
+    if item == 0 and os.getpid() == PARENT:  # the fresh process imported this module
+        time.sleep(0.5)
+    return item * item
+
+
+def learner_body() -> None:
+    """Each child's memo reaches the learner, also from a child that ends (and sends it)
+    while the parent still works on its own chunks: the parent read and dropped it."""
+    parallel.MIN_ITEMS_PER_JOB = 1
+    for work in (slow_in_the_parent, lambda item: item * item):
+        taught = Taught()
+        assert map_forked(work, list(range(40)), 3, learner=taught) == [i * i for i in range(40)]
+        assert len(taught.told) == 2 and os.getpid() not in taught.told
+
+
+def test_what_each_child_learned_reaches_the_parent() -> None:
+    in_fresh_process("learner_body()")
+
+
 def test_small_work_stays_in_the_parent() -> None:
     in_fresh_process("small_work_body()")
 
