@@ -208,6 +208,9 @@ def main() -> None:
     parser.add_argument("--cache", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
+        from imagescan.heap import fix_mmap_threshold
+
+        fix_mmap_threshold()  # as cli.main does: every kind measured in the CLI's heap
         print(json.dumps(measure(args.measure, args.reference, args.jobs, args.cache)))
         return
     report(args)
