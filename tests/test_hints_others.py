@@ -141,3 +141,22 @@ def test_a_go_plugin_built_apart_names_the_package_and_both_files(corpus_dir: Pa
         "plugin_from": "added by layer 1: mkimage layer go, not from a package",
         "host_from": "added by layer 1: mkimage layer go, not from a package",
     }
+
+
+def test_a_symbol_of_a_missing_library_follows_from_it(corpus_dir: Path, tmp_path: Path) -> None:
+    """The library is not found: its symbols' hint says so, and the only fix is the
+    library's."""
+    program = [m for m in _foo_layer(tmp_path) if m.path != "/usr/local/lib/libfoo.so.1"]
+    report = judged(_write(tmp_path, "nolib", [program]))
+    assert report.hints is not None
+    verdict = next(v for v in report.files if v.path == "/usr/local/bin/usefoo")
+    kinds = {f.kind for f in verdict.findings}
+    assert {FindingKind.MISSING_LIBRARY, FindingKind.UNDEFINED_SYMBOL} <= kinds
+    for finding in verdict.findings:
+        fix = report.hints.fix_for(verdict.path, finding)
+        assert fix is not None
+        if finding.kind is FindingKind.UNDEFINED_SYMBOL:
+            assert fix.cause == "follows-from"
+            why = f"{finding.subject} is missing because libfoo.so.1 is not found; fix that first"
+            assert fix.why == why
+    assert list(causes(report, verdict.path)) == ["library-absent"]

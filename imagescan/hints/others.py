@@ -7,7 +7,7 @@ import posixpath
 
 from imagescan.checks.model import FileVerdict, Finding, FindingKind
 from imagescan.elf.model import ElfFacts, FileKind
-from imagescan.hints.context import HintContext
+from imagescan.hints.context import HintContext, VerdictCauses
 from imagescan.hints.libraries import absent_fix, library_fix
 from imagescan.hints.model import Fix
 
@@ -66,13 +66,13 @@ def symbol_fix(finding: Finding, ctx: HintContext, verdict: FileVerdict | None) 
     """An undefined symbol: a consequence of a missing library or version, or defined by a
     library elsewhere in the image, or by none (a newer build of a needed library)."""
     symbol, requester = finding.subject, finding.required_by or ""
-    follows = _follows_from(finding, verdict)
+    causes = ctx.causes(verdict) if verdict is not None else None
+    follows = _follows_from(finding, causes)
     if follows is not None:
         return Fix("follows-from", f"{symbol} is missing because {follows}; fix that first")
     facts = ctx.facts(requester)
     machine = facts.machine if facts is not None else 0
-    loaded = {p for p in (verdict.resolved.values() if verdict else ()) if p}
-    loaded_real = {real for p in loaded if (real := ctx.resolve(p)) is not None}
+    loaded_real = causes.loaded_real if causes is not None else frozenset()
     elsewhere = [p for p in ctx.defining(symbol, machine) if p not in loaded_real]
     if elsewhere:
         why = f"{symbol} is defined by {', '.join(elsewhere[:3])}, which {requester} does not load"
@@ -106,12 +106,9 @@ def _is_libc(path: str) -> bool:
     return base.startswith(("libc.so", "ld-linux", "libc.musl", "ld-musl"))
 
 
-def _follows_from(finding: Finding, verdict: FileVerdict | None) -> str | None:
-    if verdict is None:
-        return None
-    for other in verdict.findings:
-        if other.required_by != finding.required_by or other is finding:
-            continue
+def _follows_from(finding: Finding, causes: VerdictCauses | None) -> str | None:
+    """The first missing library or version of the same requester that explains it."""
+    for other in causes.missing.get(finding.required_by, ()) if causes is not None else ():
         if other.kind is FindingKind.MISSING_SYMBOL_VERSION and finding.version == other.version:
             return f"{other.version} is missing ({other.provider})"
         if other.kind is FindingKind.MISSING_LIBRARY:
