@@ -195,7 +195,7 @@ class SymbolChecker:
         lookup of that name needing the version (or unversioned)."""
         facts = provider.facts
         if not self.rules.versions:
-            return functools.partial(_binds_unversioned, facts.has_versym)
+            return _binds_visible if facts.has_versym else _defined
         names = self._names.get(provider.file)
         if names is None:
             names = self._names[provider.file] = version_names(facts)
@@ -207,9 +207,9 @@ class SymbolChecker:
         return obj.facts.bind_now or self.bind_now_env or not self.rules.lazy
 
 
-def _binds_unversioned(has_versym: bool, versyms: tuple[int, ...], _: str | None) -> bool:
+def _binds_visible(versyms: tuple[int, ...], _: str | None) -> bool:
     """musl ignores version names; hidden ones never bind."""
-    return any(not v & VERSYM_HIDDEN or not has_versym for v in versyms)
+    return any(not v & VERSYM_HIDDEN for v in versyms)
 
 
 def _bits(mask: int) -> Iterator[int]:

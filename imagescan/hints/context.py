@@ -67,8 +67,8 @@ class HintContext:
         return known[1]
 
     def _causes(self, verdict: FileVerdict) -> VerdictCauses:
-        loaded = {p for p in verdict.resolved.values() if p}
-        real = frozenset(r for p in loaded if (r := self.resolve(p)) is not None)
+        loaded = verdict.resolved.values()
+        real = frozenset(r for p in loaded if p and (r := self.resolve(p)) is not None)
         missing: dict[str | None, list[Finding]] = {}
         for finding in verdict.findings:
             if finding.kind in (FindingKind.MISSING_SYMBOL_VERSION, FindingKind.MISSING_LIBRARY):
