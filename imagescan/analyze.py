@@ -8,6 +8,7 @@ step returns values; nothing here is rewritten in place.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -16,8 +17,8 @@ from imagescan.checks.budget import NOT_JUDGED_NOTE, load_budget, not_judged_fin
 from imagescan.checks.cpu import cpu_sensitive, with_cpu_findings
 from imagescan.checks.kept import unread_config_findings
 from imagescan.checks.ldcache import stale_cache_findings
-from imagescan.checks.model import FileVerdict, Finding
-from imagescan.checks.plugins import PluginReuse, judge_plugins, try_natural_hosts
+from imagescan.checks.model import FileVerdict, Finding, status_of
+from imagescan.checks.plugins import PluginReuse, hosted_whole, judge_plugins
 from imagescan.checks.reuse import (
     ByIdentity,
     Carry,
@@ -34,7 +35,8 @@ from imagescan.checks.reuse import (
     loader_inputs,
 )
 from imagescan.checks.runtime import runtime_checks
-from imagescan.checks.verdict import Judge
+from imagescan.checks.symbols import undefined_symbol_findings
+from imagescan.checks.verdict import Judge, Spared
 from imagescan.elf.model import ElfFacts, FileKind
 from imagescan.image.model import ImageConfig
 from imagescan.loader import setup
@@ -86,10 +88,13 @@ def analyze(
             independent = Meanwhile(
                 lambda: (read_packages(rootfs), cpu_level is None and cpu_sensitive(rootfs))
             )
+            spared = functools.partial(hosted_whole, judge, declared=plugin_hosts)
             verdicts, processes = judge_files(
-                judge, rootfs, jobs, on_file, natural_trials=True, meanwhile=independent
+                judge, rootfs, jobs, on_file, spared=spared, meanwhile=independent
             )
             (packages, sensitive), change = independent.result(), Delta()
+            if cpu_level is None and sensitive:
+                verdicts = _unspared(judge, verdicts, processes, spared)
         else:
             judge, verdicts, processes, change, sensitive = _judge_carried(
                 ctx, rootfs, cpu_level, carry, earlier, jobs, on_file
@@ -114,17 +119,17 @@ def judge_files(
     jobs: int = 1,
     on_file: Callable[[str], None] | None = None,
     *,
-    natural_trials: bool = False,
+    spared: Spared | None = None,
     meanwhile: Meanwhile[Any] | None = None,
 ) -> tuple[dict[str, FileVerdict], dict[str, Process]]:
     """Each ELF file judged as the main object, and the process of each dynamic one, in
     path order. Programs go first, then libraries that need nothing, so the bound on work
-    (checks.budget) spares those. With `natural_trials`, each plugin's trials inside its
-    natural hosts are made too (checks.plugins.try_natural_hosts), in the same processes.
-    `meanwhile` is run while forked children judge (parallel.map_forked)."""
-    recorded = judge_recorded(
-        judge, rootfs, jobs, on_file, natural_trials=natural_trials, meanwhile=meanwhile
-    )
+    (checks.budget) spares those. `spared` is asked of each process before its undefined
+    symbols are found (Judge.findings): checks.plugins.hosted_whole makes each plugin's
+    trials inside its natural hosts there, in the same processes, and spares a plugin
+    one of them judges whole. `meanwhile` is run while forked children judge
+    (parallel.map_forked)."""
+    recorded = judge_recorded(judge, rootfs, jobs, on_file, spared=spared, meanwhile=meanwhile)
     return _split(recorded)
 
 
@@ -135,7 +140,7 @@ def judge_recorded(
     on_file: Callable[[str], None] | None = None,
     carried: Mapping[str, Judging] | None = None,
     *,
-    natural_trials: bool = False,
+    spared: Spared | None = None,
     meanwhile: Meanwhile[Any] | None = None,
 ) -> dict[str, Judging]:
     """judge_files, each file with the entries its judging looked at when the context
@@ -148,7 +153,7 @@ def judge_recorded(
     record = judge.ctx.consulted is not None
 
     def one(file: tuple[str, Entry, ElfFacts]) -> Judging:
-        return _judge_one(judge, file, record, natural_trials)
+        return _judge_one(judge, file, record, spared)
 
     # Forked children send these back by reference: every ELF file's facts, those of the
     # carried files too, which the processes judged here load (issue 8: pickled whole, a
@@ -188,13 +193,11 @@ def _as_one_process(
 
 
 def _judge_one(
-    judge: Judge, file: tuple[str, Entry, ElfFacts], record: bool, trials: bool
+    judge: Judge, file: tuple[str, Entry, ElfFacts], record: bool, spared: Spared | None
 ) -> Judging:
     if record:
         judge.ctx.consulted = {"/"}  # the root's mode: every permission walk starts there
-    verdict, process = judge.file(*file)
-    if trials and process is not None:
-        try_natural_hosts(judge, verdict, process)
+    verdict, process = judge.file(*file, spared)
     consulted = frozenset(judge.ctx.consulted or ())
     return verdict, process, consulted
 
@@ -275,6 +278,27 @@ def _keep_plugin_work(carry: Carry | None, reuse: PluginReuse | None) -> None:
 def _judging_order(file: tuple[str, Entry, ElfFacts]) -> tuple[bool, bool]:
     facts = file[2]
     return facts.kind == FileKind.SHARED, bool(facts.needed)
+
+
+def _unspared(
+    judge: Judge,
+    verdicts: dict[str, FileVerdict],
+    processes: Mapping[str, Process],
+    spared: Spared,
+) -> dict[str, FileVerdict]:
+    """The verdicts with the undefined symbols `spared` left out found after all: each is
+    the file's verdict alone again, which the other CPU models' judgings are compared
+    with (_across_cpus; their findings come last: Judge.findings)."""
+    whole = dict(verdicts)
+    for path, process in processes.items():
+        if spared(process):  # the trials are made: what it asks is memoised
+            verdict = verdicts[path]
+            missing = undefined_symbol_findings(process, judge.checker(process.libc))
+            findings = (*verdict.findings, *missing)
+            whole[path] = dataclasses.replace(
+                verdict, findings=findings, status=status_of(findings)
+            )
+    return whole
 
 
 def _across_cpus(

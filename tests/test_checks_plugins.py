@@ -12,28 +12,35 @@ from __future__ import annotations
 import functools
 import pickle
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from imagescan.analyze import Analysis, judge_files
+from imagescan.analyze import Analysis, _unspared, judge_files
+from imagescan.checks.cpu import cpu_sensitive
 from imagescan.checks.model import FileVerdict, FindingKind, HostTrial, Status
 from imagescan.checks.plugins import (
     declared_hosts,
     host_candidates,
     host_evidence,
+    hosted_whole,
     judge_plugins,
     rank_hosts,
 )
 from imagescan.checks.verdict import Judge
 from imagescan.elf.model import ElfFacts, FileKind
+from imagescan.image.model import ImageConfig
 from imagescan.loader import setup
+from imagescan.loader.model import Process
 from imagescan.loader.session import LoaderSession
 from imagescan.packages.read import read_packages
 from imagescan.render.why import explain
+from imagescan.rootfs.model import RootFS
 from imagescan.scan import ScanOptions, read_image, scan
 from tests.imagebuilder import File, ImageSpec, Member, Symlink, glibc_base, write_oci_dir
 
+Declared = tuple[tuple[str, str], ...]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "plugins"
 LIB = "/usr/lib/x86_64-linux-gnu"
 PYEXT = f"{LIB}/python3/dist-packages/spam.cpython-311-x86_64-linux-gnu.so"
@@ -333,7 +340,7 @@ def test_a_host_proven_by_its_package_or_a_symlink_judges_the_plugin(tmp_path: P
 
 
 def test_the_trials_made_while_judging_are_those_plugin_judging_asks_for(layout: Path) -> None:
-    """try_natural_hosts runs while the files are judged (in forked children too): it makes
+    """hosted_whole runs while the files are judged (in forked children too): it makes
     the trials judge_plugins then asks for, with the same results, and they reach another
     judge through learned() as a forked child's reach the parent."""
     image, rootfs = read_image(f"oci-dir:{layout}:latest", ScanOptions())
@@ -342,7 +349,7 @@ def test_the_trials_made_while_judging_are_those_plugin_judging_asks_for(layout:
         return Judge(LoaderSession(setup.make_context(rootfs, image.config)))
 
     early = judge()
-    judge_files(early, rootfs, natural_trials=True)
+    judge_files(early, rootfs, spared=functools.partial(hosted_whole, early))
     assert early.trials[("/usr/bin/python3.11", PYEXT)] == HostTrial("/usr/bin/python3.11", ())
     assert early.trials[("/usr/bin/perl", PERL_BROKEN)] is not None
     late = judge()
@@ -354,3 +361,60 @@ def test_the_trials_made_while_judging_are_those_plugin_judging_asks_for(layout:
     taught = judge()
     taught.learn(pickle.loads(pickle.dumps(early.learned())))
     assert taught.trials == early.trials
+
+
+def _judged(
+    rootfs: RootFS, config: ImageConfig, spare: bool, declared: Declared = ()
+) -> tuple[Judge, dict[str, FileVerdict], dict[str, Process], dict[str, FileVerdict]]:
+    """The judge, the verdicts alone (their undefined symbols spared or not), the
+    processes, and the verdicts after plugin judging."""
+    judge = Judge(LoaderSession(setup.make_context(rootfs, config)))
+    spared = functools.partial(hosted_whole, judge, declared=declared) if spare else None
+    verdicts, processes = judge_files(judge, rootfs, spared=spared)
+    alone = Analysis(judge.ctx, verdicts, processes, packages=read_packages(rootfs))
+    return judge, verdicts, processes, {**verdicts, **judge_plugins(judge, alone, declared)}
+
+
+@pytest.mark.parametrize("declared", [(), ((PYEXT, "/opt/app/bin/app"),)])
+def test_sparing_the_symbols_a_host_finds_changes_no_verdict(
+    layout: Path, declared: Declared
+) -> None:
+    """A plugin that a natural host judges whole has its undefined symbols spared while
+    the files are judged (judge_plugins drops them all); after plugin judging every
+    verdict is the one judged with them found. A declared host is judge_plugins' own."""
+    image, rootfs = read_image(f"oci-dir:{layout}:latest", ScanOptions())
+    _, plain_alone, _, plain = _judged(rootfs, image.config, False, declared)
+    judge, spared_alone, processes, spared = _judged(rootfs, image.config, True, declared)
+    assert spared == plain
+    assert undefined(plain_alone[PYEXT]) and undefined(plain_alone[PERL_OK])
+    assert not undefined(spared_alone[PERL_OK])  # perl defines every one of them
+    assert bool(undefined(spared_alone[PYEXT])) == bool(declared)
+    assert undefined(spared_alone[PERL_BROKEN]) == undefined(plain_alone[PERL_BROKEN])
+    assert not hosted_whole(judge, processes[PERL_BROKEN])  # perl lacks one of its symbols
+
+
+def test_on_a_cpu_dependent_image_the_verdicts_alone_are_compared(tmp_path: Path) -> None:
+    """Where the CPU can change a search (a glibc-hwcaps directory), the other CPU models'
+    judgings are compared with each file's verdict alone: the spared undefined symbols are
+    found again first (analyze._unspared), and the scan's verdicts are as before."""
+    library = gcc(tmp_path / "libhw.so.1", "widget.c", "-shared", "-fPIC")
+    hwcaps = File(f"{LIB}/glibc-hwcaps/x86-64-v3/libhw.so.1", library)
+    spec = ImageSpec([glibc_base(), [*build_files(tmp_path), hwcaps]])
+    reference = f"oci-dir:{write_oci_dir(tmp_path / 'oci', spec)}:latest"
+    image, rootfs = read_image(reference, ScanOptions())
+    assert cpu_sensitive(rootfs)
+    _, plain_alone, _, _ = _judged(rootfs, image.config, False)
+    judge, spared_alone, processes, _ = _judged(rootfs, image.config, True)
+    assert spared_alone != plain_alone
+    assert _unspared(judge, spared_alone, processes, hosted_whole_of(judge)) == plain_alone
+    verdict = scan(reference, ScanOptions()).analysis.verdicts[PYEXT]
+    assert (verdict.host, verdict.status, undefined(verdict)) == (
+        "/usr/bin/python3.11",
+        "ok",
+        set(),
+    )
+    assert not any(f.kind == FindingKind.CPU_DEPENDENT for f in verdict.findings)
+
+
+def hosted_whole_of(judge: Judge) -> Callable[[Process], bool]:
+    return functools.partial(hosted_whole, judge)

@@ -30,6 +30,10 @@ from imagescan.loader.registry import c_library
 from imagescan.loader.session import LoaderSession
 from imagescan.rootfs.model import Entry
 
+# Whether a process's undefined symbols need not be found: its verdict is replaced by one
+# that drops them all (checks.plugins.hosted_whole).
+Spared = Callable[[Process], bool]
+
 _NOT_LOADABLE = (FileKind.RELOCATABLE, FileKind.DEBUGINFO, FileKind.CORE, FileKind.OTHER)
 
 # The process-wide checks a loader may make, by the name its CLibrary declares them with
@@ -69,8 +73,11 @@ class Judge:
     def ctx(self) -> LoaderContext:
         return self.session.ctx
 
-    def file(self, path: str, entry: Entry, facts: ElfFacts) -> tuple[FileVerdict, Process | None]:
-        """The verdict for one file as the main object (what `ldd -r` in the image says)."""
+    def file(
+        self, path: str, entry: Entry, facts: ElfFacts, spared: Spared | None = None
+    ) -> tuple[FileVerdict, Process | None]:
+        """The verdict for one file as the main object (what `ldd -r` in the image says);
+        without its undefined symbols when `spared` says so of its process."""
         base = FileVerdict(
             path,
             str(facts.kind),
@@ -96,7 +103,7 @@ class Judge:
         process = self.session.process(path, entry, facts, loader_path)
         if self.loads_left is not None:
             self.loads_left -= len(process.objects)
-        findings = self.findings(process)
+        findings = self.findings(process, spared)
         return _verdict(base, process, findings), process
 
     def _early_status(self, facts: ElfFacts) -> Status | None:
@@ -108,17 +115,19 @@ class Judge:
             return Status.STATIC
         return None
 
-    def findings(self, process: Process) -> list[Finding]:
-        """Every finding of one process. A main object without DT_NEEDED is checked too:
-        ld.so's "statically linked" only replaces the dependency list in trace mode, and
-        relocation still binds its symbols (issue 9)."""
+    def findings(self, process: Process, spared: Spared | None = None) -> list[Finding]:
+        """Every finding of one process (its undefined symbols last), those when `spared`
+        says their verdict is replaced (checks.plugins.hosted_whole). A main object without
+        DT_NEEDED is checked too: ld.so's "statically linked" only replaces the dependency
+        list in trace mode, and relocation still binds its symbols (issue 9)."""
         made = c_library(process.libc).checks
         found = own_header_findings(process) if LoaderCheck.OWN_HEADER in made else []
         found += library_findings(process) + fragile_findings(process)
         for check, run in _PROCESS_CHECKS.items():
             if check in made:
                 found += run(process, self.versions)
-        found += undefined_symbol_findings(process, self.checker(process.libc))
+        if spared is None or not spared(process):
+            found += undefined_symbol_findings(process, self.checker(process.libc))
         return found
 
     def learned(self) -> Learned:
