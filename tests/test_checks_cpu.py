@@ -74,4 +74,8 @@ def test_only_images_with_cpu_dependent_paths_are_judged_per_cpu() -> None:
     assert not cpu_sensitive(_rootfs("/usr/lib/x86_64-linux-gnu/libc.so.6"))
     assert cpu_sensitive(_rootfs("/opt/HW/lib/glibc-hwcaps/x86-64-v3/libhw.so.1"))
     assert cpu_sensitive(_rootfs("/usr/lib/tls/libfoo.so.1"))
+    assert cpu_sensitive(_rootfs("/tls/libfoo.so.1"))
+    # a directory's name only: not a file named so, not a longer name beginning with it
+    assert not cpu_sensitive(_rootfs("/usr/lib/x86_64", "/usr/lib/x86_64-linux-gnu/libm.so.6"))
+    assert not cpu_sensitive(_rootfs("/opt/mytls/lib/libfoo.so.1"))
     assert cpu_sensitive(_rootfs("/opt/app", runpath="/opt/$PLATFORM/lib"))
