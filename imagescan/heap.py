@@ -22,7 +22,8 @@ import ctypes.util
 import gc
 from functools import cache
 
-M_MMAP_THRESHOLD = -3  # glibc malloc.h
+M_TRIM_THRESHOLD = -1  # glibc malloc.h
+M_MMAP_THRESHOLD = -3
 # Fixed at 4 MiB, not glibc's 128 KiB default: at 128 KiB every 1 MiB read-ahead chunk and
 # inflate buffer was a fresh mapping, faulted in and unmapped, and reading a 1 GB layer took
 # 9.3 s instead of 2.4 s; the audit's peak is the same either way (benchmarks/README.md,
@@ -33,6 +34,12 @@ LARGE_BLOCK = 4 << 20
 # exactly 4 MiB is a mapping of its own, faulted in page by page and unmapped again
 # (issue 14: read-ahead chunks of 4 MiB, since dropped, made a read 3.1 s -> 3.7 s).
 HEAP_BUFFER = LARGE_BLOCK - (64 << 10)
+# Free memory the heap's top keeps before free() gives it back. Setting the mmap threshold
+# also stops glibc from raising this one with it (its default of 128 KiB stays): each freed
+# 1 MiB buffer at the top was given back and the next one faulted in again, 1.1 million
+# page faults and 2-3 s more to read the XL image (issue 14). Twice LARGE_BLOCK holds a
+# buffer or two; malloc_trim between images still gives back everything free.
+TRIM_THRESHOLD = 2 * LARGE_BLOCK
 
 
 @cache
@@ -46,10 +53,13 @@ def _glibc() -> ctypes.CDLL | None:
 
 
 def fix_mmap_threshold() -> bool:
-    """Large blocks get their own mappings for the rest of the process; False where
-    the C library has no such setting."""
+    """Large blocks get their own mappings for the rest of the process, and the heap
+    keeps a few blocks' worth of free memory; False where the C library has no such
+    setting."""
     libc = _glibc()
-    return libc is not None and libc.mallopt(M_MMAP_THRESHOLD, LARGE_BLOCK) == 1
+    if libc is None or libc.mallopt(M_MMAP_THRESHOLD, LARGE_BLOCK) != 1:
+        return False
+    return bool(libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD) == 1)
 
 
 def release_free_memory(*, free_lists: bool = False) -> None:
