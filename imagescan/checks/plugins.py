@@ -506,7 +506,9 @@ def provider_index(
     index: dict[str, set[str]] = {}
 
     def defined(facts: ElfFacts) -> tuple[str, ...]:
-        return tuple(n for n in names if n in facts.defined)
+        # a set intersection, over the smaller side in C (issue 14: a loop over every
+        # lacking name for each file was a tenth of plugin judging on the XL image)
+        return tuple(facts.defined.keys() & names)
 
     for program, process in analysis.processes.items():
         if analysis.verdicts[program].kind not in _PROGRAMS:
