@@ -94,7 +94,7 @@ def analyze(
             )
             (packages, sensitive), change = independent.result(), Delta()
             if cpu_level is None and sensitive:
-                verdicts = _unspared(judge, verdicts, processes, spared)
+                verdicts = _unspared(judge, verdicts, processes)
         else:
             judge, verdicts, processes, change, sensitive = _judge_carried(
                 ctx, rootfs, cpu_level, carry, earlier, jobs, on_file
@@ -281,23 +281,18 @@ def _judging_order(file: tuple[str, Entry, ElfFacts]) -> tuple[bool, bool]:
 
 
 def _unspared(
-    judge: Judge,
-    verdicts: dict[str, FileVerdict],
-    processes: Mapping[str, Process],
-    spared: Spared,
+    judge: Judge, verdicts: dict[str, FileVerdict], processes: Mapping[str, Process]
 ) -> dict[str, FileVerdict]:
-    """The verdicts with the undefined symbols `spared` left out found after all: each is
-    the file's verdict alone again, which the other CPU models' judgings are compared
-    with (_across_cpus; their findings come last: Judge.findings)."""
+    """The verdicts with the undefined symbols judging spared found after all (the files
+    of `judge.spared`): each is the file's verdict alone again, which the other CPU
+    models' judgings are compared with (_across_cpus; their findings come last:
+    Judge.findings)."""
     whole = dict(verdicts)
-    for path, process in processes.items():
-        if spared(process):  # the trials are made: what it asks is memoised
-            verdict = verdicts[path]
-            missing = undefined_symbol_findings(process, judge.checker(process.libc))
-            findings = (*verdict.findings, *missing)
-            whole[path] = dataclasses.replace(
-                verdict, findings=findings, status=status_of(findings)
-            )
+    for path in judge.spared:
+        process, verdict = processes[path], verdicts[path]
+        missing = undefined_symbol_findings(process, judge.checker(process.libc))
+        findings = (*verdict.findings, *missing)
+        whole[path] = dataclasses.replace(verdict, findings=findings, status=status_of(findings))
     return whole
 
 

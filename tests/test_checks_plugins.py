@@ -12,11 +12,11 @@ from __future__ import annotations
 import functools
 import pickle
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from imagescan import parallel
 from imagescan.analyze import Analysis, _unspared, judge_files
 from imagescan.checks.cpu import cpu_sensitive
 from imagescan.checks.model import FileVerdict, FindingKind, HostTrial, Status
@@ -361,6 +361,7 @@ def test_the_trials_made_while_judging_are_those_plugin_judging_asks_for(layout:
     taught = judge()
     taught.learn(pickle.loads(pickle.dumps(early.learned())))
     assert taught.trials == early.trials
+    assert taught.spared == early.spared == {PYEXT, PERL_OK}
 
 
 def _judged(
@@ -393,10 +394,13 @@ def test_sparing_the_symbols_a_host_finds_changes_no_verdict(
     assert not hosted_whole(judge, processes[PERL_BROKEN])  # perl lacks one of its symbols
 
 
-def test_on_a_cpu_dependent_image_the_verdicts_alone_are_compared(tmp_path: Path) -> None:
+def test_on_a_cpu_dependent_image_the_verdicts_alone_are_compared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Where the CPU can change a search (a glibc-hwcaps directory), the other CPU models'
     judgings are compared with each file's verdict alone: the spared undefined symbols are
-    found again first (analyze._unspared), and the scan's verdicts are as before."""
+    found again first (analyze._unspared), those a forked child spared too, and the scan's
+    verdicts are as before."""
     library = gcc(tmp_path / "libhw.so.1", "widget.c", "-shared", "-fPIC")
     hwcaps = File(f"{LIB}/glibc-hwcaps/x86-64-v3/libhw.so.1", library)
     spec = ImageSpec([glibc_base(), [*build_files(tmp_path), hwcaps]])
@@ -406,7 +410,8 @@ def test_on_a_cpu_dependent_image_the_verdicts_alone_are_compared(tmp_path: Path
     _, plain_alone, _, _ = _judged(rootfs, image.config, False)
     judge, spared_alone, processes, _ = _judged(rootfs, image.config, True)
     assert spared_alone != plain_alone
-    assert _unspared(judge, spared_alone, processes, hosted_whole_of(judge)) == plain_alone
+    assert judge.spared == {PYEXT, PERL_OK}
+    assert _unspared(judge, spared_alone, processes) == plain_alone
     verdict = scan(reference, ScanOptions()).analysis.verdicts[PYEXT]
     assert (verdict.host, verdict.status, undefined(verdict)) == (
         "/usr/bin/python3.11",
@@ -414,7 +419,6 @@ def test_on_a_cpu_dependent_image_the_verdicts_alone_are_compared(tmp_path: Path
         set(),
     )
     assert not any(f.kind == FindingKind.CPU_DEPENDENT for f in verdict.findings)
-
-
-def hosted_whole_of(judge: Judge) -> Callable[[Process], bool]:
-    return functools.partial(hosted_whole, judge)
+    monkeypatch.setattr(parallel, "MIN_ITEMS_PER_JOB", 1)
+    alone, forked = (scan(reference, ScanOptions(jobs=jobs)).analysis for jobs in (1, 2))
+    assert forked.verdicts == alone.verdicts

@@ -160,10 +160,12 @@ def judge_plugins(
         if hosts:
             updates[path] = _judge_declared(trier, verdict, path, hosts)
             continue
-        lacking = trier.lacking(analysis, path)
-        if not _wants_a_host(facts, lacking):
-            continue
-        natural = _best(trier, path, host_candidates(path, facts))
+        natural = _spared_host(trier, path, facts)  # then what it lacks is not needed
+        lacking = () if natural is not None else trier.lacking(analysis, path)
+        if natural is None:
+            if not _wants_a_host(facts, lacking):
+                continue
+            natural = _best(trier, path, host_candidates(path, facts))
         if _inferable(path, facts, lacking, loaded) and (natural is None or natural.remaining):
             pending.append(_Pending(path, facts, lacking, natural))
         elif natural is not None:
@@ -189,6 +191,15 @@ def hosted_whole(judge: Judge, process: Process, declared: Sequence[tuple[str, s
     hosts = _distinct_hosts(judge.ctx, host_candidates(main.path, main.facts))
     trials = [_judged_trial(judge, host, main.path) for host in hosts]
     return any(trial is not None and not trial.remaining for trial in trials)
+
+
+def _spared_host(trier: _Trier, path: str, facts: ElfFacts) -> HostTrial | None:
+    """The natural host's trial that leaves nothing undefined, for a file whose undefined
+    symbols judging spared because of it (hosted_whole; `judge.spared`)."""
+    if path not in trier.judge.spared:
+        return None
+    natural = _best(trier, path, host_candidates(path, facts))
+    return natural if natural is not None and not natural.remaining else None
 
 
 def _wants_a_host(facts: ElfFacts, lacking: Sequence[str]) -> bool:

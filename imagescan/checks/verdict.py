@@ -48,11 +48,13 @@ _PROCESS_CHECKS: Mapping[LoaderCheck, Callable[[Process, DefinedVersions], list[
 
 @dataclass(frozen=True)
 class Learned:
-    """What a judge memoised that is dear to compute again: the symbol checkers' bindings
-    and the plugins' trials inside their natural hosts (checks.plugins)."""
+    """What a judge memoised that is dear to compute again: the symbol checkers' bindings,
+    the plugins' trials inside their natural hosts (checks.plugins), and the files whose
+    undefined symbols were spared."""
 
     bindings: dict[LibC, BindingMemo]
     trials: dict[tuple[str, str], HostTrial | None]
+    spared: set[str]
 
 
 @dataclass
@@ -68,6 +70,8 @@ class Judge:
     # (host, plugin) -> the plugin's trial inside that host (checks.plugins), made while
     # judging, where forked children can make them too (issue 14)
     trials: dict[tuple[str, str], HostTrial | None] = field(default_factory=dict)
+    # the main files whose undefined symbols were not found (Judge.findings' `spared`)
+    spared: set[str] = field(default_factory=set)
 
     @property
     def ctx(self) -> LoaderContext:
@@ -126,7 +130,9 @@ class Judge:
         for check, run in _PROCESS_CHECKS.items():
             if check in made:
                 found += run(process, self.versions)
-        if spared is None or not spared(process):
+        if spared is not None and spared(process):
+            self.spared.add(process.objects[0].path)
+        else:
             found += undefined_symbol_findings(process, self.checker(process.libc))
         return found
 
@@ -134,7 +140,7 @@ class Judge:
         """What judging memoised that is dear to compute again (imagescan.parallel's
         Learner: a forked child sends it back, and the parent's plugin judging uses it)."""
         bindings = {libc: checker.learned() for libc, checker in self.checkers.items()}
-        return Learned(bindings, self.trials)
+        return Learned(bindings, self.trials, self.spared)
 
     def learn(self, learned: object) -> None:
         """Take in what another judge of the same image memoised (`learned()`)."""
@@ -143,6 +149,7 @@ class Judge:
             self.checker(libc).learn(memo)
         for key, trial in learned.trials.items():
             self.trials.setdefault(key, trial)
+        self.spared.update(learned.spared)
 
     def checker(self, libc: LibC) -> SymbolChecker:
         """The symbol checker of processes that `libc`'s loader builds."""
