@@ -84,15 +84,19 @@ def analyze(
         earlier = carry.take() if carry is not None else Earlier()
         if carry is None:
             judge = Judge(LoaderSession(ctx))
-            # Neither needs the judging: the parent reads them while its children judge.
+            # None needs the judging: the parent does them while its children judge.
             independent = Meanwhile(
-                lambda: (read_packages(rootfs), cpu_level is None and cpu_sensitive(rootfs))
+                lambda: (
+                    read_packages(rootfs),
+                    cpu_level is None and cpu_sensitive(rootfs),
+                    _cache_findings(judge.session),
+                )
             )
             spared = functools.partial(hosted_whole, judge, declared=plugin_hosts)
             verdicts, processes = judge_files(
                 judge, rootfs, jobs, on_file, spared=spared, meanwhile=independent
             )
-            (packages, sensitive), change = independent.result(), Delta()
+            (packages, sensitive, stale), change = independent.result(), Delta()
             if cpu_level is None and sensitive:
                 verdicts = _unspared(judge, verdicts, processes)
         else:
@@ -100,6 +104,7 @@ def analyze(
                 ctx, rootfs, cpu_level, carry, earlier, jobs, on_file
             )
             packages = _packages(rootfs, carry, earlier.packages, change)
+            stale = _cache_findings(judge.session)
         if cpu_level is None and sensitive:
             verdicts = _across_cpus(rootfs, config, judge.ctx.target.cpu, verdicts, jobs)
         alone = Analysis(judge.ctx, verdicts, processes, packages=packages)
@@ -107,7 +112,7 @@ def analyze(
         hosted = {**verdicts, **judge_plugins(judge, alone, plugin_hosts, reuse)}
         _keep_plugin_work(carry, reuse)
         judged = dataclasses.replace(alone, verdicts=with_loaded_by(hosted, processes))
-        image_findings = runtime_checks(judge.session, judged) + _cache_findings(judge.session)
+        image_findings = runtime_checks(judge.session, judged) + stale
         image_findings += unread_config_findings(rootfs)
         image_findings += not_judged_findings(verdicts.values(), load_budget(len(verdicts)))
         return dataclasses.replace(judged, image_findings=tuple(image_findings))
