@@ -294,7 +294,9 @@ def _unspared(
     Judge.findings)."""
     whole = dict(verdicts)
     for path in judge.spared:
-        process, verdict = processes[path], verdicts[path]
+        process, verdict = processes.get(path), verdicts[path]
+        if process is None:  # judged again past the bound on work (_as_one_process): skipped
+            continue
         missing = undefined_symbol_findings(process, judge.checker(process.libc))
         findings = (*verdict.findings, *missing)
         whole[path] = dataclasses.replace(verdict, findings=findings, status=status_of(findings))

@@ -18,6 +18,7 @@ import pytest
 
 from imagescan import parallel
 from imagescan.analyze import Analysis, _unspared, judge_files
+from imagescan.checks.budget import NOT_JUDGED_NOTE
 from imagescan.checks.cpu import cpu_sensitive
 from imagescan.checks.model import FileVerdict, FindingKind, HostTrial, Status
 from imagescan.checks.plugins import (
@@ -422,3 +423,15 @@ def test_on_a_cpu_dependent_image_the_verdicts_alone_are_compared(
     monkeypatch.setattr(parallel, "MIN_ITEMS_PER_JOB", 1)
     alone, forked = (scan(reference, ScanOptions(jobs=jobs)).analysis for jobs in (1, 2))
     assert forked.verdicts == alone.verdicts
+
+
+def test_a_spared_file_judged_again_past_the_bound_stays_skipped(layout: Path) -> None:
+    """A forked child may spare a plugin that the parent then judges again as skipped,
+    past the bound on work (analyze._as_one_process): no process, nothing to find again."""
+    image, rootfs = read_image(f"oci-dir:{layout}:latest", ScanOptions())
+    judge, verdicts, processes, _ = _judged(rootfs, image.config, True)
+    skipped = FileVerdict(PYEXT, "shared", Status.SKIPPED, note=NOT_JUDGED_NOTE)
+    rest = {p: v for p, v in processes.items() if p != PYEXT}
+    whole = _unspared(judge, {**verdicts, PYEXT: skipped}, rest)
+    assert whole[PYEXT] == skipped
+    assert undefined(whole[PERL_OK]) == undefined(_judged(rootfs, image.config, False)[1][PERL_OK])
