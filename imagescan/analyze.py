@@ -17,7 +17,7 @@ from imagescan.checks.budget import NOT_JUDGED_NOTE, load_budget, not_judged_fin
 from imagescan.checks.cpu import cpu_sensitive, with_cpu_findings
 from imagescan.checks.kept import unread_config_findings
 from imagescan.checks.ldcache import stale_cache_findings
-from imagescan.checks.model import FileVerdict, Finding, status_of
+from imagescan.checks.model import FileVerdict, Finding
 from imagescan.checks.plugins import PluginReuse, hosted_whole, judge_plugins
 from imagescan.checks.reuse import (
     ByIdentity,
@@ -35,7 +35,6 @@ from imagescan.checks.reuse import (
     loader_inputs,
 )
 from imagescan.checks.runtime import runtime_checks
-from imagescan.checks.symbols import undefined_symbol_findings
 from imagescan.checks.verdict import Judge, Spared
 from imagescan.elf.model import ElfFacts, FileKind
 from imagescan.image.model import ImageConfig
@@ -288,18 +287,15 @@ def _judging_order(file: tuple[str, Entry, ElfFacts]) -> tuple[bool, bool]:
 def _unspared(
     judge: Judge, verdicts: dict[str, FileVerdict], processes: Mapping[str, Process]
 ) -> dict[str, FileVerdict]:
-    """The verdicts with the undefined symbols judging spared found after all (the files
-    of `judge.spared`): each is the file's verdict alone again, which the other CPU
-    models' judgings are compared with (_across_cpus; their findings come last:
-    Judge.findings)."""
+    """The verdicts of `judge.spared`'s files with their undefined symbols found after all:
+    each file's verdict alone, which the other CPU models' judgings are compared with
+    (_across_cpus)."""
     whole = dict(verdicts)
     for path in judge.spared:
-        process, verdict = processes.get(path), verdicts[path]
+        process = processes.get(path)
         if process is None:  # judged again past the bound on work (_as_one_process): skipped
             continue
-        missing = undefined_symbol_findings(process, judge.checker(process.libc))
-        findings = (*verdict.findings, *missing)
-        whole[path] = dataclasses.replace(verdict, findings=findings, status=status_of(findings))
+        whole[path] = judge.unspared(verdicts[path], process)
     return whole
 
 

@@ -160,12 +160,13 @@ def judge_plugins(
         if hosts:
             updates[path] = _judge_declared(trier, verdict, path, hosts)
             continue
-        natural = _spared_host(trier, path, facts)  # then what it lacks is not needed
-        lacking = () if natural is not None else trier.lacking(analysis, path)
-        if natural is None:
-            if not _wants_a_host(facts, lacking):
-                continue
-            natural = _best(trier, path, host_candidates(path, facts))
+        # hosted_whole spared it: a natural host leaves nothing undefined, so what it lacks
+        # alone is not needed (and an empty lack makes it no inferred host's)
+        spared = path in judge.spared
+        lacking = () if spared else trier.lacking(analysis, path)
+        if not (spared or _wants_a_host(facts, lacking)):
+            continue
+        natural = _best(trier, path, host_candidates(path, facts))
         if _inferable(path, facts, lacking, loaded) and (natural is None or natural.remaining):
             pending.append(_Pending(path, facts, lacking, natural))
         elif natural is not None:
@@ -191,15 +192,6 @@ def hosted_whole(judge: Judge, process: Process, declared: Sequence[tuple[str, s
     hosts = _distinct_hosts(judge.ctx, host_candidates(main.path, main.facts))
     trials = [_judged_trial(judge, host, main.path) for host in hosts]
     return any(trial is not None and not trial.remaining for trial in trials)
-
-
-def _spared_host(trier: _Trier, path: str, facts: ElfFacts) -> HostTrial | None:
-    """The natural host's trial that leaves nothing undefined, for a file whose undefined
-    symbols judging spared because of it (hosted_whole; `judge.spared`)."""
-    if path not in trier.judge.spared:
-        return None
-    natural = _best(trier, path, host_candidates(path, facts))
-    return natural if natural is not None and not natural.remaining else None
 
 
 def _wants_a_host(facts: ElfFacts, lacking: Sequence[str]) -> bool:

@@ -136,6 +136,13 @@ class Judge:
             found += undefined_symbol_findings(process, self.checker(process.libc))
         return found
 
+    def unspared(self, verdict: FileVerdict, process: Process) -> FileVerdict:
+        """`verdict` of `process` with the undefined symbols `spared` left unfound: the
+        verdict its file gets alone (they come last: findings())."""
+        missing = undefined_symbol_findings(process, self.checker(process.libc))
+        findings = (*verdict.findings, *missing)
+        return _replace(verdict, status=status_of(findings), findings=findings)
+
     def learned(self) -> Learned:
         """What judging memoised that is dear to compute again (imagescan.parallel's
         Learner: a forked child sends it back, and the parent's plugin judging uses it)."""
