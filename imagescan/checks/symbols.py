@@ -184,6 +184,10 @@ class SymbolChecker:
         for name in by_name.keys() & defined.keys():
             found = by_name[name]
             versyms = defined[name]
+            if found.__class__ is int and not same:  # the common case, without a tuple
+                if binds(versyms, refs[found].version):
+                    mask |= 1 << found
+                continue
             for index in (found,) if isinstance(found, int) else found:
                 ref = refs[index]
                 if not (same and ref.copy) and binds(versyms, ref.version):
