@@ -6,6 +6,8 @@ import gzip
 import hashlib
 import io
 import os
+import zlib
+from collections.abc import Callable
 
 import pytest
 import zstandard
@@ -16,6 +18,7 @@ from imagescan.image.compression import (
     DigestVerifyingReader,
     open_decompressed,
     parse_digest,
+    zlib_inflate,
 )
 
 PAYLOAD = os.urandom(300_000) + b"layer" * 200_000  # incompressible and compressible parts
@@ -209,3 +212,23 @@ def test_zstd_output_per_read_stays_bounded() -> None:
         largest, total = max(largest, len(data)), total + len(data)
     assert total == 512 << 20
     assert largest <= ZSTD_INPUT_CHUNK // 4 * (128 << 10) + ZSTD_OUTPUT
+
+
+def test_zlib_inflate_is_zlib_decompress() -> None:
+    for level in (1, 6, 9):
+        assert zlib_inflate(zlib.compress(PAYLOAD, level)) == PAYLOAD
+    assert zlib_inflate(zlib.compress(b"")) == b""
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[:-4],  # the Adler-32 cut off
+        lambda data: data[:-1] + bytes([data[-1] ^ 1]),  # a wrong checksum
+        lambda data: data[:2] + bytes([data[2] ^ 0xFF]) + data[3:],  # a broken first block
+        lambda data: b"not zlib at all",
+    ],
+)
+def test_zlib_inflate_refuses_damaged_data(damage: Callable[[bytes], bytes]) -> None:
+    with pytest.raises(ValueError, match="damaged zlib data"):
+        zlib_inflate(damage(zlib.compress(PAYLOAD, 1)))

@@ -24,6 +24,7 @@ from imagescan.parallel import can_fork
 
 try:  # isal's inflater is several times faster than zlib's; same format and errors.
     from isal import igzip as _gzip
+    from isal import isal_zlib as _zlib
     from isal.igzip_lib import IsalError
 
     # isal's stub declares IsalError as an instance; it is the exception class.
@@ -31,6 +32,7 @@ try:  # isal's inflater is several times faster than zlib's; same format and err
     _GZIP_ERRORS: tuple[type[Exception], ...] = (OSError, EOFError, zlib.error, _ISAL_ERROR)
 except ImportError:  # pragma: no cover - isal is a declared dependency
     import gzip as _gzip  # type: ignore[no-redef]
+    import zlib as _zlib  # type: ignore[no-redef]
 
     _GZIP_ERRORS = (OSError, EOFError, zlib.error)
 
@@ -51,6 +53,16 @@ _HASHES: dict[str, Callable[[], hashlib._Hash]] = {
     "sha512": hashlib.sha512,
 }
 _HEX_LENGTH = {"sha256": 64, "sha512": 128}
+
+
+def zlib_inflate(data: bytes) -> bytes:
+    """`zlib.decompress(data)` (its checksum checked), by isal: half the time of zlib's for
+    the store's entries (the large image's 7 MiB layer entry 0.099 -> 0.047 s, issue 14).
+    ValueError when the data is damaged."""
+    try:
+        return _zlib.decompress(data)
+    except _GZIP_ERRORS as exc:
+        raise ValueError(f"damaged zlib data ({exc})") from exc
 
 
 def parse_digest(digest: str, what: str) -> tuple[str, str]:

@@ -28,6 +28,7 @@ from typing import Any
 from imagescan import __version__
 from imagescan.elf.model import ElfFacts, UndefinedSymbol
 from imagescan.elf.symtab import reference
+from imagescan.image.compression import zlib_inflate
 from imagescan.rootfs.model import LayerIndex
 
 # Bump when what a field *means* changes without its type changing (the ELF reader starts
@@ -146,7 +147,7 @@ class TypedCodec:
     def loads(self, data: bytes, tag: str) -> Any:
         """The value back, or EntryError saying why the entry cannot be used."""
         try:
-            doc = json.loads(zlib.decompress(data))
+            doc = json.loads(zlib_inflate(data))
         except (zlib.error, ValueError, RecursionError) as err:
             raise EntryError(f"not an imagescan entry ({type(err).__name__})") from err
         if not isinstance(doc, dict) or doc.get("format") != self.format:
