@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from imagescan.elf.model import ElfFacts
 from imagescan.image.model import SourceOptions
 from imagescan.image.sources import open_image
 from imagescan.rootfs.model import LayerIndex
@@ -65,11 +66,18 @@ def test_a_real_layer_comes_back_equal(layers: list[LayerIndex]) -> None:
 
 
 def envelope(codec: Codec, layer: LayerIndex) -> dict[str, Any]:
-    return dict(json.loads(zlib.decompress(codec.dumps(layer))))
+    """The entry's envelope, without the texts written before it."""
+    return dict(json.loads(zlib.decompress(codec.dumps(layer)).split(b"\0")[-1]))
 
 
-def packed(doc: Any) -> bytes:
-    return zlib.compress(json.dumps(doc).encode())
+def texts(codec: Codec, layer: LayerIndex) -> list[bytes]:
+    """The texts written before the envelope, each ELF file's facts (issue 14)."""
+    return zlib.decompress(codec.dumps(layer)).split(b"\0")[:-1]
+
+
+def packed(doc: Any, nested: Sequence[bytes] = ()) -> bytes:
+    """An entry of this envelope and texts, as the codec lays them out."""
+    return zlib.compress(b"".join(t + b"\0" for t in nested) + json.dumps(doc).encode())
 
 
 def test_entries_of_another_version_or_layer_are_refused(layers: list[LayerIndex]) -> None:
@@ -141,26 +149,84 @@ def _elf_column(doc: dict[str, Any]) -> list[Any]:
 @pytest.mark.parametrize(
     "damage",
     [
-        lambda text: text[:-1],  # cut short: not JSON
-        lambda text: json.loads(text),  # the tree itself, not its text
-        lambda text: json.dumps(json.loads(text)[:-1]),  # a field too few
+        lambda doc, nested, at: nested.__setitem__(at, nested[at][:-1]),  # cut: not JSON
+        lambda doc, nested, at: nested.__setitem__(
+            at, json.dumps(json.loads(nested[at])[:-1]).encode()
+        ),  # a field too few
+        lambda doc, nested, at: _elf_column(doc).__setitem__(
+            _elf_column(doc).index(at), json.loads(nested[at])
+        ),  # the tree itself in the envelope, not the number of its text
+        lambda doc, nested, at: _elf_column(doc).__setitem__(
+            _elf_column(doc).index(at), len(nested)
+        ),  # the number of no text
+        lambda doc, nested, at: _elf_column(doc).__setitem__(
+            _elf_column(doc).index(at), True
+        ),  # a bool is no number
+        lambda doc, nested, at: _elf_column(doc).__setitem__(
+            _elf_column(doc).index(at), next(n for n in _elf_column(doc) if n not in (None, at))
+        ),  # two files' facts one text
+        lambda doc, nested, at: nested.__setitem__(at, nested[at] + b"\0[]"),  # a NUL inside
     ],
 )
 def test_each_elf_files_facts_is_a_text_checked_on_its_own(
     layers: list[LayerIndex], damage: Any
 ) -> None:
-    """One JSON text per ELF file's facts (issue 14: a large layer's tree is then never
-    built whole); a damaged one refuses the entry like any other field."""
+    """One JSON text per ELF file's facts, after the envelope (issue 14: a large layer's
+    tree is then never built whole, nor its texts unescaped); a damaged one, or a number
+    that names no text or one text twice, refuses the entry like any other field."""
+    codec = Codec()
+    layer = next(x for x in layers if sum(1 for e in x.entries if e.elf) > 1)
+    assert layer.diff_id is not None
+    doc, nested = envelope(codec, layer), texts(codec, layer)
+    numbers = [n for n in _elf_column(doc) if n is not None]
+    assert sorted(numbers) == list(range(len(nested))) and len(nested) > 1
+    damage(doc, nested, numbers[0])
+    with pytest.raises(EntryError):
+        codec.loads(packed(doc, nested), layer.diff_id)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda table, names, numbers: numbers.__setitem__(0, len(table)),  # no such value
+        lambda table, names, numbers: numbers.__setitem__(0, -1),
+        lambda table, names, numbers: numbers.__setitem__(0, False),  # a bool is no number
+        lambda table, names, numbers: numbers.pop(),  # a name without a number
+        lambda table, names, numbers: names.__setitem__(0, 1),  # a name that is no text
+        lambda table, names, numbers: table.__setitem__(0, "1"),  # versyms that are no list
+    ],
+)
+def test_defined_symbols_are_a_table_checked_on_the_way_back(
+    layers: list[LayerIndex], damage: Any
+) -> None:
+    """A file's defined names and the few distinct versym tuples they share, each name's
+    tuple by its number in the table (issue 14); a number that names no tuple refuses the
+    entry."""
+    codec = Codec()
+    layer = next(x for x in layers if any(e.elf and e.elf.defined for e in x.entries))
+    assert layer.diff_id is not None
+    doc, nested = envelope(codec, layer), texts(codec, layer)
+    at = next(i for i, t in enumerate(nested) if json.loads(t)[_DEFINED][1])
+    facts = json.loads(nested[at])
+    table, names, numbers = facts[_DEFINED]
+    assert len(table) < len(names) and set(numbers) == set(range(len(table)))
+    damage(table, names, numbers)
+    nested[at] = json.dumps(facts).encode()
+    with pytest.raises(EntryError):
+        codec.loads(packed(doc, nested), layer.diff_id)
+
+
+_DEFINED = [f.name for f in dataclasses.fields(ElfFacts)].index("defined")
+
+
+def test_the_layout_read_back_is_the_one_written(layers: list[LayerIndex]) -> None:
+    """The test's own packing of an entry is the codec's: the damage tests above refuse
+    damage, not a layout of their own."""
     codec = Codec()
     layer = next(x for x in layers if any(e.elf for e in x.entries))
     assert layer.diff_id is not None
-    doc = envelope(codec, layer)
-    column = _elf_column(doc)
-    at = next(i for i, text in enumerate(column) if text is not None)
-    assert isinstance(column[at], str)
-    column[at] = damage(column[at])
-    with pytest.raises(EntryError):
-        codec.loads(packed(doc), layer.diff_id)
+    again = packed(envelope(codec, layer), texts(codec, layer))
+    assert codec.loads(again, layer.diff_id) == layer
 
 
 def test_equal_references_and_versym_tuples_read_back_as_one_object(
@@ -200,10 +266,9 @@ def test_the_facts_texts_are_made_as_the_entry_is_written(layers: list[LayerInde
     assert codec.loads(data, layer.diff_id or "") == big
 
 
-def _text(codec: Codec, layer: LayerIndex) -> str:
+def _text(codec: Codec, layer: LayerIndex) -> bytes:
     """The one ELF file's facts of `layer` as the entry holds them: a JSON text."""
-    text = next(t for t in _elf_column(envelope(codec, layer)) if t is not None)
-    assert isinstance(text, str)
+    (text,) = texts(codec, layer)
     return text
 
 
