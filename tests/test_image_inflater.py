@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -16,6 +17,8 @@ import zstandard
 from imagescan import parallel
 from imagescan.errors import ImageReadError
 from imagescan.image.compression import DigestVerifyingReader, open_decompressed
+from imagescan.image.inflater import SLOTS
+from imagescan.image.rawstream import CHUNK
 from tests.fresh import in_fresh_process
 
 # 5 MiB: several pipe chunks, incompressible and compressible parts.
@@ -127,6 +130,20 @@ def child_dies() -> None:
                 pass
 
 
+def many_turns() -> None:
+    """More chunks than the shared ring has slots, each its own bytes, read in pieces
+    that straddle them, by a reader that lets the child fill every slot first."""
+    payload = b"".join(bytes([n]) * CHUNK for n in range(3 * SLOTS + 1)) + b"end"
+    with counted_forks() as forks:
+        stream = open_decompressed(verified(payload), read_ahead=True, fork=True)
+        with stream:
+            got = [stream.direct(777_777)]
+            time.sleep(0.2)  # the child waits for a slot meanwhile
+            while piece := stream.direct(777_777):
+                got.append(piece)
+    assert b"".join(got) == payload and len(forks) == 1
+
+
 def another_thread() -> None:
     stop = threading.Event()
     other = threading.Thread(target=stop.wait)
@@ -167,6 +184,10 @@ def test_a_reader_that_stops_early_leaves_no_child() -> None:
 
 def test_a_child_that_dies_is_an_image_read_error() -> None:
     fresh("child_dies()")
+
+
+def test_every_chunk_comes_in_order_through_the_ring() -> None:
+    fresh("many_turns()")
 
 
 def test_no_child_while_another_thread_runs() -> None:
