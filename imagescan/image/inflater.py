@@ -102,7 +102,7 @@ def _child(read: Read, finish: Callable[[], None], out: int, ring: _Ring) -> Non
                 return  # the reader is gone: nobody to send the rest to
             at = slot % SLOTS * CHUNK
             ring.memory[at : at + len(data)] = data
-            _send(out, _SLOT, b"", len(data))
+            os.write(out, _HEADER.pack(len(data), _SLOT))  # under PIPE_BUF: written whole
             slot += 1
         ahead.close()
         finish()
@@ -112,8 +112,8 @@ def _child(read: Read, finish: Callable[[], None], out: int, ring: _Ring) -> Non
         _send(out, _END, b"")
 
 
-def _send(out: int, kind: int, body: bytes, length: int | None = None) -> None:
-    for piece in (_HEADER.pack(len(body) if length is None else length, kind), body):
+def _send(out: int, kind: int, body: bytes) -> None:
+    for piece in (_HEADER.pack(len(body), kind), body):
         view = memoryview(piece)
         while view:  # a write to a pipe may take less than all
             view = view[os.write(out, view) :]
