@@ -11,10 +11,21 @@ from imagescan.image.sources import open_image
 from imagescan.loader import setup
 from imagescan.loader.libc_glibc import Glibc
 from imagescan.loader.model import Process
+from imagescan.loader.search import search_key as glibc_key
 from imagescan.loader.session import LoaderSession
 from imagescan.rootfs.model import RootFS
 from imagescan.rootfs.reader import read_rootfs
 from tests.conftest import CORPUS, CORPUS_IMAGES
+from tests.loader_factories import (
+    config,
+    context,
+    glibc_params,
+    glibc_tree,
+    library,
+    program,
+    resolved,
+)
+from tests.loader_factories import process as process_of
 
 
 def processes(rootfs: RootFS, config: object) -> dict[str, Process]:
@@ -50,3 +61,42 @@ def test_processes_are_those_built_without_the_memo(
         for r in (r for r in process.resolutions if not r.auxiliary):
             key = (r.requester, r.name, id(r.steps), r.found, r.reused, r.fatal, r.fragile)
             assert interned.setdefault((*key, r.preload, r.auxiliary), id(r)) == id(r), r
+
+
+def origin_tree() -> RootFS:
+    """libX.so has DT_RUNPATH $ORIGIN/../deps, and one file under two directories:
+    /opt/b/lib/libX.so is a symlink to /opt/a/lib/libX.so, and only /opt/a/deps holds
+    libY.so."""
+    tree = glibc_tree()
+    tree.file("/opt/a/bin/app", program(["libX.so"], runpath="/opt/a/lib"))
+    tree.file("/opt/b/bin/app", program(["libX.so"], runpath="/opt/b/lib"))
+    tree.file("/opt/a/lib/libX.so", library("libX.so", ["libY.so"], runpath="$ORIGIN/../deps"))
+    tree.file("/opt/a/deps/libY.so", library("libY.so"))
+    tree.link("/opt/b/lib/libX.so", "/opt/a/lib/libX.so")
+    return tree.dir("/opt/b/deps").rootfs()
+
+
+def test_a_runpath_requesters_searches_are_keyed_by_the_path_it_was_found_at() -> None:
+    """$ORIGIN is the directory an object was found in, symlinks not resolved (LOADER.md
+    case E): the same file found as /opt/b/lib/libX.so does not find what it finds as
+    /opt/a/lib/libX.so, whichever process searched first (issue 14: such a requester's
+    searches are memoised by its key)."""
+    ctx = context(origin_tree())
+    built = processes(ctx.rootfs, config())  # one session: its memos shared by all
+    first, second = built["/opt/a/bin/app"], built["/opt/b/bin/app"]
+    assert resolved(first)["libY.so"] == "/opt/a/lib/../deps/libY.so"
+    assert resolved(second)["libX.so"] == "/opt/b/lib/libX.so"
+    assert resolved(second)["libY.so"] is None
+    assert process_of(context(origin_tree()), "/opt/b/bin/app") == second  # as built alone
+    params, objects = glibc_params(ctx), list(second.objects)
+    keys = {glibc_key(ctx, params, list(p.objects), 1) for p in (first, second)}
+    assert all(len(k or ()) == 5 for k in keys)
+    assert len(keys) == 2 and None not in keys
+    assert glibc_key(ctx, params, objects, 0) != glibc_key(ctx, params, objects[:1] * 2, 1)
+
+
+def test_no_runpath_requester_is_keyed_under_ld_library_path() -> None:
+    """LD_LIBRARY_PATH comes before DT_RUNPATH and has $ORIGIN of the main program."""
+    ctx = context(origin_tree(), config("LD_LIBRARY_PATH=/opt/a/deps"))
+    objects = list(process_of(ctx, "/opt/a/bin/app").objects)
+    assert glibc_key(ctx, glibc_params(ctx), objects, 1) is None

@@ -20,8 +20,9 @@ from imagescan.rootfs.model import Entry, EntryType, RootFS
 from imagescan.rootfs.paths import resolve
 
 # What a requester's searches depend on when they do not depend on the process it is in
-# (CLibrary.search_key): glibc's (id of the parameters, DF_1_NODEFLIB)
-SearchKey = tuple[int, bool]
+# (CLibrary.search_key): glibc's (id of the parameters, DF_1_NODEFLIB), and for a requester
+# with DT_RUNPATH also (the path it was found at, its file, whether it is the main program)
+SearchKey = tuple[int, bool] | tuple[int, bool, str, str, bool]
 
 
 @dataclass

@@ -66,16 +66,20 @@ def search_key(
     requester: int,
 ) -> SearchKey | None:
     """The memo key of the requester's searches of names without '/' when their plan
-    (glibc_plan) is the name's alone: no LD_LIBRARY_PATH, no DT_RUNPATH of the requester,
-    no DT_RPATH up its chain (so no $ORIGIN either); the requester then counts only by
-    DF_1_NODEFLIB. Most searches are such, and the plan they would build, hash and compare
-    is the same each time. The parameters are keyed by identity (the session makes one of
-    each: its memo holds them, and so does this one's entry)."""
+    (glibc_plan) does not depend on the process: no LD_LIBRARY_PATH, and either no DT_RPATH
+    up the requester's chain and no DT_RUNPATH (so no $ORIGIN either; the requester then
+    counts only by DF_1_NODEFLIB), or the requester's own DT_RUNPATH, which ends the chain.
+    Most searches are such, and the plan they would build, hash and compare is the same
+    each time. The parameters are keyed by identity (the session makes one of each: its
+    memo holds them, and so does this one's entry)."""
     loader = objects[requester]
-    if loader.facts.runpath is not None:
-        return None
     if not params.secure and ctx.env.get("LD_LIBRARY_PATH"):
         return None
+    if loader.facts.runpath is not None:
+        # Its DT_RUNPATH's directories rest on its $ORIGIN (_origin: the main program's
+        # file, a library's path as found) and on whether it is the main program (secure
+        # mode's limits, _secure); a third of the XL image's searches (issue 14).
+        return id(params), loader.facts.nodeflib, loader.path, loader.file, requester == 0
     index: int | None = requester
     while index is not None:  # _rpath_chain's walk, to its first DT_RPATH
         obj = objects[index]
