@@ -92,6 +92,8 @@ def test_a_runpath_requesters_searches_are_keyed_by_the_path_it_was_found_at() -
     keys = {glibc_key(ctx, params, list(p.objects), 1) for p in (first, second)}
     assert all(len(k or ()) == 5 for k in keys)
     assert len(keys) == 2 and None not in keys
+    # the main program and the same object as a library: their $ORIGIN and secure-mode
+    # limits differ (search._origin, _secure), so their keys do too
     assert glibc_key(ctx, params, objects, 0) != glibc_key(ctx, params, objects[:1] * 2, 1)
 
 
