@@ -23,6 +23,11 @@ from pathlib import Path
 PACKAGES = "python3,python3-numpy,gcc,g++,perl"
 # --packages large: the ~1.2 GB, ~1,400-ELF image the read-pipeline figures use (issue 14).
 LARGE = "python3,python3-numpy,python3-scipy,python3-pandas,gcc,g++,gfortran,clang,gdb,perl"
+# --packages xl: the ~2,400-ELF image the analysis-rate target uses (issue 14).
+XL = LARGE + (
+    ",python3-sklearn,python3-matplotlib,python3-opencv,imagemagick,openmpi-bin,python3-vtk9"
+)
+NAMED = {"large": LARGE, "xl": XL}
 
 
 def bootstrap(dest: Path, packages: str = PACKAGES) -> None:
@@ -92,14 +97,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--rootfs-tar", type=Path, help="use this mmdebstrap output")
-    parser.add_argument("--packages", default=PACKAGES, help='comma-separated, or "large"')
+    parser.add_argument("--packages", default=PACKAGES, help='comma-separated, "large" or "xl"')
     args = parser.parse_args()
     if args.rootfs_tar:
         write_layout(args.rootfs_tar, args.out)
         return
     with tempfile.TemporaryDirectory() as tmp:
         tar = Path(tmp) / "rootfs.tar"
-        bootstrap(tar, LARGE if args.packages == "large" else args.packages)
+        bootstrap(tar, NAMED.get(args.packages, args.packages))
         write_layout(tar, args.out)
 
 
