@@ -1,5 +1,6 @@
 """imagescan.loader.process: the memo of searches by the requester's key (CLibrary.search_key)
-and the interned resolutions give the processes built without them, on every corpus image."""
+and the interned resolutions and loaded objects give the processes built without them, on
+every corpus image."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from tests.loader_factories import (
     glibc_params,
     glibc_tree,
     library,
+    load_order,
     program,
     resolved,
 )
@@ -61,6 +63,12 @@ def test_processes_are_those_built_without_the_memo(
         for r in (r for r in process.resolutions if not r.auxiliary):
             key = (r.requester, r.name, id(r.steps), r.found, r.reused, r.fatal, r.fragile)
             assert interned.setdefault((*key, r.preload, r.auxiliary), id(r)) == id(r), r
+    # one LoadedObject per (path, file, name, loader) found by a search (process.found)
+    objects: dict[tuple[object, ...], int] = {}
+    for process in memoised.values():
+        for obj in (o for o in process.objects[1:] if len(o.names) == 1):
+            key = (obj.path, obj.file, obj.names, obj.loader, id(obj.facts))
+            assert objects.setdefault(key, id(obj)) == id(obj), obj
 
 
 def origin_tree() -> RootFS:
@@ -95,6 +103,28 @@ def test_a_runpath_requesters_searches_are_keyed_by_the_path_it_was_found_at() -
     # the main program and the same object as a library: their $ORIGIN and secure-mode
     # limits differ (search._origin, _secure), so their keys do too
     assert glibc_key(ctx, params, objects, 0) != glibc_key(ctx, params, objects[:1] * 2, 1)
+
+
+def test_processes_of_one_session_share_the_objects_they_load_alike() -> None:
+    """Two programs that load libX.so (and, through it, libY.so) by the same names from
+    the same requesters hold the same objects; each process is the one built alone."""
+    tree = glibc_tree()
+    tree.file("/usr/bin/a", program(["libX.so"]))
+    tree.file("/usr/bin/b", program(["libX.so"]))
+    tree.file("/usr/bin/c", program(["libc.so.6", "libX.so"]))
+    tree.file("/usr/lib/libX.so", library("libX.so", ["libY.so"]))
+    tree.file("/usr/lib/libY.so", library("libY.so"))
+    built = processes(context(tree.rootfs()).rootfs, config())
+    a, b, c = (built[f"/usr/bin/{name}"] for name in "abc")
+    assert load_order(a)[1:3] == ["/usr/lib/libX.so", "/usr/lib/libY.so"]
+    assert all(x is y for x, y in zip(a.objects[1:], b.objects[1:], strict=True))
+    # libX.so is the second object c loads: another requester index, another object
+    libx = next(o for o in c.objects if o.file == "/usr/lib/libX.so")
+    assert libx.loader == 0 and libx == a.objects[1] and libx is a.objects[1]
+    liby = next(o for o in c.objects if o.file == "/usr/lib/libY.so")
+    assert liby.loader != a.objects[2].loader and liby != a.objects[2]
+    for name, proc in (("a", a), ("b", b), ("c", c)):
+        assert process_of(context(tree.rootfs()), f"/usr/bin/{name}") == proc
 
 
 def test_no_runpath_requester_is_keyed_under_ld_library_path() -> None:

@@ -9,6 +9,7 @@ from imagescan.elf.model import ElfFacts
 from imagescan.loader.access import Creds, open_errno
 from imagescan.loader.ldcache import LdCache, LegacyHwcap
 from imagescan.loader.model import (
+    LoadedObject,
     ProcessParams,
     Resolution,
     SearchPlan,
@@ -64,6 +65,10 @@ class LoaderContext:
     # one Resolution with them: 102,000 resolutions of a 2,380-ELF image's processes are
     # 35,000 values, and a forked child's pickle sends each once (issue 14).
     resolutions: dict[tuple[object, ...], Resolution] = field(default_factory=dict)
+    # (path, file, name, loader index) -> the one LoadedObject found so: the XL image's
+    # processes hold 31,000 objects and 10,700 distinct ones, and a forked child's pickle
+    # then sends each once (issue 14).
+    loaded: dict[tuple[str, str, str, int], LoadedObject] = field(default_factory=dict)
 
     def open_errno(self, path: str, creds: Creds) -> str | None:
         """The errno open(path) fails with for `creds`, or None when it opens."""

@@ -216,7 +216,18 @@ class _Builder:
             # musl load_library: "Avoid the danger of getting two versions of libc mapped"
             itself = self.ldso_itself()
             return itself, itself is not None
-        return self.append(LoadedObject(result.path, file, facts, (name,), requester)), False
+        return self.append(self.found(result.path, file, facts, name, requester)), False
+
+    def found(
+        self, path: str, file: str, facts: ElfFacts, name: str, requester: int
+    ) -> LoadedObject:
+        """The image's one LoadedObject of a file found as `path` for `name` (immutable, so
+        every process that loads it so holds the same one)."""
+        key = (path, file, name, requester)
+        obj = self.ctx.loaded.get(key)
+        if obj is None:
+            obj = self.ctx.loaded[key] = LoadedObject(path, file, facts, (name,), requester)
+        return obj
 
     def add_resolution(
         self,
