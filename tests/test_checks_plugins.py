@@ -27,6 +27,7 @@ from imagescan.checks.plugins import (
     host_evidence,
     hosted_whole,
     judge_plugins,
+    links_to,
     rank_hosts,
 )
 from imagescan.checks.verdict import Judge
@@ -37,9 +38,10 @@ from imagescan.loader.model import Process
 from imagescan.loader.session import LoaderSession
 from imagescan.packages.read import read_packages
 from imagescan.render.why import explain
-from imagescan.rootfs.model import RootFS
+from imagescan.rootfs.model import EntryType, RootFS
 from imagescan.scan import ScanOptions, read_image, scan
 from tests.imagebuilder import File, ImageSpec, Member, Symlink, glibc_base, write_oci_dir
+from tests.loader_factories import Tree, context
 
 Declared = tuple[tuple[str, str], ...]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "plugins"
@@ -296,6 +298,42 @@ def test_evidence_from_a_symlink_or_the_package_that_installs_both() -> None:
     assert same == "the package rsyslog installs both"
     assert host_evidence("/usr/sbin/rsyslogd", f"{LIB}/libother.so.1", (), owners.get) is None
     assert host_evidence("/usr/sbin/rsyslogd", f"{LIB}/libnobody.so.1", (), owners.get) is None
+
+
+def test_the_symlinks_to_a_plugin_are_every_symlink_that_resolves_to_it() -> None:
+    """links_to resolves only the symlinks whose link text can end on a plugin (its name,
+    or a link's that can): the same aliases as resolving every symlink, through chains,
+    relative and absolute texts and directory links, and none through a directory text,
+    a dangling or a looping link (issue 14)."""
+    cjson = f"{LIB}/liblua5.4-cjson.so.0.0.0"
+    widget = "/opt/app/lib/widget.so"
+    tree = Tree().file(cjson).file(widget).file("/opt/other/widget.so").dir("/srv")
+    tree.link(f"{LIB}/liblua5.4-cjson.so.0", "liblua5.4-cjson.so.0.0.0")
+    tree.link(f"{LIB}/lua/5.4/cjson.so", "../../liblua5.4-cjson.so.0")  # a chain
+    tree.link("/usr/lib/lua", "x86_64-linux-gnu/lua")  # a directory link, then through it:
+    tree.link("/usr/share/lua/cjson.so", "/usr/lib/lua/5.4/cjson.so")
+    tree.link("/opt/app/plugins/w.so", "../lib/./widget.so").link("/opt/w", "app/lib/widget.so")
+    tree.link("/opt/app/lib/widget.so.1", "/opt/other/widget.so")  # its name, another file
+    tree.link("/opt/app/here", ".").link("/opt/app/up", "..").link("/opt/app/d", "lib/")
+    tree.link("/opt/a", "b").link("/opt/b", "a").link("/opt/gone", "widget.so")
+    ctx = context(tree.rootfs())
+    targets = {cjson, widget}
+    every = {}  # resolving every symlink of the image
+    for path, entry in sorted(ctx.rootfs.entries.items()):
+        if entry.type == EntryType.SYMLINK and ctx.resolve(path) in targets:
+            every.setdefault(ctx.resolve(path), []).append(path)
+    assert links_to(ctx, targets) == {real: tuple(paths) for real, paths in every.items()}
+    assert links_to(ctx, targets) == {
+        cjson: (
+            f"{LIB}/liblua5.4-cjson.so.0",
+            f"{LIB}/lua/5.4/cjson.so",
+            "/usr/share/lua/cjson.so",
+        ),
+        widget: ("/opt/app/plugins/w.so", "/opt/w"),
+    }
+    assert links_to(ctx, {"/opt/other/widget.so"}) == {
+        "/opt/other/widget.so": ("/opt/app/lib/widget.so.1",)
+    }
 
 
 MODD = "/usr/sbin/modd"

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import posixpath
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from imagescan.checks.analysis import Analysis
@@ -38,7 +39,7 @@ from imagescan.globs import path_matches
 from imagescan.loader.context import LoaderContext
 from imagescan.loader.model import Process
 from imagescan.packages.model import PackageDb
-from imagescan.rootfs.model import EntryType
+from imagescan.rootfs.model import Entry, EntryType
 
 # What plugin judgement changes: the new verdict of each plugin it re-judged or annotated.
 Updates = dict[str, FileVerdict]
@@ -428,13 +429,41 @@ def links_to(ctx: LoaderContext, targets: set[str]) -> dict[str, tuple[str, ...]
     is /usr/lib/x86_64-linux-gnu/liblua5.4-cjson.so.0.0.0, which lua5.4 loads as
     /usr/lib/x86_64-linux-gnu/lua/5.4/cjson.so)."""
     found: dict[str, list[str]] = {}
-    for path, entry in ctx.rootfs.entries.items():
-        if entry.type != EntryType.SYMLINK:
-            continue
+    for path in _may_lead_to(ctx.rootfs.entries, targets):
         real = ctx.resolve(path)
         if real in targets:
             found.setdefault(real, []).append(path)
     return {real: tuple(sorted(paths)) for real, paths in found.items()}
+
+
+def _may_lead_to(entries: Mapping[str, Entry], targets: set[str]) -> list[str]:
+    """The symlinks that may resolve to one of `targets` (regular files): the last
+    component of each link text on the way names the next link or, at the end, the file,
+    so a link whose text ends in none of those names cannot. Resolving only these spares
+    a walk per symlink of the image (3,300 on the XL one, a fifth of its serial plugin
+    judging: issue 14)."""
+    by_last: dict[str, list[str]] = {}  # last component of a link text -> those links
+    for path, entry in entries.items():
+        if entry.type == EntryType.SYMLINK:
+            last = _last_component(entry.link_target or "")
+            if last is not None:
+                by_last.setdefault(last, []).append(path)
+    names = {posixpath.basename(target) for target in targets}
+    work, leading = list(names), []
+    while work:  # each name once: a worklist over the links' names
+        for link in by_last.get(work.pop(), ()):
+            leading.append(link)
+            name = posixpath.basename(link)
+            if name not in names:
+                names.add(name)
+                work.append(name)
+    return leading
+
+
+def _last_component(text: str) -> str | None:
+    """The name a link text's resolution ends on; None for a directory ("a/", ".", "..")."""
+    last = text.rpartition("/")[2]
+    return None if last in ("", ".", "..") else last
 
 
 # Directories under which sharing a prefix says nothing about who loads whom.
