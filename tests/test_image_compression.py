@@ -14,11 +14,13 @@ import zstandard
 
 from imagescan.errors import ImageReadError
 from imagescan.image.compression import (
+    ENTRY_EXPANSION,
     GZIP_INPUT_CHUNK,
     DigestVerifyingReader,
+    entry_compressor,
+    entry_inflate,
     open_decompressed,
     parse_digest,
-    zlib_inflate,
 )
 
 PAYLOAD = os.urandom(300_000) + b"layer" * 200_000  # incompressible and compressible parts
@@ -214,21 +216,39 @@ def test_zstd_output_per_read_stays_bounded() -> None:
     assert largest <= ZSTD_INPUT_CHUNK // 4 * (128 << 10) + ZSTD_OUTPUT
 
 
-def test_zlib_inflate_is_zlib_decompress() -> None:
-    for level in (1, 6, 9):
-        assert zlib_inflate(zlib.compress(PAYLOAD, level)) == PAYLOAD
-    assert zlib_inflate(zlib.compress(b"")) == b""
+def entry(*pieces: bytes) -> bytes:
+    """A store entry as the codec writes it: pieces through one compressor."""
+    compressor = entry_compressor()
+    return b"".join(compressor.compress(piece) for piece in pieces) + compressor.flush()
+
+
+def test_an_entry_inflates_to_what_was_compressed() -> None:
+    assert entry_inflate(entry(PAYLOAD[:1000], PAYLOAD[1000:])) == PAYLOAD
+    assert entry_inflate(entry()) == b""
+    assert len(entry(PAYLOAD)) < len(zlib.compress(PAYLOAD, 1))  # smaller than before
 
 
 @pytest.mark.parametrize(
     "damage",
     [
-        lambda data: data[:-4],  # the Adler-32 cut off
+        lambda data: data[:-4],  # the checksum cut off
+        lambda data: data[: len(data) // 2],  # truncated inside a block
         lambda data: data[:-1] + bytes([data[-1] ^ 1]),  # a wrong checksum
-        lambda data: data[:2] + bytes([data[2] ^ 0xFF]) + data[3:],  # a broken first block
-        lambda data: b"not zlib at all",
+        lambda data: data[:20] + bytes([data[20] ^ 0xFF]) + data[21:],  # a broken block
+        lambda data: b"not zstd at all",
+        lambda data: zlib.compress(PAYLOAD, 1),  # an entry of the version before
     ],
 )
-def test_zlib_inflate_refuses_damaged_data(damage: Callable[[bytes], bytes]) -> None:
-    with pytest.raises(ValueError, match="damaged zlib data"):
-        zlib_inflate(damage(zlib.compress(PAYLOAD, 1)))
+def test_a_damaged_entry_is_refused(damage: Callable[[bytes], bytes]) -> None:
+    with pytest.raises(ValueError, match="damaged zstd data"):
+        entry_inflate(damage(entry(PAYLOAD)))
+
+
+def test_an_entry_inflates_to_a_bounded_size() -> None:
+    """Zeros compress past deflate's 1032:1, which bounds what an entry may claim."""
+    zeros = bytes(64 << 20)
+    data = entry(zeros)
+    assert len(data) * ENTRY_EXPANSION < len(zeros)
+    with pytest.raises(ValueError, match="damaged zstd data"):
+        entry_inflate(data)
+    assert entry_inflate(entry(bytes(1 << 20))) == bytes(1 << 20)  # within the 1 MiB floor

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from imagescan.elf.model import ElfFacts
+from imagescan.image.compression import entry_compressor, entry_inflate
 from imagescan.image.model import SourceOptions
 from imagescan.image.sources import open_image
 from imagescan.rootfs.model import LayerIndex
@@ -67,17 +68,19 @@ def test_a_real_layer_comes_back_equal(layers: list[LayerIndex]) -> None:
 
 def envelope(codec: Codec, layer: LayerIndex) -> dict[str, Any]:
     """The entry's envelope, without the texts written before it."""
-    return dict(json.loads(zlib.decompress(codec.dumps(layer)).split(b"\0")[-1]))
+    return dict(json.loads(entry_inflate(codec.dumps(layer)).split(b"\0")[-1]))
 
 
 def texts(codec: Codec, layer: LayerIndex) -> list[bytes]:
     """The texts written before the envelope, each ELF file's facts (issue 14)."""
-    return zlib.decompress(codec.dumps(layer)).split(b"\0")[:-1]
+    return entry_inflate(codec.dumps(layer)).split(b"\0")[:-1]
 
 
 def packed(doc: Any, nested: Sequence[bytes] = ()) -> bytes:
     """An entry of this envelope and texts, as the codec lays them out."""
-    return zlib.compress(b"".join(t + b"\0" for t in nested) + json.dumps(doc).encode())
+    compressor = entry_compressor()
+    data = b"".join(t + b"\0" for t in nested) + json.dumps(doc).encode()
+    return compressor.compress(data) + compressor.flush()
 
 
 def test_entries_of_another_version_or_layer_are_refused(layers: list[LayerIndex]) -> None:
@@ -101,7 +104,9 @@ def test_a_pickle_is_not_an_entry(tmp_path: Path, layers: list[LayerIndex]) -> N
 
     diff_id = layers[0].diff_id
     assert diff_id is not None
-    for data in (pickle.dumps(Payload()), zlib.compress(pickle.dumps(Payload()))):
+    compressor = entry_compressor()
+    inside = compressor.compress(pickle.dumps(Payload())) + compressor.flush()
+    for data in (pickle.dumps(Payload()), zlib.compress(pickle.dumps(Payload())), inside):
         with pytest.raises(EntryError):
             Codec().loads(data, diff_id)
     assert not marker.exists()

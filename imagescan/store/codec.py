@@ -25,21 +25,21 @@ import json
 import sys
 import types
 import typing
-import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from imagescan import __version__
 from imagescan.elf.model import ElfFacts, UndefinedSymbol
 from imagescan.elf.symtab import reference
-from imagescan.image.compression import zlib_inflate
+from imagescan.image.compression import entry_compressor, entry_inflate
 from imagescan.parallel import collector_paused
 from imagescan.rootfs.model import LayerIndex
 
 # Bump when what a field *means* changes without its type changing (the ELF reader starts
 # to record something else in the same field); shape changes are caught by the fingerprint.
-FACTS_SCHEMA = 6  # 3: package databases kept (issue 11); 4: ElfFacts.sha256/sha1 (issue 13)
+FACTS_SCHEMA = 7  # 3: package databases kept (issue 11); 4: ElfFacts.sha256/sha1 (issue 13)
 # 5: UndefinedSymbol.canonical (issue 9); 6: each ELF file's text after the envelope (issue 14)
+# 7: the entry a zstd frame, not zlib (issue 14)
 FORMAT = "imagescan-layer-facts"
 
 Fields = tuple[str, str]  # an envelope's names for its tag and its value
@@ -108,7 +108,7 @@ class _Writer:
     def __init__(self) -> None:
         self.out = bytearray()
         self.count = 0
-        self._compressor = zlib.compressobj(1)
+        self._compressor = entry_compressor()
 
     def nested(self, value: Any) -> int:
         """The encoder's hook for what it cannot write itself: a _Deferred's text."""
@@ -167,9 +167,9 @@ class TypedCodec:
     def loads(self, data: bytes, tag: str) -> Any:
         """The value back, or EntryError saying why the entry cannot be used."""
         try:
-            *texts, envelope = zlib_inflate(data).split(b"\0")
+            *texts, envelope = entry_inflate(data).split(b"\0")
             doc = json.loads(envelope)
-        except (ValueError, RecursionError) as err:  # zlib_inflate: ValueError
+        except (ValueError, RecursionError) as err:  # entry_inflate: ValueError
             raise EntryError(f"not an imagescan entry ({type(err).__name__})") from err
         if not isinstance(doc, dict) or doc.get("format") != self.format:
             raise EntryError("not an imagescan entry")
