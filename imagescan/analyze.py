@@ -53,8 +53,11 @@ __all__ = ["Analysis", "analyze", "elf_files"]
 
 def elf_files(rootfs: RootFS) -> Iterator[tuple[str, Entry, ElfFacts]]:
     """Regular ELF files in path order (symlinks are not files of their own)."""
-    for path in sorted(rootfs.entries):
-        entry = rootfs.entries[path]
+    entries = rootfs.entries
+    # the ELF paths sorted, not every path: 2,380 of the XL image's 59,000 (10 -> 2 ms
+    # before the analysis forks, issue 14)
+    for path in sorted(p for p, e in entries.items() if e.elf is not None):
+        entry = entries[path]
         if entry.type == EntryType.FILE and entry.elf is not None:
             yield path, entry, entry.elf
 
