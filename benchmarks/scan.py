@@ -64,7 +64,11 @@ def measured(work: Callable[[], str]) -> Figures:
     """Wall and CPU seconds of `work()` (children included), and peak RSS in MiB."""
     start, cpu = time.perf_counter(), _cpu()
     what = work()
-    wall, cpu = time.perf_counter() - start, _cpu() - cpu
+    wall = time.perf_counter() - start
+    from imagescan.parallel import wait_exiting  # after the clock: imports count in work()
+
+    wait_exiting()  # forked children that are still exiting: their CPU and peak count too
+    cpu = _cpu() - cpu
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
     return {"wall": wall, "cpu": cpu, "rss": own, "child_rss": children, "what": what}

@@ -53,7 +53,8 @@ def error_of(blob: bytes, fork: bool, digest: str | None = None) -> str:
 
 @contextmanager
 def counted_forks() -> Iterator[list[int]]:
-    """The pids of the children the inflater forks, each checked to be reaped at the end."""
+    """The pids of the children the inflater forks, each checked to be reaped at the end
+    or, while it still exits, left to parallel.wait_exiting (which then reaps it)."""
     pids: list[int] = []
     real = os.fork
 
@@ -68,12 +69,15 @@ def counted_forks() -> Iterator[list[int]]:
         yield pids
     finally:
         parallel.os.fork = real
+    exiting = set(parallel._EXITING)
+    parallel.wait_exiting()
     for pid in pids:
         try:
             os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
-            continue  # reaped already: not our child any more
+            continue  # reaped already (or by wait_exiting): not our child any more
         raise AssertionError(f"child {pid} was left unreaped")
+    assert not parallel._EXITING and exiting <= set(pids)
 
 
 def fresh(call: str) -> None:

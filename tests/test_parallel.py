@@ -4,6 +4,7 @@ analysis of every corpus image is the same with several processes as with one.""
 from __future__ import annotations
 
 import os
+import select
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -151,6 +152,20 @@ def one_memo_body() -> None:
     assert len(from_child) > chunk  # the child did several chunks, each a frame of its own
     assert len({id(made) for made in from_child}) == 1
     assert from_child[0] == ("made", from_child[0][1]) and from_child[0][1] != os.getpid()
+
+
+@pytest.mark.parametrize(("count", "processes"), [(1, 2), (40, 2), (2380, 2), (1137, 4), (97, 3)])
+def test_the_chunks_cover_the_items_in_order_and_shrink_at_the_end(
+    count: int, processes: int
+) -> None:
+    chunks = parallel._chunks(count, processes)
+    assert [i for chunk in chunks for i in chunk] == list(range(count))
+    sizes = [len(chunk) for chunk in chunks]
+    assert len(chunks) >= min(count, processes * parallel.CHUNKS_PER_JOB)
+    assert max(sizes) <= parallel.MAX_CHUNK and sizes == sorted(sizes, reverse=True)
+    for chunk in chunks:  # at most a (2 x processes)th of what is left when it is taken
+        assert len(chunk) == 1 or len(chunk) * 2 * processes <= count - chunk.start
+    assert sizes[-processes:] == [1] * processes or count < processes
 
 
 def test_an_object_a_child_sent_before_comes_back_as_the_same_one() -> None:
@@ -332,3 +347,37 @@ def test_no_isolation_while_another_thread_runs() -> None:
         stop.set()
         other.join()
     assert {pid for _, pid in results} == {PARENT}
+
+
+def _state(pid: int) -> str | None:
+    """A process's state letter (Z: exited, not yet waited for); None once reaped."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return None
+
+
+def exiting_body() -> None:
+    """A child that has sent all is not waited for while it exits, and is reaped by a
+    later call once it has exited: no zombie stays behind."""
+    go, let_go = os.pipe()
+    # the child exits once let go (or after 10 s: a reap that waits fails, not hangs)
+    pid, out = parallel.fork_writer(lambda _: select.select([go], [], [], 10))
+    os.close(out)
+    parallel.reap(pid, kill=False)  # returns at once: the child waits for us
+    assert pid in parallel._EXITING and _state(pid) in ("S", "R")
+    os.write(let_go, b"x")
+    while _state(pid) != "Z":  # exited: a zombie until waited for
+        time.sleep(0.01)
+    results = map_forked(where, list(range(parallel.MIN_ITEMS_PER_JOB * 2)), 2)
+    assert len({child for _, child in results}) == 2  # forked: its own child reaped too
+    assert pid not in parallel._EXITING and _state(pid) is None
+    killed, out = parallel.fork_writer(lambda _: time.sleep(60))
+    os.close(out)
+    parallel.reap(killed, kill=True)  # killed: waited for at once
+    assert _state(killed) is None and killed not in parallel._EXITING
+
+
+def test_a_child_that_has_sent_everything_is_reaped_after_it_exits() -> None:
+    in_fresh_process("exiting_body()")
