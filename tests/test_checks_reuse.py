@@ -34,6 +34,7 @@ def _read(reference: str, carry: Carry | None = None):  # type: ignore[no-untype
     return read_image(reference, ScanOptions(source=SourceOptions()), carry=carry)
 
 
+@pytest.mark.usefixtures("corpus_dir")  # skipped where no corpus is beside the checkout
 def test_the_corpus_audited_in_a_row_gives_each_image_its_fresh_verdicts() -> None:
     carry = Carry()
     carried_any = False
@@ -118,6 +119,7 @@ def _same_report(carried: Report, fresh: Report) -> None:
     assert replace(carried, links=links) == fresh
 
 
+@pytest.mark.usefixtures("corpus_dir")  # skipped where no corpus is beside the checkout
 def test_the_corpus_scanned_in_a_row_gives_each_image_its_fresh_report() -> None:
     """Reported verdicts and link-graph edges carried (by value, by process) from one
     image to the next are those a fresh scan makes."""

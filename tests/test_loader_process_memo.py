@@ -43,6 +43,7 @@ def processes(rootfs: RootFS, config: object) -> dict[str, Process]:
     return built
 
 
+@pytest.mark.usefixtures("corpus_dir")  # skipped where no corpus is beside the checkout
 @pytest.mark.parametrize("name", CORPUS_IMAGES)
 def test_processes_are_those_built_without_the_memo(
     name: str, monkeypatch: pytest.MonkeyPatch

@@ -114,6 +114,7 @@ def carried_facts_body() -> None:
             assert entry is not None and obj.facts is entry.elf, (path, obj.file)
 
 
+@pytest.mark.usefixtures("corpus_dir")  # skipped where no corpus is beside the checkout
 def test_carried_files_facts_come_back_by_reference() -> None:
     """They once came back pickled whole, once per chunk: a carried libc's symbol tables
     27 MiB over on one corpus image, and an audit's peak 1.25x a scan's (issue 8)."""
@@ -273,6 +274,7 @@ def test_an_error_is_raised_as_the_sequential_path_raises_it(small_shares: None)
         map_forked(breaks_on_seven, list(range(12)), 2)  # 7 is a child's item
 
 
+@pytest.mark.usefixtures("corpus_dir")  # skipped where no corpus is beside the checkout
 @pytest.mark.parametrize("name", CORPUS_IMAGES)
 def test_the_analysis_is_the_same_with_several_processes(small_shares: None, name: str) -> None:
     image = open_image(f"oci-dir:{CORPUS / 'oci'}:{name}", SourceOptions())
