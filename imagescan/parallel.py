@@ -388,27 +388,25 @@ def reap(pid: int, kill: bool) -> None:
             _EXITING.append(pid)
     except (ChildProcessError, ProcessLookupError):
         pass
-    _reap_exited()
+    _reap_exiting(os.WNOHANG)
 
 
 def wait_exiting() -> None:
     """Wait for every child left exiting: their use of memory and time then counts in
     this process's RUSAGE_CHILDREN (a wrapper's measure of its peak, benchmarks), and
     none outlives it as a zombie. Run at exit."""
-    while _EXITING:
-        with suppress(ChildProcessError):
-            os.waitpid(_EXITING[-1], 0)
-        _EXITING.pop()
+    _reap_exiting(0)
 
 
 atexit.register(wait_exiting)
 
 
-def _reap_exited() -> None:
-    """Wait for the children left exiting that have exited (never blocks)."""
+def _reap_exiting(flags: int) -> None:
+    """waitpid(pid, flags) for each child left exiting; those it reaps are dropped (with
+    os.WNOHANG only those that have exited: it never blocks then)."""
     for pid in list(_EXITING):
         try:
-            if os.waitpid(pid, os.WNOHANG) == (0, 0):
+            if os.waitpid(pid, flags) == (0, 0):  # WNOHANG: still exiting
                 continue
         except ChildProcessError:  # not ours (a forked child's copy of the list) or gone
             pass
